@@ -1,0 +1,354 @@
+// Package store is replicad's PostgreSQL access layer (pgx/v5): the queries
+// over the operations table. Every method takes the DB to run on — a pool or
+// a transaction — so callers compose them into the transactions they need;
+// the store never opens one itself. Sensitive parameters are sealed here, on
+// the way in, and opened on the way out.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/replicad/replicad/seal"
+)
+
+// DB is what the store needs from a pgx pool, connection or transaction.
+type DB interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// ErrNotFound is returned when no operation matches.
+var ErrNotFound = errors.New("operation not found")
+
+// ErrDuplicateRequestID is returned by Insert when the principal already
+// used the request_id (a concurrent replay lost the race).
+var ErrDuplicateRequestID = errors.New("request_id already used")
+
+// Store runs the queries.
+type Store struct {
+	box *seal.Box
+}
+
+// New returns a Store sealing parameters with box.
+func New(box *seal.Box) *Store { return &Store{box: box} }
+
+// columnList is the SELECT list of an operation; {t} is replaced by the
+// table alias (empty, or "o." in joins).
+var columnList = []string{
+	"{t}id", "{t}seq", "{t}kind", "{t}state", "{t}secret_key", "{t}secret_display", "{t}aws_region", "{t}params",
+	"{t}regions", "{t}force", "{t}principal", "coalesce({t}request_id, '')", "{t}request_hash", "{t}reason_fingerprint",
+	"{t}labels", "{t}error_code", "coalesce({t}error_message, '')", "{t}aws_calls", "{t}attempts",
+	"coalesce({t}job_id, 0)", "{t}created_at", "{t}updated_at", "{t}started_at", "{t}ended_at",
+}
+
+func selectList(alias string) string {
+	return strings.ReplaceAll(strings.Join(columnList, ", "), "{t}", alias)
+}
+
+var columns = selectList("")
+
+// Insert stores a new operation; Seq, CreatedAt and UpdatedAt are filled in.
+func (s *Store) Insert(ctx context.Context, db DB, op *Operation) error {
+	params, err := json.Marshal(op.Params)
+	if err != nil {
+		return fmt.Errorf("encode params: %w", err)
+	}
+	regions, err := json.Marshal(op.Regions)
+	if err != nil {
+		return fmt.Errorf("encode regions: %w", err)
+	}
+	labels := op.Labels
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	var requestID *string
+	if op.RequestID != "" {
+		requestID = &op.RequestID
+	}
+	err = db.QueryRow(ctx, `
+		INSERT INTO operations (id, kind, state, secret_key, secret_display, aws_region, params, regions, force,
+			principal, request_id, request_hash, reason_fingerprint, labels, job_id)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, nullif($15, 0))
+		RETURNING seq, created_at, updated_at`,
+		op.ID, op.Kind, op.State, op.SecretKey, op.SecretDisplay, op.AWSRegion,
+		s.box.Seal(params, op.ID[:]), regions, op.Force, op.Principal, requestID, op.RequestHash,
+		op.ReasonFingerprint, labels, op.JobID,
+	).Scan(&op.Seq, &op.CreatedAt, &op.UpdatedAt)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "operations_principal_request_id" {
+		return ErrDuplicateRequestID
+	}
+	if err != nil {
+		return fmt.Errorf("insert operation: %w", err)
+	}
+	return nil
+}
+
+// Get returns one operation.
+func (s *Store) Get(ctx context.Context, db DB, id uuid.UUID) (Operation, error) {
+	return s.one(db.QueryRow(ctx, `SELECT `+columns+` FROM operations WHERE id = $1`, id))
+}
+
+// GetForUpdate returns one operation and locks its row until the
+// transaction ends.
+func (s *Store) GetForUpdate(ctx context.Context, tx pgx.Tx, id uuid.UUID) (Operation, error) {
+	return s.one(tx.QueryRow(ctx, `SELECT `+columns+` FROM operations WHERE id = $1 FOR UPDATE`, id))
+}
+
+// GetByRequestID returns the operation a principal created with requestID.
+func (s *Store) GetByRequestID(ctx context.Context, db DB, principal, requestID string) (Operation, error) {
+	return s.one(db.QueryRow(ctx, `SELECT `+columns+` FROM operations WHERE principal = $1 AND request_id = $2`, principal, requestID))
+}
+
+// LockSecret takes the transaction-scoped lock that serialises queue changes
+// for one secret: accepting, finishing and cancelling its operations.
+func LockSecret(ctx context.Context, tx pgx.Tx, secretKey string) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('replicad.secret:' || $1, 0))`, secretKey); err != nil {
+		return fmt.Errorf("lock secret queue: %w", err)
+	}
+	return nil
+}
+
+// HasActive reports whether the secret has an operation that is PENDING or
+// RUNNING. Call it under LockSecret.
+func (s *Store) HasActive(ctx context.Context, db DB, secretKey string) (bool, error) {
+	var active bool
+	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM operations WHERE secret_key = $1 AND state IN ('pending', 'running'))`, secretKey).Scan(&active)
+	if err != nil {
+		return false, fmt.Errorf("check active operations: %w", err)
+	}
+	return active, nil
+}
+
+// NextPending returns the oldest PENDING operation on the secret that no job
+// carries yet, or ErrNotFound. Call it under LockSecret.
+func (s *Store) NextPending(ctx context.Context, db DB, secretKey string) (Operation, error) {
+	return s.one(db.QueryRow(ctx, `SELECT `+columns+` FROM operations
+		WHERE secret_key = $1 AND state = 'pending' AND job_id IS NULL ORDER BY seq LIMIT 1`, secretKey))
+}
+
+// SetJob records the queue job carrying an operation.
+func (s *Store) SetJob(ctx context.Context, db DB, id uuid.UUID, jobID int64) error {
+	tag, err := db.Exec(ctx, `UPDATE operations SET job_id = $2 WHERE id = $1`, id, jobID)
+	if err != nil {
+		return fmt.Errorf("set job: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// Update writes an operation's mutable fields (state, progress, error, AWS
+// calls, attempts, job, times) and sets UpdatedAt.
+func (s *Store) Update(ctx context.Context, db DB, op *Operation) error {
+	regions, err := json.Marshal(op.Regions)
+	if err != nil {
+		return fmt.Errorf("encode regions: %w", err)
+	}
+	calls, err := json.Marshal(op.AWSCalls)
+	if err != nil {
+		return fmt.Errorf("encode aws calls: %w", err)
+	}
+	var code *int32
+	var msg *string
+	if op.Error != nil {
+		code, msg = &op.Error.Code, &op.Error.Message
+	}
+	err = db.QueryRow(ctx, `
+		UPDATE operations SET state = $2, regions = $3, error_code = $4, error_message = $5, aws_calls = $6,
+			attempts = $7, job_id = nullif($8, 0), started_at = $9, ended_at = $10, updated_at = now()
+		WHERE id = $1 RETURNING updated_at`,
+		op.ID, op.State, regions, code, msg, calls, op.Attempts, op.JobID, nullTime(op.StartedAt), nullTime(op.EndedAt),
+	).Scan(&op.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNotFound
+	}
+	if err != nil {
+		return fmt.Errorf("update operation: %w", err)
+	}
+	return nil
+}
+
+// ListFilter selects operations for List.
+type ListFilter struct {
+	// SecretKey, if set, keeps operations on that secret.
+	SecretKey string
+	// State, if set, keeps operations in that state.
+	State State
+	// BeforeSeq, if set, keeps operations accepted before that one (the
+	// keyset cursor of AIP-158 pagination).
+	BeforeSeq int64
+	// Limit is the most rows to return.
+	Limit int
+}
+
+// List returns operations newest first.
+func (s *Store) List(ctx context.Context, db DB, f ListFilter) ([]Operation, error) {
+	var where []string
+	var args []any
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if f.SecretKey != "" {
+		add("secret_key = ?", f.SecretKey)
+	}
+	if f.State != "" {
+		add("state = ?", f.State)
+	}
+	if f.BeforeSeq > 0 {
+		add("seq < ?", f.BeforeSeq)
+	}
+	q := `SELECT ` + columns + ` FROM operations`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	args = append(args, f.Limit)
+	q += " ORDER BY seq DESC LIMIT $" + strconv.Itoa(len(args))
+	rows, err := db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list operations: %w", err)
+	}
+	defer rows.Close()
+	var ops []Operation
+	for rows.Next() {
+		op, err := s.scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, op)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list operations: %w", err)
+	}
+	return ops, nil
+}
+
+func (s *Store) one(row pgx.Row) (Operation, error) {
+	op, err := s.scan(row)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Operation{}, ErrNotFound
+	}
+	return op, err
+}
+
+func (s *Store) scan(row pgx.Row) (Operation, error) {
+	var (
+		op             Operation
+		sealed         []byte
+		regions, calls []byte
+		code           *int32
+		msg            string
+		started, ended *time.Time
+	)
+	err := row.Scan(&op.ID, &op.Seq, &op.Kind, &op.State, &op.SecretKey, &op.SecretDisplay, &op.AWSRegion,
+		&sealed, &regions, &op.Force, &op.Principal, &op.RequestID, &op.RequestHash, &op.ReasonFingerprint,
+		&op.Labels, &code, &msg, &calls, &op.Attempts, &op.JobID, &op.CreatedAt, &op.UpdatedAt, &started, &ended)
+	if err != nil {
+		if errors.Is(err, pgx.ErrNoRows) {
+			return op, err
+		}
+		return op, fmt.Errorf("read operation: %w", err)
+	}
+	params, err := s.box.Open(sealed, op.ID[:])
+	if err != nil {
+		return op, fmt.Errorf("operation %s: open params: %w", op.ID, err)
+	}
+	if err := json.Unmarshal(params, &op.Params); err != nil {
+		return op, fmt.Errorf("operation %s: decode params: %w", op.ID, err)
+	}
+	if err := json.Unmarshal(regions, &op.Regions); err != nil {
+		return op, fmt.Errorf("operation %s: decode regions: %w", op.ID, err)
+	}
+	if err := json.Unmarshal(calls, &op.AWSCalls); err != nil {
+		return op, fmt.Errorf("operation %s: decode aws calls: %w", op.ID, err)
+	}
+	if code != nil {
+		op.Error = &Error{Code: *code, Message: msg}
+	}
+	if started != nil {
+		op.StartedAt = *started
+	}
+	if ended != nil {
+		op.EndedAt = *ended
+	}
+	return op, nil
+}
+
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+// StrandedActive returns active operations whose queue job has ended or
+// vanished without ending them (a job River discarded after panics, say).
+// It reads River's job table: the one query here that does.
+func (s *Store) StrandedActive(ctx context.Context, db DB, limit int) ([]Operation, error) {
+	rows, err := db.Query(ctx, `SELECT `+selectList("o.")+` FROM operations o
+		LEFT JOIN river_job j ON j.id = o.job_id
+		WHERE o.state IN ('pending', 'running') AND o.job_id IS NOT NULL
+		  AND (j.id IS NULL OR j.state IN ('completed', 'cancelled', 'discarded'))
+		ORDER BY o.seq LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("find stranded operations: %w", err)
+	}
+	defer rows.Close()
+	var ops []Operation
+	for rows.Next() {
+		op, err := s.scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, op)
+	}
+	return ops, rows.Err()
+}
+
+// HeadlessSecrets returns secrets with pending operations of which none
+// carries a job, so nothing would ever start them.
+func (s *Store) HeadlessSecrets(ctx context.Context, db DB, limit int) ([]string, error) {
+	rows, err := db.Query(ctx, `SELECT DISTINCT o.secret_key FROM operations o
+		WHERE o.state = 'pending' AND o.job_id IS NULL
+		  AND NOT EXISTS (SELECT 1 FROM operations h WHERE h.secret_key = o.secret_key
+		                  AND h.state IN ('pending', 'running') AND h.job_id IS NOT NULL)
+		LIMIT $1`, limit)
+	if err != nil {
+		return nil, fmt.Errorf("find headless secrets: %w", err)
+	}
+	defer rows.Close()
+	var keys []string
+	for rows.Next() {
+		var k string
+		if err := rows.Scan(&k); err != nil {
+			return nil, err
+		}
+		keys = append(keys, k)
+	}
+	return keys, rows.Err()
+}
+
+// HasActiveHead reports whether an active operation of the secret carries a
+// job. Call it under LockSecret.
+func (s *Store) HasActiveHead(ctx context.Context, db DB, secretKey string) (bool, error) {
+	var ok bool
+	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM operations WHERE secret_key = $1
+		AND state IN ('pending', 'running') AND job_id IS NOT NULL)`, secretKey).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("check queue head: %w", err)
+	}
+	return ok, nil
+}
