@@ -1,0 +1,115 @@
+package awssm
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/smithy-go/middleware"
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/replicad/replicad/secretid"
+)
+
+// Attempt describes one HTTP attempt of a Secrets Manager call: each SDK
+// retry is an attempt, and each reaches CloudTrail separately.
+type Attempt struct {
+	API, Region string
+	// RequestID is AWS's x-amzn-RequestId, empty when no response arrived.
+	RequestID string
+	// ErrorCode is AWS's error code, a transport failure description, or
+	// empty on success.
+	ErrorCode  string
+	HTTPStatus int
+	// Waited is the time spent waiting for the rate budget.
+	Waited time.Duration
+	// Duration is the attempt's own latency.
+	Duration time.Duration
+	// Time is when the attempt ended.
+	Time time.Time
+	// Throttled is set when AWS answered with a throttling error.
+	Throttled bool
+	// Input is the SDK input struct as sent (for audit, which redacts it).
+	Input any
+}
+
+// Observer hears about every attempt made by the Client (metrics).
+type Observer interface {
+	ObserveAttempt(ctx context.Context, a Attempt)
+}
+
+type recorderKey struct{}
+
+// WithRecorder returns a context whose calls report each attempt to f, in
+// addition to the Client's Observer: the engine collects the attempts made
+// for one operation this way.
+func WithRecorder(ctx context.Context, f func(Attempt)) context.Context {
+	return context.WithValue(ctx, recorderKey{}, f)
+}
+
+type accountKey struct{}
+
+// withKey notes the account the call is for, which selects its rate budget:
+// an ARN names it, a bare name means the caller's own account ("").
+func withKey(ctx context.Context, secretID string) context.Context {
+	id, err := secretid.Parse(secretID)
+	if err != nil || id.Account == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, accountKey{}, id.Account)
+}
+
+// attemptMiddleware runs after the SDK's retry middleware, so it sees each
+// attempt: it waits for the rate budget, then records the attempt.
+func attemptMiddleware(b *budgets, obs Observer) func(*middleware.Stack) error {
+	return func(stack *middleware.Stack) error {
+		mw := middleware.FinalizeMiddlewareFunc("replicad/attempt", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
+			api, region := awsmiddleware.GetOperationName(ctx), awsmiddleware.GetRegion(ctx)
+			account, _ := ctx.Value(accountKey{}).(string)
+			start := time.Now()
+			if err := b.limiter(account, region, bucketOf(api)).Wait(ctx); err != nil {
+				return middleware.FinalizeOutput{}, middleware.Metadata{}, err
+			}
+			sent := time.Now()
+			out, md, err := next.HandleFinalize(ctx, in)
+			a := Attempt{API: api, Region: region, Waited: sent.Sub(start), Duration: time.Since(sent), Time: time.Now()}
+			a.Input = middleware.GetStackValue(ctx, inputKey{})
+			if rid, ok := awsmiddleware.GetRequestIDMetadata(md); ok {
+				a.RequestID = rid
+			}
+			if resp, ok := awsmiddleware.GetRawResponse(md).(*smithyhttp.Response); ok {
+				a.HTTPStatus = resp.StatusCode
+			}
+			if err != nil {
+				var rid interface{ ServiceRequestID() string }
+				if a.RequestID == "" && errors.As(err, &rid) {
+					a.RequestID = rid.ServiceRequestID()
+				}
+				var status interface{ HTTPStatusCode() int }
+				if a.HTTPStatus == 0 && errors.As(err, &status) {
+					a.HTTPStatus = status.HTTPStatusCode()
+				}
+				a.ErrorCode = classify(api, region, err).Code
+				a.Throttled = throttleCodes[a.ErrorCode]
+			}
+			if obs != nil {
+				obs.ObserveAttempt(ctx, a)
+			}
+			if f, ok := ctx.Value(recorderKey{}).(func(Attempt)); ok {
+				f(a)
+			}
+			return out, md, err
+		})
+		if err := stack.Finalize.Insert(mw, "Retry", middleware.After); err != nil {
+			return err
+		}
+		// Capture the operation input at Initialize, where it is still the
+		// typed SDK struct.
+		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("replicad/input", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+			return next.HandleInitialize(middleware.WithStackValue(ctx, inputKey{}, in.Parameters), in)
+		}), middleware.Before)
+	}
+}
+
+type inputKey struct{}

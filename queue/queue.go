@@ -1,0 +1,259 @@
+// Package queue is replicad's job queue: River (a PostgreSQL job table and
+// worker pool) behind a small surface, so the rest of the code never imports
+// River. A job carries one operation id; the operation's state lives in the
+// operations table, the job only says "someone must work on it". Jobs are
+// enqueued inside the caller's transaction (the operation row and its job
+// commit or roll back together) and completed inside the worker's final
+// transaction (the job completes exactly when the operation's terminal state
+// commits).
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverpgxv5"
+	"github.com/riverqueue/river/rivertype"
+)
+
+// Name is the River queue operations run on.
+const Name = "operations"
+
+// Defaults for Config's zero values.
+const (
+	WorkersDefault           = 50
+	JobTimeoutDefault        = 2 * time.Minute
+	RescueAfterDefault       = 5 * time.Minute
+	MaxAttemptsDefault       = 25
+	RetryBaseDefault         = time.Second
+	RetryMaxDefault          = 5 * time.Minute
+	FetchCooldownDefault     = 5 * time.Millisecond
+	FetchPollIntervalDefault = 500 * time.Millisecond
+)
+
+// Config tunes the queue. The zero value means the defaults.
+type Config struct {
+	// Workers is how many jobs this process works at once (default
+	// WorkersDefault). Zero workers with InsertOnly makes an insert-only
+	// queue.
+	Workers int
+	// InsertOnly: enqueue and cancel, never work jobs (an API-only process).
+	InsertOnly bool
+	// JobTimeout bounds one execution of a job (default JobTimeoutDefault).
+	// Long waits are snoozes, not executions, so this stays short.
+	JobTimeout time.Duration
+	// RescueAfter is when a job left running by a crashed process is handed
+	// to another (default RescueAfterDefault); must exceed JobTimeout.
+	RescueAfter time.Duration
+	// MaxAttempts before a job is given up (default MaxAttemptsDefault).
+	MaxAttempts int
+	// RetryBase and RetryMax shape the retry backoff: exponential from
+	// RetryBase, capped at RetryMax, with full jitter (defaults
+	// RetryBaseDefault, RetryMaxDefault).
+	RetryBase, RetryMax time.Duration
+	// FetchCooldown and FetchPollInterval bound pickup latency (defaults
+	// FetchCooldownDefault, FetchPollIntervalDefault).
+	FetchCooldown, FetchPollInterval time.Duration
+	// ID names this client in River's tables (default: River's own).
+	ID string
+	// Logger receives River's logs.
+	Logger *slog.Logger
+}
+
+// Handler executes one job.
+type Handler interface {
+	// Execute works on the job. Returning nil after job.CompleteTx committed
+	// ends the job; a Snooze error reworks it later without spending an
+	// attempt; any other error is retried with backoff until MaxAttempts.
+	Execute(ctx context.Context, job *Job) error
+}
+
+// Job is one execution of an operation's job.
+type Job struct {
+	// ID is the queue's job id.
+	ID int64
+	// OperationID is the operation to work on.
+	OperationID uuid.UUID
+	// Attempt counts executions that ended in error, plus this one.
+	Attempt int
+	// MaxAttempts is when the queue gives up.
+	MaxAttempts int
+	// Snoozes counts how often the job was snoozed.
+	Snoozes int
+
+	river *river.Job[args]
+}
+
+// CompleteTx marks the job completed as part of tx.
+func (j *Job) CompleteTx(ctx context.Context, tx pgx.Tx) error {
+	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, j.river); err != nil {
+		return fmt.Errorf("complete job %d: %w", j.ID, err)
+	}
+	return nil
+}
+
+// LastAttempt reports whether an error now ends the job for good.
+func (j *Job) LastAttempt() bool { return j.Attempt >= j.MaxAttempts }
+
+// Snooze returns the error that makes the queue rework the job after d
+// without spending an attempt.
+func Snooze(d time.Duration) error { return river.JobSnooze(d) }
+
+type args struct {
+	OperationID uuid.UUID `json:"operation_id"`
+}
+
+func (args) Kind() string { return "replicad.operation" }
+
+// Queue enqueues and works jobs.
+type Queue struct {
+	client *river.Client[pgx.Tx]
+	cfg    Config
+}
+
+// New returns a Queue on pool, which should be the queue's own pool so that
+// job fetching never competes with API requests for connections.
+func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Queue, error) {
+	cfg = withDefaults(cfg)
+	rc := &river.Config{
+		ID:                   cfg.ID,
+		Logger:               cfg.Logger,
+		JobTimeout:           cfg.JobTimeout,
+		RescueStuckJobsAfter: cfg.RescueAfter,
+		MaxAttempts:          cfg.MaxAttempts,
+		RetryPolicy:          &backoff{base: cfg.RetryBase, max: cfg.RetryMax},
+		FetchCooldown:        cfg.FetchCooldown,
+		FetchPollInterval:    cfg.FetchPollInterval,
+		// Operations are the history users query; River's finished jobs are
+		// only bookkeeping, so keep them briefly.
+		CompletedJobRetentionPeriod: time.Hour,
+		CancelledJobRetentionPeriod: 24 * time.Hour,
+		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
+	}
+	if !cfg.InsertOnly {
+		workers := river.NewWorkers()
+		if err := river.AddWorkerSafely(workers, &worker{h: h}); err != nil {
+			return nil, fmt.Errorf("register worker: %w", err)
+		}
+		rc.Workers = workers
+		rc.Queues = map[string]river.QueueConfig{Name: {MaxWorkers: cfg.Workers}}
+	}
+	client, err := river.NewClient(riverpgxv5.New(pool), rc)
+	if err != nil {
+		return nil, fmt.Errorf("river client: %w", err)
+	}
+	return &Queue{client: client, cfg: cfg}, nil
+}
+
+func withDefaults(c Config) Config {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	if c.Workers == 0 {
+		c.Workers = WorkersDefault
+	}
+	if c.MaxAttempts == 0 {
+		c.MaxAttempts = MaxAttemptsDefault
+	}
+	def(&c.JobTimeout, JobTimeoutDefault)
+	def(&c.RescueAfter, RescueAfterDefault)
+	def(&c.RetryBase, RetryBaseDefault)
+	def(&c.RetryMax, RetryMaxDefault)
+	def(&c.FetchCooldown, FetchCooldownDefault)
+	def(&c.FetchPollInterval, FetchPollIntervalDefault)
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Start begins working jobs (a no-op for an insert-only queue).
+func (q *Queue) Start(ctx context.Context) error {
+	if q.cfg.InsertOnly {
+		return nil
+	}
+	if err := q.client.Start(ctx); err != nil {
+		return fmt.Errorf("start queue: %w", err)
+	}
+	return nil
+}
+
+// Stop stops fetching jobs and waits for running ones; when ctx ends first,
+// their contexts are cancelled and Stop waits for them to hand their jobs
+// back.
+func (q *Queue) Stop(ctx context.Context) error {
+	if q.cfg.InsertOnly {
+		return nil
+	}
+	err := q.client.Stop(ctx)
+	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		// Hard stop: cancel running jobs and wait for them to return.
+		hard, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		err = q.client.StopAndCancel(hard)
+	}
+	if err != nil {
+		return fmt.Errorf("stop queue: %w", err)
+	}
+	return nil
+}
+
+// EnqueueTx adds a job for the operation in tx and returns its id.
+func (q *Queue) EnqueueTx(ctx context.Context, tx pgx.Tx, operationID uuid.UUID) (int64, error) {
+	res, err := q.client.InsertTx(ctx, tx, args{OperationID: operationID}, &river.InsertOpts{Queue: Name})
+	if err != nil {
+		return 0, fmt.Errorf("enqueue operation %s: %w", operationID, err)
+	}
+	return res.Job.ID, nil
+}
+
+// CancelTx cancels a job in tx. A job that is running is marked for
+// cancellation and its context is cancelled.
+func (q *Queue) CancelTx(ctx context.Context, tx pgx.Tx, jobID int64) error {
+	_, err := q.client.JobCancelTx(ctx, tx, jobID)
+	if err != nil && !errors.Is(err, river.ErrNotFound) {
+		return fmt.Errorf("cancel job %d: %w", jobID, err)
+	}
+	return nil
+}
+
+type worker struct {
+	river.WorkerDefaults[args]
+	h Handler
+}
+
+func (w *worker) Work(ctx context.Context, rj *river.Job[args]) error {
+	return w.h.Execute(ctx, &Job{
+		ID:          rj.ID,
+		OperationID: rj.Args.OperationID,
+		Attempt:     rj.Attempt,
+		MaxAttempts: rj.MaxAttempts,
+		Snoozes:     snoozeCount(rj.Metadata),
+		river:       rj,
+	})
+}
+
+// backoff is exponential backoff with full jitter: a retry waits a uniformly
+// random time in [0, min(max, base*2^(attempt-1))], so retries from many
+// jobs failing together spread out instead of arriving in waves.
+type backoff struct{ base, max time.Duration }
+
+func (b *backoff) NextRetry(job *rivertype.JobRow) time.Time {
+	ceiling := b.max
+	if shift := job.Attempt - 1; shift < 30 {
+		if d := b.base << shift; d > 0 && d < ceiling {
+			ceiling = d
+		}
+	}
+	return time.Now().Add(time.Duration(rand.Int64N(int64(ceiling) + 1)))
+}
