@@ -1,0 +1,80 @@
+// Command replicad is the replicad server: a control plane for AWS Secrets
+// Manager multi-Region replication. Run `replicad --help` for its settings.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/peterbourgon/ff/v3"
+	"github.com/peterbourgon/ff/v3/ffyaml"
+
+	"github.com/replicad/replicad/daemon"
+)
+
+const usage = `replicad: a control plane for AWS Secrets Manager multi-Region replication.
+
+Usage:
+  replicad [flags]            serve gRPC and REST, and execute operations
+
+Every flag can also be set by an environment variable (REPLICAD_ and the flag
+name in upper case with - as _, e.g. REPLICAD_GRPC_ADDR) or in a YAML file
+given by --config (flag names as keys). Flags win over the environment, which
+wins over the file. DATABASE_URL is read when --database-url is not set.
+
+Flags:
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stderr))
+}
+
+func run(args []string, stderr io.Writer) int {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	fs := flag.NewFlagSet("replicad", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg daemon.Config
+	cfg.RegisterFlags(fs)
+	fs.String("config", "", "YAML file with settings (flag names as keys)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	err := ff.Parse(fs, args,
+		ff.WithEnvVarPrefix("REPLICAD"),
+		ff.WithConfigFileFlag("config"),
+		ff.WithConfigFileParser(ffyaml.Parser),
+	)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "replicad:", err)
+		return 2
+	}
+	if cfg.DatabaseURL == "" {
+		cfg.DatabaseURL = os.Getenv("DATABASE_URL")
+	}
+	if err := cfg.LoadKeys(); err != nil {
+		fmt.Fprintln(stderr, "replicad:", err)
+		return 2
+	}
+	d, err := daemon.Start(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "replicad:", err)
+		return 1
+	}
+	if err := d.Run(ctx); err != nil {
+		fmt.Fprintln(stderr, "replicad:", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,184 @@
+package daemon
+
+import (
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/replicad/replicad/awssm"
+	"github.com/replicad/replicad/engine"
+	"github.com/replicad/replicad/queue"
+	"github.com/replicad/replicad/redact"
+	"github.com/replicad/replicad/seal"
+)
+
+// Config is every setting of the replicad server. RegisterFlags exposes each
+// as a flag; cmd/replicad also reads them from REPLICAD_* environment
+// variables and an optional YAML file.
+type Config struct {
+	GRPCAddr string
+	HTTPAddr string
+
+	DatabaseURL string
+	// DBMaxConns sizes the API pool; QueueMaxConns the queue's own pool.
+	DBMaxConns    int
+	QueueMaxConns int
+
+	DefaultRegion  string
+	AllowedRegions []string
+
+	AWS    awssm.Config
+	Engine engine.Config
+
+	// Drain is how long SIGTERM lets in-flight work finish before running
+	// jobs are handed back to the queue.
+	Drain time.Duration
+
+	// Key files, read by LoadKeys into the key fields below.
+	DataKeyFile          string
+	DataKeyPreviousFiles []string
+	FingerprintKeyFile   string
+	DataKeys             [][]byte // DataKeys[0] seals, all open
+	FingerprintKey       []byte
+
+	// InsecureDev serves without authentication, on loopback only.
+	InsecureDev bool
+
+	LogLevel slog.Level
+	Logger   *slog.Logger
+}
+
+// RegisterFlags defines a flag for every setting, bound to c, with its
+// default and an explanation for --help.
+func (c *Config) RegisterFlags(fs *flag.FlagSet) {
+	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:9090", "gRPC listen address")
+	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address: REST API, /healthz, /readyz, /openapi.json")
+	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL (postgres://user@host:5432/db); DATABASE_URL is used when unset")
+	fs.IntVar(&c.DBMaxConns, "db-max-conns", 20, "connections in the API's pool")
+	fs.IntVar(&c.QueueMaxConns, "queue-max-conns", 20, "connections in the queue's own pool (workers and job fetching)")
+	fs.StringVar(&c.DefaultRegion, "default-region", "", "primary Region assumed for secrets named without an ARN (empty: callers must pass ARNs)")
+	fs.Func("allowed-regions", "comma-separated Regions this server may act in (default: every Secrets Manager Region)", func(v string) error {
+		c.AllowedRegions = splitList(v)
+		return nil
+	})
+	fs.StringVar(&c.AWS.Endpoint, "aws-endpoint", "", "send every Region's Secrets Manager requests to this URL (moto, the stand-in, a VPC endpoint); the Region travels in the signature")
+	fs.Float64Var(&c.AWS.WriteRate, "aws-write-rate", awssm.WriteRateDefault, "requests/s per (account, Region) for ReplicateSecretToRegions, RemoveRegionsFromReplication and StopReplicationToReplica (AWS allows 50/s shared with the account's other writers); negative: unlimited")
+	fs.Float64Var(&c.AWS.ReadRate, "aws-read-rate", awssm.ReadRateDefault, "requests/s per (account, Region) for DescribeSecret; negative: unlimited")
+	fs.IntVar(&c.AWS.MaxAttempts, "aws-max-attempts", awssm.MaxAttemptsDefault, "attempts per AWS call for throttling, 5xx, timeouts and connection errors (exponential backoff, full jitter)")
+	fs.DurationVar(&c.AWS.MaxBackoff, "aws-max-backoff", awssm.MaxBackoffDefault, "longest wait between attempts of one AWS call")
+	fs.DurationVar(&c.AWS.Timeout, "aws-timeout", awssm.TimeoutDefault, "timeout of one AWS call attempt")
+	fs.IntVar(&c.Engine.Queue.Workers, "workers", queue.WorkersDefault, "operations this process executes at once")
+	fs.BoolVar(&c.Engine.Queue.InsertOnly, "api-only", false, "accept operations but never execute them (run workers elsewhere)")
+	fs.DurationVar(&c.Engine.Queue.JobTimeout, "job-timeout", queue.JobTimeoutDefault, "bound on one execution of an operation (long waits are snoozes, not executions)")
+	fs.DurationVar(&c.Engine.Queue.RescueAfter, "rescue-after", queue.RescueAfterDefault, "when an execution left running by a crashed process is handed to another; must exceed --job-timeout")
+	fs.IntVar(&c.Engine.Queue.MaxAttempts, "max-attempts", queue.MaxAttemptsDefault, "executions of an operation failing transiently before it is FAILED")
+	fs.DurationVar(&c.Engine.Queue.RetryBase, "retry-base", queue.RetryBaseDefault, "first retry delay of a transiently failing operation (exponential, full jitter)")
+	fs.DurationVar(&c.Engine.Queue.RetryMax, "retry-max", queue.RetryMaxDefault, "longest retry delay of a transiently failing operation")
+	fs.DurationVar(&c.Engine.ReplicationDeadline, "replication-deadline", engine.ReplicationDeadlineDefault, "how long Replicate waits for every Region to be InSync or Failed")
+	fs.DurationVar(&c.Engine.PollInitial, "poll-initial", engine.PollInitialDefault, "first DescribeSecret polling interval")
+	fs.DurationVar(&c.Engine.PollMax, "poll-max", engine.PollMaxDefault, "longest DescribeSecret polling interval")
+	fs.DurationVar(&c.Engine.InlinePoll, "inline-poll", engine.InlinePollDefault, "how long one execution polls before freeing its worker and resuming later")
+	fs.DurationVar(&c.Drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight operations may finish before they are handed back to the queue")
+	fs.StringVar(&c.DataKeyFile, "data-key-file", "", "file holding the 32-byte data key (base64) that seals operation parameters (required)")
+	fs.Func("data-key-previous-files", "comma-separated files with earlier data keys, still accepted for opening (key rotation)", func(v string) error {
+		c.DataKeyPreviousFiles = splitList(v)
+		return nil
+	})
+	fs.StringVar(&c.FingerprintKeyFile, "fingerprint-key-file", "", "file holding the key (base64, at least 32 bytes) for fingerprints of sensitive values in logs and audit (required)")
+	fs.BoolVar(&c.InsecureDev, "insecure-dev", false, "development only: serve without authentication; refuses non-loopback addresses")
+	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
+}
+
+// LoadKeys reads the key files named by the flags.
+func (c *Config) LoadKeys() error {
+	if c.DataKeyFile != "" {
+		k, err := readKey(c.DataKeyFile)
+		if err != nil {
+			return err
+		}
+		c.DataKeys = [][]byte{k}
+		for _, f := range c.DataKeyPreviousFiles {
+			k, err := readKey(f)
+			if err != nil {
+				return err
+			}
+			c.DataKeys = append(c.DataKeys, k)
+		}
+	}
+	if c.FingerprintKeyFile != "" {
+		k, err := readKey(c.FingerprintKeyFile)
+		if err != nil {
+			return err
+		}
+		c.FingerprintKey = k
+	}
+	return nil
+}
+
+// Validate checks the settings that depend on each other.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DatabaseURL == "" {
+		errs = append(errs, errors.New("--database-url (or DATABASE_URL) is required"))
+	}
+	if len(c.DataKeys) == 0 || len(c.DataKeys[0]) != seal.KeyLength {
+		errs = append(errs, fmt.Errorf("--data-key-file must hold a %d-byte key", seal.KeyLength))
+	}
+	if len(c.FingerprintKey) < redact.MinKeyLength {
+		errs = append(errs, fmt.Errorf("--fingerprint-key-file must hold at least %d bytes", redact.MinKeyLength))
+	}
+	if c.Engine.Queue.RescueAfter != 0 && c.Engine.Queue.JobTimeout != 0 && c.Engine.Queue.RescueAfter <= c.Engine.Queue.JobTimeout {
+		errs = append(errs, errors.New("--rescue-after must exceed --job-timeout"))
+	}
+	if !c.InsecureDev {
+		errs = append(errs, errors.New("authentication is not configured: pass --insecure-dev for local development"))
+	} else {
+		for _, addr := range []string{c.GRPCAddr, c.HTTPAddr} {
+			if !loopback(addr) {
+				errs = append(errs, fmt.Errorf("--insecure-dev serves only on loopback addresses, not %q", addr))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// readKey reads a base64 key file (raw bytes are accepted too).
+func readKey(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read key file: %w", err)
+	}
+	s := strings.TrimSpace(string(b))
+	if k, err := base64.StdEncoding.DecodeString(s); err == nil {
+		return k, nil
+	}
+	return b, nil
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, p := range strings.Split(v, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}

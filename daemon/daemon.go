@@ -1,0 +1,163 @@
+// Package daemon assembles a replicad server from its configuration: the
+// database pools and migrations, the AWS adapter, the operations engine and
+// the API server, and runs them until asked to stop, draining in-flight
+// work. cmd/replicad is a thin shell around it; end-to-end tests start it
+// in-process the same way.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/replicad/replicad/awssm"
+	"github.com/replicad/replicad/engine"
+	"github.com/replicad/replicad/migrations"
+	"github.com/replicad/replicad/redact"
+	"github.com/replicad/replicad/seal"
+	"github.com/replicad/replicad/server"
+	"github.com/replicad/replicad/validate"
+)
+
+// Daemon is a started replicad server.
+type Daemon struct {
+	cfg    Config
+	api    *pgxpool.Pool
+	work   *pgxpool.Pool
+	engine *engine.Engine
+	server *server.Server
+	log    *slog.Logger
+}
+
+// Start connects, migrates and listens. Run serves.
+func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if cfg.InsecureDev {
+		log.Warn("insecure development mode: no authentication, loopback only")
+	}
+	d = &Daemon{cfg: cfg, log: log}
+	defer func() {
+		if err != nil {
+			d.close()
+		}
+	}()
+	if d.api, err = newPool(ctx, cfg.DatabaseURL, cfg.DBMaxConns, "replicad-api"); err != nil {
+		return nil, err
+	}
+	if d.work, err = newPool(ctx, cfg.DatabaseURL, cfg.QueueMaxConns, "replicad-queue"); err != nil {
+		return nil, err
+	}
+	res, err := migrations.Apply(ctx, d.api, log)
+	if err != nil {
+		return nil, err
+	}
+	if len(res.Applied) > 0 || len(res.RiverApplied) > 0 {
+		log.Info("migrations applied", "replicad", res.Applied, "river", res.RiverApplied)
+	}
+
+	box, err := seal.New(cfg.DataKeys[0], cfg.DataKeys[1:]...)
+	if err != nil {
+		return nil, err
+	}
+	red, err := redact.New(cfg.FingerprintKey)
+	if err != nil {
+		return nil, err
+	}
+	rules, err := validate.NewRules(cfg.AllowedRegions, cfg.DefaultRegion)
+	if err != nil {
+		return nil, err
+	}
+	sm, err := awssm.New(ctx, cfg.AWS)
+	if err != nil {
+		return nil, err
+	}
+	engCfg := cfg.Engine
+	engCfg.Logger = log
+	if d.engine, err = engine.New(d.api, d.work, box, red, sm, engCfg); err != nil {
+		return nil, err
+	}
+	d.server, err = server.New(ctx, server.Config{
+		GRPCAddr: cfg.GRPCAddr,
+		HTTPAddr: cfg.HTTPAddr,
+		Engine:   d.engine,
+		Rules:    rules,
+		Redactor: red,
+		Ready:    d.ready,
+		Logger:   log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// GRPCAddr is the gRPC listener's address.
+func (d *Daemon) GRPCAddr() string { return d.server.GRPCAddr() }
+
+// HTTPAddr is the HTTP listener's address.
+func (d *Daemon) HTTPAddr() string { return d.server.HTTPAddr() }
+
+// Run serves and works operations until ctx ends, then stops accepting
+// requests and drains: in-flight operations get Config.Drain to finish,
+// after which their jobs go back to the queue for another process.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.close()
+	d.log.Info("serving", "grpc_addr", d.GRPCAddr(), "http_addr", d.HTTPAddr())
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return d.server.Serve(ctx) })
+	g.Go(func() error { return d.engine.Run(ctx, d.cfg.Drain) })
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	d.log.Info("stopped")
+	return err
+}
+
+func (d *Daemon) ready(ctx context.Context) error {
+	if err := d.api.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	return migrations.Check(ctx, d.api)
+}
+
+func (d *Daemon) close() {
+	if d.api != nil {
+		d.api.Close()
+	}
+	if d.work != nil {
+		d.work.Close()
+	}
+}
+
+func newPool(ctx context.Context, url string, maxConns int, name string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// The URL may hold a password: say what is wrong, not what it is.
+		return nil, errors.New("--database-url is not a valid PostgreSQL URL")
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = int32(maxConns)
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = name
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("database pool: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to the database: %w", err)
+	}
+	return pool, nil
+}

@@ -1,0 +1,86 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/protoadapt"
+
+	"github.com/replicad/replicad/awssm"
+	"github.com/replicad/replicad/engine"
+	"github.com/replicad/replicad/redact"
+	"github.com/replicad/replicad/validate"
+)
+
+// ErrorDomain is the google.rpc.ErrorInfo domain of replicad's errors.
+const ErrorDomain = "replicad"
+
+// errorMapper is the one place domain errors become gRPC statuses. Every
+// handler returns its errors through it, so codes and details are decided
+// (and tested) here only, and no error text leaves unredacted.
+type errorMapper struct {
+	red *redact.Redactor
+	log *slog.Logger
+}
+
+func (m errorMapper) toStatus(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := status.FromError(err); ok {
+		return err
+	}
+	var (
+		verr *validate.Error
+		aerr *awssm.Error
+	)
+	switch {
+	case errors.As(err, &verr):
+		br := &errdetails.BadRequest{}
+		for _, v := range verr.Violations {
+			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{
+				Field: v.Field, Description: v.Description, Reason: v.Reason,
+			})
+		}
+		return withDetails(codes.InvalidArgument, verr.Error(), br)
+	case errors.Is(err, engine.ErrRequestIDReused):
+		return withDetails(codes.AlreadyExists, "request_id was already used for a different request: use a new request_id for a new request",
+			&errdetails.ErrorInfo{Reason: "REQUEST_ID_REUSED", Domain: ErrorDomain})
+	case errors.Is(err, engine.ErrTooLate):
+		return withDetails(codes.FailedPrecondition, "too late to cancel: the operation has started its AWS call; wait for it to finish, then undo it with a new request if needed",
+			&errdetails.ErrorInfo{Reason: "OPERATION_STARTED", Domain: ErrorDomain})
+	case errors.Is(err, engine.ErrFinished):
+		return withDetails(codes.FailedPrecondition, "the operation has already finished",
+			&errdetails.ErrorInfo{Reason: "OPERATION_FINISHED", Domain: ErrorDomain})
+	case errors.Is(err, engine.ErrNotFound):
+		return status.Error(codes.NotFound, "operation not found")
+	case errors.Is(err, errPageToken):
+		return withDetails(codes.InvalidArgument, err.Error(), &errdetails.BadRequest{
+			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "page_token", Reason: "INVALID_PAGE_TOKEN", Description: err.Error()}},
+		})
+	case errors.As(err, &aerr):
+		info := &errdetails.ErrorInfo{Reason: aerr.Code, Domain: "secretsmanager.amazonaws.com"}
+		if aerr.RequestID != "" {
+			info.Metadata = map[string]string{"aws_request_id": aerr.RequestID}
+		}
+		return withDetails(aerr.GRPCCode(), aerr.API+" in "+aerr.Region+" failed: "+aerr.Code+": "+m.red.Text(aerr.Message), info)
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, "request cancelled")
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, "deadline exceeded")
+	}
+	m.log.ErrorContext(ctx, "internal error", "error", m.red.Text(err.Error()))
+	return status.Error(codes.Internal, "internal error")
+}
+
+func withDetails(code codes.Code, msg string, details ...protoadapt.MessageV1) error {
+	st, err := status.New(code, msg).WithDetails(details...)
+	if err != nil {
+		return status.Error(code, msg)
+	}
+	return st.Err()
+}

@@ -1,0 +1,206 @@
+package server
+
+import (
+	"context"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/replicad/replicad/awssm"
+	"github.com/replicad/replicad/engine"
+	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
+	"github.com/replicad/replicad/redact"
+	"github.com/replicad/replicad/secretid"
+	"github.com/replicad/replicad/store"
+	"github.com/replicad/replicad/validate"
+)
+
+// Engine is what the replication service needs from the operations engine.
+type Engine interface {
+	Submit(ctx context.Context, s engine.Submission) (store.Operation, bool, error)
+	Cancel(ctx context.Context, id uuid.UUID) (store.Operation, error)
+	Get(ctx context.Context, id uuid.UUID) (store.Operation, error)
+	List(ctx context.Context, f store.ListFilter) ([]store.Operation, error)
+	Describe(ctx context.Context, id secretid.ID, region string) (awssm.Secret, error)
+}
+
+type replicationService struct {
+	replicadv1.UnimplementedReplicationServiceServer
+	engine Engine
+	rules  *validate.Rules
+	red    *redact.Redactor
+	errs   errorMapper
+}
+
+func (s *replicationService) Replicate(ctx context.Context, req *replicadv1.ReplicateRequest) (*replicadv1.ReplicateResponse, error) {
+	t, err := s.rules.Replicate(req)
+	if err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
+	sub := s.submission(ctx, store.KindReplicate, "Replicate", req, t.ID, req.GetRequestId(), req.GetReason(), req.GetLabels())
+	sub.AWSRegion, sub.Force = t.PrimaryRegion, req.GetForceOverwriteReplicaSecret()
+	for _, r := range req.GetRegions() {
+		sub.Replicas = append(sub.Replicas, store.ReplicaParam{Region: r.GetRegion(), KMSKeyID: r.GetKmsKeyId()})
+	}
+	op, _, err := s.engine.Submit(ctx, sub)
+	if err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
+	return &replicadv1.ReplicateResponse{Operation: operationToProto(op)}, nil
+}
+
+func (s *replicationService) Remove(ctx context.Context, req *replicadv1.RemoveRequest) (*replicadv1.RemoveResponse, error) {
+	t, err := s.rules.Remove(req)
+	if err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
+	sub := s.submission(ctx, store.KindRemove, "Remove", req, t.ID, req.GetRequestId(), req.GetReason(), req.GetLabels())
+	sub.AWSRegion = t.PrimaryRegion
+	for _, r := range req.GetRegions() {
+		sub.Replicas = append(sub.Replicas, store.ReplicaParam{Region: r})
+	}
+	op, _, err := s.engine.Submit(ctx, sub)
+	if err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
+	return &replicadv1.RemoveResponse{Operation: operationToProto(op)}, nil
+}
+
+func (s *replicationService) Promote(ctx context.Context, req *replicadv1.PromoteRequest) (*replicadv1.PromoteResponse, error) {
+	t, err := s.rules.Promote(req)
+	if err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
+	sub := s.submission(ctx, store.KindPromote, "Promote", req, t.ID, req.GetRequestId(), req.GetReason(), req.GetLabels())
+	// StopReplicationToReplica is called in the replica's Region.
+	sub.AWSRegion, sub.Force = req.GetRegion(), req.GetForce()
+	sub.Replicas = []store.ReplicaParam{{Region: req.GetRegion()}}
+	op, _, err := s.engine.Submit(ctx, sub)
+	if err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
+	return &replicadv1.PromoteResponse{Operation: operationToProto(op)}, nil
+}
+
+func (s *replicationService) Status(ctx context.Context, req *replicadv1.StatusRequest) (*replicadv1.StatusResponse, error) {
+	t, err := s.rules.Status(req)
+	if err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
+	sec, err := s.engine.Describe(ctx, t.ID, t.PrimaryRegion)
+	if err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
+	n := int(req.GetRecentOperations())
+	if n == 0 {
+		n = validate.DefaultRecentOps
+	}
+	ops, err := s.engine.List(ctx, store.ListFilter{SecretKey: t.ID.Key(), Limit: n})
+	if err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
+	resp := secretToProto(sec)
+	for _, op := range ops {
+		resp.RecentOperations = append(resp.RecentOperations, operationToProto(op))
+	}
+	return resp, nil
+}
+
+func (s *replicationService) GetOperation(ctx context.Context, req *replicadv1.GetOperationRequest) (*replicadv1.GetOperationResponse, error) {
+	if err := validate.OperationID("id", req.GetId()); err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
+	op, err := s.engine.Get(ctx, uuid.MustParse(req.GetId()))
+	if err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
+	return &replicadv1.GetOperationResponse{Operation: operationToProto(op)}, nil
+}
+
+func (s *replicationService) ListOperations(ctx context.Context, req *replicadv1.ListOperationsRequest) (*replicadv1.ListOperationsResponse, error) {
+	id, err := s.rules.ListOperations(req)
+	if err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
+	f := store.ListFilter{SecretKey: id.Key(), State: stateFromProto(req.GetState())}
+	digest := filterDigest(f.SecretKey, string(f.State))
+	if tok := req.GetPageToken(); tok != "" {
+		t, err := decodePageToken(tok, digest)
+		if err != nil {
+			return nil, s.errs.toStatus(ctx, err)
+		}
+		f.BeforeSeq = t.beforeSeq
+	}
+	size := int(req.GetPageSize())
+	switch {
+	case size == 0:
+		size = validate.DefaultPageSize
+	case size > validate.MaxPageSize:
+		size = validate.MaxPageSize
+	}
+	// One row more than the page says whether another page follows.
+	f.Limit = size + 1
+	ops, err := s.engine.List(ctx, f)
+	if err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
+	resp := &replicadv1.ListOperationsResponse{}
+	if len(ops) > size {
+		ops = ops[:size]
+		resp.NextPageToken = pageToken{beforeSeq: ops[size-1].Seq, filter: digest}.encode()
+	}
+	for _, op := range ops {
+		resp.Operations = append(resp.Operations, operationToProto(op))
+	}
+	return resp, nil
+}
+
+func (s *replicationService) CancelOperation(ctx context.Context, req *replicadv1.CancelOperationRequest) (*replicadv1.CancelOperationResponse, error) {
+	if err := validate.OperationID("id", req.GetId()); err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
+	if err := validate.CancelReason(req.GetReason()); err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
+	op, err := s.engine.Cancel(ctx, uuid.MustParse(req.GetId()))
+	if err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
+	return &replicadv1.CancelOperationResponse{Operation: operationToProto(op)}, nil
+}
+
+// submission fills what every mutating request shares.
+func (s *replicationService) submission(ctx context.Context, kind store.Kind, method string, req proto.Message,
+	id secretid.ID, requestID, reason string, labels map[string]string) engine.Submission {
+	sub := engine.Submission{
+		Kind:      kind,
+		Secret:    id,
+		Principal: CallerFrom(ctx).Principal,
+		RequestID: requestID,
+	}
+	if requestID != "" {
+		sub.Canonical = canonical(method, req)
+	}
+	if reason != "" {
+		sub.ReasonFingerprint = s.red.Fingerprint(reason)
+	}
+	if len(labels) > 0 {
+		sub.Labels = make(map[string]string, len(labels))
+		for k, v := range labels {
+			sub.Labels[k] = s.red.Fingerprint(v)
+		}
+	}
+	return sub
+}
+
+// canonical is the request's deterministic encoding without its request_id,
+// prefixed by the method: what a replay must match exactly (AIP-155).
+func canonical(method string, req proto.Message) []byte {
+	c := proto.Clone(req)
+	fd := c.ProtoReflect().Descriptor().Fields().ByName("request_id")
+	if fd != nil {
+		c.ProtoReflect().Clear(fd)
+	}
+	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c)
+	return append([]byte(method+"\x00"), b...)
+}

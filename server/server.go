@@ -1,0 +1,259 @@
+// Package server is replicad's API edge: the gRPC ReplicationService, its
+// interceptors, the one place errors become gRPC statuses, health and
+// reflection, and the HTTP listener serving REST (grpc-gateway, dialing the
+// gRPC server through an in-process client connection so every interceptor
+// applies to REST too), /healthz, /readyz and the OpenAPI document.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/reflection"
+
+	"github.com/replicad/replicad/gen/openapiv2"
+	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
+	"github.com/replicad/replicad/redact"
+	"github.com/replicad/replicad/validate"
+)
+
+// Config assembles a Server.
+type Config struct {
+	// GRPCAddr and HTTPAddr are the listen addresses (port 0 picks one).
+	GRPCAddr, HTTPAddr string
+	// TLS, if set, serves both listeners over TLS.
+	TLS *tls.Config
+	// Engine executes operations.
+	Engine Engine
+	// Rules validate requests.
+	Rules *validate.Rules
+	// Redactor fingerprints sensitive values.
+	Redactor *redact.Redactor
+	// Ready reports whether the service can take traffic (database
+	// reachable, migrations applied): /readyz and gRPC health use it.
+	Ready func(context.Context) error
+	// Unary are extra interceptors (authentication, audit, metrics), run in
+	// order after panic recovery and caller identification.
+	Unary []grpc.UnaryServerInterceptor
+	// Annotate adds gateway metadata from the HTTP request (the client's
+	// certificate for authentication), besides the client address.
+	Annotate func(context.Context, *http.Request) metadata.MD
+	// HTTPHandlers are extra HTTP routes, such as /metrics.
+	HTTPHandlers map[string]http.Handler
+	// ShutdownGrace bounds the graceful stop of both listeners.
+	ShutdownGrace time.Duration
+	// Logger receives the server's logs.
+	Logger *slog.Logger
+}
+
+// Server serves gRPC and HTTP.
+type Server struct {
+	cfg     Config
+	grpc    *grpc.Server
+	health  *health.Server
+	grpcLis net.Listener
+	httpLis net.Listener
+	gwLis   *gatewayListener
+	gwConn  *grpc.ClientConn
+	http    *http.Server
+	log     *slog.Logger
+}
+
+// New listens on both addresses and registers the services; Serve starts
+// serving.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ShutdownGrace == 0 {
+		cfg.ShutdownGrace = 20 * time.Second
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger, health: health.NewServer()}
+	var err error
+	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
+		return nil, fmt.Errorf("listen for gRPC on %s: %w", cfg.GRPCAddr, err)
+	}
+	if s.httpLis, err = net.Listen("tcp", cfg.HTTPAddr); err != nil {
+		_ = s.grpcLis.Close()
+		return nil, fmt.Errorf("listen for HTTP on %s: %w", cfg.HTTPAddr, err)
+	}
+
+	errs := errorMapper{red: cfg.Redactor, log: cfg.Logger}
+	unary := append([]grpc.UnaryServerInterceptor{recoverUnary(cfg.Logger), callerUnary()}, cfg.Unary...)
+	opts := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(unary...),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+	}
+	if cfg.TLS != nil {
+		opts = append(opts, grpc.Creds(gatewayAwareCreds{TransportCredentials: credentials.NewTLS(cfg.TLS)}))
+	}
+	s.grpc = grpc.NewServer(opts...)
+	replicadv1.RegisterReplicationServiceServer(s.grpc, &replicationService{engine: cfg.Engine, rules: cfg.Rules, red: cfg.Redactor, errs: errs})
+	healthpb.RegisterHealthServer(s.grpc, s.health)
+	reflection.Register(s.grpc)
+	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+
+	s.gwLis = newGatewayListener()
+	s.gwConn, err = grpc.NewClient("passthrough:///replicad-gateway",
+		grpc.WithContextDialer(s.gwLis.dial),
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+	)
+	if err != nil {
+		s.closeListeners()
+		return nil, fmt.Errorf("gateway connection: %w", err)
+	}
+	gw, err := newGateway(ctx, s.gwConn, s.annotate)
+	if err != nil {
+		s.closeListeners()
+		return nil, fmt.Errorf("gateway: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/", gw)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(openapiv2.Document)
+	})
+	for path, h := range cfg.HTTPHandlers {
+		mux.Handle(path, h)
+	}
+	s.http = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		TLSConfig:         cfg.TLS,
+		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),
+	}
+	return s, nil
+}
+
+// GRPCAddr returns the gRPC listener's address.
+func (s *Server) GRPCAddr() string { return s.grpcLis.Addr().String() }
+
+// HTTPAddr returns the HTTP listener's address.
+func (s *Server) HTTPAddr() string { return s.httpLis.Addr().String() }
+
+// SetServing flips gRPC health (readiness for gRPC clients and load
+// balancers).
+func (s *Server) SetServing(serving bool) {
+	st := healthpb.HealthCheckResponse_NOT_SERVING
+	if serving {
+		st = healthpb.HealthCheckResponse_SERVING
+	}
+	s.health.SetServingStatus("", st)
+	s.health.SetServingStatus(replicadv1.ReplicationService_ServiceDesc.ServiceName, st)
+}
+
+// Serve serves until ctx ends, then stops gracefully: health turns
+// NOT_SERVING, new connections are refused, and in-flight requests get
+// ShutdownGrace to finish.
+func (s *Server) Serve(ctx context.Context) error {
+	errc := make(chan error, 3)
+	go func() { errc <- s.grpc.Serve(s.grpcLis) }()
+	go func() { errc <- s.grpc.Serve(s.gwLis) }()
+	go func() {
+		var err error
+		if s.cfg.TLS != nil {
+			err = s.http.ServeTLS(s.httpLis, "", "")
+		} else {
+			err = s.http.Serve(s.httpLis)
+		}
+		if errors.Is(err, http.ErrServerClosed) {
+			err = nil
+		}
+		errc <- err
+	}()
+	s.SetServing(true)
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
+	s.SetServing(false)
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.ShutdownGrace)
+	defer cancel()
+	if err := s.http.Shutdown(stopCtx); err != nil {
+		_ = s.http.Close()
+	}
+	stopped := make(chan struct{})
+	go func() {
+		s.grpc.GracefulStop()
+		close(stopped)
+	}()
+	select {
+	case <-stopped:
+	case <-stopCtx.Done():
+		s.grpc.Stop()
+		<-stopped
+	}
+	_ = s.gwConn.Close()
+	return serveErr
+}
+
+func (s *Server) closeListeners() {
+	_ = s.grpcLis.Close()
+	_ = s.httpLis.Close()
+	if s.gwLis != nil {
+		_ = s.gwLis.Close()
+	}
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if s.cfg.Ready != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), 3*time.Second)
+		defer cancel()
+		if err := s.cfg.Ready(ctx); err != nil {
+			s.log.WarnContext(ctx, "not ready", "error", s.cfg.Redactor.Text(err.Error()))
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("not ready\n"))
+			return
+		}
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// annotate passes the REST client's own address to the gRPC server (the
+// gateway's connection is in-process), plus whatever Config.Annotate adds.
+func (s *Server) annotate(ctx context.Context, r *http.Request) metadata.MD {
+	md := metadata.Pairs(mdClientAddress, r.RemoteAddr)
+	if s.cfg.Annotate != nil {
+		md = metadata.Join(md, s.cfg.Annotate(ctx, r))
+	}
+	return md
+}
+
+// gatewayAwareCreds serves TLS to network clients but plaintext on the
+// in-process gateway listener, which never leaves the process.
+type gatewayAwareCreds struct {
+	credentials.TransportCredentials
+}
+
+func (c gatewayAwareCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	if _, ok := conn.(gatewayConn); ok {
+		return insecure.NewCredentials().ServerHandshake(conn)
+	}
+	return c.TransportCredentials.ServerHandshake(conn)
+}
+
+func (c gatewayAwareCreds) Clone() credentials.TransportCredentials {
+	return gatewayAwareCreds{c.TransportCredentials.Clone()}
+}
