@@ -1,0 +1,134 @@
+package standin
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+)
+
+// Faults are the failures the stand-in injects. The zero value injects none.
+// They are set through Options at construction and can be changed while the
+// server runs (SetFaults, or POST /_standin/faults), so a load run can turn
+// throttling on and off without restarting anything.
+type Faults struct {
+	// ThrottleRate is the probability, 0 to 1, that any API request is
+	// answered with ThrottlingException (HTTP 400, "Rate exceeded") whatever
+	// the budgets say. Default 0.
+	ThrottleRate float64
+	// ErrorRate is the probability, 0 to 1, that any API request is answered
+	// with InternalServiceError (HTTP 500). The request is refused before it
+	// changes anything. Default 0.
+	ErrorRate float64
+	// Latency is added to every API request before it is handled. Default 0.
+	Latency time.Duration
+	// WriteBudget is the number of write requests per second each Region
+	// accepts; beyond it the stand-in answers ThrottlingException. Writes are
+	// ReplicateSecretToRegions, RemoveRegionsFromReplication and
+	// StopReplicationToReplica, which share one quota on AWS, plus
+	// CreateSecret and DeleteSecret, counted in the same bucket so seeding a
+	// load run is throttled too. 0 means unlimited. Default 0.
+	WriteBudget int
+	// ReadBudget is the same for DescribeSecret and ListSecrets. 0 means
+	// unlimited. Default 0. GetSecretValue is under neither budget: AWS gives
+	// it a separate, much larger quota.
+	ReadBudget int
+}
+
+// Validate reports whether f is usable.
+func (f Faults) Validate() error {
+	var errs []error
+	if f.ThrottleRate < 0 || f.ThrottleRate > 1 {
+		errs = append(errs, fmt.Errorf("throttle rate %v is outside [0, 1]", f.ThrottleRate))
+	}
+	if f.ErrorRate < 0 || f.ErrorRate > 1 {
+		errs = append(errs, fmt.Errorf("error rate %v is outside [0, 1]", f.ErrorRate))
+	}
+	if f.Latency < 0 {
+		errs = append(errs, fmt.Errorf("latency %v is negative", f.Latency))
+	}
+	if f.WriteBudget < 0 {
+		errs = append(errs, fmt.Errorf("write budget %d is negative", f.WriteBudget))
+	}
+	if f.ReadBudget < 0 {
+		errs = append(errs, fmt.Errorf("read budget %d is negative", f.ReadBudget))
+	}
+	return errors.Join(errs...)
+}
+
+// faultsJSON is the admin endpoint's form of Faults. Latency travels as a Go
+// duration string ("250ms") so a human can write it with curl.
+type faultsJSON struct {
+	ThrottleRate float64 `json:"throttleRate"`
+	ErrorRate    float64 `json:"errorRate"`
+	Latency      string  `json:"latency"`
+	WriteBudget  int     `json:"writeBudget"`
+	ReadBudget   int     `json:"readBudget"`
+}
+
+// MarshalJSON writes f as the admin endpoints show it.
+func (f Faults) MarshalJSON() ([]byte, error) {
+	return json.Marshal(faultsJSON{
+		ThrottleRate: f.ThrottleRate,
+		ErrorRate:    f.ErrorRate,
+		Latency:      f.Latency.String(),
+		WriteBudget:  f.WriteBudget,
+		ReadBudget:   f.ReadBudget,
+	})
+}
+
+// UnmarshalJSON reads the admin endpoints' form, so GET /_standin/faults
+// decodes straight into a Faults. Fields left out are zero; invalid values
+// are an error.
+func (f *Faults) UnmarshalJSON(b []byte) error {
+	var p faultsPatch
+	if err := json.Unmarshal(b, &p); err != nil {
+		return err
+	}
+	parsed, err := p.apply(Faults{})
+	if err != nil {
+		return err
+	}
+	*f = parsed
+	return nil
+}
+
+// faultsPatch is the body of POST /_standin/faults: fields left out keep
+// their current value.
+type faultsPatch struct {
+	ThrottleRate *float64 `json:"throttleRate"`
+	ErrorRate    *float64 `json:"errorRate"`
+	Latency      *string  `json:"latency"`
+	WriteBudget  *int     `json:"writeBudget"`
+	ReadBudget   *int     `json:"readBudget"`
+}
+
+func (p faultsPatch) apply(f Faults) (Faults, error) {
+	if p.ThrottleRate != nil {
+		f.ThrottleRate = *p.ThrottleRate
+	}
+	if p.ErrorRate != nil {
+		f.ErrorRate = *p.ErrorRate
+	}
+	if p.Latency != nil {
+		d, err := time.ParseDuration(*p.Latency)
+		if err != nil {
+			return f, fmt.Errorf("latency: %w", err)
+		}
+		f.Latency = d
+	}
+	if p.WriteBudget != nil {
+		f.WriteBudget = *p.WriteBudget
+	}
+	if p.ReadBudget != nil {
+		f.ReadBudget = *p.ReadBudget
+	}
+	return f, f.Validate()
+}
+
+// roll reports whether an event of probability p happens. math/rand/v2's
+// top-level functions are safe for concurrent use and need no seeding.
+func roll(p float64) bool {
+	return p > 0 && rand.Float64() < p
+}
