@@ -1,0 +1,57 @@
+# replicad — see README.md. `make run` and `make test` are the two commands a
+# newcomer needs; everything else is here for those two and for CI.
+
+GO       ?= go
+BUF      := $(GO) tool -modfile=tools/go.mod buf
+FUZZTIME ?= 20s
+
+.PHONY: all run test deps check generate lint fmt vet fuzz build bench clean
+
+all: build
+
+## run: local PostgreSQL (under .data/), the Secrets Manager stand-in with demo secrets, and replicad
+run: deps build
+	$(GO) run ./internal/cmd/devstack
+
+## test: every check and test, as CI runs them
+test: deps check
+	$(GO) test -race -count=1 -timeout 14m ./...
+	$(MAKE) --no-print-directory fuzz
+
+## deps: install what the build and tests need on a fresh Debian machine (idempotent)
+deps:
+	@scripts/deps.sh
+
+## build: the binaries, into bin/
+build:
+	$(GO) build -o bin/ ./cmd/...
+
+## fuzz: short, bounded fuzzing of request validation and REST decoding
+fuzz:
+	$(GO) test -run='^$$' -fuzz='^FuzzValidate$$' -fuzztime=$(FUZZTIME) ./validate
+	$(GO) test -run='^$$' -fuzz='^FuzzREST$$' -fuzztime=$(FUZZTIME) ./server
+
+## check: formatting, vet, buf lint, and generated code matching the protos
+check: fmt vet lint
+	@$(MAKE) --no-print-directory generate
+	@git diff --exit-code --stat -- gen || { echo "gen/ is out of date: run 'make generate' and commit"; exit 1; }
+	@test -z "$$(git ls-files --others --exclude-standard -- gen)" || { echo "untracked generated files in gen/: run 'make generate' and commit"; exit 1; }
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^gen/')); test -z "$$out" || { echo "gofmt needed:"; echo "$$out"; exit 1; }
+
+vet:
+	$(GO) vet ./...
+
+lint: protodeps
+	$(BUF) lint
+
+## generate: regenerate gen/ from proto/ with the pinned plugins
+generate: protodeps
+	$(BUF) generate
+
+protodeps:
+	@scripts/protodeps.sh
+
+clean:
+	rm -rf bin .cache

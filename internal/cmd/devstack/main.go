@@ -1,0 +1,207 @@
+// Command devstack is `make run`: a complete local replicad with no cloud
+// account. It starts PostgreSQL from the installed server binaries (data
+// under .data/, kept between runs), the Secrets Manager stand-in with demo
+// secrets, and bin/replicad in --insecure-dev mode, prints how to call it,
+// and stops everything on Ctrl-C.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/replicad/replicad/internal/pgserver"
+	"github.com/replicad/replicad/standin"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "devstack:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	dataDir := flag.String("data", ".data", "directory for the PostgreSQL cluster and dev keys")
+	binary := flag.String("replicad", "bin/replicad", "the replicad binary to run")
+	standinAddr := flag.String("standin-addr", "127.0.0.1:4566", "address of the Secrets Manager stand-in")
+	delay := flag.Duration("replication-delay", 2*time.Second, "how long the stand-in keeps new replicas InProgress")
+	pgPort := flag.Int("pg-port", 55432, "PostgreSQL port on 127.0.0.1")
+	flag.Parse()
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
+
+	abs, err := filepath.Abs(*dataDir)
+	if err != nil {
+		return err
+	}
+	log.Info("starting PostgreSQL", "data", filepath.Join(abs, "pg"))
+	pg, err := pgserver.Start(ctx, pgserver.Options{
+		DataDir: filepath.Join(abs, "pg", "data"), Port: *pgPort, Durable: true, InstallIfMissing: true,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = pg.Stop() }()
+	dbURL, err := ensureDatabase(ctx, pg.URL, "replicad")
+	if err != nil {
+		return err
+	}
+
+	dataKey, err := ensureKey(filepath.Join(abs, "keys", "data.key"))
+	if err != nil {
+		return err
+	}
+	fpKey, err := ensureKey(filepath.Join(abs, "keys", "fingerprint.key"))
+	if err != nil {
+		return err
+	}
+
+	sm, err := standin.New(standin.Options{ReplicationDelay: *delay})
+	if err != nil {
+		return err
+	}
+	arns, err := sm.SeedDemo(ctx)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", *standinAddr)
+	if err != nil {
+		return fmt.Errorf("stand-in: %w", err)
+	}
+	smDone := make(chan error, 1)
+	go func() { smDone <- sm.Serve(ctx, ln) }()
+	log.Info("Secrets Manager stand-in serving", "endpoint", "http://"+ln.Addr().String(), "demo_secrets", arns)
+
+	cmd := exec.Command(*binary,
+		"--insecure-dev",
+		"--database-url", dbURL,
+		"--aws-endpoint", "http://"+ln.Addr().String(),
+		"--default-region", standin.DemoRegion,
+		"--data-key-file", dataKey,
+		"--fingerprint-key-file", fpKey,
+	)
+	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.Env = append(os.Environ(),
+		// The stand-in accepts any signature; the SDK's default chain just
+		// needs something to sign with, and no metadata service lookups.
+		"AWS_ACCESS_KEY_ID=devstack", "AWS_SECRET_ACCESS_KEY=devstack", "AWS_REGION="+standin.DemoRegion,
+		"AWS_EC2_METADATA_DISABLED=true",
+	)
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s (run `make build` first): %w", *binary, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	if err := waitReady(ctx, "http://127.0.0.1:8080/readyz", exited); err != nil {
+		_ = cmd.Process.Kill()
+		return err
+	}
+	fmt.Print(banner)
+
+	select {
+	case <-ctx.Done():
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		<-exited
+	case err := <-exited:
+		if err != nil {
+			return fmt.Errorf("replicad exited: %w", err)
+		}
+	}
+	<-smDone
+	return nil
+}
+
+const banner = `
+replicad is running (gRPC 127.0.0.1:9090, REST http://127.0.0.1:8080), backed by a
+local PostgreSQL and the Secrets Manager stand-in with demo secrets in us-east-1.
+
+  # replicate a secret (names are percent-encoded in paths: / is %2F)
+  curl -s -X POST 'http://127.0.0.1:8080/v1/secrets/prod%2Fdb%2Fprimary:replicate' \
+       -d '{"regions": [{"region": "eu-west-3"}, {"region": "us-west-2", "kms_key_id": "alias/replica"}], "reason": "DR drill"}'
+  # follow the operation (id from the answer above)
+  curl -s 'http://127.0.0.1:8080/v1/operations/OPERATION_ID'
+  # the secret's replication status, as DescribeSecret reports it
+  curl -s 'http://127.0.0.1:8080/v1/secrets/prod%2Fdb%2Fprimary/replication'
+  # the same over gRPC (server reflection is on)
+  grpcurl -plaintext -d '{"secret_id": "prod/db/primary"}' 127.0.0.1:9090 replicad.v1.ReplicationService/Status
+
+Ctrl-C stops everything; data stays in .data/.
+`
+
+func ensureDatabase(ctx context.Context, adminURL, name string) (string, error) {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return "", err
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
+		return "", err
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+			return "", err
+		}
+	}
+	cfg, err := pgx.ParseConfig(adminURL)
+	if err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", cfg.User, cfg.Host, cfg.Port, name), nil
+}
+
+// ensureKey creates a random 32-byte key file on first use. The keys are
+// development keys for this checkout only, and live under the ignored .data/.
+func ensureKey(path string) (string, error) {
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return "", err
+	}
+	k := make([]byte, 32)
+	if _, err := rand.Read(k); err != nil {
+		return "", err
+	}
+	return path, os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(k)+"\n"), 0o600)
+}
+
+func waitReady(ctx context.Context, url string, exited <-chan error) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("replicad exited during start-up: %v", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return errors.New("replicad not ready after 60s")
+}

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs what replicad's build and tests need on a fresh Debian machine
+# with Go, and does nothing when it is all there: the PostgreSQL server
+# binaries, npm (for the googleapis protos), and checks moto_server. Pinned Go
+# tools (buf, protoc plugins) need no step: `go tool` builds them from
+# go.mod and tools/go.mod.
+set -euo pipefail
+
+need=()
+compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || [ -n "${PG_BINDIR:-}" ] || need+=(postgresql)
+command -v npm >/dev/null || need+=(npm)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "deps: please install: ${need[*]} (apt-get install -y ${need[*]})" >&2
+    exit 1
+  fi
+  echo "deps: installing ${need[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq >/dev/null
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+if ! command -v moto_server >/dev/null; then
+  if [ "${CI:-}" = true ]; then
+    echo "deps: moto_server (moto 5.x) is required in CI" >&2
+    exit 1
+  fi
+  echo "deps: moto_server not found: conformance tests against moto will be skipped" >&2
+fi
