@@ -13,8 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"google.golang.org/protobuf/encoding/protojson"
 
-	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/daemon"
+	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/pgtest"
 	"github.com/replicad/replicad/internal/testenv"
 	"github.com/replicad/replicad/standin"

@@ -7,8 +7,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 
-	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/daemon"
+	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/standin"
 )
 
