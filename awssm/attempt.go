@@ -5,10 +5,13 @@ import (
 	"errors"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/secretid"
 )
 
@@ -30,8 +33,30 @@ type Attempt struct {
 	Time time.Time
 	// Throttled is set when AWS answered with a throttling error.
 	Throttled bool
-	// Input is the SDK input struct as sent (for audit, which redacts it).
-	Input any
+	// Class classifies a failed attempt (ClassUnknown on success).
+	Class Class
+	// ErrorMessage is AWS's message for a failed attempt. It may echo
+	// request parameters: redact it before it leaves the process.
+	ErrorMessage string
+	// Params are the call's parameters as sent, in the proto form whose
+	// annotations say what is sensitive (audit redacts them).
+	Params *replicadv1.AwsCallParameters
+	// Caller says whom the call was made for (WithCaller).
+	Caller Caller
+}
+
+// Caller identifies on whose behalf a call is made, so that an audit of the
+// call answers "who caused this CloudTrail entry".
+type Caller struct {
+	Principal   string
+	OperationID string
+}
+
+type callerKey struct{}
+
+// WithCaller returns a context whose calls are attributed to c.
+func WithCaller(ctx context.Context, c Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
 }
 
 // Observer hears about every attempt made by the Client (metrics).
@@ -74,7 +99,8 @@ func attemptMiddleware(b *budgets, obs Observer) func(*middleware.Stack) error {
 			sent := time.Now()
 			out, md, err := next.HandleFinalize(ctx, in)
 			a := Attempt{API: api, Region: region, Waited: sent.Sub(start), Duration: time.Since(sent), Time: time.Now()}
-			a.Input = middleware.GetStackValue(ctx, inputKey{})
+			a.Params, _ = middleware.GetStackValue(ctx, inputKey{}).(*replicadv1.AwsCallParameters)
+			a.Caller, _ = ctx.Value(callerKey{}).(Caller)
 			if rid, ok := awsmiddleware.GetRequestIDMetadata(md); ok {
 				a.RequestID = rid
 			}
@@ -90,7 +116,8 @@ func attemptMiddleware(b *budgets, obs Observer) func(*middleware.Stack) error {
 				if a.HTTPStatus == 0 && errors.As(err, &status) {
 					a.HTTPStatus = status.HTTPStatusCode()
 				}
-				a.ErrorCode = classify(api, region, err).Code
+				ce := classify(api, region, err)
+				a.ErrorCode, a.ErrorMessage, a.Class = ce.Code, ce.Message, ce.Class
 				a.Throttled = throttleCodes[a.ErrorCode]
 			}
 			if obs != nil {
@@ -107,9 +134,28 @@ func attemptMiddleware(b *budgets, obs Observer) func(*middleware.Stack) error {
 		// Capture the operation input at Initialize, where it is still the
 		// typed SDK struct.
 		return stack.Initialize.Add(middleware.InitializeMiddlewareFunc("replicad/input", func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
-			return next.HandleInitialize(middleware.WithStackValue(ctx, inputKey{}, in.Parameters), in)
+			return next.HandleInitialize(middleware.WithStackValue(ctx, inputKey{}, paramsOf(in.Parameters)), in)
 		}), middleware.Before)
 	}
 }
 
 type inputKey struct{}
+
+// paramsOf renders an SDK input in the audit trail's proto form.
+func paramsOf(in any) *replicadv1.AwsCallParameters {
+	switch v := in.(type) {
+	case *secretsmanager.DescribeSecretInput:
+		return &replicadv1.AwsCallParameters{SecretId: aws.ToString(v.SecretId)}
+	case *secretsmanager.ReplicateSecretToRegionsInput:
+		p := &replicadv1.AwsCallParameters{SecretId: aws.ToString(v.SecretId), ForceOverwriteReplicaSecret: v.ForceOverwriteReplicaSecret}
+		for _, r := range v.AddReplicaRegions {
+			p.AddReplicaRegions = append(p.AddReplicaRegions, &replicadv1.ReplicaRegion{Region: aws.ToString(r.Region), KmsKeyId: aws.ToString(r.KmsKeyId)})
+		}
+		return p
+	case *secretsmanager.RemoveRegionsFromReplicationInput:
+		return &replicadv1.AwsCallParameters{SecretId: aws.ToString(v.SecretId), RemoveReplicaRegions: v.RemoveReplicaRegions}
+	case *secretsmanager.StopReplicationToReplicaInput:
+		return &replicadv1.AwsCallParameters{SecretId: aws.ToString(v.SecretId)}
+	}
+	return &replicadv1.AwsCallParameters{}
+}

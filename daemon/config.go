@@ -47,6 +47,13 @@ type Config struct {
 	DataKeys             [][]byte // DataKeys[0] seals, all open
 	FingerprintKey       []byte
 
+	// Audit settings. AuditDisabled turns the audit trail off entirely; it
+	// has no flag and exists for benchmarks that measure the trail's cost.
+	AuditRetention     time.Duration
+	AuditExportDir     string
+	AuditPruneInterval time.Duration
+	AuditDisabled      bool
+
 	// InsecureDev serves without authentication, on loopback only.
 	InsecureDev bool
 
@@ -91,6 +98,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 		return nil
 	})
 	fs.StringVar(&c.FingerprintKeyFile, "fingerprint-key-file", "", "file holding the key (base64, at least 32 bytes) for fingerprints of sensitive values in logs and audit (required)")
+	fs.DurationVar(&c.AuditRetention, "audit-retention", 0, "age after which audit events are exported to --audit-export-dir and removed from the database (0: keep forever)")
+	fs.StringVar(&c.AuditExportDir, "audit-export-dir", "audit-export", "directory receiving pruned audit events as JSON lines files, verifiable offline")
+	fs.DurationVar(&c.AuditPruneInterval, "audit-prune-interval", time.Hour, "how often audit retention runs")
 	fs.BoolVar(&c.InsecureDev, "insecure-dev", false, "development only: serve without authentication; refuses non-loopback addresses")
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 }

@@ -11,10 +11,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/replicad/replicad/audit"
 	"github.com/replicad/replicad/awssm"
 	"github.com/replicad/replicad/engine"
 	"github.com/replicad/replicad/migrations"
@@ -26,12 +28,14 @@ import (
 
 // Daemon is a started replicad server.
 type Daemon struct {
-	cfg    Config
-	api    *pgxpool.Pool
-	work   *pgxpool.Pool
-	engine *engine.Engine
-	server *server.Server
-	log    *slog.Logger
+	cfg     Config
+	api     *pgxpool.Pool
+	work    *pgxpool.Pool
+	engine  *engine.Engine
+	server  *server.Server
+	writer  *audit.Writer
+	chainer *audit.Chainer
+	log     *slog.Logger
 }
 
 // Start connects, migrates and listens. Run serves.
@@ -78,6 +82,14 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
+	var trail *audit.Trail
+	if !cfg.AuditDisabled {
+		d.writer = audit.NewWriter(d.api, audit.WriterConfig{Log: log.With("log", "audit")})
+		d.writer.Run()
+		trail = audit.NewTrail(d.writer, red, log)
+		d.chainer = audit.NewChainer(d.api, 0, log)
+		cfg.AWS.Observer = trail
+	}
 	sm, err := awssm.New(ctx, cfg.AWS)
 	if err != nil {
 		return nil, err
@@ -93,6 +105,8 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		Engine:   d.engine,
 		Rules:    rules,
 		Redactor: red,
+		Trail:    trail,
+		DB:       d.api,
 		Ready:    d.ready,
 		Logger:   log,
 	})
@@ -117,7 +131,22 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.server.Serve(ctx) })
 	g.Go(func() error { return d.engine.Run(ctx, d.cfg.Drain) })
+	if d.chainer != nil {
+		g.Go(func() error { d.chainer.Run(ctx); return nil })
+		if d.cfg.AuditRetention > 0 {
+			r := &audit.Retention{Pool: d.api, MaxAge: d.cfg.AuditRetention, ExportDir: d.cfg.AuditExportDir, Log: d.log}
+			g.Go(func() error { r.Run(ctx, d.cfg.AuditPruneInterval); return nil })
+		}
+	}
 	err := g.Wait()
+	if d.writer != nil {
+		// Requests and workers have stopped: store their last events, then
+		// link them.
+		d.writer.Close()
+		final, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, _ = d.chainer.ChainOnce(final)
+		cancel()
+	}
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
@@ -133,6 +162,9 @@ func (d *Daemon) ready(ctx context.Context) error {
 }
 
 func (d *Daemon) close() {
+	if d.writer != nil {
+		d.writer.Close()
+	}
 	if d.api != nil {
 		d.api.Close()
 	}

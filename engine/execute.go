@@ -44,6 +44,7 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 	r := &run{e: e, op: op, job: job}
 	r.op.Attempts++
 	ctx = awssm.WithRecorder(ctx, r.record)
+	ctx = awssm.WithCaller(ctx, awssm.Caller{Principal: op.Principal, OperationID: op.ID.String()})
 
 	var res result
 	switch op.Kind {
@@ -66,7 +67,9 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 		}
 		if !job.LastAttempt() {
 			_ = r.save(ctx)
-			return err
+			// The queue stores and logs this error: only its redacted text
+			// may go there.
+			return errors.New(e.describeErr(err))
 		}
 		res = failed(codeOf(err), "gave up after %d attempts: %s", job.Attempt, e.describeErr(err))
 	}

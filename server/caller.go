@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"net"
 	"strings"
 
 	"google.golang.org/grpc/metadata"
@@ -34,15 +33,18 @@ type Caller struct {
 
 type callerKey struct{}
 
-func withCaller(ctx context.Context, c Caller) context.Context {
+// withCaller stores the request's Caller. It is a pointer shared by every
+// interceptor of the request: authentication, running inside the audit
+// interceptor, fills in the principal the audit event then records.
+func withCaller(ctx context.Context, c *Caller) context.Context {
 	return context.WithValue(ctx, callerKey{}, c)
 }
 
 // CallerFrom returns the request's caller.
-func CallerFrom(ctx context.Context) Caller {
-	c, ok := ctx.Value(callerKey{}).(Caller)
+func CallerFrom(ctx context.Context) *Caller {
+	c, ok := ctx.Value(callerKey{}).(*Caller)
 	if !ok {
-		return Caller{Principal: Anonymous, Transport: TransportGRPC}
+		return &Caller{Principal: Anonymous, Transport: TransportGRPC}
 	}
 	return c
 }
@@ -77,10 +79,3 @@ func transportOf(ctx context.Context) (transport, address string) {
 
 // mdClientAddress carries the REST client's address from the gateway.
 const mdClientAddress = "x-replicad-client-address"
-
-func hostOnly(addr string) string {
-	if h, _, err := net.SplitHostPort(addr); err == nil {
-		return h
-	}
-	return addr
-}

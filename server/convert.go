@@ -114,3 +114,5 @@ func ts(t time.Time) *timestamppb.Timestamp {
 	}
 	return timestamppb.New(t)
 }
+
+func microseconds(us int64) time.Duration { return time.Duration(us) * time.Microsecond }

@@ -53,6 +53,9 @@ func newGateway(ctx context.Context, conn *grpc.ClientConn, annotate func(contex
 	if err := replicadv1.RegisterReplicationServiceHandler(ctx, mux, conn); err != nil {
 		return nil, err
 	}
+	if err := replicadv1.RegisterAuditServiceHandler(ctx, mux, conn); err != nil {
+		return nil, err
+	}
 	return http.MaxBytesHandler(guard(mux), maxBodyBytes), nil
 }
 
@@ -67,6 +70,7 @@ var queryRoutes = []struct {
 		return strings.HasPrefix(p, "/v1/secrets/") && strings.HasSuffix(p, "/replication")
 	},
 		(&replicadv1.StatusRequest{}).ProtoReflect().Descriptor()},
+	{func(p string) bool { return p == "/v1/audit/events" }, (&replicadv1.ListAuditEventsRequest{}).ProtoReflect().Descriptor()},
 }
 
 // guard refuses, with 400, requests the gateway would otherwise pass on

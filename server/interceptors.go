@@ -41,6 +41,6 @@ func panicType(p any) string {
 func callerUnary() grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		transport, addr := transportOf(ctx)
-		return handler(withCaller(ctx, Caller{Principal: Anonymous, Address: addr, Transport: transport}), req)
+		return handler(withCaller(ctx, &Caller{Principal: Anonymous, Address: addr, Transport: transport}), req)
 	}
 }

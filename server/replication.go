@@ -87,7 +87,7 @@ func (s *replicationService) Status(ctx context.Context, req *replicadv1.StatusR
 	if err != nil {
 		return nil, s.errs.toStatus(ctx, err)
 	}
-	sec, err := s.engine.Describe(ctx, t.ID, t.PrimaryRegion)
+	sec, err := s.engine.Describe(awssm.WithCaller(ctx, awssm.Caller{Principal: CallerFrom(ctx).Principal}), t.ID, t.PrimaryRegion)
 	if err != nil {
 		return nil, s.errs.toStatus(ctx, err)
 	}

@@ -15,6 +15,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -24,6 +25,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 
+	"github.com/replicad/replicad/audit"
 	"github.com/replicad/replicad/gen/openapiv2"
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/redact"
@@ -42,11 +44,16 @@ type Config struct {
 	Rules *validate.Rules
 	// Redactor fingerprints sensitive values.
 	Redactor *redact.Redactor
+	// Trail records audit events; nil disables auditing (benchmarks only).
+	Trail *audit.Trail
+	// DB serves the AuditService's reads.
+	DB *pgxpool.Pool
 	// Ready reports whether the service can take traffic (database
 	// reachable, migrations applied): /readyz and gRPC health use it.
 	Ready func(context.Context) error
-	// Unary are extra interceptors (authentication, audit, metrics), run in
-	// order after panic recovery and caller identification.
+	// Unary are extra interceptors (authentication, authorization), run in
+	// order inside panic recovery, caller identification and audit — so a
+	// request they refuse is still audited.
 	Unary []grpc.UnaryServerInterceptor
 	// Annotate adds gateway metadata from the HTTP request (the client's
 	// certificate for authentication), besides the client address.
@@ -92,7 +99,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 
 	errs := errorMapper{red: cfg.Redactor, log: cfg.Logger}
-	unary := append([]grpc.UnaryServerInterceptor{recoverUnary(cfg.Logger), callerUnary()}, cfg.Unary...)
+	unary := []grpc.UnaryServerInterceptor{recoverUnary(cfg.Logger), callerUnary()}
+	if cfg.Trail != nil {
+		unary = append(unary, auditUnary(cfg.Trail))
+	}
+	unary = append(unary, cfg.Unary...)
 	opts := []grpc.ServerOption{
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
@@ -102,6 +113,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.grpc = grpc.NewServer(opts...)
 	replicadv1.RegisterReplicationServiceServer(s.grpc, &replicationService{engine: cfg.Engine, rules: cfg.Rules, red: cfg.Redactor, errs: errs})
+	if cfg.DB != nil {
+		replicadv1.RegisterAuditServiceServer(s.grpc, &auditService{db: cfg.DB, red: cfg.Redactor, errs: errs})
+	}
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
 	s.health.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)

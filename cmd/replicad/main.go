@@ -22,6 +22,8 @@ const usage = `replicad: a control plane for AWS Secrets Manager multi-Region re
 
 Usage:
   replicad [flags]            serve gRPC and REST, and execute operations
+  replicad audit verify       verify the audit trail's hash chain (see replicad audit --help)
+  replicad audit verify-export FILE...
 
 Every flag can also be set by an environment variable (REPLICAD_ and the flag
 name in upper case with - as _, e.g. REPLICAD_GRPC_ADDR) or in a YAML file
@@ -32,12 +34,15 @@ Flags:
 `
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stderr))
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func run(args []string, stderr io.Writer) int {
+func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if len(args) > 0 && args[0] == "audit" {
+		return runAudit(ctx, args[1:], stdout, stderr)
+	}
 
 	fs := flag.NewFlagSet("replicad", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -1,0 +1,92 @@
+package server
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+
+	"github.com/replicad/replicad/audit"
+	"github.com/replicad/replicad/validate"
+)
+
+// auditedPrefix selects the RPCs audited: replicad's own API. Health checks
+// and reflection, called by load balancers and tools every few seconds, are
+// infrastructure, not requests anyone must answer for.
+const auditedPrefix = "/replicad.v1."
+
+// auditUnary records exactly one audit event per API RPC, accepted or
+// refused (invalid, unauthenticated, denied), after the handler returns.
+// It is also the last redaction point: the error returned to the client is
+// scrubbed of the request's sensitive values. If the event cannot be
+// stored, the RPC fails with Unavailable: replicad does not act
+// unaudited. (A mutating request may have been accepted by then; retrying
+// with the same request_id returns that operation.)
+func auditUnary(trail *audit.Trail) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if !strings.HasPrefix(info.FullMethod, auditedPrefix) {
+			return handler(ctx, req)
+		}
+		began := time.Now()
+		resp, err := handler(ctx, req)
+		msg, _ := req.(proto.Message)
+		st := status.Convert(err)
+		if err != nil {
+			scrubbed := st.Proto()
+			scrubbed.Message = trail.Redactor().Scrubber(msg).String(st.Message())
+			st = status.FromProto(scrubbed)
+			err = st.Err()
+		}
+		c := CallerFrom(ctx)
+		e := audit.Event{
+			Time:          time.Now(),
+			Kind:          audit.KindRPC,
+			Principal:     c.Principal,
+			Method:        info.FullMethod,
+			Request:       trail.RequestJSON(msg),
+			Code:          int32(st.Code()),
+			Message:       st.Message(),
+			ClientAddress: c.Address,
+			Transport:     c.Transport,
+			LatencyMicros: time.Since(began).Microseconds(),
+		}
+		if msg != nil {
+			e.Secret = trail.Redactor().ARN(stringField(msg, "secret_id"))
+			e.RequestID = stringField(msg, "request_id")
+			e.OperationID = stringField(msg, "id")
+		}
+		if r, ok := resp.(proto.Message); ok && e.OperationID == "" {
+			if op := messageField(r, "operation"); op != nil {
+				e.OperationID = stringField(op, "id")
+			}
+		}
+		if !validate.IsUUID(e.OperationID) {
+			e.OperationID = ""
+		}
+		if auditErr := trail.Record(context.WithoutCancel(ctx), e); auditErr != nil {
+			return nil, status.Error(codes.Unavailable, "the audit trail is unavailable, so the request was not completed; retry (with the same request_id, if any)")
+		}
+		return resp, err
+	}
+}
+
+func stringField(m proto.Message, name protoreflect.Name) string {
+	fd := m.ProtoReflect().Descriptor().Fields().ByName(name)
+	if fd == nil || fd.Kind() != protoreflect.StringKind || fd.IsList() || fd.IsMap() {
+		return ""
+	}
+	return m.ProtoReflect().Get(fd).String()
+}
+
+func messageField(m proto.Message, name protoreflect.Name) proto.Message {
+	fd := m.ProtoReflect().Descriptor().Fields().ByName(name)
+	if fd == nil || fd.Kind() != protoreflect.MessageKind || fd.IsList() || fd.IsMap() || !m.ProtoReflect().Has(fd) {
+		return nil
+	}
+	return m.ProtoReflect().Get(fd).Message().Interface()
+}

@@ -1,0 +1,276 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+)
+
+// AuditRow is one row of audit_events. Body is the canonical event content,
+// exactly as hashed; the other fields project it.
+type AuditRow struct {
+	Seq           int64
+	ID            uuid.UUID
+	Time          time.Time
+	Kind          string
+	Principal     string
+	Method        string
+	Secret        string
+	Code          int32
+	OperationID   uuid.UUID // uuid.Nil when none
+	RequestID     string
+	ClientAddress string
+	Transport     string
+	AWSRegion     string
+	AWSRequestID  string
+	Body          string
+	// Chain fields, zero while unchained.
+	ChainPos int64
+	PrevHash []byte
+	Hash     []byte
+}
+
+const auditColumns = `seq, id, time, kind, principal, method, secret, code, operation_id, request_id,
+	client_address, transport, aws_region, aws_request_id, body, coalesce(chain_pos, 0), prev_hash, hash`
+
+// InsertAuditEvents appends events in one round trip.
+func InsertAuditEvents(ctx context.Context, db DB, rows []AuditRow) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	var (
+		b    strings.Builder
+		args = make([]any, 0, len(rows)*14)
+	)
+	b.WriteString(`INSERT INTO audit_events (id, time, kind, principal, method, secret, code, operation_id,
+		request_id, client_address, transport, aws_region, aws_request_id, body) VALUES `)
+	for i, r := range rows {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(")
+		for j := range 14 {
+			if j > 0 {
+				b.WriteString(", ")
+			}
+			b.WriteString("$" + strconv.Itoa(i*14+j+1))
+		}
+		b.WriteString(")")
+		var op *uuid.UUID
+		if r.OperationID != uuid.Nil {
+			op = &r.OperationID
+		}
+		args = append(args, r.ID, r.Time, r.Kind, r.Principal, r.Method, r.Secret, r.Code, op,
+			r.RequestID, r.ClientAddress, r.Transport, r.AWSRegion, r.AWSRequestID, r.Body)
+	}
+	if _, err := db.Exec(ctx, b.String(), args...); err != nil {
+		return fmt.Errorf("insert audit events: %w", err)
+	}
+	return nil
+}
+
+// AuditHead returns the chain's last position and hash: the newest chained
+// event, else the newest retention anchor, else position 0 and no hash.
+func AuditHead(ctx context.Context, db DB) (int64, []byte, error) {
+	var pos int64
+	var hash []byte
+	err := db.QueryRow(ctx, `SELECT chain_pos, hash FROM (
+			SELECT chain_pos, hash FROM audit_events WHERE chain_pos IS NOT NULL
+			UNION ALL SELECT chain_pos, hash FROM audit_anchors
+		) h ORDER BY chain_pos DESC LIMIT 1`).Scan(&pos, &hash)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, nil, nil
+	}
+	if err != nil {
+		return 0, nil, fmt.Errorf("read audit chain head: %w", err)
+	}
+	return pos, hash, nil
+}
+
+// UnchainedAuditEvents returns events awaiting a chain position, oldest
+// first.
+func UnchainedAuditEvents(ctx context.Context, db DB, limit int) ([]AuditRow, error) {
+	return queryAudit(ctx, db, `SELECT `+auditColumns+` FROM audit_events WHERE chain_pos IS NULL ORDER BY seq LIMIT $1`, limit)
+}
+
+// CountUnchainedAuditEvents counts events awaiting a chain position.
+func CountUnchainedAuditEvents(ctx context.Context, db DB) (int64, error) {
+	var n int64
+	if err := db.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE chain_pos IS NULL`).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count unchained audit events: %w", err)
+	}
+	return n, nil
+}
+
+// LinkAuditEvents sets the chain fields of events (by seq).
+func LinkAuditEvents(ctx context.Context, db DB, seqs, positions []int64, prevs, hashes [][]byte) error {
+	_, err := db.Exec(ctx, `UPDATE audit_events e SET chain_pos = l.pos, prev_hash = l.prev, hash = l.hash
+		FROM unnest($1::bigint[], $2::bigint[], $3::bytea[], $4::bytea[]) AS l(seq, pos, prev, hash)
+		WHERE e.seq = l.seq`, seqs, positions, prevs, hashes)
+	if err != nil {
+		return fmt.Errorf("link audit events: %w", err)
+	}
+	return nil
+}
+
+// AuditAnchor is where retention cut the chain.
+type AuditAnchor struct {
+	ChainPos   int64
+	Hash       []byte
+	Pruned     int64
+	ExportedTo string
+}
+
+// LatestAuditAnchor returns the newest anchor, or ok=false.
+func LatestAuditAnchor(ctx context.Context, db DB) (AuditAnchor, bool, error) {
+	var a AuditAnchor
+	err := db.QueryRow(ctx, `SELECT chain_pos, hash, pruned, exported_to FROM audit_anchors ORDER BY chain_pos DESC LIMIT 1`).
+		Scan(&a.ChainPos, &a.Hash, &a.Pruned, &a.ExportedTo)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return a, false, nil
+	}
+	if err != nil {
+		return a, false, fmt.Errorf("read audit anchor: %w", err)
+	}
+	return a, true, nil
+}
+
+// WalkAuditChain calls fn for each chained event after position from, in
+// chain order, streaming.
+func WalkAuditChain(ctx context.Context, db DB, from int64, fn func(AuditRow) error) error {
+	rows, err := db.Query(ctx, `SELECT `+auditColumns+` FROM audit_events WHERE chain_pos > $1 ORDER BY chain_pos`, from)
+	if err != nil {
+		return fmt.Errorf("walk audit chain: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := scanAudit(rows)
+		if err != nil {
+			return err
+		}
+		if err := fn(r); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// PrunableAuditEvents returns chained events older than before, in chain
+// order, from the start of what remains, at most limit.
+func PrunableAuditEvents(ctx context.Context, db DB, before time.Time, limit int) ([]AuditRow, error) {
+	return queryAudit(ctx, db, `SELECT `+auditColumns+` FROM audit_events
+		WHERE chain_pos IS NOT NULL AND chain_pos <= coalesce(
+			(SELECT min(chain_pos) - 1 FROM audit_events WHERE chain_pos IS NOT NULL AND time >= $1),
+			(SELECT max(chain_pos) FROM audit_events))
+		ORDER BY chain_pos LIMIT $2`, before, limit)
+}
+
+// PruneAuditEvents deletes chained events up to position upTo and records
+// the anchor, in tx: the trigger allows the deletion only there.
+func PruneAuditEvents(ctx context.Context, tx pgx.Tx, anchor AuditAnchor) error {
+	if _, err := tx.Exec(ctx, `SET LOCAL replicad.audit_prune = 'on'`); err != nil {
+		return fmt.Errorf("prune audit events: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `INSERT INTO audit_anchors (chain_pos, hash, pruned, exported_to) VALUES ($1, $2, $3, $4)`,
+		anchor.ChainPos, anchor.Hash, anchor.Pruned, anchor.ExportedTo); err != nil {
+		return fmt.Errorf("record audit anchor: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `DELETE FROM audit_events WHERE chain_pos <= $1`, anchor.ChainPos); err != nil {
+		return fmt.Errorf("prune audit events: %w", err)
+	}
+	return nil
+}
+
+// AuditFilter selects events for ListAuditEvents.
+type AuditFilter struct {
+	Start, End  time.Time
+	Principal   string
+	Secret      string
+	Methods     []string // any of
+	Code        *int32
+	Kind        string
+	OperationID uuid.UUID
+	BeforeSeq   int64
+	Limit       int
+}
+
+// ListAuditEvents returns events newest first.
+func ListAuditEvents(ctx context.Context, db DB, f AuditFilter) ([]AuditRow, error) {
+	var where []string
+	var args []any
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		where = append(where, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	}
+	if !f.Start.IsZero() {
+		add("time >= ?", f.Start)
+	}
+	if !f.End.IsZero() {
+		add("time < ?", f.End)
+	}
+	if f.Principal != "" {
+		add("principal = ?", f.Principal)
+	}
+	if f.Secret != "" {
+		add("secret = ?", f.Secret)
+	}
+	if len(f.Methods) > 0 {
+		add("method = ANY(?)", f.Methods)
+	}
+	if f.Code != nil {
+		add("code = ?", *f.Code)
+	}
+	if f.Kind != "" {
+		add("kind = ?", f.Kind)
+	}
+	if f.OperationID != uuid.Nil {
+		add("operation_id = ?", f.OperationID)
+	}
+	if f.BeforeSeq > 0 {
+		add("seq < ?", f.BeforeSeq)
+	}
+	q := `SELECT ` + auditColumns + ` FROM audit_events`
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	args = append(args, f.Limit)
+	q += " ORDER BY seq DESC LIMIT $" + strconv.Itoa(len(args))
+	return queryAudit(ctx, db, q, args...)
+}
+
+func queryAudit(ctx context.Context, db DB, q string, args ...any) ([]AuditRow, error) {
+	rows, err := db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("query audit events: %w", err)
+	}
+	defer rows.Close()
+	var out []AuditRow
+	for rows.Next() {
+		r, err := scanAudit(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+func scanAudit(rows pgx.Rows) (AuditRow, error) {
+	var r AuditRow
+	var op *uuid.UUID
+	err := rows.Scan(&r.Seq, &r.ID, &r.Time, &r.Kind, &r.Principal, &r.Method, &r.Secret, &r.Code, &op,
+		&r.RequestID, &r.ClientAddress, &r.Transport, &r.AWSRegion, &r.AWSRequestID, &r.Body, &r.ChainPos, &r.PrevHash, &r.Hash)
+	if err != nil {
+		return r, fmt.Errorf("read audit event: %w", err)
+	}
+	if op != nil {
+		r.OperationID = *op
+	}
+	return r, nil
+}
