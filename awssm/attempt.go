@@ -59,9 +59,19 @@ func WithCaller(ctx context.Context, c Caller) context.Context {
 	return context.WithValue(ctx, callerKey{}, c)
 }
 
-// Observer hears about every attempt made by the Client (metrics).
+// Observer hears about every attempt made by the Client (audit, metrics).
 type Observer interface {
 	ObserveAttempt(ctx context.Context, a Attempt)
+}
+
+// Observers fans an attempt out to several observers, in order.
+type Observers []Observer
+
+// ObserveAttempt implements Observer.
+func (os Observers) ObserveAttempt(ctx context.Context, a Attempt) {
+	for _, o := range os {
+		o.ObserveAttempt(ctx, a)
+	}
 }
 
 type recorderKey struct{}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/replicad/replicad/audit"
 	"github.com/replicad/replicad/awssm"
 	"github.com/replicad/replicad/engine"
+	"github.com/replicad/replicad/metrics"
 	"github.com/replicad/replicad/migrations"
 	"github.com/replicad/replicad/redact"
 	"github.com/replicad/replicad/seal"
@@ -34,6 +36,7 @@ type Daemon struct {
 	engine  *engine.Engine
 	server  *server.Server
 	writer  *audit.Writer
+	metrics *metrics.Metrics
 	chainer *audit.Chainer
 	log     *slog.Logger
 }
@@ -82,20 +85,24 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
+	d.metrics = metrics.New(d.api, func(ctx context.Context) string { return server.CallerFrom(ctx).Transport })
+	observers := awssm.Observers{d.metrics}
 	var trail *audit.Trail
 	if !cfg.AuditDisabled {
 		d.writer = audit.NewWriter(d.api, audit.WriterConfig{Log: log.With("log", "audit")})
 		d.writer.Run()
 		trail = audit.NewTrail(d.writer, red, log)
 		d.chainer = audit.NewChainer(d.api, 0, log)
-		cfg.AWS.Observer = trail
+		observers = append(observers, trail)
 	}
+	cfg.AWS.Observer = observers
 	sm, err := awssm.New(ctx, cfg.AWS)
 	if err != nil {
 		return nil, err
 	}
 	engCfg := cfg.Engine
 	engCfg.Logger = log
+	engCfg.Observer = d.metrics
 	if d.engine, err = engine.New(d.api, d.work, box, red, sm, engCfg); err != nil {
 		return nil, err
 	}
@@ -107,8 +114,12 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		Redactor: red,
 		Trail:    trail,
 		DB:       d.api,
-		Ready:    d.ready,
-		Logger:   log,
+		Metrics:  d.metrics.UnaryInterceptor(),
+		HTTPHandlers: map[string]http.Handler{
+			"GET /metrics": d.metrics.Handler(),
+		},
+		Ready:  d.ready,
+		Logger: log,
 	})
 	if err != nil {
 		return nil, err

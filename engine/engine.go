@@ -41,8 +41,10 @@ type SecretsManager interface {
 	StopReplication(ctx context.Context, region, secretID string) (string, error)
 }
 
-// Observer hears about operations reaching a terminal state (metrics).
+// Observer hears about operations being accepted and reaching a terminal
+// state (metrics).
 type Observer interface {
+	OperationAccepted(kind store.Kind)
 	OperationFinished(op store.Operation)
 }
 
@@ -232,6 +234,9 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (op store.Operation, 
 	}
 	if err != nil {
 		return store.Operation{}, false, fmt.Errorf("accept operation: %w", err)
+	}
+	if e.cfg.Observer != nil {
+		e.cfg.Observer.OperationAccepted(op.Kind)
 	}
 	return op, false, nil
 }

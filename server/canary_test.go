@@ -188,9 +188,11 @@ func TestCanariesNeverLeak(t *testing.T) {
 	waitChained(t, env)
 
 	// Where the canaries must not be.
+	_, metricsText := scrape(t, env)
 	sinks := map[string]string{
-		"logs":   logs.String(),
-		"errors": strings.Join(errorTexts, "\n"),
+		"logs":    logs.String(),
+		"errors":  strings.Join(errorTexts, "\n"),
+		"metrics": metricsText,
 	}
 	for name, q := range map[string]string{
 		"audit_events": "SELECT string_agg(t::text, E'\\n') FROM audit_events t",

@@ -44,6 +44,9 @@ type Config struct {
 	Rules *validate.Rules
 	// Redactor fingerprints sensitive values.
 	Redactor *redact.Redactor
+	// Metrics, if set, counts and times RPCs; it runs outside audit and
+	// authentication so refused requests are counted too.
+	Metrics grpc.UnaryServerInterceptor
 	// Trail records audit events; nil disables auditing (benchmarks only).
 	Trail *audit.Trail
 	// DB serves the AuditService's reads.
@@ -100,6 +103,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 
 	errs := errorMapper{red: cfg.Redactor, log: cfg.Logger}
 	unary := []grpc.UnaryServerInterceptor{recoverUnary(cfg.Logger), callerUnary()}
+	if cfg.Metrics != nil {
+		unary = append(unary, cfg.Metrics)
+	}
 	if cfg.Trail != nil {
 		unary = append(unary, auditUnary(cfg.Trail))
 	}

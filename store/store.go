@@ -352,3 +352,40 @@ func (s *Store) HasActiveHead(ctx context.Context, db DB, secretKey string) (boo
 	}
 	return ok, nil
 }
+
+// KindState is a (kind, state) pair, for counts.
+type KindState struct {
+	Kind  Kind
+	State State
+}
+
+// OperationStats counts operations by kind and state and returns the
+// creation time of the oldest PENDING one (zero when none).
+func OperationStats(ctx context.Context, db DB) (map[KindState]int64, time.Time, error) {
+	rows, err := db.Query(ctx, `SELECT kind, state, count(*) FROM operations GROUP BY kind, state`)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("count operations: %w", err)
+	}
+	counts := map[KindState]int64{}
+	for rows.Next() {
+		var k KindState
+		var n int64
+		if err := rows.Scan(&k.Kind, &k.State, &n); err != nil {
+			rows.Close()
+			return nil, time.Time{}, err
+		}
+		counts[k] = n
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, time.Time{}, err
+	}
+	var oldest *time.Time
+	if err := db.QueryRow(ctx, `SELECT min(created_at) FROM operations WHERE state = 'pending'`).Scan(&oldest); err != nil {
+		return nil, time.Time{}, fmt.Errorf("oldest pending operation: %w", err)
+	}
+	if oldest == nil {
+		return counts, time.Time{}, nil
+	}
+	return counts, *oldest, nil
+}

@@ -1,0 +1,132 @@
+package server_test
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
+	"github.com/replicad/replicad/internal/testenv"
+)
+
+// scrape parses /metrics.
+func scrape(t *testing.T, env *testenv.Env) (map[string]*dto.MetricFamily, string) {
+	t.Helper()
+	status, body := env.REST(t, "GET", "/metrics", nil)
+	if status != http.StatusOK {
+		t.Fatalf("GET /metrics: %d", status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(string(body)))
+	if err != nil {
+		t.Fatalf("parse /metrics: %v", err)
+	}
+	return fams, string(body)
+}
+
+// value returns the value of the series with exactly these labels (0 if
+// absent).
+func value(fams map[string]*dto.MetricFamily, name string, labels map[string]string) float64 {
+	f := fams[name]
+	if f == nil {
+		return 0
+	}
+next:
+	for _, m := range f.GetMetric() {
+		got := map[string]string{}
+		for _, l := range m.GetLabel() {
+			got[l.GetName()] = l.GetValue()
+		}
+		for k, v := range labels {
+			if got[k] != v {
+				continue next
+			}
+		}
+		switch {
+		case m.GetCounter() != nil:
+			return m.GetCounter().GetValue()
+		case m.GetGauge() != nil:
+			return m.GetGauge().GetValue()
+		case m.GetHistogram() != nil:
+			return float64(m.GetHistogram().GetSampleCount())
+		}
+	}
+	return 0
+}
+
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	env, sm := startWithStandin(t)
+	ctx := context.Background()
+	if _, err := sm.Seed(ctx, "us-east-1", "metered/secret", "v"); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for _, region := range []string{"eu-west-1", "eu-west-3"} {
+		resp, err := env.Client.Replicate(ctx, &replicadv1.ReplicateRequest{SecretId: "metered/secret", Regions: regions(region)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, resp.GetOperation().GetId())
+	}
+	resp, err := env.Client.Replicate(ctx, &replicadv1.ReplicateRequest{SecretId: "missing/secret", Regions: regions("eu-west-1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids = append(ids, resp.GetOperation().GetId())
+	for _, id := range ids {
+		env.WaitOperation(t, id, 10*time.Second)
+	}
+	if status, _ := env.REST(t, "POST", "/v1/secrets/metered%2Fsecret:replicate", `{"regions": []}`); status != http.StatusBadRequest {
+		t.Fatal("want 400")
+	}
+
+	fams, text := scrape(t, env)
+	checks := []struct {
+		name   string
+		labels map[string]string
+		want   float64
+	}{
+		{"grpc_server_handled_total", map[string]string{"grpc_method": "Replicate", "grpc_code": "OK", "transport": "grpc"}, 3},
+		{"grpc_server_handled_total", map[string]string{"grpc_method": "Replicate", "grpc_code": "InvalidArgument", "transport": "rest"}, 1},
+		{"grpc_server_handling_seconds", map[string]string{"grpc_method": "Replicate", "transport": "grpc"}, 3},
+		{"replicad_operations_accepted_total", map[string]string{"kind": "replicate"}, 3},
+		{"replicad_operations_finished_total", map[string]string{"kind": "replicate", "state": "succeeded"}, 2},
+		{"replicad_operations_finished_total", map[string]string{"kind": "replicate", "state": "failed"}, 1},
+		{"replicad_operation_duration_seconds", map[string]string{"kind": "replicate", "state": "succeeded"}, 2},
+		{"replicad_operations", map[string]string{"kind": "replicate", "state": "succeeded"}, 2},
+		{"replicad_operations", map[string]string{"kind": "replicate", "state": "failed"}, 1},
+		{"replicad_queue_depth", nil, 0},
+		{"replicad_aws_requests_total", map[string]string{"api": "ReplicateSecretToRegions", "region": "us-east-1", "outcome": "ok"}, 2},
+		{"replicad_aws_requests_total", map[string]string{"api": "DescribeSecret", "region": "us-east-1", "outcome": "not_found"}, 1},
+		{"replicad_aws_rate_limit_wait_seconds", map[string]string{"api": "ReplicateSecretToRegions", "region": "us-east-1"}, 2},
+		{"replicad_aws_request_duration_seconds", map[string]string{"api": "ReplicateSecretToRegions", "region": "us-east-1"}, 2},
+	}
+	for _, c := range checks {
+		if got := value(fams, c.name, c.labels); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	if _, ok := fams["replicad_oldest_pending_operation_age_seconds"]; !ok {
+		t.Error("no oldest pending age gauge")
+	}
+	// The table-backed gauge agrees with the table.
+	var n float64
+	if err := env.DB.QueryRow(ctx, "SELECT count(*) FROM operations WHERE state = 'succeeded'").Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if got := value(fams, "replicad_operations", map[string]string{"kind": "replicate", "state": "succeeded"}); got != n {
+		t.Errorf("gauge %v, table %v", got, n)
+	}
+	for _, forbidden := range []string{"metered/secret", "missing/secret"} {
+		if strings.Contains(text, forbidden) {
+			t.Errorf("/metrics holds a secret name: %s", forbidden)
+		}
+	}
+}
