@@ -10,6 +10,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/trace"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/secretid"
@@ -97,7 +100,7 @@ func withKey(ctx context.Context, secretID string) context.Context {
 
 // attemptMiddleware runs after the SDK's retry middleware, so it sees each
 // attempt: it waits for the rate budget, then records the attempt.
-func attemptMiddleware(b *budgets, obs Observer) func(*middleware.Stack) error {
+func attemptMiddleware(b *budgets, obs Observer, tracer trace.Tracer) func(*middleware.Stack) error {
 	return func(stack *middleware.Stack) error {
 		mw := middleware.FinalizeMiddlewareFunc("replicad/attempt", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 			api, region := awsmiddleware.GetOperationName(ctx), awsmiddleware.GetRegion(ctx)
@@ -106,6 +109,14 @@ func attemptMiddleware(b *budgets, obs Observer) func(*middleware.Stack) error {
 			if err := b.limiter(account, region, bucketOf(api)).Wait(ctx); err != nil {
 				return middleware.FinalizeOutput{}, middleware.Metadata{}, err
 			}
+			ctx, span := tracer.Start(ctx, "SecretsManager/"+api, trace.WithSpanKind(trace.SpanKindClient),
+				trace.WithAttributes(
+					attribute.String("rpc.system", "aws-api"),
+					attribute.String("rpc.service", "SecretsManager"),
+					attribute.String("rpc.method", api),
+					attribute.String("cloud.region", region),
+				))
+			defer span.End()
 			sent := time.Now()
 			out, md, err := next.HandleFinalize(ctx, in)
 			a := Attempt{API: api, Region: region, Waited: sent.Sub(start), Duration: time.Since(sent), Time: time.Now()}
@@ -129,6 +140,11 @@ func attemptMiddleware(b *budgets, obs Observer) func(*middleware.Stack) error {
 				ce := classify(api, region, err)
 				a.ErrorCode, a.ErrorMessage, a.Class = ce.Code, ce.Message, ce.Class
 				a.Throttled = throttleCodes[a.ErrorCode]
+			}
+			span.SetAttributes(attribute.String("aws.request_id", a.RequestID), attribute.Int("http.response.status_code", a.HTTPStatus))
+			if err != nil {
+				// The code only: AWS's message may echo request parameters.
+				span.SetStatus(codes.Error, a.ErrorCode)
 			}
 			if obs != nil {
 				obs.ObserveAttempt(ctx, a)

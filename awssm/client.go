@@ -19,6 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 )
 
 // Defaults for Config's zero values.
@@ -56,10 +58,13 @@ type Config struct {
 	Credentials aws.CredentialsProvider
 	// Observer, if set, hears about every attempt (metrics, audit).
 	Observer Observer
+	// TracerProvider, if set, records a client span per attempt.
+	TracerProvider trace.TracerProvider
 }
 
 // Client calls Secrets Manager in any Region.
 type Client struct {
+	tracer   trace.Tracer
 	base     aws.Config
 	cfg      Config
 	limits   *budgets
@@ -107,7 +112,12 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
+	tp := cfg.TracerProvider
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
 	return &Client{
+		tracer:   tp.Tracer("github.com/replicad/replicad/awssm"),
 		base:     base,
 		cfg:      cfg,
 		limits:   newBudgets(cfg.WriteRate, cfg.ReadRate),
@@ -126,7 +136,7 @@ func (c *Client) client(region string) *secretsmanager.Client {
 		if c.cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(c.cfg.Endpoint)
 		}
-		o.APIOptions = append(o.APIOptions, attemptMiddleware(c.limits, c.cfg.Observer))
+		o.APIOptions = append(o.APIOptions, attemptMiddleware(c.limits, c.cfg.Observer, c.tracer))
 	})
 	c.byRegion[region] = sm
 	return sm

@@ -1,6 +1,8 @@
 package daemon
 
 import (
+	"go.opentelemetry.io/otel/trace"
+
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -16,6 +18,7 @@ import (
 	"github.com/replicad/replicad/queue"
 	"github.com/replicad/replicad/redact"
 	"github.com/replicad/replicad/seal"
+	"github.com/replicad/replicad/tracing"
 )
 
 // Config is every setting of the replicad server. RegisterFlags exposes each
@@ -33,8 +36,11 @@ type Config struct {
 	DefaultRegion  string
 	AllowedRegions []string
 
-	AWS    awssm.Config
-	Engine engine.Config
+	AWS     awssm.Config
+	Engine  engine.Config
+	Tracing tracing.Config
+	// TracerProvider, if set, replaces the one Tracing would build (tests).
+	TracerProvider trace.TracerProvider
 
 	// Drain is how long SIGTERM lets in-flight work finish before running
 	// jobs are handed back to the queue.
@@ -101,6 +107,9 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.AuditRetention, "audit-retention", 0, "age after which audit events are exported to --audit-export-dir and removed from the database (0: keep forever)")
 	fs.StringVar(&c.AuditExportDir, "audit-export-dir", "audit-export", "directory receiving pruned audit events as JSON lines files, verifiable offline")
 	fs.DurationVar(&c.AuditPruneInterval, "audit-prune-interval", time.Hour, "how often audit retention runs")
+	fs.StringVar(&c.Tracing.OTLPEndpoint, "otlp-endpoint", "", "OTLP/HTTP endpoint for traces (host:port or URL); empty: tracing off")
+	fs.BoolVar(&c.Tracing.Insecure, "otlp-insecure", false, "send traces over plain HTTP")
+	fs.Float64Var(&c.Tracing.SampleRatio, "trace-sample-ratio", 1, "fraction of new traces recorded (traces arriving sampled are always continued)")
 	fs.BoolVar(&c.InsecureDev, "insecure-dev", false, "development only: serve without authentication; refuses non-loopback addresses")
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 }

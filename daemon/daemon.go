@@ -14,6 +14,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/exaring/otelpgx"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
@@ -25,6 +27,7 @@ import (
 	"github.com/replicad/replicad/redact"
 	"github.com/replicad/replicad/seal"
 	"github.com/replicad/replicad/server"
+	"github.com/replicad/replicad/tracing"
 	"github.com/replicad/replicad/validate"
 )
 
@@ -37,8 +40,10 @@ type Daemon struct {
 	server  *server.Server
 	writer  *audit.Writer
 	metrics *metrics.Metrics
-	chainer *audit.Chainer
-	log     *slog.Logger
+	// stopTracing flushes and stops the tracer provider Start built.
+	stopTracing func(context.Context) error
+	chainer     *audit.Chainer
+	log         *slog.Logger
 }
 
 // Start connects, migrates and listens. Run serves.
@@ -53,16 +58,23 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 	if cfg.InsecureDev {
 		log.Warn("insecure development mode: no authentication, loopback only")
 	}
-	d = &Daemon{cfg: cfg, log: log}
+	d = &Daemon{cfg: cfg, log: log, stopTracing: func(context.Context) error { return nil }}
 	defer func() {
 		if err != nil {
 			d.close()
 		}
 	}()
-	if d.api, err = newPool(ctx, cfg.DatabaseURL, cfg.DBMaxConns, "replicad-api"); err != nil {
+	tp := cfg.TracerProvider
+	if tp == nil {
+		if tp, d.stopTracing, err = tracing.Setup(ctx, cfg.Tracing); err != nil {
+			return nil, err
+		}
+	}
+	dbTracer := tracing.ParentOnly(otelpgx.NewTracer(otelpgx.WithTracerProvider(tp)))
+	if d.api, err = newPool(ctx, cfg.DatabaseURL, cfg.DBMaxConns, "replicad-api", dbTracer); err != nil {
 		return nil, err
 	}
-	if d.work, err = newPool(ctx, cfg.DatabaseURL, cfg.QueueMaxConns, "replicad-queue"); err != nil {
+	if d.work, err = newPool(ctx, cfg.DatabaseURL, cfg.QueueMaxConns, "replicad-queue", dbTracer); err != nil {
 		return nil, err
 	}
 	res, err := migrations.Apply(ctx, d.api, log)
@@ -96,6 +108,7 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		observers = append(observers, trail)
 	}
 	cfg.AWS.Observer = observers
+	cfg.AWS.TracerProvider = tp
 	sm, err := awssm.New(ctx, cfg.AWS)
 	if err != nil {
 		return nil, err
@@ -103,18 +116,20 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 	engCfg := cfg.Engine
 	engCfg.Logger = log
 	engCfg.Observer = d.metrics
+	engCfg.TracerProvider = tp
 	if d.engine, err = engine.New(d.api, d.work, box, red, sm, engCfg); err != nil {
 		return nil, err
 	}
 	d.server, err = server.New(ctx, server.Config{
-		GRPCAddr: cfg.GRPCAddr,
-		HTTPAddr: cfg.HTTPAddr,
-		Engine:   d.engine,
-		Rules:    rules,
-		Redactor: red,
-		Trail:    trail,
-		DB:       d.api,
-		Metrics:  d.metrics.UnaryInterceptor(),
+		GRPCAddr:       cfg.GRPCAddr,
+		HTTPAddr:       cfg.HTTPAddr,
+		Engine:         d.engine,
+		Rules:          rules,
+		Redactor:       red,
+		Trail:          trail,
+		DB:             d.api,
+		Metrics:        d.metrics.UnaryInterceptor(),
+		TracerProvider: tp,
 		HTTPHandlers: map[string]http.Handler{
 			"GET /metrics": d.metrics.Handler(),
 		},
@@ -173,6 +188,9 @@ func (d *Daemon) ready(ctx context.Context) error {
 }
 
 func (d *Daemon) close() {
+	flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = d.stopTracing(flush)
+	cancel()
 	if d.writer != nil {
 		d.writer.Close()
 	}
@@ -184,7 +202,7 @@ func (d *Daemon) close() {
 	}
 }
 
-func newPool(ctx context.Context, url string, maxConns int, name string) (*pgxpool.Pool, error) {
+func newPool(ctx context.Context, url string, maxConns int, name string, tracer pgx.QueryTracer) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// The URL may hold a password: say what is wrong, not what it is.
@@ -194,6 +212,7 @@ func newPool(ctx context.Context, url string, maxConns int, name string) (*pgxpo
 		cfg.MaxConns = int32(maxConns)
 	}
 	cfg.ConnConfig.RuntimeParams["application_name"] = name
+	cfg.ConnConfig.Tracer = tracer
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("database pool: %w", err)

@@ -23,6 +23,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc/codes"
 
 	"github.com/replicad/replicad/awssm"
@@ -31,6 +33,7 @@ import (
 	"github.com/replicad/replicad/seal"
 	"github.com/replicad/replicad/secretid"
 	"github.com/replicad/replicad/store"
+	"github.com/replicad/replicad/tracing"
 )
 
 // SecretsManager is what the engine needs from AWS (package awssm).
@@ -77,21 +80,24 @@ type Config struct {
 	Queue queue.Config
 	// Observer, if set, hears about finished operations.
 	Observer Observer
+	// TracerProvider traces executions (default: none).
+	TracerProvider trace.TracerProvider
 	// Logger receives the engine's logs.
 	Logger *slog.Logger
 }
 
 // Engine accepts and executes operations.
 type Engine struct {
-	api   *pgxpool.Pool // requests: accepts, reads, cancels
-	work  *pgxpool.Pool // the queue and its workers
-	store *store.Store
-	queue *queue.Queue
-	sm    SecretsManager
-	box   *seal.Box
-	red   *redact.Redactor
-	cfg   Config
-	log   *slog.Logger
+	api    *pgxpool.Pool // requests: accepts, reads, cancels
+	work   *pgxpool.Pool // the queue and its workers
+	store  *store.Store
+	queue  *queue.Queue
+	sm     SecretsManager
+	box    *seal.Box
+	red    *redact.Redactor
+	cfg    Config
+	log    *slog.Logger
+	tracer trace.Tracer
 }
 
 // New returns an Engine. api serves requests; work is the queue's own pool.
@@ -112,7 +118,11 @@ func New(api, work *pgxpool.Pool, box *seal.Box, red *redact.Redactor, sm Secret
 	if cfg.Queue.Logger == nil {
 		cfg.Queue.Logger = cfg.Logger
 	}
-	e := &Engine{api: api, work: work, store: store.New(box), sm: sm, box: box, red: red, cfg: cfg, log: cfg.Logger}
+	if cfg.TracerProvider == nil {
+		cfg.TracerProvider = noop.NewTracerProvider()
+	}
+	e := &Engine{api: api, work: work, store: store.New(box), sm: sm, box: box, red: red, cfg: cfg, log: cfg.Logger,
+		tracer: cfg.TracerProvider.Tracer("github.com/replicad/replicad/engine")}
 	q, err := queue.New(work, e, cfg.Queue)
 	if err != nil {
 		return nil, err
@@ -202,6 +212,7 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (op store.Operation, 
 		RequestID:         s.RequestID,
 		ReasonFingerprint: s.ReasonFingerprint,
 		Labels:            s.Labels,
+		TraceParent:       tracing.Inject(ctx),
 	}
 	for _, r := range s.Replicas {
 		op.Regions = append(op.Regions, store.RegionProgress{Region: r.Region, State: store.RegionPending})

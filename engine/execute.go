@@ -9,12 +9,15 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 
 	"github.com/replicad/replicad/awssm"
 	"github.com/replicad/replicad/queue"
 	"github.com/replicad/replicad/secretid"
 	"github.com/replicad/replicad/store"
+	"github.com/replicad/replicad/tracing"
 )
 
 // maxAWSCalls bounds the calls recorded on one operation: a Replicate that
@@ -41,6 +44,14 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 		// job completion was lost.
 		return e.completeJob(ctx, job)
 	}
+	// Continue the trace of the request that accepted the operation.
+	ctx, span := e.tracer.Start(tracing.Extract(ctx, op.TraceParent), "replicad.operation."+string(op.Kind),
+		trace.WithAttributes(
+			attribute.String("replicad.operation.id", op.ID.String()),
+			attribute.String("replicad.operation.kind", string(op.Kind)),
+			attribute.Int("replicad.job.attempt", job.Attempt),
+		))
+	defer span.End()
 	r := &run{e: e, op: op, job: job}
 	r.op.Attempts++
 	ctx = awssm.WithRecorder(ctx, r.record)

@@ -16,6 +16,10 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -29,6 +33,7 @@ import (
 	"github.com/replicad/replicad/gen/openapiv2"
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/redact"
+	"github.com/replicad/replicad/tracing"
 	"github.com/replicad/replicad/validate"
 )
 
@@ -63,6 +68,8 @@ type Config struct {
 	Annotate func(context.Context, *http.Request) metadata.MD
 	// HTTPHandlers are extra HTTP routes, such as /metrics.
 	HTTPHandlers map[string]http.Handler
+	// TracerProvider traces RPCs, REST calls included (default: none).
+	TracerProvider trace.TracerProvider
 	// ShutdownGrace bounds the graceful stop of both listeners.
 	ShutdownGrace time.Duration
 	// Logger receives the server's logs.
@@ -91,6 +98,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.ShutdownGrace == 0 {
 		cfg.ShutdownGrace = 20 * time.Second
 	}
+	if cfg.TracerProvider == nil {
+		cfg.TracerProvider = noop.NewTracerProvider()
+	}
 	s := &Server{cfg: cfg, log: cfg.Logger, health: health.NewServer()}
 	var err error
 	if s.grpcLis, err = net.Listen("tcp", cfg.GRPCAddr); err != nil {
@@ -111,6 +121,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	unary = append(unary, cfg.Unary...)
 	opts := []grpc.ServerOption{
+		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(cfg.TracerProvider), otelgrpc.WithPropagators(tracing.Propagator()))),
 		grpc.ChainUnaryInterceptor(unary...),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 	}
@@ -130,6 +141,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.gwConn, err = grpc.NewClient("passthrough:///replicad-gateway",
 		grpc.WithContextDialer(s.gwLis.dial),
 		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithStatsHandler(otelgrpc.NewClientHandler(otelgrpc.WithTracerProvider(cfg.TracerProvider), otelgrpc.WithPropagators(tracing.Propagator()))),
 	)
 	if err != nil {
 		s.closeListeners()
@@ -141,7 +153,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("gateway: %w", err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/v1/", gw)
+	mux.Handle("/v1/", withTraceContext(gw))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
@@ -276,4 +288,15 @@ func (c gatewayAwareCreds) ServerHandshake(conn net.Conn) (net.Conn, credentials
 
 func (c gatewayAwareCreds) Clone() credentials.TransportCredentials {
 	return gatewayAwareCreds{c.TransportCredentials.Clone()}
+}
+
+// withTraceContext continues a REST client's trace (W3C traceparent
+// header): the gateway's gRPC client span, and everything after it, joins
+// it. No HTTP span is recorded: its standard attributes include the URL
+// path, and REST paths carry secret ARNs.
+func withTraceContext(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ctx := tracing.Propagator().Extract(r.Context(), propagation.HeaderCarrier(r.Header))
+		next.ServeHTTP(w, r.WithContext(ctx))
+	})
 }

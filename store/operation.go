@@ -74,11 +74,13 @@ type Operation struct {
 	Attempts int
 	// JobID is the queue job carrying the operation, 0 while it waits behind
 	// an earlier operation on the same secret.
-	JobID     int64
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	StartedAt time.Time // zero while pending
-	EndedAt   time.Time // zero until terminal
+	JobID int64
+	// TraceParent is the accepting request's W3C trace context.
+	TraceParent string
+	CreatedAt   time.Time
+	UpdatedAt   time.Time
+	StartedAt   time.Time // zero while pending
+	EndedAt     time.Time // zero until terminal
 }
 
 // Params are the request values a worker needs, sealed at rest because ARNs

@@ -49,7 +49,7 @@ var columnList = []string{
 	"{t}id", "{t}seq", "{t}kind", "{t}state", "{t}secret_key", "{t}secret_display", "{t}aws_region", "{t}params",
 	"{t}regions", "{t}force", "{t}principal", "coalesce({t}request_id, '')", "{t}request_hash", "{t}reason_fingerprint",
 	"{t}labels", "{t}error_code", "coalesce({t}error_message, '')", "{t}aws_calls", "{t}attempts",
-	"coalesce({t}job_id, 0)", "{t}created_at", "{t}updated_at", "{t}started_at", "{t}ended_at",
+	"coalesce({t}job_id, 0)", "{t}created_at", "{t}updated_at", "{t}started_at", "{t}ended_at", "{t}trace_parent",
 }
 
 func selectList(alias string) string {
@@ -78,12 +78,12 @@ func (s *Store) Insert(ctx context.Context, db DB, op *Operation) error {
 	}
 	err = db.QueryRow(ctx, `
 		INSERT INTO operations (id, kind, state, secret_key, secret_display, aws_region, params, regions, force,
-			principal, request_id, request_hash, reason_fingerprint, labels, job_id)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, nullif($15, 0))
+			principal, request_id, request_hash, reason_fingerprint, labels, job_id, trace_parent)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, nullif($15, 0), $16)
 		RETURNING seq, created_at, updated_at`,
 		op.ID, op.Kind, op.State, op.SecretKey, op.SecretDisplay, op.AWSRegion,
 		s.box.Seal(params, op.ID[:]), regions, op.Force, op.Principal, requestID, op.RequestHash,
-		op.ReasonFingerprint, labels, op.JobID,
+		op.ReasonFingerprint, labels, op.JobID, op.TraceParent,
 	).Scan(&op.Seq, &op.CreatedAt, &op.UpdatedAt)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "operations_principal_request_id" {
@@ -255,7 +255,7 @@ func (s *Store) scan(row pgx.Row) (Operation, error) {
 	)
 	err := row.Scan(&op.ID, &op.Seq, &op.Kind, &op.State, &op.SecretKey, &op.SecretDisplay, &op.AWSRegion,
 		&sealed, &regions, &op.Force, &op.Principal, &op.RequestID, &op.RequestHash, &op.ReasonFingerprint,
-		&op.Labels, &code, &msg, &calls, &op.Attempts, &op.JobID, &op.CreatedAt, &op.UpdatedAt, &started, &ended)
+		&op.Labels, &code, &msg, &calls, &op.Attempts, &op.JobID, &op.CreatedAt, &op.UpdatedAt, &started, &ended, &op.TraceParent)
 	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return op, err
