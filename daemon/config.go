@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -200,4 +201,61 @@ func splitList(v string) []string {
 		}
 	}
 	return out
+}
+
+// LogValue renders the effective configuration for the start-up log, with
+// secrets masked: the database password never appears, key files appear
+// by path only (their contents are never read into the log).
+func (c Config) LogValue() slog.Value {
+	return slog.GroupValue(
+		slog.String("grpc_addr", c.GRPCAddr),
+		slog.String("http_addr", c.HTTPAddr),
+		slog.String("database_url", maskURL(c.DatabaseURL)),
+		slog.Int("db_max_conns", c.DBMaxConns),
+		slog.Int("queue_max_conns", c.QueueMaxConns),
+		slog.String("default_region", c.DefaultRegion),
+		slog.Any("allowed_regions", c.AllowedRegions),
+		slog.String("aws_endpoint", maskURL(c.AWS.Endpoint)),
+		slog.Float64("aws_write_rate", c.AWS.WriteRate),
+		slog.Float64("aws_read_rate", c.AWS.ReadRate),
+		slog.Int("aws_max_attempts", c.AWS.MaxAttempts),
+		slog.Duration("aws_max_backoff", c.AWS.MaxBackoff),
+		slog.Duration("aws_timeout", c.AWS.Timeout),
+		slog.Int("workers", c.Engine.Queue.Workers),
+		slog.Bool("api_only", c.Engine.Queue.InsertOnly),
+		slog.Duration("job_timeout", c.Engine.Queue.JobTimeout),
+		slog.Duration("rescue_after", c.Engine.Queue.RescueAfter),
+		slog.Int("max_attempts", c.Engine.Queue.MaxAttempts),
+		slog.Duration("replication_deadline", c.Engine.ReplicationDeadline),
+		slog.Duration("drain_timeout", c.Drain),
+		slog.String("data_key_file", c.DataKeyFile),
+		slog.Int("data_keys_previous", len(c.DataKeyPreviousFiles)),
+		slog.String("fingerprint_key_file", c.FingerprintKeyFile),
+		slog.Duration("audit_retention", c.AuditRetention),
+		slog.String("audit_export_dir", c.AuditExportDir),
+		slog.String("otlp_endpoint", maskURL(c.Tracing.OTLPEndpoint)),
+		slog.Float64("trace_sample_ratio", c.Tracing.SampleRatio),
+		slog.Bool("insecure_dev", c.InsecureDev),
+		slog.String("log_level", c.LogLevel.String()),
+	)
+}
+
+// maskURL hides a URL's password (and any query, which may carry one).
+func maskURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		if raw == "" {
+			return ""
+		}
+		return "(unparsable, hidden)"
+	}
+	if u.User != nil {
+		if _, has := u.User.Password(); has {
+			u.User = url.UserPassword(u.User.Username(), "xxxxx")
+		}
+	}
+	if u.RawQuery != "" {
+		u.RawQuery = "(hidden)"
+	}
+	return u.String()
 }

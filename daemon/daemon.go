@@ -55,6 +55,7 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		return nil, err
 	}
 	log := cfg.Logger
+	log.Info("effective configuration", "config", cfg)
 	if cfg.InsecureDev {
 		log.Warn("insecure development mode: no authentication, loopback only")
 	}

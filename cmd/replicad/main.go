@@ -44,6 +44,30 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return runAudit(ctx, args[1:], stdout, stderr)
 	}
 
+	cfg, err := parseConfig(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "replicad:", err)
+		return 2
+	}
+	d, err := daemon.Start(ctx, cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "replicad:", err)
+		return 1
+	}
+	if err := d.Run(ctx); err != nil {
+		fmt.Fprintln(stderr, "replicad:", err)
+		return 1
+	}
+	return 0
+}
+
+// parseConfig reads the settings from flags, then REPLICAD_* environment
+// variables, then the --config YAML file (earlier sources win), and loads
+// the key files.
+func parseConfig(args []string, stderr io.Writer) (daemon.Config, error) {
 	fs := flag.NewFlagSet("replicad", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg daemon.Config
@@ -58,28 +82,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 		ff.WithConfigFileFlag("config"),
 		ff.WithConfigFileParser(ffyaml.Parser),
 	)
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
 	if err != nil {
-		fmt.Fprintln(stderr, "replicad:", err)
-		return 2
+		return cfg, err
 	}
 	if cfg.DatabaseURL == "" {
 		cfg.DatabaseURL = os.Getenv("DATABASE_URL")
 	}
-	if err := cfg.LoadKeys(); err != nil {
-		fmt.Fprintln(stderr, "replicad:", err)
-		return 2
-	}
-	d, err := daemon.Start(ctx, cfg)
-	if err != nil {
-		fmt.Fprintln(stderr, "replicad:", err)
-		return 1
-	}
-	if err := d.Run(ctx); err != nil {
-		fmt.Fprintln(stderr, "replicad:", err)
-		return 1
-	}
-	return 0
+	return cfg, cfg.LoadKeys()
 }

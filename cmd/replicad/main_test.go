@@ -1,0 +1,86 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func writeFile(t *testing.T, dir, name, content string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// Flags win over REPLICAD_* variables, which win over the YAML file.
+func TestConfigPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32))
+	dataKey := writeFile(t, dir, "data.key", key)
+	fpKey := writeFile(t, dir, "fp.key", key)
+	cfgFile := writeFile(t, dir, "replicad.yaml", strings.Join([]string{
+		"grpc-addr: 127.0.0.1:7001",
+		"http-addr: 127.0.0.1:7002",
+		"workers: 7",
+		"default-region: eu-west-1",
+		"aws-write-rate: 11",
+		"data-key-file: " + dataKey,
+		"fingerprint-key-file: " + fpKey,
+	}, "\n"))
+	t.Setenv("REPLICAD_HTTP_ADDR", "127.0.0.1:8002")
+	t.Setenv("REPLICAD_WORKERS", "8")
+	t.Setenv("DATABASE_URL", "postgres://app:hunter2@db:5432/replicad")
+
+	cfg, err := parseConfig([]string{"--config", cfgFile, "--workers", "9"}, &bytes.Buffer{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.GRPCAddr != "127.0.0.1:7001" || cfg.HTTPAddr != "127.0.0.1:8002" || cfg.Engine.Queue.Workers != 9 ||
+		cfg.DefaultRegion != "eu-west-1" || cfg.AWS.WriteRate != 11 || cfg.DatabaseURL != "postgres://app:hunter2@db:5432/replicad" {
+		t.Errorf("precedence: %+v", cfg)
+	}
+	if len(cfg.DataKeys) != 1 || len(cfg.DataKeys[0]) != 32 || len(cfg.FingerprintKey) != 32 {
+		t.Errorf("keys not loaded: %d data keys", len(cfg.DataKeys))
+	}
+	if cfg.Engine.ReplicationDeadline != 10*time.Minute {
+		t.Errorf("defaults lost: replication deadline %s", cfg.Engine.ReplicationDeadline)
+	}
+
+	// The effective configuration is logged with the password masked.
+	var logs bytes.Buffer
+	slog.New(slog.NewJSONHandler(&logs, nil)).Info("effective configuration", "config", cfg)
+	if strings.Contains(logs.String(), "hunter2") || !strings.Contains(logs.String(), `"workers":9`) || !strings.Contains(logs.String(), "xxxxx") {
+		t.Errorf("effective configuration log: %s", logs.String())
+	}
+}
+
+func TestUnknownSettingsAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	cfgFile := writeFile(t, dir, "bad.yaml", "grpc-adress: 127.0.0.1:1\n")
+	if _, err := parseConfig([]string{"--config", cfgFile}, &bytes.Buffer{}); err == nil {
+		t.Error("a misspelt setting in the config file was accepted")
+	}
+	if _, err := parseConfig([]string{"--wokers", "3"}, &bytes.Buffer{}); err == nil {
+		t.Error("a misspelt flag was accepted")
+	}
+}
+
+func TestHelpDocumentsEverySetting(t *testing.T) {
+	var out bytes.Buffer
+	if code := run([]string{"--help"}, &out, &out); code != 0 {
+		t.Fatalf("--help exited %d", code)
+	}
+	for _, want := range []string{"--grpc-addr", "--database-url", "REPLICAD_", "--config", "--aws-write-rate", "--audit-retention", "--otlp-endpoint", "audit verify"} {
+		if !strings.Contains(out.String(), strings.TrimPrefix(want, "-")) {
+			t.Errorf("--help does not mention %s", want)
+		}
+	}
+}
