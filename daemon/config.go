@@ -61,6 +61,9 @@ type Config struct {
 	AuditPruneInterval time.Duration
 	AuditDisabled      bool
 
+	// PprofAddr, if set, serves net/http/pprof there (loopback only).
+	PprofAddr string
+
 	// InsecureDev serves without authentication, on loopback only.
 	InsecureDev bool
 
@@ -111,6 +114,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Tracing.OTLPEndpoint, "otlp-endpoint", "", "OTLP/HTTP endpoint for traces (host:port or URL); empty: tracing off")
 	fs.BoolVar(&c.Tracing.Insecure, "otlp-insecure", false, "send traces over plain HTTP")
 	fs.Float64Var(&c.Tracing.SampleRatio, "trace-sample-ratio", 1, "fraction of new traces recorded (traces arriving sampled are always continued)")
+	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve Go profiling (net/http/pprof) on this loopback address; empty: off")
 	fs.BoolVar(&c.InsecureDev, "insecure-dev", false, "development only: serve without authentication; refuses non-loopback addresses")
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 }
@@ -155,6 +159,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Engine.Queue.RescueAfter != 0 && c.Engine.Queue.JobTimeout != 0 && c.Engine.Queue.RescueAfter <= c.Engine.Queue.JobTimeout {
 		errs = append(errs, errors.New("--rescue-after must exceed --job-timeout"))
+	}
+	if c.PprofAddr != "" && !loopback(c.PprofAddr) {
+		errs = append(errs, fmt.Errorf("--pprof-addr serves only on a loopback address, not %q", c.PprofAddr))
 	}
 	if !c.InsecureDev {
 		errs = append(errs, errors.New("authentication is not configured: pass --insecure-dev for local development"))
@@ -235,6 +242,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("audit_export_dir", c.AuditExportDir),
 		slog.String("otlp_endpoint", maskURL(c.Tracing.OTLPEndpoint)),
 		slog.Float64("trace_sample_ratio", c.Tracing.SampleRatio),
+		slog.String("pprof_addr", c.PprofAddr),
 		slog.Bool("insecure_dev", c.InsecureDev),
 		slog.String("log_level", c.LogLevel.String()),
 	)

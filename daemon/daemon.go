@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"time"
 
@@ -165,6 +166,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 			g.Go(func() error { r.Run(ctx, d.cfg.AuditPruneInterval); return nil })
 		}
 	}
+	if d.cfg.PprofAddr != "" {
+		pprofSrv := &http.Server{Addr: d.cfg.PprofAddr, Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
+		g.Go(func() error {
+			go func() { <-ctx.Done(); _ = pprofSrv.Close() }()
+			if err := pprofSrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("pprof listener: %w", err)
+			}
+			return nil
+		})
+	}
 	err := g.Wait()
 	if d.writer != nil {
 		// Requests and workers have stopped: store their last events, then
@@ -223,4 +234,15 @@ func newPool(ctx context.Context, url string, maxConns int, name string, tracer 
 		return nil, fmt.Errorf("connect to the database: %w", err)
 	}
 	return pool, nil
+}
+
+// pprofMux serves the Go profiler on its own mux (never on the API's).
+func pprofMux() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
