@@ -47,10 +47,40 @@ type budgets struct {
 	write, read float64
 	mu          sync.Mutex
 	limiters    map[budgetKey]*rate.Limiter
+	// share is how many processes split the budgets (at least 1).
+	share int
 }
 
 func newBudgets(write, read float64) *budgets {
-	return &budgets{write: write, read: read, limiters: map[budgetKey]*rate.Limiter{}}
+	return &budgets{write: write, read: read, limiters: map[budgetKey]*rate.Limiter{}, share: 1}
+}
+
+// limit is this process's rate for a bucket: its share of the budget.
+func (b *budgets) limit(bk bucket) rate.Limit {
+	r := b.write
+	if bk == bucketRead {
+		r = b.read
+	}
+	if r < 0 {
+		return rate.Inf // negative budget: unlimited
+	}
+	return rate.Limit(r * jitterHeadroom / float64(b.share))
+}
+
+// setShare splits the budgets between n processes from now on.
+func (b *budgets) setShare(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n < 1 {
+		n = 1
+	}
+	if n == b.share {
+		return
+	}
+	b.share = n
+	for k, l := range b.limiters {
+		l.SetLimit(b.limit(k.bucket))
+	}
 }
 
 func (b *budgets) limiter(account, region string, bk bucket) *rate.Limiter {
@@ -60,14 +90,7 @@ func (b *budgets) limiter(account, region string, bk bucket) *rate.Limiter {
 	if l, ok := b.limiters[k]; ok {
 		return l
 	}
-	r := b.write
-	if bk == bucketRead {
-		r = b.read
-	}
-	l := rate.NewLimiter(rate.Limit(r*jitterHeadroom), 1)
-	if r < 0 {
-		l = rate.NewLimiter(rate.Inf, 1) // negative budget: unlimited
-	}
+	l := rate.NewLimiter(b.limit(bk), 1)
 	b.limiters[k] = l
 	return l
 }

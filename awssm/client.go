@@ -142,6 +142,10 @@ func (c *Client) client(region string) *secretsmanager.Client {
 	return sm
 }
 
+// ShareBudgets splits the rate budgets between n processes: each keeps
+// 1/n of every budget, so the configured rate holds for the deployment.
+func (c *Client) ShareBudgets(n int) { c.limits.setShare(n) }
+
 // Status is a replica's replication status as AWS reports it.
 type Status string
 

@@ -46,6 +46,9 @@ type Config struct {
 	// Drain is how long SIGTERM lets in-flight work finish before running
 	// jobs are handed back to the queue.
 	Drain time.Duration
+	// Heartbeat is how often this process announces itself to the others
+	// sharing the database (default HeartbeatDefault).
+	Heartbeat time.Duration
 
 	// Key files, read by LoadKeys into the key fields below.
 	DataKeyFile          string
@@ -70,6 +73,9 @@ type Config struct {
 	LogLevel slog.Level
 	Logger   *slog.Logger
 }
+
+// HeartbeatDefault is Config.Heartbeat's default.
+const HeartbeatDefault = 5 * time.Second
 
 // RegisterFlags defines a flag for every setting, bound to c, with its
 // default and an explanation for --help.
@@ -101,6 +107,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Engine.PollInitial, "poll-initial", engine.PollInitialDefault, "first DescribeSecret polling interval")
 	fs.DurationVar(&c.Engine.PollMax, "poll-max", engine.PollMaxDefault, "longest DescribeSecret polling interval")
 	fs.DurationVar(&c.Engine.InlinePoll, "inline-poll", engine.InlinePollDefault, "how long one execution polls before freeing its worker and resuming later")
+	fs.DurationVar(&c.Heartbeat, "heartbeat-interval", HeartbeatDefault, "how often processes sharing the database announce themselves; each takes an equal share of the AWS rate budgets")
 	fs.DurationVar(&c.Drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight operations may finish before they are handed back to the queue")
 	fs.StringVar(&c.DataKeyFile, "data-key-file", "", "file holding the 32-byte data key (base64) that seals operation parameters (required)")
 	fs.Func("data-key-previous-files", "comma-separated files with earlier data keys, still accepted for opening (key rotation)", func(v string) error {

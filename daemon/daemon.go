@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/exaring/otelpgx"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
@@ -28,6 +29,7 @@ import (
 	"github.com/replicad/replicad/redact"
 	"github.com/replicad/replicad/seal"
 	"github.com/replicad/replicad/server"
+	"github.com/replicad/replicad/store"
 	"github.com/replicad/replicad/tracing"
 	"github.com/replicad/replicad/validate"
 )
@@ -41,6 +43,10 @@ type Daemon struct {
 	server  *server.Server
 	writer  *audit.Writer
 	metrics *metrics.Metrics
+	sm      *awssm.Client
+	// instance identifies this process among those sharing the database.
+	instance string
+	share    int
 	// stopTracing flushes and stops the tracer provider Start built.
 	stopTracing func(context.Context) error
 	chainer     *audit.Chainer
@@ -54,6 +60,9 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = HeartbeatDefault
 	}
 	log := cfg.Logger
 	log.Info("effective configuration", "config", cfg)
@@ -115,6 +124,11 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 	if err != nil {
 		return nil, err
 	}
+	d.sm = sm
+	d.instance = uuid.Must(uuid.NewV7()).String()
+	if err := d.heartbeat(ctx); err != nil {
+		return nil, err
+	}
 	engCfg := cfg.Engine
 	engCfg.Logger = log
 	engCfg.Observer = d.metrics
@@ -159,6 +173,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.server.Serve(ctx) })
 	g.Go(func() error { return d.engine.Run(ctx, d.cfg.Drain) })
+	g.Go(func() error { d.heartbeats(ctx); return nil })
 	if d.chainer != nil {
 		g.Go(func() error { d.chainer.Run(ctx); return nil })
 		if d.cfg.AuditRetention > 0 {
@@ -190,6 +205,43 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info("stopped")
 	return err
+}
+
+// Instance heartbeats: every process takes an equal share of the AWS rate
+// budgets, recomputed every Config.Heartbeat as processes come and go; a
+// process silent for three intervals no longer counts.
+func (d *Daemon) heartbeatTTL() time.Duration { return 3 * d.cfg.Heartbeat }
+
+func (d *Daemon) heartbeat(ctx context.Context) error {
+	n, err := store.Heartbeat(ctx, d.api, d.instance, d.heartbeatTTL())
+	if err != nil {
+		return err
+	}
+	if n != d.share {
+		d.log.InfoContext(ctx, "AWS rate budgets shared", "instances", n,
+			"write_rate_here", d.cfg.AWS.WriteRate/float64(n), "read_rate_here", d.cfg.AWS.ReadRate/float64(n))
+		d.share = n
+	}
+	d.sm.ShareBudgets(n)
+	return nil
+}
+
+func (d *Daemon) heartbeats(ctx context.Context) {
+	t := time.NewTicker(d.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			bye, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+			_ = store.DeleteInstance(bye, d.api, d.instance, d.heartbeatTTL())
+			cancel()
+			return
+		case <-t.C:
+			if err := d.heartbeat(ctx); err != nil && ctx.Err() == nil {
+				d.log.WarnContext(ctx, "heartbeat failed", "error", err)
+			}
+		}
+	}
 }
 
 func (d *Daemon) ready(ctx context.Context) error {
