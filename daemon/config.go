@@ -67,6 +67,19 @@ type Config struct {
 	// PprofAddr, if set, serves net/http/pprof there (loopback only).
 	PprofAddr string
 
+	// Access control: TLS for both listeners, mutual TLS and/or JWT bearer
+	// tokens, and the authorization policy.
+	TLSCertFile       string
+	TLSKeyFile        string
+	ClientCAFile      string
+	JWKSFile          string
+	JWKSURL           string
+	JWTIssuer         string
+	JWTAudience       string
+	JWTPrincipalClaim string
+	JWTGroupsClaim    string
+	PolicyFile        string
+
 	// InsecureDev serves without authentication, on loopback only.
 	InsecureDev bool
 
@@ -122,6 +135,16 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.Tracing.Insecure, "otlp-insecure", false, "send traces over plain HTTP")
 	fs.Float64Var(&c.Tracing.SampleRatio, "trace-sample-ratio", 1, "fraction of new traces recorded (traces arriving sampled are always continued)")
 	fs.StringVar(&c.PprofAddr, "pprof-addr", "", "serve Go profiling (net/http/pprof) on this loopback address; empty: off")
+	fs.StringVar(&c.TLSCertFile, "tls-cert-file", "", "server certificate (PEM) for both listeners; reloaded when the file changes")
+	fs.StringVar(&c.TLSKeyFile, "tls-key-file", "", "server private key (PEM); reloaded when the file changes")
+	fs.StringVar(&c.ClientCAFile, "client-ca-file", "", "CA bundle (PEM) for client certificates: enables mutual TLS; the certificate's URI SAN (e.g. SPIFFE id), else DNS SAN, else CN is the principal")
+	fs.StringVar(&c.JWKSFile, "jwks-file", "", "JWKS file verifying bearer tokens (JWT); reloaded when it changes")
+	fs.StringVar(&c.JWKSURL, "jwks-url", "", "https URL of the JWKS verifying bearer tokens; refreshed periodically")
+	fs.StringVar(&c.JWTIssuer, "jwt-issuer", "", "required iss of bearer tokens")
+	fs.StringVar(&c.JWTAudience, "jwt-audience", "", "required aud of bearer tokens")
+	fs.StringVar(&c.JWTPrincipalClaim, "jwt-principal-claim", "sub", "token claim holding the principal")
+	fs.StringVar(&c.JWTGroupsClaim, "jwt-groups-claim", "groups", "token claim holding the caller's groups")
+	fs.StringVar(&c.PolicyFile, "policy-file", "", "authorization policy (YAML); reloaded on change and on SIGHUP; a broken file is refused and the old policy kept")
 	fs.BoolVar(&c.InsecureDev, "insecure-dev", false, "development only: serve without authentication; refuses non-loopback addresses")
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 }
@@ -170,16 +193,40 @@ func (c *Config) Validate() error {
 	if c.PprofAddr != "" && !loopback(c.PprofAddr) {
 		errs = append(errs, fmt.Errorf("--pprof-addr serves only on a loopback address, not %q", c.PprofAddr))
 	}
-	if !c.InsecureDev {
-		errs = append(errs, errors.New("authentication is not configured: pass --insecure-dev for local development"))
-	} else {
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		errs = append(errs, errors.New("--tls-cert-file and --tls-key-file go together"))
+	}
+	if c.ClientCAFile != "" && c.TLSCertFile == "" {
+		errs = append(errs, errors.New("--client-ca-file (mutual TLS) needs --tls-cert-file and --tls-key-file"))
+	}
+	if c.JWKSFile != "" && c.JWKSURL != "" {
+		errs = append(errs, errors.New("--jwks-file and --jwks-url are exclusive"))
+	}
+	if (c.JWKSFile != "" || c.JWKSURL != "") && (c.JWTIssuer == "" || c.JWTAudience == "") {
+		errs = append(errs, errors.New("bearer tokens need --jwt-issuer and --jwt-audience"))
+	}
+	if c.InsecureDev {
 		for _, addr := range []string{c.GRPCAddr, c.HTTPAddr} {
 			if !loopback(addr) {
 				errs = append(errs, fmt.Errorf("--insecure-dev serves only on loopback addresses, not %q", addr))
 			}
 		}
+	} else {
+		if c.TLSCertFile == "" {
+			errs = append(errs, errors.New("TLS is required (--tls-cert-file, --tls-key-file); for local development pass --insecure-dev"))
+		}
+		if !c.authenticates() {
+			errs = append(errs, errors.New("authentication is required (--client-ca-file for mutual TLS and/or --jwks-file/--jwks-url for bearer tokens); for local development pass --insecure-dev"))
+		}
+		if c.PolicyFile == "" {
+			errs = append(errs, errors.New("an authorization policy is required (--policy-file); for local development pass --insecure-dev"))
+		}
 	}
 	return errors.Join(errs...)
+}
+
+func (c *Config) authenticates() bool {
+	return c.ClientCAFile != "" || c.JWKSFile != "" || c.JWKSURL != ""
 }
 
 func loopback(addr string) bool {
@@ -250,6 +297,13 @@ func (c Config) LogValue() slog.Value {
 		slog.String("otlp_endpoint", maskURL(c.Tracing.OTLPEndpoint)),
 		slog.Float64("trace_sample_ratio", c.Tracing.SampleRatio),
 		slog.String("pprof_addr", c.PprofAddr),
+		slog.String("tls_cert_file", c.TLSCertFile),
+		slog.String("client_ca_file", c.ClientCAFile),
+		slog.String("jwks_file", c.JWKSFile),
+		slog.String("jwks_url", maskURL(c.JWKSURL)),
+		slog.String("jwt_issuer", c.JWTIssuer),
+		slog.String("jwt_audience", c.JWTAudience),
+		slog.String("policy_file", c.PolicyFile),
 		slog.Bool("insecure_dev", c.InsecureDev),
 		slog.String("log_level", c.LogLevel.String()),
 	)

@@ -22,10 +22,12 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/replicad/replicad/audit"
+	"github.com/replicad/replicad/auth"
 	"github.com/replicad/replicad/awssm"
 	"github.com/replicad/replicad/engine"
 	"github.com/replicad/replicad/metrics"
 	"github.com/replicad/replicad/migrations"
+	"github.com/replicad/replicad/policy"
 	"github.com/replicad/replicad/redact"
 	"github.com/replicad/replicad/seal"
 	"github.com/replicad/replicad/server"
@@ -43,7 +45,11 @@ type Daemon struct {
 	server  *server.Server
 	writer  *audit.Writer
 	metrics *metrics.Metrics
-	sm      *awssm.Client
+	// Access control, each nil when not configured.
+	tls    *auth.TLSReloader
+	authn  *auth.Authenticator
+	policy *policy.Store
+	sm     *awssm.Client
 	// instance identifies this process among those sharing the database.
 	instance string
 	share    int
@@ -70,9 +76,11 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		log.Warn("insecure development mode: no authentication, loopback only")
 	}
 	d = &Daemon{cfg: cfg, log: log, stopTracing: func(context.Context) error { return nil }}
+	// Not d: "return nil, err" clears the named result before this runs.
+	started := d
 	defer func() {
 		if err != nil {
-			d.close()
+			started.close()
 		}
 	}()
 	tp := cfg.TracerProvider
@@ -136,7 +144,14 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 	if d.engine, err = engine.New(d.api, d.work, box, red, sm, engCfg); err != nil {
 		return nil, err
 	}
+	scfg := server.Config{}
+	if err := d.accessControl(ctx, &scfg); err != nil {
+		return nil, err
+	}
 	d.server, err = server.New(ctx, server.Config{
+		TLS:            scfg.TLS,
+		Authenticator:  scfg.Authenticator,
+		Authorizer:     scfg.Authorizer,
 		GRPCAddr:       cfg.GRPCAddr,
 		HTTPAddr:       cfg.HTTPAddr,
 		Engine:         d.engine,
@@ -174,6 +189,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return d.server.Serve(ctx) })
 	g.Go(func() error { return d.engine.Run(ctx, d.cfg.Drain) })
 	g.Go(func() error { d.heartbeats(ctx); return nil })
+	g.Go(func() error { d.watchAccessControl(ctx); return nil })
 	if d.chainer != nil {
 		g.Go(func() error { d.chainer.Run(ctx); return nil })
 		if d.cfg.AuditRetention > 0 {

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -24,6 +25,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
@@ -104,13 +106,19 @@ func freeAddr(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// start runs bin/replicad with the cluster's settings plus extra flags and
-// waits until it is ready.
+// start runs bin/replicad in --insecure-dev mode with the cluster's
+// settings plus extra flags and waits until it is ready.
 func (c *cluster) start(t *testing.T, name string, extra ...string) *proc {
+	t.Helper()
+	return c.startTLS(t, name, nil, append([]string{"--insecure-dev"}, extra...)...)
+}
+
+// startTLS runs bin/replicad serving TLS (clientTLS is how the test
+// connects; nil means plaintext) and waits until it is ready.
+func (c *cluster) startTLS(t *testing.T, name string, clientTLS *tls.Config, extra ...string) *proc {
 	t.Helper()
 	p := &proc{name: name, grpcAddr: freeAddr(t), httpAddr: freeAddr(t), logs: &syncBuffer{}, exited: make(chan struct{})}
 	args := append([]string{
-		"--insecure-dev",
 		"--grpc-addr", p.grpcAddr, "--http-addr", p.httpAddr,
 		"--database-url", c.dbURL,
 		"--aws-endpoint", c.awsEndpoint,
@@ -137,9 +145,13 @@ func (c *cluster) start(t *testing.T, name string, extra ...string) *proc {
 			t.Logf("%s logs (last 4 KiB):\n%s", p.name, tail(p.logs.String(), 4096))
 		}
 	})
+	scheme, httpClient := "http://", http.DefaultClient
+	if clientTLS != nil {
+		scheme, httpClient = "https://", &http.Client{Transport: &http.Transport{TLSClientConfig: clientTLS}}
+	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get("http://" + p.httpAddr + "/readyz")
+		resp, err := httpClient.Get(scheme + p.httpAddr + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -155,7 +167,11 @@ func (c *cluster) start(t *testing.T, name string, extra ...string) *proc {
 			t.Fatalf("%s not ready after 30s\n%s", name, p.logs.String())
 		}
 	}
-	conn, err := grpc.NewClient(p.grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if clientTLS != nil {
+		creds = credentials.NewTLS(clientTLS)
+	}
+	conn, err := grpc.NewClient(p.grpcAddr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/replicad/replicad/audit"
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
+	"github.com/replicad/replicad/policy"
 	"github.com/replicad/replicad/redact"
 	"github.com/replicad/replicad/secretid"
 	"github.com/replicad/replicad/store"
@@ -31,12 +32,16 @@ const (
 
 type auditService struct {
 	replicadv1.UnimplementedAuditServiceServer
-	db   *pgxpool.Pool
-	red  *redact.Redactor
-	errs errorMapper
+	db    *pgxpool.Pool
+	red   *redact.Redactor
+	errs  errorMapper
+	authz Authorizer
 }
 
 func (s *auditService) ListAuditEvents(ctx context.Context, req *replicadv1.ListAuditEventsRequest) (*replicadv1.ListAuditEventsResponse, error) {
+	if err := authorize(ctx, s.authz, policy.ActionAuditRead, "", nil); err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
 	f, err := s.filter(req)
 	if err != nil {
 		return nil, s.errs.toStatus(ctx, err)
@@ -156,6 +161,9 @@ func codeByName(name string) (int32, bool) {
 }
 
 func (s *auditService) VerifyAudit(ctx context.Context, req *replicadv1.VerifyAuditRequest) (*replicadv1.VerifyAuditResponse, error) {
+	if err := authorize(ctx, s.authz, policy.ActionAuditRead, "", nil); err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
 	var known *audit.Known
 	if req.GetKnownPosition() != 0 || req.GetKnownHash() != "" {
 		h, err := hex.DecodeString(req.GetKnownHash())

@@ -12,6 +12,7 @@ import (
 
 	"github.com/replicad/replicad/awssm"
 	"github.com/replicad/replicad/engine"
+	"github.com/replicad/replicad/policy"
 	"github.com/replicad/replicad/redact"
 	"github.com/replicad/replicad/validate"
 )
@@ -56,6 +57,9 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 	case errors.Is(err, engine.ErrFinished):
 		return withDetails(codes.FailedPrecondition, "the operation has already finished",
 			&errdetails.ErrorInfo{Reason: "OPERATION_FINISHED", Domain: ErrorDomain})
+	case errors.Is(err, policy.ErrPermissionDenied):
+		// Names the action and the resource, never the policy's contents.
+		return withDetails(codes.PermissionDenied, err.Error(), &errdetails.ErrorInfo{Reason: "PERMISSION_DENIED", Domain: ErrorDomain})
 	case errors.Is(err, engine.ErrNotFound):
 		return status.Error(codes.NotFound, "operation not found")
 	case errors.Is(err, errPageToken):

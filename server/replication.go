@@ -9,6 +9,7 @@ import (
 	"github.com/replicad/replicad/awssm"
 	"github.com/replicad/replicad/engine"
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
+	"github.com/replicad/replicad/policy"
 	"github.com/replicad/replicad/redact"
 	"github.com/replicad/replicad/secretid"
 	"github.com/replicad/replicad/store"
@@ -30,9 +31,20 @@ type replicationService struct {
 	rules  *validate.Rules
 	red    *redact.Redactor
 	errs   errorMapper
+	authz  Authorizer
 }
 
+// Authorization comes before validation: a caller the policy refuses
+// learns nothing about what else is wrong with its request.
+
 func (s *replicationService) Replicate(ctx context.Context, req *replicadv1.ReplicateRequest) (*replicadv1.ReplicateResponse, error) {
+	var targets []string
+	for _, r := range req.GetRegions() {
+		targets = append(targets, r.GetRegion())
+	}
+	if err := authorize(ctx, s.authz, policy.ActionReplicate, req.GetSecretId(), targets); err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
 	t, err := s.rules.Replicate(req)
 	if err != nil {
 		return nil, s.errs.toStatus(ctx, err)
@@ -50,6 +62,9 @@ func (s *replicationService) Replicate(ctx context.Context, req *replicadv1.Repl
 }
 
 func (s *replicationService) Remove(ctx context.Context, req *replicadv1.RemoveRequest) (*replicadv1.RemoveResponse, error) {
+	if err := authorize(ctx, s.authz, policy.ActionRemove, req.GetSecretId(), req.GetRegions()); err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
 	t, err := s.rules.Remove(req)
 	if err != nil {
 		return nil, s.errs.toStatus(ctx, err)
@@ -67,6 +82,9 @@ func (s *replicationService) Remove(ctx context.Context, req *replicadv1.RemoveR
 }
 
 func (s *replicationService) Promote(ctx context.Context, req *replicadv1.PromoteRequest) (*replicadv1.PromoteResponse, error) {
+	if err := authorize(ctx, s.authz, policy.ActionPromote, req.GetSecretId(), []string{req.GetRegion()}); err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
 	t, err := s.rules.Promote(req)
 	if err != nil {
 		return nil, s.errs.toStatus(ctx, err)
@@ -83,6 +101,9 @@ func (s *replicationService) Promote(ctx context.Context, req *replicadv1.Promot
 }
 
 func (s *replicationService) Status(ctx context.Context, req *replicadv1.StatusRequest) (*replicadv1.StatusResponse, error) {
+	if err := authorize(ctx, s.authz, policy.ActionStatus, req.GetSecretId(), nil); err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
 	t, err := s.rules.Status(req)
 	if err != nil {
 		return nil, s.errs.toStatus(ctx, err)
@@ -101,7 +122,9 @@ func (s *replicationService) Status(ctx context.Context, req *replicadv1.StatusR
 	}
 	resp := secretToProto(sec)
 	for _, op := range ops {
-		resp.RecentOperations = append(resp.RecentOperations, operationToProto(op))
+		if s.readable(ctx, op) {
+			resp.RecentOperations = append(resp.RecentOperations, operationToProto(op))
+		}
 	}
 	return resp, nil
 }
@@ -114,6 +137,10 @@ func (s *replicationService) GetOperation(ctx context.Context, req *replicadv1.G
 	if err != nil {
 		return nil, s.errs.toStatus(ctx, err)
 	}
+	if !s.readable(ctx, op) {
+		// What the caller may not read does not exist for it.
+		return nil, s.errs.toStatus(ctx, engine.ErrNotFound)
+	}
 	return &replicadv1.GetOperationResponse{Operation: operationToProto(op)}, nil
 }
 
@@ -121,6 +148,11 @@ func (s *replicationService) ListOperations(ctx context.Context, req *replicadv1
 	id, err := s.rules.ListOperations(req)
 	if err != nil {
 		return nil, s.errs.toStatus(ctx, err)
+	}
+	if req.GetSecretId() != "" {
+		if err := authorize(ctx, s.authz, policy.ActionOperationsRead, req.GetSecretId(), nil); err != nil {
+			return nil, s.errs.toStatus(ctx, err)
+		}
 	}
 	f := store.ListFilter{SecretKey: id.Key(), State: stateFromProto(req.GetState())}
 	digest := filterDigest(f.SecretKey, string(f.State))
@@ -138,20 +170,32 @@ func (s *replicationService) ListOperations(ctx context.Context, req *replicadv1
 	case size > validate.MaxPageSize:
 		size = validate.MaxPageSize
 	}
-	// One row more than the page says whether another page follows.
-	f.Limit = size + 1
-	ops, err := s.engine.List(ctx, f)
-	if err != nil {
-		return nil, s.errs.toStatus(ctx, err)
-	}
+	// Operations the caller may not read are left out; the page is filled
+	// from further rows, scanning a bounded number of them per call, and
+	// the token resumes after the last row scanned.
 	resp := &replicadv1.ListOperationsResponse{}
-	if len(ops) > size {
-		ops = ops[:size]
-		resp.NextPageToken = pageToken{beforeSeq: ops[size-1].Seq, filter: digest}.encode()
+	const maxScans = 8
+	for scan := 0; scan < maxScans; scan++ {
+		f.Limit = size + 1 // one more row says whether another page follows
+		ops, err := s.engine.List(ctx, f)
+		if err != nil {
+			return nil, s.errs.toStatus(ctx, err)
+		}
+		for i, op := range ops {
+			if i == size || len(resp.Operations) == size {
+				resp.NextPageToken = pageToken{beforeSeq: f.BeforeSeq, filter: digest}.encode()
+				return resp, nil
+			}
+			f.BeforeSeq = op.Seq
+			if s.readable(ctx, op) {
+				resp.Operations = append(resp.Operations, operationToProto(op))
+			}
+		}
+		if len(ops) <= size {
+			return resp, nil // the table is exhausted
+		}
 	}
-	for _, op := range ops {
-		resp.Operations = append(resp.Operations, operationToProto(op))
-	}
+	resp.NextPageToken = pageToken{beforeSeq: f.BeforeSeq, filter: digest}.encode()
 	return resp, nil
 }
 
@@ -162,7 +206,20 @@ func (s *replicationService) CancelOperation(ctx context.Context, req *replicadv
 	if err := validate.CancelReason(req.GetReason()); err != nil {
 		return nil, s.errs.toStatus(ctx, err)
 	}
-	op, err := s.engine.Cancel(ctx, uuid.MustParse(req.GetId()))
+	id := uuid.MustParse(req.GetId())
+	if s.authz != nil {
+		op, err := s.engine.Get(ctx, id)
+		if err != nil {
+			return nil, s.errs.toStatus(ctx, err)
+		}
+		if !s.readable(ctx, op) {
+			return nil, s.errs.toStatus(ctx, engine.ErrNotFound)
+		}
+		if err := authorize(ctx, s.authz, policy.ActionOperationsCancel, op.Params.SecretID, regionsOf(op)); err != nil {
+			return nil, s.errs.toStatus(ctx, err)
+		}
+	}
+	op, err := s.engine.Cancel(ctx, id)
 	if err != nil {
 		return nil, s.errs.toStatus(ctx, err)
 	}
@@ -203,4 +260,18 @@ func canonical(method string, req proto.Message) []byte {
 	}
 	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c)
 	return append([]byte(method+"\x00"), b...)
+}
+
+// readable reports whether the caller may read an operation: the policy's
+// operations.read on its secret.
+func (s *replicationService) readable(ctx context.Context, op store.Operation) bool {
+	return authorize(ctx, s.authz, policy.ActionOperationsRead, op.Params.SecretID, nil) == nil
+}
+
+func regionsOf(op store.Operation) []string {
+	out := make([]string, 0, len(op.Regions))
+	for _, r := range op.Regions {
+		out = append(out, r.Region)
+	}
+	return out
 }

@@ -59,13 +59,11 @@ type Config struct {
 	// Ready reports whether the service can take traffic (database
 	// reachable, migrations applied): /readyz and gRPC health use it.
 	Ready func(context.Context) error
-	// Unary are extra interceptors (authentication, authorization), run in
-	// order inside panic recovery, caller identification and audit — so a
-	// request they refuse is still audited.
-	Unary []grpc.UnaryServerInterceptor
-	// Annotate adds gateway metadata from the HTTP request (the client's
-	// certificate for authentication), besides the client address.
-	Annotate func(context.Context, *http.Request) metadata.MD
+	// Authenticator, if set, identifies every caller (gRPC and REST); nil
+	// serves everyone as "anonymous" (--insecure-dev).
+	Authenticator Authenticator
+	// Authorizer, if set, decides what callers may do; nil allows all.
+	Authorizer Authorizer
 	// HTTPHandlers are extra HTTP routes, such as /metrics.
 	HTTPHandlers map[string]http.Handler
 	// TracerProvider traces RPCs, REST calls included (default: none).
@@ -119,7 +117,11 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Trail != nil {
 		unary = append(unary, auditUnary(cfg.Trail))
 	}
-	unary = append(unary, cfg.Unary...)
+	if cfg.Authenticator != nil {
+		// Inside audit: a refused request is audited, with the principal
+		// when it is known.
+		unary = append(unary, authnUnary(cfg.Authenticator))
+	}
 	opts := []grpc.ServerOption{
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(cfg.TracerProvider), otelgrpc.WithPropagators(tracing.Propagator()))),
 		grpc.ChainUnaryInterceptor(unary...),
@@ -129,9 +131,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		opts = append(opts, grpc.Creds(gatewayAwareCreds{TransportCredentials: credentials.NewTLS(cfg.TLS)}))
 	}
 	s.grpc = grpc.NewServer(opts...)
-	replicadv1.RegisterReplicationServiceServer(s.grpc, &replicationService{engine: cfg.Engine, rules: cfg.Rules, red: cfg.Redactor, errs: errs})
+	replicadv1.RegisterReplicationServiceServer(s.grpc, &replicationService{engine: cfg.Engine, rules: cfg.Rules, red: cfg.Redactor, errs: errs, authz: cfg.Authorizer})
 	if cfg.DB != nil {
-		replicadv1.RegisterAuditServiceServer(s.grpc, &auditService{db: cfg.DB, red: cfg.Redactor, errs: errs})
+		replicadv1.RegisterAuditServiceServer(s.grpc, &auditService{db: cfg.DB, red: cfg.Redactor, errs: errs, authz: cfg.Authorizer})
 	}
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
@@ -263,14 +265,10 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write([]byte("ready\n"))
 }
 
-// annotate passes the REST client's own address to the gRPC server (the
-// gateway's connection is in-process), plus whatever Config.Annotate adds.
+// annotate passes the REST client's own address and verified certificate
+// chain to the gRPC server (the gateway's connection is in-process).
 func (s *Server) annotate(ctx context.Context, r *http.Request) metadata.MD {
-	md := metadata.Pairs(mdClientAddress, r.RemoteAddr)
-	if s.cfg.Annotate != nil {
-		md = metadata.Join(md, s.cfg.Annotate(ctx, r))
-	}
-	return md
+	return metadata.Join(metadata.Pairs(mdClientAddress, r.RemoteAddr), clientCertMetadata(r))
 }
 
 // gatewayAwareCreds serves TLS to network clients but plaintext on the

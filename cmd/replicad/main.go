@@ -24,6 +24,7 @@ Usage:
   replicad [flags]            serve gRPC and REST, and execute operations
   replicad audit verify       verify the audit trail's hash chain (see replicad audit --help)
   replicad audit verify-export FILE...
+  replicad policy check       may principal P do action A on secret S in Region R? (see replicad policy --help)
 
 Every flag can also be set by an environment variable (REPLICAD_ and the flag
 name in upper case with - as _, e.g. REPLICAD_GRPC_ADDR) or in a YAML file
@@ -42,6 +43,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	if len(args) > 0 && args[0] == "audit" {
 		return runAudit(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "policy" {
+		return runPolicy(args[1:], stdout, stderr)
 	}
 
 	cfg, err := parseConfig(args, stderr)

@@ -84,3 +84,42 @@ func TestHelpDocumentsEverySetting(t *testing.T) {
 		}
 	}
 }
+
+func TestPolicyCheck(t *testing.T) {
+	dir := t.TempDir()
+	file := writeFile(t, dir, "policy.yaml", `version: 1
+rules:
+  - name: app-eu
+    effect: allow
+    principals: ["spiffe://corp/app"]
+    actions: [replicate]
+    secrets: ["prod/app/*"]
+    regions: [eu-west-1]
+  - name: never-ap-south
+    effect: deny
+    principals: ["**"]
+    actions: [replicate]
+    secrets: ["**"]
+    regions: [ap-south-1]
+`)
+	tests := []struct {
+		args     []string
+		code     int
+		contains string
+	}{
+		{[]string{"--principal", "spiffe://corp/app", "--action", "replicate", "--secret", "prod/app/x", "--region", "eu-west-1"}, 0, "app-eu"},
+		{[]string{"--principal", "spiffe://corp/app", "--action", "replicate", "--secret", "prod/db/x", "--region", "eu-west-1"}, 1, "DENIED"},
+		{[]string{"--principal", "spiffe://corp/app", "--action", "replicate", "--secret", "prod/app/x", "--region", "eu-west-1", "--region", "ap-south-1"}, 1, "never-ap-south"},
+	}
+	for _, tt := range tests {
+		var out, errOut bytes.Buffer
+		code := run(append([]string{"policy", "check", "--policy-file", file}, tt.args...), &out, &errOut)
+		if code != tt.code || !strings.Contains(strings.ToUpper(out.String()), strings.ToUpper(tt.contains)) {
+			t.Errorf("policy check %v: exit %d, output %q; want exit %d mentioning %q", tt.args, code, out.String(), tt.code, tt.contains)
+		}
+	}
+	var out bytes.Buffer
+	if code := run([]string{"policy", "check", "--policy-file", writeFile(t, dir, "bad.yaml", "version: 1\nrules:\n  - name: x\n    effect: maybe\n"), "--action", "status"}, &out, &out); code != 2 {
+		t.Errorf("a broken policy: exit %d, want 2", code)
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -22,6 +23,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"google.golang.org/grpc"
+	grpccreds "google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -45,6 +47,9 @@ type Options struct {
 	Configure func(*daemon.Config)
 	// Logs, if set, receives the daemon's JSON logs (for leak checks).
 	Logs io.Writer
+	// ClientTLS, if set, is how Client and REST connect (the server must be
+	// configured for TLS by Configure).
+	ClientTLS *tls.Config
 }
 
 // Env is a running replicad.
@@ -54,6 +59,10 @@ type Env struct {
 	BaseURL string
 	DB      *pgxpool.Pool
 	Config  daemon.Config
+
+	clientTLS *tls.Config
+	http      *http.Client
+	grpcAddr  string
 
 	mu     sync.Mutex
 	cancel context.CancelFunc
@@ -101,7 +110,7 @@ func Start(t testing.TB, opts Options) *Env {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	e := &Env{DB: pool, Config: cfg}
+	e := &Env{DB: pool, Config: cfg, clientTLS: opts.ClientTLS, http: HTTPClient(opts.ClientTLS)}
 	e.start(t)
 	t.Cleanup(func() { e.Stop(t) })
 	return e
@@ -115,15 +124,19 @@ func (e *Env) start(t testing.TB) {
 		cancel()
 		t.Fatalf("start replicad: %v", err)
 	}
-	conn, err := grpc.NewClient(d.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := dial(d.GRPCAddr(), e.clientTLS)
 	if err != nil {
 		cancel()
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
+	scheme := "http://"
+	if e.Config.TLSCertFile != "" {
+		scheme = "https://"
+	}
 	e.mu.Lock()
-	e.Conn, e.Client, e.BaseURL = conn, replicadv1.NewReplicationServiceClient(conn), "http://"+d.HTTPAddr()
+	e.Conn, e.Client, e.BaseURL, e.grpcAddr = conn, replicadv1.NewReplicationServiceClient(conn), scheme+d.HTTPAddr(), d.GRPCAddr()
 	e.cancel, e.done = cancel, done
 	e.mu.Unlock()
 }
@@ -161,6 +174,37 @@ func (e *Env) Restart(t testing.TB) {
 // REST sends a JSON request and returns the status code and the body.
 func (e *Env) REST(t testing.TB, method, path string, body any) (int, []byte) {
 	t.Helper()
+	return e.RESTAs(t, e.http, "", method, path, body)
+}
+
+// Dial opens a gRPC connection presenting tlsConf (nil: plaintext), closed
+// at cleanup.
+func (e *Env) Dial(t testing.TB, tlsConf *tls.Config) *grpc.ClientConn {
+	t.Helper()
+	conn, err := dial(e.grpcAddr, tlsConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// HTTPClient is an HTTP client presenting tlsConf (nil: plaintext).
+func HTTPClient(tlsConf *tls.Config) *http.Client {
+	return &http.Client{Transport: &http.Transport{TLSClientConfig: tlsConf, ForceAttemptHTTP2: true}, Timeout: 30 * time.Second}
+}
+
+func dial(addr string, tlsConf *tls.Config) (*grpc.ClientConn, error) {
+	creds := insecure.NewCredentials()
+	if tlsConf != nil {
+		creds = grpccreds.NewTLS(tlsConf)
+	}
+	return grpc.NewClient(addr, grpc.WithTransportCredentials(creds))
+}
+
+// RESTAs sends a JSON request with client, and the bearer token when set.
+func (e *Env) RESTAs(t testing.TB, client *http.Client, token, method, path string, body any) (int, []byte) {
+	t.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
 	case nil:
@@ -188,7 +232,10 @@ func (e *Env) REST(t testing.TB, method, path string, body any) (int, []byte) {
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := http.DefaultClient.Do(req)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}

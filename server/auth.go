@@ -1,0 +1,129 @@
+package server
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"net/http"
+	"strings"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+
+	"github.com/replicad/replicad/auth"
+	"github.com/replicad/replicad/policy"
+)
+
+// Authenticator identifies callers (package auth).
+type Authenticator interface {
+	Authenticate(ctx context.Context, c auth.Credentials) (auth.Identity, error)
+}
+
+// Authorizer decides what a caller may do (package policy).
+type Authorizer interface {
+	Decide(req policy.Request) policy.Decision
+}
+
+// Unauthenticated is the principal recorded for requests whose credentials
+// were missing or refused.
+const Unauthenticated = "unauthenticated"
+
+// mdClientCert carries the REST client's verified certificate chain (DER,
+// leaf first) from the gateway to the gRPC server, in-process only.
+const mdClientCert = "x-replicad-client-cert-bin"
+
+// unauthenticatedMethods may be called without credentials: health checks
+// come from load balancers and kubelets that hold none.
+func unauthenticatedMethod(fullMethod string) bool {
+	return strings.HasPrefix(fullMethod, "/grpc.health.v1.")
+}
+
+// authnUnary authenticates every request (REST included: the gateway
+// forwards the HTTP client's Authorization header and verified certificate)
+// and records the identity on the request's Caller.
+func authnUnary(a Authenticator) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if unauthenticatedMethod(info.FullMethod) {
+			return handler(ctx, req)
+		}
+		c := CallerFrom(ctx)
+		creds, err := credentialsFrom(ctx, c.Transport)
+		if err == nil {
+			var id auth.Identity
+			if id, err = a.Authenticate(ctx, creds); err == nil {
+				c.Principal, c.Groups, c.Authenticated = id.Principal, id.Groups, true
+				return handler(ctx, req)
+			}
+		}
+		c.Principal = Unauthenticated
+		if errors.Is(err, auth.ErrNoCredentials) {
+			return nil, status.Error(codes.Unauthenticated, "authentication required: present a client certificate or a bearer token")
+		}
+		// auth's error texts are fixed and never quote the credentials.
+		return nil, status.Error(codes.Unauthenticated, "authentication failed: "+err.Error())
+	}
+}
+
+var errBadAuthorization = errors.New("the authorization header is not a bearer token")
+
+// credentialsFrom collects what the request presented: a bearer token from
+// the authorization metadata, and a client certificate chain verified by
+// TLS — from the connection for gRPC, or from the gateway for REST (trusted
+// only on the gateway's in-process connection).
+func credentialsFrom(ctx context.Context, transport string) (auth.Credentials, error) {
+	var c auth.Credentials
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get("authorization"); len(v) > 0 {
+		tok, ok := auth.BearerFromAuthorization(v[0])
+		if !ok {
+			return c, errBadAuthorization
+		}
+		c.BearerToken = tok
+	}
+	if transport == TransportREST {
+		for _, der := range md.Get(mdClientCert) {
+			cert, err := x509.ParseCertificate([]byte(der))
+			if err != nil {
+				return c, auth.ErrInvalidCertificate
+			}
+			c.PeerCertificates = append(c.PeerCertificates, cert)
+		}
+		return c, nil
+	}
+	if p, ok := peer.FromContext(ctx); ok {
+		if info, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(info.State.VerifiedChains) > 0 {
+			c.PeerCertificates = info.State.VerifiedChains[0]
+		}
+	}
+	return c, nil
+}
+
+// clientCertMetadata passes the REST client's verified chain to the server.
+func clientCertMetadata(r *http.Request) metadata.MD {
+	if r.TLS == nil || len(r.TLS.VerifiedChains) == 0 {
+		return nil
+	}
+	md := metadata.MD{}
+	for _, cert := range r.TLS.VerifiedChains[0] {
+		md.Append(mdClientCert, string(cert.Raw))
+	}
+	return md
+}
+
+// authorize asks the policy whether the caller may do action on secret in
+// regions. Without an Authorizer (development) everything is allowed.
+func authorize(ctx context.Context, authz Authorizer, action, secret string, regions []string) error {
+	if authz == nil {
+		return nil
+	}
+	c := CallerFrom(ctx)
+	d := authz.Decide(policy.Request{Principal: c.Principal, Groups: c.Groups, Action: action, Secret: secret, Regions: regions})
+	if d.Allowed {
+		return nil
+	}
+	return d.Err()
+}
