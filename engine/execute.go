@@ -286,7 +286,7 @@ func (r *run) replicate(ctx context.Context) (result, error) {
 				add = append(add, awssm.AddReplica{Region: rp.Region, KMSKeyID: kms[rp.Region]})
 			}
 		}
-		if go_, err := r.begin(ctx); err != nil || !go_ {
+		if proceed, err := r.begin(ctx); err != nil || !proceed {
 			return r.cancelled(), err
 		}
 	} else {
@@ -400,7 +400,7 @@ func (r *run) remove(ctx context.Context) (result, error) {
 				rp.State, rp.Message = store.RegionSkipped, "not a replica of this secret"
 			}
 		}
-		if go_, err := r.begin(ctx); err != nil || !go_ {
+		if proceed, err := r.begin(ctx); err != nil || !proceed {
 			return r.cancelled(), err
 		}
 	}
@@ -457,7 +457,7 @@ func (r *run) promote(ctx context.Context) (result, error) {
 			return failed(codes.FailedPrecondition, "the replica in %s is %s, not InSync: promoting it could lose changes; set force to promote anyway", region, rep.Status), nil
 		}
 		rp.State = store.RegionRunning
-		if go_, err := r.begin(ctx); err != nil || !go_ {
+		if proceed, err := r.begin(ctx); err != nil || !proceed {
 			return r.cancelled(), err
 		}
 	}

@@ -86,8 +86,6 @@ type Job struct {
 	Attempt int
 	// MaxAttempts is when the queue gives up.
 	MaxAttempts int
-	// Snoozes counts how often the job was snoozed.
-	Snoozes int
 
 	river *river.Job[args]
 }
@@ -238,7 +236,6 @@ func (w *worker) Work(ctx context.Context, rj *river.Job[args]) error {
 		OperationID: rj.Args.OperationID,
 		Attempt:     rj.Attempt,
 		MaxAttempts: rj.MaxAttempts,
-		Snoozes:     snoozeCount(rj.Metadata),
 		river:       rj,
 	})
 }
