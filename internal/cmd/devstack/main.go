@@ -40,7 +40,7 @@ func run() error {
 	binary := flag.String("replicad", "bin/replicad", "the replicad binary to run")
 	standinAddr := flag.String("standin-addr", "127.0.0.1:4566", "address of the Secrets Manager stand-in")
 	delay := flag.Duration("replication-delay", 2*time.Second, "how long the stand-in keeps new replicas InProgress")
-	pgPort := flag.Int("pg-port", 55432, "PostgreSQL port on 127.0.0.1")
+	pgPort := flag.Int("pg-port", 0, "PostgreSQL port on 127.0.0.1 (0: a free one)")
 	flag.Parse()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
