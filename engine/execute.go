@@ -316,9 +316,16 @@ func (r *run) poll(ctx context.Context, sec awssm.Secret) (result, error) {
 	inlineUntil := time.Now().Add(r.e.cfg.InlinePoll)
 	delay := r.e.cfg.PollInitial
 	for {
-		r.applyReplicas(sec)
+		changed := r.applyReplicas(sec)
 		if res, done := r.replicaOutcome(); done {
 			return res, nil
+		}
+		if changed {
+			// Make InProgress visible to GetOperation (and replictl --wait)
+			// while AWS works, not only once it is over.
+			if err := r.save(ctx); err != nil {
+				return result{}, err
+			}
 		}
 		if time.Now().After(deadline) {
 			return failed(codes.DeadlineExceeded, "replication did not finish within %s; still InProgress: %s",
@@ -340,7 +347,10 @@ func (r *run) poll(ctx context.Context, sec awssm.Secret) (result, error) {
 	}
 }
 
-func (r *run) applyReplicas(sec awssm.Secret) {
+// applyReplicas records what AWS reports for the Regions still running and
+// says whether anything changed.
+func (r *run) applyReplicas(sec awssm.Secret) bool {
+	changed := false
 	for i := range r.op.Regions {
 		rp := &r.op.Regions[i]
 		if rp.State != store.RegionRunning {
@@ -350,6 +360,7 @@ func (r *run) applyReplicas(sec awssm.Secret) {
 		if !ok {
 			continue
 		}
+		before := *rp
 		rp.ReplicationStatus, rp.Message = string(rep.Status), r.e.red.Text(rep.StatusMessage)
 		switch rep.Status {
 		case awssm.StatusInSync:
@@ -357,7 +368,9 @@ func (r *run) applyReplicas(sec awssm.Secret) {
 		case awssm.StatusFailed:
 			rp.State = store.RegionFailed
 		}
+		changed = changed || *rp != before
 	}
+	return changed
 }
 
 func (r *run) replicaOutcome() (result, bool) {

@@ -16,6 +16,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"net/url"
@@ -90,6 +91,17 @@ func (p *PKI) ClientCert(t testing.TB, uri string) tls.Certificate {
 		t.Fatal(err)
 	}
 	return cert
+}
+
+// ClientCertFiles writes a client certificate for uri and its key as PEM
+// files, for clients configured by path (replictl --cert-file).
+func (p *PKI) ClientCertFiles(t testing.TB, uri string) (certFile, keyFile string) {
+	t.Helper()
+	cert := p.ClientCert(t, uri)
+	name := fmt.Sprintf("client-%d", serial())
+	certFile = p.write(t, name+".pem", pemBlock("CERTIFICATE", cert.Certificate[0]))
+	keyFile = p.write(t, name+"-key.pem", keyPEM(t, cert.PrivateKey.(crypto.Signer)))
+	return certFile, keyFile
 }
 
 // ClientTLS is a client TLS configuration trusting the CA, presenting a

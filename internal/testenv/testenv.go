@@ -177,6 +177,13 @@ func (e *Env) REST(t testing.TB, method, path string, body any) (int, []byte) {
 	return e.RESTAs(t, e.http, "", method, path, body)
 }
 
+// GRPCAddr is where the running replicad serves gRPC.
+func (e *Env) GRPCAddr() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.grpcAddr
+}
+
 // Dial opens a gRPC connection presenting tlsConf (nil: plaintext), closed
 // at cleanup.
 func (e *Env) Dial(t testing.TB, tlsConf *tls.Config) *grpc.ClientConn {
