@@ -9,6 +9,7 @@ set -euo pipefail
 need=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || [ -n "${PG_BINDIR:-}" ] || need+=(postgresql)
 command -v npm >/dev/null || need+=(npm)
+command -v curl >/dev/null || need+=(curl) # the fleet end-to-end test drives REST with curl
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "deps: please install: ${need[*]} (apt-get install -y ${need[*]})" >&2
