@@ -7,12 +7,16 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/url"
 	"os"
 	"strings"
 	"time"
+
+	"github.com/peterbourgon/ff/v3"
+	"github.com/peterbourgon/ff/v3/ffyaml"
 
 	"github.com/replicad/replicad/awssm"
 	"github.com/replicad/replicad/engine"
@@ -99,10 +103,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.DBMaxConns, "db-max-conns", 20, "connections in the API's pool")
 	fs.IntVar(&c.QueueMaxConns, "queue-max-conns", 20, "connections in the queue's own pool (workers and job fetching)")
 	fs.StringVar(&c.DefaultRegion, "default-region", "", "primary Region assumed for secrets named without an ARN (empty: callers must pass ARNs)")
-	fs.Func("allowed-regions", "comma-separated Regions this server may act in (default: every Secrets Manager Region)", func(v string) error {
-		c.AllowedRegions = splitList(v)
-		return nil
-	})
+	fs.Func("allowed-regions", "comma-separated Regions this server may act in, or repeat the flag (a YAML list in --config) (default: every Secrets Manager Region)",
+		listSetter(&c.AllowedRegions))
 	fs.StringVar(&c.AWS.Endpoint, "aws-endpoint", "", "send every Region's Secrets Manager requests to this URL (moto, the stand-in, a VPC endpoint); the Region travels in the signature")
 	fs.Float64Var(&c.AWS.WriteRate, "aws-write-rate", awssm.WriteRateDefault, "requests/s per (account, Region) for ReplicateSecretToRegions, RemoveRegionsFromReplication and StopReplicationToReplica (AWS allows 50/s shared with the account's other writers); negative: unlimited")
 	fs.Float64Var(&c.AWS.ReadRate, "aws-read-rate", awssm.ReadRateDefault, "requests/s per (account, Region) for DescribeSecret; negative: unlimited")
@@ -123,10 +125,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Heartbeat, "heartbeat-interval", HeartbeatDefault, "how often processes sharing the database announce themselves; each takes an equal share of the AWS rate budgets")
 	fs.DurationVar(&c.Drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight operations may finish before they are handed back to the queue")
 	fs.StringVar(&c.DataKeyFile, "data-key-file", "", "file holding the 32-byte data key (base64) that seals operation parameters (required)")
-	fs.Func("data-key-previous-files", "comma-separated files with earlier data keys, still accepted for opening (key rotation)", func(v string) error {
-		c.DataKeyPreviousFiles = splitList(v)
-		return nil
-	})
+	fs.Func("data-key-previous-files", "comma-separated files with earlier data keys, still accepted for opening (key rotation); may be repeated",
+		listSetter(&c.DataKeyPreviousFiles))
 	fs.StringVar(&c.FingerprintKeyFile, "fingerprint-key-file", "", "file holding the key (base64, at least 32 bytes) for fingerprints of sensitive values in logs and audit (required)")
 	fs.DurationVar(&c.AuditRetention, "audit-retention", 0, "age after which audit events are exported to --audit-export-dir and removed from the database (0: keep forever)")
 	fs.StringVar(&c.AuditExportDir, "audit-export-dir", "audit-export", "directory receiving pruned audit events as JSON lines files, verifiable offline")
@@ -252,6 +252,48 @@ func readKey(path string) ([]byte, error) {
 		return k, nil
 	}
 	return b, nil
+}
+
+// ParseArgs reads the settings from command-line arguments, then REPLICAD_*
+// environment variables, then the YAML file named by --config (flag names
+// as keys); earlier sources win. DATABASE_URL is read when --database-url
+// is not set. Key files are not read: see LoadKeys. usage heads --help.
+func ParseArgs(args []string, stderr io.Writer, usage string) (Config, error) {
+	fs := flag.NewFlagSet("replicad", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var cfg Config
+	cfg.RegisterFlags(fs)
+	fs.String("config", "", "YAML file with settings (flag names as keys)")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	err := ff.Parse(fs, args,
+		ff.WithEnvVarPrefix("REPLICAD"),
+		ff.WithConfigFileFlag("config"),
+		ff.WithConfigFileParser(ffyaml.Parser),
+	)
+	if err != nil {
+		return cfg, err
+	}
+	if cfg.DatabaseURL == "" {
+		cfg.DatabaseURL = os.Getenv("DATABASE_URL")
+	}
+	return cfg, nil
+}
+
+// listSetter accumulates a list flag: "a,b", "--f a --f b" and a YAML list
+// in --config (which ff applies one item at a time) all mean [a b]. The
+// first value set replaces whatever the list held before.
+func listSetter(list *[]string) func(string) error {
+	set := false
+	return func(v string) error {
+		if !set {
+			*list, set = nil, true
+		}
+		*list = append(*list, splitList(v)...)
+		return nil
+	}
 }
 
 func splitList(v string) []string {

@@ -186,6 +186,11 @@ func (q *Queue) Start(ctx context.Context) error {
 	return nil
 }
 
+// HardStopTimeout bounds Stop's second phase: after the drain deadline,
+// running jobs are cancelled and given this long to hand their work back.
+// A supervisor's grace period must cover the drain timeout plus this.
+const HardStopTimeout = 30 * time.Second
+
 // Stop stops fetching jobs and waits for running ones; when ctx ends first,
 // their contexts are cancelled and Stop waits for them to hand their jobs
 // back.
@@ -196,7 +201,7 @@ func (q *Queue) Stop(ctx context.Context) error {
 	err := q.client.Stop(ctx)
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
 		// Hard stop: cancel running jobs and wait for them to return.
-		hard, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		hard, cancel := context.WithTimeout(context.WithoutCancel(ctx), HardStopTimeout)
 		defer cancel()
 		err = q.client.StopAndCancel(hard)
 	}

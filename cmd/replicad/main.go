@@ -12,9 +12,6 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/peterbourgon/ff/v3"
-	"github.com/peterbourgon/ff/v3/ffyaml"
-
 	"github.com/replicad/replicad/daemon"
 )
 
@@ -68,29 +65,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// parseConfig reads the settings from flags, then REPLICAD_* environment
-// variables, then the --config YAML file (earlier sources win), and loads
-// the key files.
+// parseConfig reads the settings (see daemon.ParseArgs) and loads the key
+// files.
 func parseConfig(args []string, stderr io.Writer) (daemon.Config, error) {
-	fs := flag.NewFlagSet("replicad", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	var cfg daemon.Config
-	cfg.RegisterFlags(fs)
-	fs.String("config", "", "YAML file with settings (flag names as keys)")
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
-	}
-	err := ff.Parse(fs, args,
-		ff.WithEnvVarPrefix("REPLICAD"),
-		ff.WithConfigFileFlag("config"),
-		ff.WithConfigFileParser(ffyaml.Parser),
-	)
+	cfg, err := daemon.ParseArgs(args, stderr, usage)
 	if err != nil {
 		return cfg, err
-	}
-	if cfg.DatabaseURL == "" {
-		cfg.DatabaseURL = os.Getenv("DATABASE_URL")
 	}
 	return cfg, cfg.LoadKeys()
 }
