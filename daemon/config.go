@@ -32,6 +32,10 @@ import (
 type Config struct {
 	GRPCAddr string
 	HTTPAddr string
+	// MetricsAddr, if set, serves /metrics on its own plain-HTTP listener
+	// instead of the API's, so scraping needs no client credentials and a
+	// network policy can admit Prometheus to it alone.
+	MetricsAddr string
 
 	DatabaseURL string
 	// DBMaxConns sizes the API pool; QueueMaxConns the queue's own pool.
@@ -99,6 +103,7 @@ const HeartbeatDefault = 5 * time.Second
 func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.GRPCAddr, "grpc-addr", "127.0.0.1:9090", "gRPC listen address")
 	fs.StringVar(&c.HTTPAddr, "http-addr", "127.0.0.1:8080", "HTTP listen address: REST API, /healthz, /readyz, /openapi.json")
+	fs.StringVar(&c.MetricsAddr, "metrics-addr", "", "serve /metrics on this address (plain HTTP) instead of on --http-addr; empty: on --http-addr")
 	fs.StringVar(&c.DatabaseURL, "database-url", "", "PostgreSQL URL (postgres://user@host:5432/db); DATABASE_URL is used when unset")
 	fs.IntVar(&c.DBMaxConns, "db-max-conns", 20, "connections in the API's pool")
 	fs.IntVar(&c.QueueMaxConns, "queue-max-conns", 20, "connections in the queue's own pool (workers and job fetching)")
@@ -338,6 +343,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("audit_export_dir", c.AuditExportDir),
 		slog.String("otlp_endpoint", maskURL(c.Tracing.OTLPEndpoint)),
 		slog.Float64("trace_sample_ratio", c.Tracing.SampleRatio),
+		slog.String("metrics_addr", c.MetricsAddr),
 		slog.String("pprof_addr", c.PprofAddr),
 		slog.String("tls_cert_file", c.TLSCertFile),
 		slog.String("client_ca_file", c.ClientCAFile),

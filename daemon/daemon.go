@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
@@ -45,6 +46,8 @@ type Daemon struct {
 	server  *server.Server
 	writer  *audit.Writer
 	metrics *metrics.Metrics
+	// metricsLn serves /metrics alone when Config.MetricsAddr is set.
+	metricsLn net.Listener
 	// Access control, each nil when not configured.
 	tls    *auth.TLSReloader
 	authn  *auth.Authenticator
@@ -148,6 +151,13 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 	if err := d.accessControl(ctx, &scfg); err != nil {
 		return nil, err
 	}
+	handlers := map[string]http.Handler{"GET /metrics": d.metrics.Handler()}
+	if cfg.MetricsAddr != "" {
+		if d.metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return nil, fmt.Errorf("metrics listener: %w", err)
+		}
+		handlers = nil
+	}
 	d.server, err = server.New(ctx, server.Config{
 		TLS:            scfg.TLS,
 		Authenticator:  scfg.Authenticator,
@@ -161,11 +171,9 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		DB:             d.api,
 		Metrics:        d.metrics.UnaryInterceptor(),
 		TracerProvider: tp,
-		HTTPHandlers: map[string]http.Handler{
-			"GET /metrics": d.metrics.Handler(),
-		},
-		Ready:  d.ready,
-		Logger: log,
+		HTTPHandlers:   handlers,
+		Ready:          d.ready,
+		Logger:         log,
 	})
 	if err != nil {
 		return nil, err
@@ -178,6 +186,15 @@ func (d *Daemon) GRPCAddr() string { return d.server.GRPCAddr() }
 
 // HTTPAddr is the HTTP listener's address.
 func (d *Daemon) HTTPAddr() string { return d.server.HTTPAddr() }
+
+// MetricsAddr is the metrics listener's address, or "" when /metrics is
+// served on HTTPAddr.
+func (d *Daemon) MetricsAddr() string {
+	if d.metricsLn == nil {
+		return ""
+	}
+	return d.metricsLn.Addr().String()
+}
 
 // Run serves and works operations until ctx ends, then stops accepting
 // requests and drains: in-flight operations get Config.Drain to finish,
@@ -197,15 +214,17 @@ func (d *Daemon) Run(ctx context.Context) error {
 			g.Go(func() error { r.Run(ctx, d.cfg.AuditPruneInterval); return nil })
 		}
 	}
+	if d.metricsLn != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", d.metrics.Handler())
+		g.Go(func() error { return serveUntilDone(ctx, "metrics", d.metricsLn, mux) })
+	}
 	if d.cfg.PprofAddr != "" {
-		pprofSrv := &http.Server{Addr: d.cfg.PprofAddr, Handler: pprofMux(), ReadHeaderTimeout: 10 * time.Second}
-		g.Go(func() error {
-			go func() { <-ctx.Done(); _ = pprofSrv.Close() }()
-			if err := pprofSrv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("pprof listener: %w", err)
-			}
-			return nil
-		})
+		ln, err := net.Listen("tcp", d.cfg.PprofAddr)
+		if err != nil {
+			return fmt.Errorf("pprof listener: %w", err)
+		}
+		g.Go(func() error { return serveUntilDone(ctx, "pprof", ln, pprofMux()) })
 	}
 	err := g.Wait()
 	if d.writer != nil {
@@ -221,6 +240,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.log.Info("stopped")
 	return err
+}
+
+// serveUntilDone serves an auxiliary plain-HTTP listener until ctx ends.
+func serveUntilDone(ctx context.Context, name string, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s listener: %w", name, err)
+	}
+	return nil
 }
 
 // Instance heartbeats: every process takes an equal share of the AWS rate
@@ -271,6 +300,9 @@ func (d *Daemon) close() {
 	flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_ = d.stopTracing(flush)
 	cancel()
+	if d.metricsLn != nil {
+		_ = d.metricsLn.Close() // already closed after Run; not after a failed Start
+	}
 	if d.writer != nil {
 		d.writer.Close()
 	}

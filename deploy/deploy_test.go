@@ -586,9 +586,6 @@ func podProblems(t *testing.T, b *bundle) []string {
 	}
 	// /metrics, if scraped, is where the daemon serves it.
 	if pod := d.Spec.Template; pod.Annotations["prometheus.io/scrape"] == "true" {
-		if port := pod.Annotations["prometheus.io/port"]; port != strconv.Itoa(int(containerPort(b.container(), httpPortName))) {
-			ps = append(ps, fmt.Sprintf("prometheus.io/port %q is not the http container port", port))
-		}
 		if p := pod.Annotations["prometheus.io/path"]; p != metricsPath || !sourceContains(t, "../daemon/daemon.go", `"GET `+metricsPath+`"`) {
 			ps = append(ps, fmt.Sprintf("prometheus.io/path %q: the daemon serves metrics at %s", p, metricsPath))
 		}
@@ -1086,8 +1083,24 @@ func configProblems(t *testing.T, b *bundle) []string {
 			ps = append(ps, fmt.Sprintf("%s scheme %q, want %s (TLS configured: %v)", field, pr.HTTPGet.Scheme, want, cfg.TLSCertFile != ""))
 		}
 	}
-	if s := b.deployment.Spec.Template.Annotations["prometheus.io/scheme"]; s != "" && !strings.EqualFold(s, string(want)) {
-		ps = append(ps, fmt.Sprintf("prometheus.io/scheme %q, want %s", s, strings.ToLower(string(want))))
+	// /metrics is plain HTTP on its own listener, else on the API's.
+	wantScrape, wantPort := want, strconv.Itoa(int(containerPort(c, httpPortName)))
+	if cfg.MetricsAddr != "" {
+		_, port, err := net.SplitHostPort(cfg.MetricsAddr)
+		if err != nil {
+			ps = append(ps, fmt.Sprintf("metrics-addr %q: %v", cfg.MetricsAddr, err))
+		}
+		wantScrape, wantPort = corev1.URISchemeHTTP, port
+	}
+	ann := b.deployment.Spec.Template.Annotations
+	if s := ann["prometheus.io/scheme"]; s != "" && !strings.EqualFold(s, string(wantScrape)) {
+		ps = append(ps, fmt.Sprintf("prometheus.io/scheme %q, want %s", s, strings.ToLower(string(wantScrape))))
+	}
+	if port := ann["prometheus.io/port"]; ann["prometheus.io/scrape"] == "true" && port != wantPort {
+		ps = append(ps, fmt.Sprintf("prometheus.io/port %q, want %s where the daemon serves /metrics", port, wantPort))
+	}
+	if !slices.ContainsFunc(c.Ports, func(p corev1.ContainerPort) bool { return strconv.Itoa(int(p.ContainerPort)) == wantPort }) {
+		ps = append(ps, fmt.Sprintf("no container port %s for /metrics", wantPort))
 	}
 	return ps
 }

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,6 +12,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 
+	"github.com/replicad/replicad/daemon"
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/testenv"
 )
@@ -128,5 +130,30 @@ func TestMetrics(t *testing.T) {
 		if strings.Contains(text, forbidden) {
 			t.Errorf("/metrics holds a secret name: %s", forbidden)
 		}
+	}
+}
+
+// With --metrics-addr, /metrics moves to its own plain-HTTP listener (for
+// Prometheus, without client credentials) and leaves the API listener.
+func TestMetricsOnTheirOwnListener(t *testing.T) {
+	t.Parallel()
+	_, awsURL := standinURL(t)
+	env := testenv.Start(t, testenv.Options{AWSEndpoint: awsURL, Configure: func(c *daemon.Config) {
+		c.MetricsAddr = "127.0.0.1:0"
+	}})
+	if strings.HasPrefix(env.MetricsURL, env.BaseURL) {
+		t.Fatalf("metrics at %s, on the API listener %s", env.MetricsURL, env.BaseURL)
+	}
+	resp, err := http.Get(env.MetricsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "replicad_queue_depth") {
+		t.Errorf("GET %s: %d, replicad metrics present: %v", env.MetricsURL, resp.StatusCode, strings.Contains(string(body), "replicad_queue_depth"))
+	}
+	if status, _ := env.REST(t, "GET", "/metrics", nil); status != http.StatusNotFound {
+		t.Errorf("GET /metrics on the API listener: %d, want 404", status)
 	}
 }

@@ -57,8 +57,10 @@ type Env struct {
 	Client  replicadv1.ReplicationServiceClient
 	Conn    *grpc.ClientConn
 	BaseURL string
-	DB      *pgxpool.Pool
-	Config  daemon.Config
+	// MetricsURL is where /metrics is served.
+	MetricsURL string
+	DB         *pgxpool.Pool
+	Config     daemon.Config
 
 	clientTLS *tls.Config
 	http      *http.Client
@@ -137,6 +139,10 @@ func (e *Env) start(t testing.TB) {
 	}
 	e.mu.Lock()
 	e.Conn, e.Client, e.BaseURL, e.grpcAddr = conn, replicadv1.NewReplicationServiceClient(conn), scheme+d.HTTPAddr(), d.GRPCAddr()
+	e.MetricsURL = e.BaseURL + "/metrics"
+	if a := d.MetricsAddr(); a != "" {
+		e.MetricsURL = "http://" + a + "/metrics"
+	}
 	e.cancel, e.done = cancel, done
 	e.mu.Unlock()
 }
