@@ -306,22 +306,8 @@ func (w *watchedStandin) replicas(t *testing.T, name string) map[string]bool {
 	return m
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+// syncBuffer holds a process's logs.
+type syncBuffer struct{ testenv.Buffer }
 
 func (b *syncBuffer) lines(substr string) []string {
 	var out []string

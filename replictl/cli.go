@@ -172,7 +172,7 @@ func (c *cli) parse(fs *flag.FlagSet, args []string, want int, names string) ([]
 	return pos, nil
 }
 
-// clients dials replicad; the returned function closes the connection.
+// clients are the service stubs on one connection to replicad.
 type clients struct {
 	conn        *grpc.ClientConn
 	replication replicadv1.ReplicationServiceClient
@@ -189,6 +189,18 @@ func (c *cli) dial() (*clients, error) {
 		replication: replicadv1.NewReplicationServiceClient(conn),
 		audit:       replicadv1.NewAuditServiceClient(conn),
 	}, nil
+}
+
+func (cl *clients) close() { _ = cl.conn.Close() }
+
+// connect parses the command line (see parse), then dials replicad.
+func (c *cli) connect(fs *flag.FlagSet, args []string, want int, names string) ([]string, *clients, error) {
+	pos, err := c.parse(fs, args, want, names)
+	if err != nil {
+		return nil, nil, err
+	}
+	cl, err := c.dial()
+	return pos, cl, err
 }
 
 // call runs one RPC under --timeout and classifies its error.

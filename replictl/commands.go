@@ -107,7 +107,7 @@ func (c *cli) mutate(ctx context.Context, what string, m *mutationFlags, send fu
 	if err != nil {
 		return err
 	}
-	defer cl.conn.Close()
+	defer cl.close()
 	op, err := call(ctx, c, cl, what, func(ctx context.Context) (*replicadv1.Operation, error) { return send(ctx, cl) })
 	if err != nil {
 		return err
@@ -127,15 +127,11 @@ func (c *cli) mutate(ctx context.Context, what string, m *mutationFlags, send fu
 func (c *cli) status(ctx context.Context, args []string) error {
 	fs := c.flagSet("status", "status SECRET [flags]")
 	recent := fs.Int("recent", 5, "how many of the secret's recent operations to show (0-50)")
-	pos, err := c.parse(fs, args, 1, "one SECRET")
+	pos, cl, err := c.connect(fs, args, 1, "one SECRET")
 	if err != nil {
 		return err
 	}
-	cl, err := c.dial()
-	if err != nil {
-		return err
-	}
-	defer cl.conn.Close()
+	defer cl.close()
 	resp, err := call(ctx, c, cl, "status", func(ctx context.Context) (*replicadv1.StatusResponse, error) {
 		return cl.replication.Status(ctx, &replicadv1.StatusRequest{SecretId: pos[0], RecentOperations: int32(*recent)})
 	})
@@ -176,7 +172,7 @@ func (c *cli) operationsList(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer cl.conn.Close()
+	defer cl.close()
 	var ops []*replicadv1.Operation
 	next := *token
 	for {
@@ -211,15 +207,11 @@ func (c *cli) operationsList(ctx context.Context, args []string) error {
 func (c *cli) operationsGet(ctx context.Context, args []string) error {
 	fs := c.flagSet("operations get", "operations get ID [--wait]")
 	wait := fs.Bool("wait", false, "follow the operation until it ends")
-	pos, err := c.parse(fs, args, 1, "one operation ID")
+	pos, cl, err := c.connect(fs, args, 1, "one operation ID")
 	if err != nil {
 		return err
 	}
-	cl, err := c.dial()
-	if err != nil {
-		return err
-	}
-	defer cl.conn.Close()
+	defer cl.close()
 	op, err := c.getOperation(ctx, cl, pos[0])
 	if err != nil {
 		return err
@@ -244,15 +236,11 @@ func (c *cli) getOperation(ctx context.Context, cl *clients, id string) (*replic
 func (c *cli) operationsCancel(ctx context.Context, args []string) error {
 	fs := c.flagSet("operations cancel", "operations cancel ID [--reason TEXT]")
 	reason := fs.String("reason", "", "why, recorded only as a fingerprint")
-	pos, err := c.parse(fs, args, 1, "one operation ID")
+	pos, cl, err := c.connect(fs, args, 1, "one operation ID")
 	if err != nil {
 		return err
 	}
-	cl, err := c.dial()
-	if err != nil {
-		return err
-	}
-	defer cl.conn.Close()
+	defer cl.close()
 	op, err := call(ctx, c, cl, "cancel operation", func(ctx context.Context) (*replicadv1.Operation, error) {
 		resp, err := cl.replication.CancelOperation(ctx, &replicadv1.CancelOperationRequest{Id: pos[0], Reason: *reason})
 		return resp.GetOperation(), err
@@ -303,7 +291,7 @@ func (c *cli) auditList(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	defer cl.conn.Close()
+	defer cl.close()
 	var events []*replicadv1.AuditEvent
 	next := ""
 	for len(events) < *limit {
@@ -333,14 +321,11 @@ func (c *cli) auditVerify(ctx context.Context, args []string) error {
 	fs := c.flagSet("audit verify", "audit verify [--known-position N --known-hash HEX]")
 	knownPos := fs.Int64("known-position", 0, "a chain position recorded earlier (with --known-hash): detects truncation after it")
 	knownHash := fs.String("known-hash", "", "the hash recorded for --known-position")
-	if _, err := c.parse(fs, args, 0, ""); err != nil {
-		return err
-	}
-	cl, err := c.dial()
+	_, cl, err := c.connect(fs, args, 0, "")
 	if err != nil {
 		return err
 	}
-	defer cl.conn.Close()
+	defer cl.close()
 	resp, err := call(ctx, c, cl, "verify audit", func(ctx context.Context) (*replicadv1.VerifyAuditResponse, error) {
 		return cl.audit.VerifyAudit(ctx, &replicadv1.VerifyAuditRequest{KnownPosition: *knownPos, KnownHash: *knownHash})
 	})

@@ -1,11 +1,9 @@
 package replictl_test
 
 import (
-	"bytes"
 	"context"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -75,7 +73,7 @@ func (f *fixture) run(t *testing.T, args ...string) result {
 
 func runWith(t *testing.T, stdio replictl.IO, args ...string) result {
 	t.Helper()
-	var stdout, stderr lockedBuffer
+	var stdout, stderr testenv.Buffer
 	if stdio.Stdout == nil {
 		stdio.Stdout = &stdout
 	}
@@ -89,21 +87,4 @@ func runWith(t *testing.T, stdio replictl.IO, args ...string) result {
 	r := result{code: code, stdout: stdout.String(), stderr: stderr.String()}
 	t.Logf("replictl %s -> %d\nstdout:\n%s\nstderr:\n%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
 	return r
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

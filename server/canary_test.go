@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -47,23 +46,6 @@ func (c *canaries) account() string {
 	return v
 }
 
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // Sensitive values never reach logs, audit rows, error strings or the
 // operations table's printable columns, whatever path a request takes. The
 // sensitive fields are what the protos declare: reason and label values
@@ -82,7 +64,7 @@ func TestCanariesNeverLeak(t *testing.T) {
 	}
 	awsSrv := httptest.NewServer(sm)
 	defer awsSrv.Close()
-	logs := &lockedBuffer{}
+	logs := &testenv.Buffer{}
 	env := testenv.Start(t, testenv.Options{AWSEndpoint: awsSrv.URL, Logs: logs})
 	ctx := context.Background()
 	seeded := map[string]string{}

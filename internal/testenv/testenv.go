@@ -301,3 +301,23 @@ func randomKey(n int) []byte {
 	_, _ = rand.Read(b)
 	return b
 }
+
+// Buffer collects output written from several goroutines (a daemon's logs,
+// a client's stdout) for a test to search.
+type Buffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *Buffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+// String is everything written so far.
+func (l *Buffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
