@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -97,12 +98,34 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		fmt.Fprint(c.io.Stdout, usageText)
 		return flag.ErrHelp
 	}
+	args = c.moveLeadingFlags(args)
 	run, ok := commands[args[0]]
 	if !ok {
 		fmt.Fprint(c.io.Stderr, usageText)
 		return usageErrorf("unknown command %q", args[0])
 	}
 	return run(ctx, args[1:])
+}
+
+// moveLeadingFlags lets connection flags come before the command, as in
+// `replictl --server host:9090 operations list`: they are moved to the end,
+// where the command's own flag set reads them.
+func (c *cli) moveLeadingFlags(args []string) []string {
+	if len(args) == 0 || !strings.HasPrefix(args[0], "-") {
+		return args
+	}
+	lead := flag.NewFlagSet("replictl", flag.ContinueOnError)
+	lead.SetOutput(io.Discard)
+	var scratch cli
+	scratch.conn.register(lead, c.io.Getenv)
+	lead.String("o", "", "")
+	if err := lead.Parse(args); err != nil || lead.NArg() == 0 {
+		// Leave it to the usual path to complain.
+		return args
+	}
+	rest := lead.Args()
+	leading := args[:len(args)-len(rest)]
+	return append(slices.Clone(rest), leading...)
 }
 
 // subcommands dispatches a command group such as `operations list`.

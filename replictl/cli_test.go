@@ -188,6 +188,7 @@ func TestExitCodes(t *testing.T) {
 		wantStderr string
 	}{
 		{"help", []string{"--help"}, replictl.ExitOK, ""},
+		{"connection flags before the command", []string{"--server", f.env.GRPCAddr(), "-o", "json", "operations", "list"}, replictl.ExitOK, ""},
 		{"no command", nil, replictl.ExitUsage, "no command"},
 		{"unknown command", []string{"frobnicate"}, replictl.ExitUsage, "unknown command"},
 		{"unknown subcommand", []string{"operations", "delete", "x"}, replictl.ExitUsage, "unknown subcommand"},
