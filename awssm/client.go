@@ -29,8 +29,13 @@ const (
 	// ReplicateSecretToRegions, RemoveRegionsFromReplication,
 	// StopReplicationToReplica, PutSecretValue and UpdateSecret: the account's
 	// other writers keep the other half.
-	WriteRateDefault   = 25.0
-	ReadRateDefault    = 50.0
+	WriteRateDefault = 25.0
+	// ReadRateDefault paces DescribeSecret. AWS allows 40,000 requests/s
+	// per Region (since March 2025), shared with the account's other
+	// readers; a Replicate makes at least two reads per write, so the read
+	// budget must stay well above twice the write budget or reads, not the
+	// write quota, would pace a backlog.
+	ReadRateDefault    = 250.0
 	MaxAttemptsDefault = 6
 	MaxBackoffDefault  = 10 * time.Second
 	TimeoutDefault     = 15 * time.Second

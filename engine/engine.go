@@ -221,10 +221,7 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (op store.Operation, 
 		op.RequestHash = e.box.MAC(s.Canonical)
 	}
 	err = pgx.BeginFunc(ctx, e.api, func(tx pgx.Tx) error {
-		if err := store.LockSecret(ctx, tx, op.SecretKey); err != nil {
-			return err
-		}
-		active, err := e.store.HasActive(ctx, tx, op.SecretKey)
+		active, err := e.store.LockSecretHasActive(ctx, tx, op.SecretKey)
 		if err != nil {
 			return err
 		}

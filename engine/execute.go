@@ -315,17 +315,21 @@ func (r *run) poll(ctx context.Context, sec awssm.Secret) (result, error) {
 	deadline := r.op.StartedAt.Add(r.e.cfg.ReplicationDeadline)
 	inlineUntil := time.Now().Add(r.e.cfg.InlinePoll)
 	delay := r.e.cfg.PollInitial
-	for {
-		changed := r.applyReplicas(sec)
+	dirty := false
+	for first := true; ; first = false {
+		dirty = r.applyReplicas(sec) || dirty
 		if res, done := r.replicaOutcome(); done {
 			return res, nil
 		}
-		if changed {
-			// Make InProgress visible to GetOperation (and replictl --wait)
-			// while AWS works, not only once it is over.
+		// Make InProgress visible to GetOperation (and replictl --wait)
+		// while AWS works, not only once it is over; but not from the
+		// first answer, which may be the last one too: that would cost a
+		// transaction per operation when replication is quick.
+		if dirty && !first {
 			if err := r.save(ctx); err != nil {
 				return result{}, err
 			}
+			dirty = false
 		}
 		if time.Now().After(deadline) {
 			return failed(codes.DeadlineExceeded, "replication did not finish within %s; still InProgress: %s",

@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/replicad/replicad/seal"
 )
@@ -81,7 +82,7 @@ func (s *Store) Insert(ctx context.Context, db DB, op *Operation) error {
 			principal, request_id, request_hash, reason_fingerprint, labels, job_id, trace_parent)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, nullif($15, 0), $16)
 		RETURNING seq, created_at, updated_at`,
-		op.ID, op.Kind, op.State, op.SecretKey, op.SecretDisplay, op.AWSRegion,
+		pgUUID(op.ID), op.Kind, op.State, op.SecretKey, op.SecretDisplay, op.AWSRegion,
 		s.box.Seal(params, op.ID[:]), regions, op.Force, op.Principal, requestID, op.RequestHash,
 		op.ReasonFingerprint, labels, op.JobID, op.TraceParent,
 	).Scan(&op.Seq, &op.CreatedAt, &op.UpdatedAt)
@@ -97,13 +98,13 @@ func (s *Store) Insert(ctx context.Context, db DB, op *Operation) error {
 
 // Get returns one operation.
 func (s *Store) Get(ctx context.Context, db DB, id uuid.UUID) (Operation, error) {
-	return s.one(db.QueryRow(ctx, `SELECT `+columns+` FROM operations WHERE id = $1`, id))
+	return s.one(db.QueryRow(ctx, `SELECT `+columns+` FROM operations WHERE id = $1`, pgUUID(id)))
 }
 
 // GetForUpdate returns one operation and locks its row until the
 // transaction ends.
 func (s *Store) GetForUpdate(ctx context.Context, tx pgx.Tx, id uuid.UUID) (Operation, error) {
-	return s.one(tx.QueryRow(ctx, `SELECT `+columns+` FROM operations WHERE id = $1 FOR UPDATE`, id))
+	return s.one(tx.QueryRow(ctx, `SELECT `+columns+` FROM operations WHERE id = $1 FOR UPDATE`, pgUUID(id)))
 }
 
 // GetByRequestID returns the operation a principal created with requestID.
@@ -114,19 +115,35 @@ func (s *Store) GetByRequestID(ctx context.Context, db DB, principal, requestID 
 // LockSecret takes the transaction-scoped lock that serialises queue changes
 // for one secret: accepting, finishing and cancelling its operations.
 func LockSecret(ctx context.Context, tx pgx.Tx, secretKey string) error {
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('replicad.secret:' || $1, 0))`, secretKey); err != nil {
+	if _, err := tx.Exec(ctx, lockSecretSQL, secretKey); err != nil {
 		return fmt.Errorf("lock secret queue: %w", err)
 	}
 	return nil
 }
 
-// HasActive reports whether the secret has an operation that is PENDING or
-// RUNNING. Call it under LockSecret.
-func (s *Store) HasActive(ctx context.Context, db DB, secretKey string) (bool, error) {
+const lockSecretSQL = `SELECT pg_advisory_xact_lock(hashtextextended('replicad.secret:' || $1, 0))`
+
+// LockSecretHasActive takes LockSecret's lock and then reports whether the
+// secret has an operation that is PENDING or RUNNING. The two statements
+// travel in one round trip (a pipeline) but run one after the other, so
+// the check's snapshot is taken after the lock is held and sees every
+// operation committed before it.
+func (s *Store) LockSecretHasActive(ctx context.Context, tx pgx.Tx, secretKey string) (bool, error) {
+	b := &pgx.Batch{}
+	b.Queue(lockSecretSQL, secretKey)
+	b.Queue(`SELECT EXISTS (SELECT 1 FROM operations WHERE secret_key = $1 AND state IN ('pending', 'running'))`, secretKey)
+	res := tx.SendBatch(ctx, b)
+	if _, err := res.Exec(); err != nil {
+		_ = res.Close()
+		return false, fmt.Errorf("lock secret queue: %w", err)
+	}
 	var active bool
-	err := db.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM operations WHERE secret_key = $1 AND state IN ('pending', 'running'))`, secretKey).Scan(&active)
-	if err != nil {
+	if err := res.QueryRow().Scan(&active); err != nil {
+		_ = res.Close()
 		return false, fmt.Errorf("check active operations: %w", err)
+	}
+	if err := res.Close(); err != nil {
+		return false, fmt.Errorf("lock secret queue: %w", err)
 	}
 	return active, nil
 }
@@ -140,7 +157,7 @@ func (s *Store) NextPending(ctx context.Context, db DB, secretKey string) (Opera
 
 // SetJob records the queue job carrying an operation.
 func (s *Store) SetJob(ctx context.Context, db DB, id uuid.UUID, jobID int64) error {
-	tag, err := db.Exec(ctx, `UPDATE operations SET job_id = $2 WHERE id = $1`, id, jobID)
+	tag, err := db.Exec(ctx, `UPDATE operations SET job_id = $2 WHERE id = $1`, pgUUID(id), jobID)
 	if err != nil {
 		return fmt.Errorf("set job: %w", err)
 	}
@@ -170,7 +187,7 @@ func (s *Store) Update(ctx context.Context, db DB, op *Operation) error {
 		UPDATE operations SET state = $2, regions = $3, error_code = $4, error_message = $5, aws_calls = $6,
 			attempts = $7, job_id = nullif($8, 0), started_at = $9, ended_at = $10, updated_at = now()
 		WHERE id = $1 RETURNING updated_at`,
-		op.ID, op.State, regions, code, msg, calls, op.Attempts, op.JobID, nullTime(op.StartedAt), nullTime(op.EndedAt),
+		pgUUID(op.ID), op.State, regions, code, msg, calls, op.Attempts, op.JobID, nullTime(op.StartedAt), nullTime(op.EndedAt),
 	).Scan(&op.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrNotFound
@@ -388,4 +405,11 @@ func OperationStats(ctx context.Context, db DB) (map[KindState]int64, time.Time,
 		return counts, time.Time{}, nil
 	}
 	return counts, *oldest, nil
+}
+
+// pgUUID passes an id as the 16 bytes it is. uuid.UUID is a
+// driver.Valuer, which pgx would send as text (and PostgreSQL parse back):
+// 3% of the accepting path's CPU, measured in docs/BENCHMARKS.md.
+func pgUUID(id uuid.UUID) pgtype.UUID {
+	return pgtype.UUID{Bytes: id, Valid: id != uuid.Nil}
 }
