@@ -5,7 +5,7 @@ GO       ?= go
 BUF      := $(GO) tool -modfile=tools/go.mod buf
 FUZZTIME ?= 20s
 
-.PHONY: all run test deps check generate lint fmt vet fuzz build bench clean
+.PHONY: all run test deps check generate lint fmt vet fuzz build bench bench-smoke clean
 
 all: build
 
@@ -25,6 +25,16 @@ deps:
 ## build: the binaries, into bin/
 build:
 	$(GO) build -o bin/ ./cmd/...
+
+## bench: every benchmark case against the built binaries and a private, durable PostgreSQL
+## (about 11 minutes on 2 cores); writes docs/BENCHMARKS.md, docs/benchmarks.json and docs/profiles/.
+## The analysis in docs/BENCHMARKS.md is hand-written in docs/BENCHMARKS.notes.md.
+bench: deps build
+	$(GO) run ./internal/cmd/bench -out docs
+
+## bench-smoke: every benchmark case at a tiny size (also part of make test)
+bench-smoke:
+	$(GO) test -count=1 -run '^TestSmoke$$' ./internal/bench
 
 ## fuzz: short, bounded fuzzing of request validation and REST decoding
 fuzz:

@@ -1,0 +1,99 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
+)
+
+// Case 6: Status and GetOperation from many concurrent clients, on a
+// database holding finished operations.
+func (r *Runner) reads(ctx context.Context, res *Result) (err error) {
+	sz := r.Sizes
+	flags := unlimitedAWS()
+	res.Size["operations"] = sz.ReadOps
+	res.Size["secrets"] = sz.ReadSecrets
+	res.Size["clients"] = sz.ReadClients
+	res.Size["warmup_s"] = sz.ReadWarmup.Seconds()
+	res.Size["duration_s"] = sz.ReadDuration.Seconds()
+	res.Settings["replicad_flags"] = flags
+	res.note("%d Replicate operations on %d secrets are worked to SUCCEEDED first; then Status on a random secret, and GetOperation on a random operation, each from %d clients (one gRPC connection each) for the measured duration, one after the other.", sz.ReadOps, sz.ReadSecrets, sz.ReadClients)
+	res.note("Status makes a DescribeSecret call (to the stand-in, no added latency) and lists the secret's recent operations. The AWS rate budgets are off (flags above): replicad's default read budget (50/s per account and Region) would otherwise cap Status at 49/s by design, and the default write budget would make populating slow. Both RPCs are audited: each waits for its audit event's group commit.")
+
+	sm, err := r.Stack.StartStandin(ctx, "standin-reads")
+	if err != nil {
+		return err
+	}
+	defer stopInto(&err, sm.process)
+	names := secretNames("bench/reads/s", sz.ReadSecrets)
+	if err := sm.Seed(ctx, names); err != nil {
+		return fmt.Errorf("seed: %w", err)
+	}
+	db, err := r.Stack.NewDatabase(ctx, "bench_reads")
+	if err != nil {
+		return err
+	}
+	rd, err := r.Stack.StartReplicad(ctx, ReplicadOptions{Name: "replicad-reads", DatabaseURL: db, AWSEndpoint: sm.URL, Flags: flags})
+	if err != nil {
+		return err
+	}
+	defer stopInto(&err, rd.process)
+	cl, err := dial(rd.GRPCAddr, sz.ReadClients)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	ids := make([]string, sz.ReadOps)
+	err = forEach(ctx, sz.ReadOps, 32, func(ctx context.Context, i int) error {
+		resp, err := cl.rpc[i%len(cl.rpc)].Replicate(ctx, replicateRequest(names[i%len(names)], replicaRegion(i/len(names))))
+		if err != nil {
+			return err
+		}
+		ids[i] = resp.GetOperation().GetId()
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("populate: %w", err)
+	}
+	if _, err := waitTerminal(ctx, db, 10*time.Minute, rd.Alive); err != nil {
+		return err
+	}
+	load := Load{Clients: sz.ReadClients, Warmup: sz.ReadWarmup, Duration: sz.ReadDuration}
+	status := load.Run(ctx, func(ctx context.Context, client int, _ int64) error {
+		_, err := cl.rpc[client].Status(ctx, &replicadv1.StatusRequest{SecretId: names[rand.IntN(len(names))]})
+		return err
+	})
+	get := load.Run(ctx, func(ctx context.Context, client int, _ int64) error {
+		resp, err := cl.rpc[client].GetOperation(ctx, &replicadv1.GetOperationRequest{Id: ids[rand.IntN(len(ids))]})
+		if err == nil && resp.GetOperation().GetState() != replicadv1.OperationState_OPERATION_STATE_SUCCEEDED {
+			return fmt.Errorf("operation %s is %s", resp.GetOperation().GetId(), resp.GetOperation().GetState())
+		}
+		return err
+	})
+	if err := rd.Alive(); err != nil {
+		return err
+	}
+	r.Stack.logf("  Status %.0f/s p99 %.1f ms; GetOperation %.0f/s p99 %.1f ms", status.Throughput, status.Latency.P99, get.Throughput, get.Latency.P99)
+	res.metric("Status rate", status.Throughput, "req/s")
+	res.latency("Status latency", status.Latency)
+	res.metric("Status errors", float64(status.Errors), "requests")
+	res.metric("GetOperation rate", get.Throughput, "req/s")
+	res.latency("GetOperation latency", get.Latency)
+	res.metric("GetOperation errors", float64(get.Errors), "requests")
+	res.target(fmt.Sprintf("GetOperation p99, %d clients", sz.ReadClients), "≤ 10 ms", get.Latency.P99, 10, "ms", false)
+	for _, l := range []struct {
+		name string
+		lr   LoadResult
+	}{{"Status", status}, {"GetOperation", get}} {
+		if l.lr.Errors > 0 {
+			res.note("%s: %d requests failed, first: %s", l.name, l.lr.Errors, l.lr.FirstError)
+		}
+		if l.lr.Requests == 0 {
+			return fmt.Errorf("%s: no request succeeded (first error: %s)", l.name, l.lr.FirstError)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,146 @@
+package bench
+
+import (
+	"context"
+	"time"
+)
+
+// Sizes are how big each case runs. Full is the issue's sizes; a case that
+// would take much more than a few minutes there is shrunk, and the report
+// records the size used.
+type Sizes struct {
+	// Cases 1 and 2: concurrent clients, and how long each level is
+	// measured after a warm-up.
+	AcceptClients  []int
+	AcceptWarmup   time.Duration
+	AcceptDuration time.Duration
+	// Case 3: operations worked through to SUCCEEDED, and on how many
+	// secrets (operations on one secret run one after another).
+	E2EOps, E2ESecrets int
+	// Case 4: operations against a per-Region write budget, replicad's
+	// write rate below it.
+	QuotaOps    int
+	QuotaBudget int
+	QuotaRate   float64
+	// Case 5: sequential requests.
+	PickupRequests int
+	// Case 6: operations and secrets to read, clients, duration.
+	ReadOps, ReadSecrets int
+	ReadClients          int
+	ReadWarmup           time.Duration
+	ReadDuration         time.Duration
+	// Case 7: historical (terminal) operations and queued ones.
+	MemoryStored, MemoryQueued int
+	// Profiles: CPU profile length; and the backlog of case 3's
+	// informational variant and of its profiling pass.
+	ProfileSeconds                   int
+	ProfileE2EOps, ProfileE2ESecrets int
+}
+
+// Scales are the sizes by name: "full" for make bench, "small" while
+// developing, "tiny" for the harness's own test.
+func Scales() map[string]Sizes {
+	return map[string]Sizes{
+		"full": {
+			AcceptClients: []int{16, 64}, AcceptWarmup: 3 * time.Second, AcceptDuration: 15 * time.Second,
+			E2EOps: 20000, E2ESecrets: 2000,
+			QuotaOps: 5000, QuotaBudget: 50, QuotaRate: 45,
+			PickupRequests: 200,
+			ReadOps:        2000, ReadSecrets: 200, ReadClients: 64, ReadWarmup: 2 * time.Second, ReadDuration: 15 * time.Second,
+			MemoryStored: 100000, MemoryQueued: 10000,
+			ProfileSeconds: 10, ProfileE2EOps: 5000, ProfileE2ESecrets: 500,
+		},
+		"small": {
+			AcceptClients: []int{16, 64}, AcceptWarmup: time.Second, AcceptDuration: 5 * time.Second,
+			E2EOps: 2000, E2ESecrets: 200,
+			QuotaOps: 500, QuotaBudget: 50, QuotaRate: 45,
+			PickupRequests: 50,
+			ReadOps:        500, ReadSecrets: 50, ReadClients: 64, ReadWarmup: time.Second, ReadDuration: 5 * time.Second,
+			MemoryStored: 20000, MemoryQueued: 2000,
+			ProfileSeconds: 5, ProfileE2EOps: 1500, ProfileE2ESecrets: 150,
+		},
+		"tiny": {
+			AcceptClients: []int{4, 8}, AcceptWarmup: 200 * time.Millisecond, AcceptDuration: time.Second,
+			E2EOps: 60, E2ESecrets: 20,
+			QuotaOps: 30, QuotaBudget: 20, QuotaRate: 18,
+			PickupRequests: 10,
+			ReadOps:        40, ReadSecrets: 10, ReadClients: 8, ReadWarmup: 200 * time.Millisecond, ReadDuration: time.Second,
+			MemoryStored: 500, MemoryQueued: 50,
+			ProfileSeconds: 1, ProfileE2EOps: 40, ProfileE2ESecrets: 20,
+		},
+	}
+}
+
+// Runner runs cases against one Stack.
+type Runner struct {
+	Stack *Stack
+	Sizes Sizes
+	// ProfileDir receives the CPU and allocation profiles of cases 1 and
+	// 3; empty skips the profiling passes.
+	ProfileDir string
+	// PgStat records PostgreSQL's busiest statements per case (the stack
+	// must have been started with PgStatSettings).
+	PgStat bool
+
+	// grpcAccept is case 1's rate per client count, the reference of case 2.
+	grpcAccept map[int]float64
+	profiles   []Profile
+}
+
+// Case is one benchmark of the issue.
+type Case struct {
+	ID   int
+	Name string
+	run  func(r *Runner, ctx context.Context, res *Result) error
+}
+
+// Cases lists every case in the order make bench runs them.
+func Cases() []Case {
+	return []Case{
+		{1, "Accept rate over gRPC vs pgbench", (*Runner).acceptGRPC},
+		{2, "Accept rate over REST (gateway) vs gRPC", (*Runner).acceptREST},
+		{3, "End to end through SUCCEEDED vs River alone", (*Runner).endToEnd},
+		{4, "Draining a backlog within an AWS write quota", (*Runner).quota},
+		{5, "Pickup latency at low load", (*Runner).pickup},
+		{6, "Read latency: Status and GetOperation", (*Runner).reads},
+		{7, "Peak memory with a large history and backlog", (*Runner).memory},
+	}
+}
+
+// Run runs the cases with the given ids (all when empty). A case that fails
+// is reported with its error; the others still run.
+func (r *Runner) Run(ctx context.Context, ids []int) []*Result {
+	want := map[int]bool{}
+	for _, id := range ids {
+		want[id] = true
+	}
+	var out []*Result
+	for _, c := range Cases() {
+		if len(want) > 0 && !want[c.ID] {
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		res := newResult(c.ID, c.Name)
+		r.Stack.logf("case %d: %s", c.ID, c.Name)
+		began := time.Now()
+		pgstat := r.PgStat && r.Stack.resetStatements(ctx)
+		if err := c.run(r, ctx, res); err != nil {
+			res.Error = err.Error()
+			r.Stack.logf("case %d failed: %v", c.ID, err)
+		}
+		if pgstat {
+			if st, err := r.Stack.topStatements(ctx, 25); err == nil {
+				res.Statements = st
+			}
+		}
+		res.Seconds = time.Since(began).Seconds()
+		r.Stack.logf("case %d done in %.0fs", c.ID, res.Seconds)
+		out = append(out, res)
+	}
+	return out
+}
+
+// Profiles are the profiles the run saved.
+func (r *Runner) Profiles() []Profile { return r.profiles }
