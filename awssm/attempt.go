@@ -3,6 +3,7 @@ package awssm
 import (
 	"context"
 	"errors"
+	"net/http"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,6 +14,7 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
+	"golang.org/x/time/rate"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/secretid"
@@ -98,6 +100,29 @@ func withKey(ctx context.Context, secretID string) context.Context {
 	return context.WithValue(ctx, accountKey{}, id.Account)
 }
 
+type pacingKey struct{}
+
+// pacing carries an attempt's rate budget to the HTTP client, and how long
+// the attempt waited for it back.
+type pacing struct {
+	limiter *rate.Limiter
+	waited  time.Duration
+}
+
+// pacedClient waits for the request's rate budget right before sending.
+type pacedClient struct{ next aws.HTTPClient }
+
+func (c pacedClient) Do(req *http.Request) (*http.Response, error) {
+	if p, ok := req.Context().Value(pacingKey{}).(*pacing); ok {
+		start := time.Now()
+		if err := p.limiter.Wait(req.Context()); err != nil {
+			return nil, err
+		}
+		p.waited = time.Since(start)
+	}
+	return c.next.Do(req)
+}
+
 // attemptMiddleware runs after the SDK's retry middleware, so it sees each
 // attempt: it waits for the rate budget, then records the attempt.
 func attemptMiddleware(b *budgets, obs Observer, tracer trace.Tracer) func(*middleware.Stack) error {
@@ -105,10 +130,12 @@ func attemptMiddleware(b *budgets, obs Observer, tracer trace.Tracer) func(*midd
 		mw := middleware.FinalizeMiddlewareFunc("replicad/attempt", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 			api, region := awsmiddleware.GetOperationName(ctx), awsmiddleware.GetRegion(ctx)
 			account, _ := ctx.Value(accountKey{}).(string)
-			start := time.Now()
-			if err := b.limiter(account, region, bucketOf(api)).Wait(ctx); err != nil {
-				return middleware.FinalizeOutput{}, middleware.Metadata{}, err
-			}
+			// The budget is waited for in pacedClient, just before the
+			// request goes on the wire: between here and there, signing and
+			// scheduling add delays that would bunch requests together
+			// where the budget is measured, at the receiving end.
+			pace := &pacing{limiter: b.limiter(account, region, bucketOf(api))}
+			ctx = context.WithValue(ctx, pacingKey{}, pace)
 			ctx, span := tracer.Start(ctx, "SecretsManager/"+api, trace.WithSpanKind(trace.SpanKindClient),
 				trace.WithAttributes(
 					attribute.String("rpc.system", "aws-api"),
@@ -119,7 +146,7 @@ func attemptMiddleware(b *budgets, obs Observer, tracer trace.Tracer) func(*midd
 			defer span.End()
 			sent := time.Now()
 			out, md, err := next.HandleFinalize(ctx, in)
-			a := Attempt{API: api, Region: region, Waited: sent.Sub(start), Duration: time.Since(sent), Time: time.Now()}
+			a := Attempt{API: api, Region: region, Waited: pace.waited, Duration: time.Since(sent) - pace.waited, Time: time.Now()}
 			a.Params, _ = middleware.GetStackValue(ctx, inputKey{}).(*replicadv1.AwsCallParameters)
 			a.Caller, _ = ctx.Value(callerKey{}).(Caller)
 			if rid, ok := awsmiddleware.GetRequestIDMetadata(md); ok {

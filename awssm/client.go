@@ -117,6 +117,9 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load AWS configuration: %w", err)
 	}
+	// Wrapped after loading: the loader configures the buildable client
+	// itself (AWS_CA_BUNDLE), which a wrapper would hide from it.
+	base.HTTPClient = pacedClient{base.HTTPClient}
 	tp := cfg.TracerProvider
 	if tp == nil {
 		tp = noop.NewTracerProvider()

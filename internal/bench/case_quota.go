@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/replicad/replicad/awssm"
 )
 
 // Case 4: a burst of Replicates on secrets whose primaries are all in one
@@ -22,7 +24,8 @@ func (r *Runner) quota(ctx context.Context, res *Result) (err error) {
 	res.note("All %d secrets have their primary in %s, where every ReplicateSecretToRegions goes. They are created through the API before the budget is set (POST /_standin/faults {\"writeBudget\": %d}), so seeding spends none of it.", n, primaryRegion, budget)
 	res.note("Completion time runs from the first Replicate request sent to the last operation's end_time; the %d requests are sent as fast as 16 clients can while the workers already drain.", n)
 	res.note("--aws-read-rate=-1: each operation also makes two DescribeSecret calls, which AWS budgets separately (far higher than writes); with replicad's default read rate of 50/s the reads, not the write budget, would pace this run (2 × %d reads at 49/s ≈ %.0f s).", n, 2*float64(n)/49)
-	res.note("replicad spaces writes at 98%% of --aws-write-rate (jitter headroom, awssm/budget.go), so the best possible completion is %.1f s, %.1f%% over %d/%g s.", float64(n)/(rate*0.98), 100*(1/0.98-1), n, rate)
+	res.note("replicad spaces writes at %.0f%% of --aws-write-rate (awssm.JitterHeadroom), so the best possible completion is %.1f s, %.1f%% over %d/%g s.",
+		100*awssm.JitterHeadroom, float64(n)/(rate*awssm.JitterHeadroom), 100*(1/awssm.JitterHeadroom-1), n, rate)
 
 	sm, err := r.Stack.StartStandin(ctx, "standin-quota")
 	if err != nil {
