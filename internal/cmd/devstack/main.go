@@ -141,6 +141,9 @@ local PostgreSQL and the Secrets Manager stand-in with demo secrets in us-east-1
   curl -s 'http://127.0.0.1:8080/v1/secrets/prod%2Fdb%2Fprimary/replication'
   # the same over gRPC (server reflection is on)
   grpcurl -plaintext -d '{"secret_id": "prod/db/primary"}' 127.0.0.1:9090 replicad.v1.ReplicationService/Status
+  # or with the command-line client, following progress live
+  bin/replictl replicate prod/db/primary --region ap-southeast-5 --wait
+  bin/replictl status prod/db/primary
 
 Ctrl-C stops everything; data stays in .data/.
 `
