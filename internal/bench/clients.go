@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -98,14 +97,8 @@ func (sm *Standin) SetFaults(ctx context.Context, patch map[string]any) error {
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("set faults: %s: %s", resp.Status, b)
+	if _, err := do(req); err != nil {
+		return fmt.Errorf("set faults: %w", err)
 	}
 	return nil
 }

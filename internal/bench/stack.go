@@ -250,16 +250,26 @@ func httpOK(ctx context.Context, url string) error {
 	if err != nil {
 		return err
 	}
+	_, err = do(req)
+	return err
+}
+
+// do sends a request and returns the body of a 200 answer; any other
+// status is an error quoting the body.
+func do(req *http.Request) ([]byte, error) {
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s %s: %s: %s", req.Method, req.URL, resp.Status, b)
+	}
+	return b, nil
 }
 
 // pool opens a small pool for the harness's own queries.
