@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/standin"
 )
@@ -58,11 +56,7 @@ func TestAuditVerifyAndRetentionCommands(t *testing.T) {
 	}
 
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, c.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connect(t, c.dbURL)
 	var pos int64
 	if err := conn.QueryRow(ctx, "SELECT min(chain_pos) + 1 FROM audit_events").Scan(&pos); err != nil {
 		t.Fatal(err)

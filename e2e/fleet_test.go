@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/replicad/replicad/standin"
 )
@@ -235,11 +234,7 @@ func TestFleetUnderLoad(t *testing.T) {
 func checkMetrics(t *testing.T, dbURL string, procs ...*proc) {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connect(t, dbURL)
 	want := map[string]float64{}
 	var terminal float64
 	rows, err := conn.Query(ctx, "SELECT kind, state, count(*) FROM operations GROUP BY kind, state")

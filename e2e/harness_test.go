@@ -24,6 +24,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/jackc/pgx/v5"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
@@ -178,6 +179,18 @@ func (c *cluster) startTLS(t *testing.T, name string, clientTLS *tls.Config, ext
 	t.Cleanup(func() { conn.Close() })
 	p.conn, p.client = conn, replicadv1.NewReplicationServiceClient(conn)
 	return p
+}
+
+// connect opens a database connection for the test's own queries, closed
+// at cleanup.
+func connect(t *testing.T, dbURL string) *pgx.Conn {
+	t.Helper()
+	conn, err := pgx.Connect(context.Background(), dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
 }
 
 // kill9 kills the process without warning.

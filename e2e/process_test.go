@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/replicad/replicad/standin"
 )
 
@@ -49,11 +47,7 @@ func TestTwoProcessesShareTheWork(t *testing.T) {
 	verifyFinalState(t, c.dbURL, sm, ops)
 
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, c.dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connect(t, c.dbURL)
 	var workers int
 	if err := conn.QueryRow(ctx, "SELECT count(DISTINCT w) FROM river_job, unnest(attempted_by) w").Scan(&workers); err != nil {
 		t.Fatal(err)
@@ -93,11 +87,7 @@ func TestSIGTERMDrains(t *testing.T) {
 func countState(t *testing.T, dbURL, state string) int {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connect(t, dbURL)
 	var n int
 	if err := conn.QueryRow(ctx, "SELECT count(*) FROM operations WHERE state = $1", state).Scan(&n); err != nil {
 		t.Fatal(err)

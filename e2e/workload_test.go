@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
@@ -94,11 +93,7 @@ func waitAll(t *testing.T, client replicadv1.ReplicationServiceClient, ops []sub
 func verifyFinalState(t *testing.T, dbURL string, sm *watchedStandin, ops []submitted) {
 	t.Helper()
 	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
+	conn := connect(t, dbURL)
 	seq := map[string]int64{}
 	rows, err := conn.Query(ctx, "SELECT id::text, seq FROM operations")
 	if err != nil {
