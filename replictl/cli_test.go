@@ -282,3 +282,31 @@ func TestCredentials(t *testing.T) {
 		})
 	}
 }
+
+// Bearer tokens, reasons and label values never appear in what replictl
+// prints: not in usage text (flag defaults), not in flag errors, not in
+// server errors.
+func TestSensitiveValuesNeverPrinted(t *testing.T) {
+	t.Parallel()
+	f := start(t, nil)
+	name := f.seed(t, "app/canary")
+	env := map[string]string{"REPLICTL_TOKEN": "CANARY-token-env"}
+	getenv := func(k string) string { return env[k] }
+	runs := [][]string{
+		{"replicate", "--help"},
+		{"replicate", name, "--region", "eu-west-3", "--label", "CANARY-label-nokey", "--server", f.env.GRPCAddr()},
+		{"replicate", name, "--region", "eu-west-3", "--label", "k=CANARY-label-a", "--label", "k=CANARY-label-b", "--server", f.env.GRPCAddr()},
+		{"replicate", name, "--region", "Mars-1", "--label", "k=CANARY-label-c", "--reason", "CANARY-reason", "--server", f.env.GRPCAddr()},
+		{"status", name, "--colour", "--token", "CANARY-token-flag", "--server", f.env.GRPCAddr()},
+		{"status", name, "extra", "--server", f.env.GRPCAddr()},
+	}
+	for _, args := range runs {
+		r := runWith(t, replictl.IO{Getenv: getenv}, args...)
+		if r.code == replictl.ExitOK && args[1] != "--help" {
+			t.Errorf("%v: exit 0, want a refusal", args)
+		}
+		if strings.Contains(r.stdout+r.stderr, "CANARY") {
+			t.Errorf("%v printed a sensitive value:\n%s%s", args, r.stdout, r.stderr)
+		}
+	}
+}

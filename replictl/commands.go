@@ -17,21 +17,30 @@ import (
 type mutationFlags struct {
 	requestID string
 	reason    string
-	labels    labelFlag
+	rawLabels labelFlag
+	labels    map[string]string
 	wait      bool
+	// generated is true when requestID was made up here, not given.
+	generated bool
 }
 
 func (m *mutationFlags) register(fs *flag.FlagSet) {
-	m.labels = labelFlag{}
 	fs.StringVar(&m.requestID, "request-id", "", "idempotency key (default: a new random UUID, printed so a retry can reuse it)")
 	fs.StringVar(&m.reason, "reason", "", "change justification, recorded only as a fingerprint")
-	fs.Var(m.labels, "label", "`KEY=VALUE` label for the operation (repeatable); values are recorded only as fingerprints")
+	fs.Var(&m.rawLabels, "label", "`KEY=VALUE` label for the operation (repeatable); values are recorded only as fingerprints")
 	fs.BoolVar(&m.wait, "wait", false, "follow the operation until it ends, showing each Region's progress")
+}
+
+// check validates what the flag package could not, after parsing.
+func (m *mutationFlags) check() error {
+	labels, err := m.rawLabels.labels()
+	m.labels = labels
+	return err
 }
 
 func (m *mutationFlags) id() string {
 	if m.requestID == "" {
-		m.requestID = uuid.NewString()
+		m.requestID, m.generated = uuid.NewString(), true
 	}
 	return m.requestID
 }
@@ -44,6 +53,9 @@ func (c *cli) replicate(ctx context.Context, args []string) error {
 	var m mutationFlags
 	m.register(fs)
 	pos, err := c.parse(fs, args, 1, "one SECRET")
+	if err == nil {
+		err = m.check()
+	}
 	if err != nil {
 		return err
 	}
@@ -67,6 +79,9 @@ func (c *cli) remove(ctx context.Context, args []string) error {
 	var m mutationFlags
 	m.register(fs)
 	pos, err := c.parse(fs, args, 1, "one SECRET")
+	if err == nil {
+		err = m.check()
+	}
 	if err != nil {
 		return err
 	}
@@ -87,6 +102,9 @@ func (c *cli) promote(ctx context.Context, args []string) error {
 	var m mutationFlags
 	m.register(fs)
 	pos, err := c.parse(fs, args, 1, "one SECRET")
+	if err == nil {
+		err = m.check()
+	}
 	if err != nil {
 		return err
 	}
@@ -110,9 +128,17 @@ func (c *cli) mutate(ctx context.Context, what string, m *mutationFlags, send fu
 	defer cl.close()
 	op, err := call(ctx, c, cl, what, func(ctx context.Context) (*replicadv1.Operation, error) { return send(ctx, cl) })
 	if err != nil {
+		if m.generated {
+			// The request may have been accepted before the answer was
+			// lost: the same request id makes a retry safe.
+			fmt.Fprintf(c.io.Stderr, "request id %s: retry with --request-id %s\n", m.requestID, m.requestID)
+		}
 		return err
 	}
 	if m.wait {
+		if c.output == "text" && m.generated {
+			fmt.Fprintf(c.io.Stderr, "request id %s\n", m.requestID)
+		}
 		return c.follow(ctx, cl, op)
 	}
 	if c.output == "json" {

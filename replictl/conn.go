@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -31,6 +30,7 @@ type connFlags struct {
 	keyFile    string
 	serverName string
 	token      string
+	envToken   string
 	tokenFile  string
 	timeout    time.Duration
 }
@@ -46,7 +46,9 @@ func (c *connFlags) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.certFile, "cert-file", getenv("REPLICTL_CERT_FILE"), "client certificate (PEM) for mutual TLS (env REPLICTL_CERT_FILE)")
 	fs.StringVar(&c.keyFile, "key-file", getenv("REPLICTL_KEY_FILE"), "client certificate's private key (PEM) (env REPLICTL_KEY_FILE)")
 	fs.StringVar(&c.serverName, "server-name", getenv("REPLICTL_SERVER_NAME"), "name to verify in the server's certificate, if not the --server host")
-	fs.StringVar(&c.token, "token", getenv("REPLICTL_TOKEN"), "bearer token (JWT) sent with every call (env REPLICTL_TOKEN; prefer --token-file: flags show up in ps)")
+	// Not a default: flag defaults are printed by --help and usage errors.
+	c.envToken = getenv("REPLICTL_TOKEN")
+	fs.StringVar(&c.token, "token", "", "bearer token (JWT) sent with every call (env REPLICTL_TOKEN; prefer --token-file: flags show up in ps)")
 	fs.StringVar(&c.tokenFile, "token-file", getenv("REPLICTL_TOKEN_FILE"), "file holding the bearer token, re-read at each start (env REPLICTL_TOKEN_FILE)")
 	fs.DurationVar(&c.timeout, "timeout", 30*time.Second, "deadline of each call to the server")
 }
@@ -116,12 +118,15 @@ func (c *connFlags) bearer() (string, error) {
 		return "", usageErrorf("give --token or --token-file, not both")
 	}
 	if c.tokenFile == "" {
+		if c.token == "" {
+			return strings.TrimSpace(c.envToken), nil
+		}
 		return strings.TrimSpace(c.token), nil
 	}
 	b, err := os.ReadFile(c.tokenFile)
 	if err != nil {
 		// The path is fine to show; the file's content never is.
-		return "", usageErrorf("--token-file: %v", errors.Unwrap(err))
+		return "", usageErrorf("--token-file: %v", err)
 	}
 	return strings.TrimSpace(string(b)), nil
 }

@@ -122,10 +122,14 @@ func (e *callError) GRPCStatus() *status.Status { return e.st }
 // server apart from one the server refused.
 func rpcError(what string, conn *grpc.ClientConn, server string, err error) error {
 	st := status.Convert(err)
+	// UNAVAILABLE also comes from a reachable server (its audit trail is
+	// down, it is draining): only a connection that is not up means the
+	// server could not be reached.
+	notConnected := conn.GetState() != connectivity.Ready
 	switch {
-	case st.Code() == codes.Unavailable:
+	case st.Code() == codes.Unavailable && notConnected:
 		return &unreachableError{server: server, err: errors.New(st.Message())}
-	case st.Code() == codes.DeadlineExceeded && conn.GetState() != connectivity.Ready:
+	case st.Code() == codes.DeadlineExceeded && notConnected:
 		return &unreachableError{server: server, err: context.DeadlineExceeded}
 	}
 	return &callError{what: what, st: st}

@@ -56,26 +56,29 @@ type stringsFlag []string
 func (f *stringsFlag) String() string     { return strings.Join(*f, ",") }
 func (f *stringsFlag) Set(v string) error { *f = append(*f, v); return nil }
 
-// labelFlag collects repeated --label KEY=VALUE pairs.
-type labelFlag map[string]string
+// labelFlag collects repeated --label KEY=VALUE pairs. Label values are
+// sensitive, and the flag package quotes a value Set refuses in its error
+// message: Set therefore accepts anything, and labels() checks the pairs
+// afterwards, naming keys only.
+type labelFlag []string
 
-func (f labelFlag) String() string {
-	parts := make([]string, 0, len(f))
-	for k := range f {
-		// Label values are sensitive: never echo them, even in usage text.
-		parts = append(parts, k+"=…")
-	}
-	return strings.Join(parts, ",")
-}
+func (f *labelFlag) String() string     { return "" }
+func (f *labelFlag) Set(v string) error { *f = append(*f, v); return nil }
 
-func (f labelFlag) Set(v string) error {
-	k, val, ok := strings.Cut(v, "=")
-	if !ok || k == "" {
-		return fmt.Errorf("want KEY=VALUE")
+func (f labelFlag) labels() (map[string]string, error) {
+	if len(f) == 0 {
+		return nil, nil
 	}
-	if _, dup := f[k]; dup {
-		return fmt.Errorf("label %q given twice", k)
+	m := make(map[string]string, len(f))
+	for i, v := range f {
+		k, val, ok := strings.Cut(v, "=")
+		if !ok || k == "" {
+			return nil, usageErrorf("--label #%d: want KEY=VALUE", i+1)
+		}
+		if _, dup := m[k]; dup {
+			return nil, usageErrorf("--label %q given twice", k)
+		}
+		m[k] = val
 	}
-	f[k] = val
-	return nil
+	return m, nil
 }

@@ -1,6 +1,10 @@
 package replictl
 
-import "testing"
+import (
+	"maps"
+	"strings"
+	"testing"
+)
 
 func TestParseReplica(t *testing.T) {
 	tests := []struct {
@@ -33,17 +37,37 @@ func TestParseReplica(t *testing.T) {
 }
 
 func TestLabelFlagNeverEchoesValues(t *testing.T) {
-	f := labelFlag{}
-	if err := f.Set("ticket=CANARY-label-value"); err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name string
+		args []string
+		want map[string]string
+	}{
+		{"pairs", []string{"ticket=CANARY-1", "team=x=y"}, map[string]string{"ticket": "CANARY-1", "team": "x=y"}},
+		{"repeated key", []string{"ticket=CANARY-1", "ticket=CANARY-2"}, nil},
+		{"no equals sign", []string{"CANARY-1"}, nil},
+		{"empty key", []string{"=CANARY-1"}, nil},
 	}
-	if err := f.Set("ticket=again"); err == nil {
-		t.Error("a repeated label key was accepted")
-	}
-	if err := f.Set("novalue"); err == nil {
-		t.Error("a label without = was accepted")
-	}
-	if s := f.String(); s != "ticket=…" {
-		t.Errorf("String() = %q, want the key only", s)
+	for _, tt := range tests {
+		var f labelFlag
+		for _, a := range tt.args {
+			if err := f.Set(a); err != nil {
+				t.Fatalf("%s: Set refused %q: the flag package would quote it", tt.name, a)
+			}
+		}
+		got, err := f.labels()
+		if tt.want == nil {
+			if err == nil {
+				t.Errorf("%s: accepted", tt.name)
+			} else if strings.Contains(err.Error(), "CANARY") {
+				t.Errorf("%s: error %q shows a label value", tt.name, err)
+			}
+			continue
+		}
+		if err != nil || !maps.Equal(got, tt.want) {
+			t.Errorf("%s: labels() = %v, %v; want %v", tt.name, got, err, tt.want)
+		}
+		if s := f.String(); strings.Contains(s, "CANARY") {
+			t.Errorf("%s: String() = %q shows a value", tt.name, s)
+		}
 	}
 }

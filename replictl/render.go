@@ -91,7 +91,7 @@ func writeStatus(w io.Writer, s *replicadv1.StatusResponse) error {
 			if r.GetLastAccessedTime() != nil {
 				last = r.GetLastAccessedTime().AsTime().UTC().Format(time.DateOnly)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.GetRegion(), awsStatus(r.GetStatus()), dash(r.GetKmsKeyId()), last, dash(r.GetStatusMessage()))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.GetRegion(), awsStatus(r.GetStatus()), dash(r.GetKmsKeyId()), last, dash(printable(r.GetStatusMessage())))
 		}
 		_ = tw.Flush()
 	}
@@ -124,7 +124,7 @@ func writeOperation(w io.Writer, op *replicadv1.Operation) {
 	fmt.Fprintf(tw, "aws region\t%s\n", op.GetAwsRegion())
 	fmt.Fprintf(tw, "state\t%s\n", stateName(op.GetState()))
 	if st := op.GetError(); st != nil {
-		fmt.Fprintf(tw, "error\t%s: %s\n", codeName(codes.Code(st.GetCode())), st.GetMessage())
+		fmt.Fprintf(tw, "error\t%s: %s\n", codeName(codes.Code(st.GetCode())), printable(st.GetMessage()))
 	}
 	fmt.Fprintf(tw, "principal\t%s\n", dash(op.GetPrincipal()))
 	fmt.Fprintf(tw, "request id\t%s\n", dash(op.GetRequestId()))
@@ -151,7 +151,7 @@ func writeRegions(w io.Writer, op *replicadv1.Operation) {
 	fmt.Fprintln(tw, "REGION\tSTATE\tAWS STATUS\tKMS KEY\tMESSAGE")
 	for _, r := range op.GetRegions() {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.GetRegion(), regionStateName(r.GetState()),
-			awsStatus(r.GetReplicationStatus()), dash(r.GetKmsKeyId()), dash(r.GetMessage()))
+			awsStatus(r.GetReplicationStatus()), dash(r.GetKmsKeyId()), dash(printable(r.GetMessage())))
 	}
 	_ = tw.Flush()
 }

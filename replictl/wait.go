@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 )
@@ -36,7 +37,9 @@ func (c *cli) follow(ctx context.Context, cl *clients, op *replicadv1.Operation)
 		got, err := c.getOperation(ctx, cl, op.GetId())
 		var unreach *unreachableError
 		switch {
-		case errors.As(err, &unreach):
+		case err != nil && ctx.Err() != nil:
+			continue // interrupted: the select above says so
+		case errors.As(err, &unreach), status.Code(err) == codes.Unavailable:
 			if downSince.IsZero() {
 				downSince = time.Now()
 			}
@@ -136,7 +139,7 @@ func (p *lineProgress) update(op *replicadv1.Operation) {
 func (p *lineProgress) done(op *replicadv1.Operation) {
 	p.update(op)
 	if st := op.GetError(); st != nil {
-		fmt.Fprintf(p.w, "error: %s: %s\n", codeName(codes.Code(st.GetCode())), st.GetMessage())
+		fmt.Fprintf(p.w, "error: %s: %s\n", codeName(codes.Code(st.GetCode())), printable(st.GetMessage()))
 	}
 }
 
@@ -185,12 +188,12 @@ func (p *liveProgress) draw(op *replicadv1.Operation, final bool) {
 	tw := table(&body)
 	for _, r := range op.GetRegions() {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", r.GetRegion(), colour(regionStateName(r.GetState())),
-			awsStatus(r.GetReplicationStatus()), r.GetMessage())
+			awsStatus(r.GetReplicationStatus()), printable(r.GetMessage()))
 	}
 	_ = tw.Flush()
 	if final {
 		if st := op.GetError(); st != nil {
-			fmt.Fprintf(&body, "  %serror%s: %s: %s\n", ansiRed, ansiReset, codeName(codes.Code(st.GetCode())), st.GetMessage())
+			fmt.Fprintf(&body, "  %serror%s: %s: %s\n", ansiRed, ansiReset, codeName(codes.Code(st.GetCode())), printable(st.GetMessage()))
 		}
 	}
 
@@ -238,6 +241,17 @@ func (p *liveProgress) fit(line string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
+}
+
+// printable drops control characters from text that came from the server
+// or AWS, so that it cannot move the cursor or recolour the terminal.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return -1
+		}
+		return r
+	}, s)
 }
 
 func symbol(s replicadv1.OperationState) string {
