@@ -107,6 +107,9 @@ type pacingKey struct{}
 type pacing struct {
 	limiter *rate.Limiter
 	waited  time.Duration
+	// err is why the wait ended without a token (the call's context
+	// ended): nothing was sent, so it is no attempt.
+	err error
 }
 
 // pacedClient waits for the request's rate budget right before sending.
@@ -116,6 +119,7 @@ func (c pacedClient) Do(req *http.Request) (*http.Response, error) {
 	if p, ok := req.Context().Value(pacingKey{}).(*pacing); ok {
 		start := time.Now()
 		if err := p.limiter.Wait(req.Context()); err != nil {
+			p.err = err
 			return nil, err
 		}
 		p.waited = time.Since(start)
@@ -146,6 +150,12 @@ func attemptMiddleware(b *budgets, obs Observer, tracer trace.Tracer) func(*midd
 			defer span.End()
 			sent := time.Now()
 			out, md, err := next.HandleFinalize(ctx, in)
+			if pace.err != nil {
+				// The SDK would see a failed send and retry it as a
+				// connection error; it is the caller's context ending.
+				span.SetStatus(codes.Error, "rate budget wait interrupted")
+				return out, md, pace.err
+			}
 			a := Attempt{API: api, Region: region, Waited: pace.waited, Duration: time.Since(sent) - pace.waited, Time: time.Now()}
 			a.Params, _ = middleware.GetStackValue(ctx, inputKey{}).(*replicadv1.AwsCallParameters)
 			a.Caller, _ = ctx.Value(callerKey{}).(Caller)

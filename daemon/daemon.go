@@ -46,8 +46,11 @@ type Daemon struct {
 	server  *server.Server
 	writer  *audit.Writer
 	metrics *metrics.Metrics
-	// metricsLn serves /metrics alone when Config.MetricsAddr is set.
+	// metricsLn serves /metrics alone when Config.MetricsAddr is set;
+	// pprofLn serves profiling when Config.PprofAddr is. Both are opened by
+	// Start, so a port in use is a start-up error, not one in mid-run.
 	metricsLn net.Listener
+	pprofLn   net.Listener
 	// Access control, each nil when not configured.
 	tls    *auth.TLSReloader
 	authn  *auth.Authenticator
@@ -158,6 +161,11 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		}
 		handlers = nil
 	}
+	if cfg.PprofAddr != "" {
+		if d.pprofLn, err = net.Listen("tcp", cfg.PprofAddr); err != nil {
+			return nil, fmt.Errorf("pprof listener: %w", err)
+		}
+	}
 	d.server, err = server.New(ctx, server.Config{
 		TLS:            scfg.TLS,
 		Authenticator:  scfg.Authenticator,
@@ -219,12 +227,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		mux.Handle("GET /metrics", d.metrics.Handler())
 		g.Go(func() error { return serveUntilDone(ctx, "metrics", d.metricsLn, mux) })
 	}
-	if d.cfg.PprofAddr != "" {
-		ln, err := net.Listen("tcp", d.cfg.PprofAddr)
-		if err != nil {
-			return fmt.Errorf("pprof listener: %w", err)
-		}
-		g.Go(func() error { return serveUntilDone(ctx, "pprof", ln, pprofMux()) })
+	if d.pprofLn != nil {
+		g.Go(func() error { return serveUntilDone(ctx, "pprof", d.pprofLn, pprofMux()) })
 	}
 	err := g.Wait()
 	if d.writer != nil {
@@ -300,8 +304,11 @@ func (d *Daemon) close() {
 	flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	_ = d.stopTracing(flush)
 	cancel()
-	if d.metricsLn != nil {
-		_ = d.metricsLn.Close() // already closed after Run; not after a failed Start
+	// Already closed after Run; not after a failed Start.
+	for _, ln := range []net.Listener{d.metricsLn, d.pprofLn} {
+		if ln != nil {
+			_ = ln.Close()
+		}
 	}
 	if d.writer != nil {
 		d.writer.Close()

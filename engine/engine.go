@@ -220,7 +220,9 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (op store.Operation, 
 	if s.RequestID != "" {
 		op.RequestHash = e.box.MAC(s.Canonical)
 	}
-	err = pgx.BeginFunc(ctx, e.api, func(tx pgx.Tx) error {
+	// READ COMMITTED whatever the server's default: the active-operation
+	// check must see operations committed while it waited for the lock.
+	err = pgx.BeginTxFunc(ctx, e.api, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		active, err := e.store.LockSecretHasActive(ctx, tx, op.SecretKey)
 		if err != nil {
 			return err

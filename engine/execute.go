@@ -326,10 +326,13 @@ func (r *run) poll(ctx context.Context, sec awssm.Secret) (result, error) {
 		// first answer, which may be the last one too: that would cost a
 		// transaction per operation when replication is quick.
 		if dirty && !first {
+			// Only a view of progress: a failed save is retried at the next
+			// poll rather than costing the execution an attempt.
 			if err := r.save(ctx); err != nil {
-				return result{}, err
+				r.e.log.Warn("save operation progress", "operation", r.op.ID, "error", err)
+			} else {
+				dirty = false
 			}
-			dirty = false
 		}
 		if time.Now().After(deadline) {
 			return failed(codes.DeadlineExceeded, "replication did not finish within %s; still InProgress: %s",

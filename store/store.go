@@ -143,7 +143,7 @@ func (s *Store) LockSecretHasActive(ctx context.Context, tx pgx.Tx, secretKey st
 		return false, fmt.Errorf("check active operations: %w", err)
 	}
 	if err := res.Close(); err != nil {
-		return false, fmt.Errorf("lock secret queue: %w", err)
+		return false, fmt.Errorf("lock secret and check active operations: %w", err)
 	}
 	return active, nil
 }
