@@ -31,11 +31,15 @@ func (m *mutationFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&m.wait, "wait", false, "follow the operation until it ends, showing each Region's progress")
 }
 
-// check validates what the flag package could not, after parsing.
-func (m *mutationFlags) check() error {
-	labels, err := m.rawLabels.labels()
-	m.labels = labels
-	return err
+// parseMutation reads a mutating command's line: one SECRET, then the
+// checks on the shared flags the flag package could not make.
+func (c *cli) parseMutation(fs *flag.FlagSet, args []string, m *mutationFlags) (string, error) {
+	pos, err := c.parse(fs, args, 1, "one SECRET")
+	if err != nil {
+		return "", err
+	}
+	m.labels, err = m.rawLabels.labels()
+	return pos[0], err
 }
 
 func (m *mutationFlags) id() string {
@@ -52,10 +56,7 @@ func (c *cli) replicate(ctx context.Context, args []string) error {
 	force := fs.Bool("force-overwrite", false, "overwrite a secret of the same name in a destination Region (ForceOverwriteReplicaSecret)")
 	var m mutationFlags
 	m.register(fs)
-	pos, err := c.parse(fs, args, 1, "one SECRET")
-	if err == nil {
-		err = m.check()
-	}
+	secret, err := c.parseMutation(fs, args, &m)
 	if err != nil {
 		return err
 	}
@@ -63,7 +64,7 @@ func (c *cli) replicate(ctx context.Context, args []string) error {
 		return usageErrorf("replicate: give at least one --region")
 	}
 	req := &replicadv1.ReplicateRequest{
-		SecretId: pos[0], Regions: regions.regions, ForceOverwriteReplicaSecret: *force,
+		SecretId: secret, Regions: regions.regions, ForceOverwriteReplicaSecret: *force,
 		RequestId: m.id(), Reason: m.reason, Labels: m.labels,
 	}
 	return c.mutate(ctx, "replicate", &m, func(ctx context.Context, cl *clients) (*replicadv1.Operation, error) {
@@ -78,17 +79,14 @@ func (c *cli) remove(ctx context.Context, args []string) error {
 	fs.Var(&regions, "region", "replica `REGION` to remove (repeatable)")
 	var m mutationFlags
 	m.register(fs)
-	pos, err := c.parse(fs, args, 1, "one SECRET")
-	if err == nil {
-		err = m.check()
-	}
+	secret, err := c.parseMutation(fs, args, &m)
 	if err != nil {
 		return err
 	}
 	if len(regions) == 0 {
 		return usageErrorf("remove: give at least one --region")
 	}
-	req := &replicadv1.RemoveRequest{SecretId: pos[0], Regions: regions, RequestId: m.id(), Reason: m.reason, Labels: m.labels}
+	req := &replicadv1.RemoveRequest{SecretId: secret, Regions: regions, RequestId: m.id(), Reason: m.reason, Labels: m.labels}
 	return c.mutate(ctx, "remove", &m, func(ctx context.Context, cl *clients) (*replicadv1.Operation, error) {
 		resp, err := cl.replication.Remove(ctx, req)
 		return resp.GetOperation(), err
@@ -101,17 +99,14 @@ func (c *cli) promote(ctx context.Context, args []string) error {
 	force := fs.Bool("force", false, "promote even if the replica is not InSync")
 	var m mutationFlags
 	m.register(fs)
-	pos, err := c.parse(fs, args, 1, "one SECRET")
-	if err == nil {
-		err = m.check()
-	}
+	secret, err := c.parseMutation(fs, args, &m)
 	if err != nil {
 		return err
 	}
 	if *region == "" {
 		return usageErrorf("promote: give the replica's --region")
 	}
-	req := &replicadv1.PromoteRequest{SecretId: pos[0], Region: *region, Force: *force, RequestId: m.id(), Reason: m.reason, Labels: m.labels}
+	req := &replicadv1.PromoteRequest{SecretId: secret, Region: *region, Force: *force, RequestId: m.id(), Reason: m.reason, Labels: m.labels}
 	return c.mutate(ctx, "promote", &m, func(ctx context.Context, cl *clients) (*replicadv1.Operation, error) {
 		resp, err := cl.replication.Promote(ctx, req)
 		return resp.GetOperation(), err
