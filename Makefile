@@ -38,7 +38,7 @@ bench-smoke:
 
 ## fuzz: short, bounded fuzzing of request validation and REST decoding
 fuzz:
-	$(GO) test -run='^$$' -fuzz='^FuzzValidate$$' -fuzztime=$(FUZZTIME) ./validate
+	$(GO) test -run='^$$' -fuzz='^FuzzValidate$$' -fuzztime=$(FUZZTIME) ./internal/validate
 	$(GO) test -run='^$$' -fuzz='^FuzzREST$$' -fuzztime=$(FUZZTIME) ./server
 
 ## check: formatting, vet, buf lint, and generated code matching the protos

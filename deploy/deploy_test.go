@@ -50,11 +50,11 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	sigsyaml "sigs.k8s.io/yaml"
 
-	"github.com/replicad/replicad/daemon"
-	"github.com/replicad/replicad/policy"
-	"github.com/replicad/replicad/queue"
-	"github.com/replicad/replicad/seal"
-	"github.com/replicad/replicad/validate"
+	"github.com/replicad/replicad/internal/access"
+	"github.com/replicad/replicad/internal/daemon"
+	"github.com/replicad/replicad/internal/queue"
+	"github.com/replicad/replicad/internal/seal"
+	"github.com/replicad/replicad/internal/validate"
 )
 
 const (
@@ -586,7 +586,7 @@ func podProblems(t *testing.T, b *bundle) []string {
 	}
 	// /metrics, if scraped, is where the daemon serves it.
 	if pod := d.Spec.Template; pod.Annotations["prometheus.io/scrape"] == "true" {
-		if p := pod.Annotations["prometheus.io/path"]; p != metricsPath || !sourceContains(t, "../daemon/daemon.go", `"GET `+metricsPath+`"`) {
+		if p := pod.Annotations["prometheus.io/path"]; p != metricsPath || !sourceContains(t, "../internal/daemon/daemon.go", `"GET `+metricsPath+`"`) {
 			ps = append(ps, fmt.Sprintf("prometheus.io/path %q: the daemon serves metrics at %s", p, metricsPath))
 		}
 	}
@@ -1144,19 +1144,19 @@ func policyProblems(t *testing.T, b *bundle) []string {
 		return []string{fmt.Sprintf("policy-file %s is not a mounted ConfigMap key", cfg.PolicyFile)}
 	}
 	// The file at policy-file is what the daemon will load: parse that one.
-	p, err := policy.Parse([]byte(b.configMap.Data[f.configMapKey]))
+	p, err := access.Parse([]byte(b.configMap.Data[f.configMapKey]))
 	if err != nil {
 		return []string{fmt.Sprintf("policy-file %s (ConfigMap key %s): %v", cfg.PolicyFile, f.configMapKey, err)}
 	}
 	// Denied by default: a caller no rule names may do nothing.
 	var ps []string
 	stranger := "spiffe://elsewhere/ns/unknown/sa/unknown"
-	for _, a := range policy.Actions() {
+	for _, a := range access.Actions() {
 		var regions []string
-		if a == policy.ActionReplicate || a == policy.ActionRemove || a == policy.ActionPromote {
+		if a == access.ActionReplicate || a == access.ActionRemove || a == access.ActionPromote {
 			regions = cfg.AllowedRegions
 		}
-		if d := p.Decide(policy.Request{Principal: stranger, Action: a, Secret: "prod/any/secret", Regions: regions}); d.Allowed {
+		if d := p.Decide(access.Request{Principal: stranger, Action: a, Secret: "prod/any/secret", Regions: regions}); d.Allowed {
 			ps = append(ps, fmt.Sprintf("%s: an unknown caller may %s (rule %s): the policy must deny by default", policyKey, a, d.Rule))
 		}
 	}

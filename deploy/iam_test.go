@@ -208,7 +208,7 @@ func TestIAMPolicy(t *testing.T) {
 // their SDK input types and the methods called on a Region's client.
 func awssmCalls(t *testing.T) []string {
 	t.Helper()
-	files, err := filepath.Glob("../awssm/*.go")
+	files, err := filepath.Glob("../internal/awssm/*.go")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no awssm sources: %v", err)
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
-	"github.com/replicad/replicad/standin"
+	"github.com/replicad/replicad/internal/standin"
 )
 
 func replicadCLI(t *testing.T, args ...string) (string, int) {

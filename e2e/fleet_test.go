@@ -18,7 +18,7 @@ import (
 
 	"github.com/google/uuid"
 
-	"github.com/replicad/replicad/standin"
+	"github.com/replicad/replicad/internal/standin"
 )
 
 // fleet is three replicad processes on one database, as deploy/ runs them,

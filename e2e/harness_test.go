@@ -31,9 +31,9 @@ import (
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/pgtest"
+	"github.com/replicad/replicad/internal/secretid"
+	"github.com/replicad/replicad/internal/standin"
 	"github.com/replicad/replicad/internal/testenv"
-	"github.com/replicad/replicad/secretid"
-	"github.com/replicad/replicad/standin"
 )
 
 // binDir holds the binaries built once for the package's tests.

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/replicad/replicad/standin"
+	"github.com/replicad/replicad/internal/standin"
 )
 
 // kill -9 in the middle of operations: after a restart every accepted

@@ -11,8 +11,8 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
-	"github.com/replicad/replicad/audit"
-	"github.com/replicad/replicad/validate"
+	"github.com/replicad/replicad/internal/audit"
+	"github.com/replicad/replicad/internal/validate"
 )
 
 // auditedPrefix selects the RPCs audited: replicad's own API. Health checks

@@ -12,8 +12,8 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
+	"github.com/replicad/replicad/internal/standin"
 	"github.com/replicad/replicad/internal/testenv"
-	"github.com/replicad/replicad/standin"
 )
 
 func startWithStandin(t *testing.T) (*testenv.Env, *standin.Server) {

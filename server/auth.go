@@ -14,8 +14,8 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
-	"github.com/replicad/replicad/auth"
-	"github.com/replicad/replicad/policy"
+	"github.com/replicad/replicad/internal/access"
+	"github.com/replicad/replicad/internal/auth"
 )
 
 // Authenticator identifies callers (package auth).
@@ -25,7 +25,7 @@ type Authenticator interface {
 
 // Authorizer decides what a caller may do (package policy).
 type Authorizer interface {
-	Decide(req policy.Request) policy.Decision
+	Decide(req access.Request) access.Decision
 }
 
 // Unauthenticated is the principal recorded for requests whose credentials
@@ -121,7 +121,7 @@ func authorize(ctx context.Context, authz Authorizer, action, secret string, reg
 		return nil
 	}
 	c := CallerFrom(ctx)
-	d := authz.Decide(policy.Request{Principal: c.Principal, Groups: c.Groups, Action: action, Secret: secret, Regions: regions})
+	d := authz.Decide(access.Request{Principal: c.Principal, Groups: c.Groups, Action: action, Secret: secret, Regions: regions})
 	if d.Allowed {
 		return nil
 	}

@@ -16,9 +16,9 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
-	"github.com/replicad/replicad/daemon"
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/authtest"
+	"github.com/replicad/replicad/internal/daemon"
 	"github.com/replicad/replicad/internal/testenv"
 )
 

@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/replicad/replicad/daemon"
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
+	"github.com/replicad/replicad/internal/daemon"
 	"github.com/replicad/replicad/internal/testenv"
 )
 

@@ -15,8 +15,8 @@ import (
 	"google.golang.org/protobuf/encoding/prototext"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
+	"github.com/replicad/replicad/internal/standin"
 	"github.com/replicad/replicad/internal/testenv"
-	"github.com/replicad/replicad/standin"
 )
 
 // canaries hands out unique values and remembers them all.

@@ -3,43 +3,43 @@ package server
 import (
 	"time"
 
+	"github.com/replicad/replicad/internal/domain"
+
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
-	"github.com/replicad/replicad/awssm"
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
-	"github.com/replicad/replicad/store"
 )
 
 var (
-	kindToProto = map[store.Kind]replicadv1.OperationKind{
-		store.KindReplicate: replicadv1.OperationKind_OPERATION_KIND_REPLICATE,
-		store.KindRemove:    replicadv1.OperationKind_OPERATION_KIND_REMOVE,
-		store.KindPromote:   replicadv1.OperationKind_OPERATION_KIND_PROMOTE,
+	kindToProto = map[domain.Kind]replicadv1.OperationKind{
+		domain.KindReplicate: replicadv1.OperationKind_OPERATION_KIND_REPLICATE,
+		domain.KindRemove:    replicadv1.OperationKind_OPERATION_KIND_REMOVE,
+		domain.KindPromote:   replicadv1.OperationKind_OPERATION_KIND_PROMOTE,
 	}
-	stateToProto = map[store.State]replicadv1.OperationState{
-		store.StatePending:   replicadv1.OperationState_OPERATION_STATE_PENDING,
-		store.StateRunning:   replicadv1.OperationState_OPERATION_STATE_RUNNING,
-		store.StateSucceeded: replicadv1.OperationState_OPERATION_STATE_SUCCEEDED,
-		store.StateFailed:    replicadv1.OperationState_OPERATION_STATE_FAILED,
-		store.StateCancelled: replicadv1.OperationState_OPERATION_STATE_CANCELLED,
+	stateToProto = map[domain.State]replicadv1.OperationState{
+		domain.StatePending:   replicadv1.OperationState_OPERATION_STATE_PENDING,
+		domain.StateRunning:   replicadv1.OperationState_OPERATION_STATE_RUNNING,
+		domain.StateSucceeded: replicadv1.OperationState_OPERATION_STATE_SUCCEEDED,
+		domain.StateFailed:    replicadv1.OperationState_OPERATION_STATE_FAILED,
+		domain.StateCancelled: replicadv1.OperationState_OPERATION_STATE_CANCELLED,
 	}
-	regionStateToProto = map[store.RegionState]replicadv1.RegionState{
-		store.RegionPending:   replicadv1.RegionState_REGION_STATE_PENDING,
-		store.RegionRunning:   replicadv1.RegionState_REGION_STATE_RUNNING,
-		store.RegionSucceeded: replicadv1.RegionState_REGION_STATE_SUCCEEDED,
-		store.RegionFailed:    replicadv1.RegionState_REGION_STATE_FAILED,
-		store.RegionSkipped:   replicadv1.RegionState_REGION_STATE_SKIPPED,
+	regionStateToProto = map[domain.RegionState]replicadv1.RegionState{
+		domain.RegionPending:   replicadv1.RegionState_REGION_STATE_PENDING,
+		domain.RegionRunning:   replicadv1.RegionState_REGION_STATE_RUNNING,
+		domain.RegionSucceeded: replicadv1.RegionState_REGION_STATE_SUCCEEDED,
+		domain.RegionFailed:    replicadv1.RegionState_REGION_STATE_FAILED,
+		domain.RegionSkipped:   replicadv1.RegionState_REGION_STATE_SKIPPED,
 	}
 	replicationStatusToProto = map[string]replicadv1.ReplicationStatus{
-		string(awssm.StatusInProgress): replicadv1.ReplicationStatus_REPLICATION_STATUS_IN_PROGRESS,
-		string(awssm.StatusInSync):     replicadv1.ReplicationStatus_REPLICATION_STATUS_IN_SYNC,
-		string(awssm.StatusFailed):     replicadv1.ReplicationStatus_REPLICATION_STATUS_FAILED,
+		string(domain.StatusInProgress): replicadv1.ReplicationStatus_REPLICATION_STATUS_IN_PROGRESS,
+		string(domain.StatusInSync):     replicadv1.ReplicationStatus_REPLICATION_STATUS_IN_SYNC,
+		string(domain.StatusFailed):     replicadv1.ReplicationStatus_REPLICATION_STATUS_FAILED,
 	}
 )
 
 // stateFromProto maps a filter state; UNSPECIFIED is "" (any).
-func stateFromProto(s replicadv1.OperationState) store.State {
+func stateFromProto(s replicadv1.OperationState) domain.State {
 	for k, v := range stateToProto {
 		if v == s {
 			return k
@@ -52,7 +52,7 @@ func stateFromProto(s replicadv1.OperationState) store.State {
 // for it, so the secret id and KMS keys appear as given; only the request's
 // sensitive free text (reason, label values) stays fingerprinted, because it
 // is never stored in clear.
-func operationToProto(op store.Operation) *replicadv1.Operation {
+func operationToProto(op domain.Operation) *replicadv1.Operation {
 	kms := map[string]string{}
 	for _, p := range op.Params.Replicas {
 		kms[p.Region] = p.KMSKeyID
@@ -84,7 +84,7 @@ func operationToProto(op store.Operation) *replicadv1.Operation {
 		})
 	}
 	if op.Error != nil {
-		out.Error = &statuspb.Status{Code: op.Error.Code, Message: op.Error.Message}
+		out.Error = &statuspb.Status{Code: int32(grpcCode(op.Error.Code)), Message: op.Error.Message}
 	}
 	for _, c := range op.AWSCalls {
 		out.AwsCalls = append(out.AwsCalls, &replicadv1.AwsCall{
@@ -94,7 +94,7 @@ func operationToProto(op store.Operation) *replicadv1.Operation {
 	return out
 }
 
-func secretToProto(sec awssm.Secret) *replicadv1.StatusResponse {
+func secretToProto(sec domain.Secret) *replicadv1.StatusResponse {
 	out := &replicadv1.StatusResponse{Arn: sec.ARN, Name: sec.Name, PrimaryRegion: sec.PrimaryRegion}
 	for _, r := range sec.Replicas {
 		out.Replicas = append(out.Replicas, &replicadv1.ReplicaStatus{

@@ -10,11 +10,11 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
 
-	"github.com/replicad/replicad/awssm"
-	"github.com/replicad/replicad/engine"
-	"github.com/replicad/replicad/policy"
-	"github.com/replicad/replicad/redact"
-	"github.com/replicad/replicad/validate"
+	"github.com/replicad/replicad/internal/access"
+	"github.com/replicad/replicad/internal/domain"
+	"github.com/replicad/replicad/internal/engine"
+	"github.com/replicad/replicad/internal/redact"
+	"github.com/replicad/replicad/internal/validate"
 )
 
 // ErrorDomain is the google.rpc.ErrorInfo domain of replicad's errors.
@@ -37,7 +37,7 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 	}
 	var (
 		verr *validate.Error
-		aerr *awssm.Error
+		aerr *domain.AWSError
 	)
 	switch {
 	case errors.As(err, &verr):
@@ -57,7 +57,7 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 	case errors.Is(err, engine.ErrFinished):
 		return withDetails(codes.FailedPrecondition, "the operation has already finished",
 			&errdetails.ErrorInfo{Reason: "OPERATION_FINISHED", Domain: ErrorDomain})
-	case errors.Is(err, policy.ErrPermissionDenied):
+	case errors.Is(err, access.ErrPermissionDenied):
 		// Names the action and the resource, never the policy's contents.
 		return withDetails(codes.PermissionDenied, err.Error(), &errdetails.ErrorInfo{Reason: "PERMISSION_DENIED", Domain: ErrorDomain})
 	case errors.Is(err, engine.ErrNotFound):
@@ -67,11 +67,11 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "page_token", Reason: "INVALID_PAGE_TOKEN", Description: err.Error()}},
 		})
 	case errors.As(err, &aerr):
-		info := &errdetails.ErrorInfo{Reason: aerr.Code, Domain: "secretsmanager.amazonaws.com"}
+		info := &errdetails.ErrorInfo{Reason: aerr.AWSCode, Domain: "secretsmanager.amazonaws.com"}
 		if aerr.RequestID != "" {
 			info.Metadata = map[string]string{"aws_request_id": aerr.RequestID}
 		}
-		return withDetails(aerr.GRPCCode(), aerr.API+" in "+aerr.Region+" failed: "+aerr.Code+": "+m.red.Text(aerr.Message), info)
+		return withDetails(grpcCode(aerr.Code), aerr.API+" in "+aerr.Region+" failed: "+aerr.AWSCode+": "+m.red.Text(aerr.Message), info)
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "request cancelled")
 	case errors.Is(err, context.DeadlineExceeded):
@@ -80,6 +80,11 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 	m.log.ErrorContext(ctx, "internal error", "error", m.red.Text(err.Error()))
 	return status.Error(codes.Internal, "internal error")
 }
+
+// grpcCode is the gRPC code of a canonical code: the same numbering
+// (google.rpc.Code), so the API's statuses and the operations' stored
+// errors agree.
+func grpcCode(c domain.Code) codes.Code { return codes.Code(uint32(c)) }
 
 func withDetails(code codes.Code, msg string, details ...protoadapt.MessageV1) error {
 	st, err := status.New(code, msg).WithDetails(details...)

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/replicad/replicad/daemon"
+	"github.com/replicad/replicad/internal/daemon"
+	"github.com/replicad/replicad/internal/standin"
 	"github.com/replicad/replicad/internal/testenv"
-	"github.com/replicad/replicad/standin"
 )
 
 // FuzzREST sends arbitrary methods, paths and bodies through the real

@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/replicad/replicad/daemon"
+	"github.com/replicad/replicad/internal/daemon"
 	"github.com/replicad/replicad/internal/testenv"
 )
 

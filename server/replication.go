@@ -3,26 +3,26 @@ package server
 import (
 	"context"
 
+	"github.com/replicad/replicad/internal/domain"
+
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/replicad/replicad/awssm"
-	"github.com/replicad/replicad/engine"
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
-	"github.com/replicad/replicad/policy"
-	"github.com/replicad/replicad/redact"
-	"github.com/replicad/replicad/secretid"
-	"github.com/replicad/replicad/store"
-	"github.com/replicad/replicad/validate"
+	"github.com/replicad/replicad/internal/access"
+	"github.com/replicad/replicad/internal/engine"
+	"github.com/replicad/replicad/internal/redact"
+	"github.com/replicad/replicad/internal/secretid"
+	"github.com/replicad/replicad/internal/validate"
 )
 
 // Engine is what the replication service needs from the operations engine.
 type Engine interface {
-	Submit(ctx context.Context, s engine.Submission) (store.Operation, bool, error)
-	Cancel(ctx context.Context, id uuid.UUID) (store.Operation, error)
-	Get(ctx context.Context, id uuid.UUID) (store.Operation, error)
-	List(ctx context.Context, f store.ListFilter) ([]store.Operation, error)
-	Describe(ctx context.Context, id secretid.ID, region string) (awssm.Secret, error)
+	Submit(ctx context.Context, s engine.Submission) (domain.Operation, bool, error)
+	Cancel(ctx context.Context, id uuid.UUID) (domain.Operation, error)
+	Get(ctx context.Context, id uuid.UUID) (domain.Operation, error)
+	List(ctx context.Context, f domain.OperationFilter) ([]domain.Operation, error)
+	Describe(ctx context.Context, principal string, id secretid.ID, region string) (domain.Secret, error)
 }
 
 type replicationService struct {
@@ -42,17 +42,17 @@ func (s *replicationService) Replicate(ctx context.Context, req *replicadv1.Repl
 	for _, r := range req.GetRegions() {
 		targets = append(targets, r.GetRegion())
 	}
-	if err := authorize(ctx, s.authz, policy.ActionReplicate, req.GetSecretId(), targets); err != nil {
+	if err := authorize(ctx, s.authz, access.ActionReplicate, req.GetSecretId(), targets); err != nil {
 		return nil, s.errs.toStatus(ctx, err)
 	}
 	t, err := s.rules.Replicate(req)
 	if err != nil {
 		return nil, s.errs.toStatus(ctx, err)
 	}
-	sub := s.submission(ctx, store.KindReplicate, "Replicate", req, t.ID, req.GetRequestId(), req.GetReason(), req.GetLabels())
+	sub := s.submission(ctx, domain.KindReplicate, "Replicate", req, t.ID, req.GetRequestId(), req.GetReason(), req.GetLabels())
 	sub.AWSRegion, sub.Force = t.PrimaryRegion, req.GetForceOverwriteReplicaSecret()
 	for _, r := range req.GetRegions() {
-		sub.Replicas = append(sub.Replicas, store.ReplicaParam{Region: r.GetRegion(), KMSKeyID: r.GetKmsKeyId()})
+		sub.Replicas = append(sub.Replicas, domain.ReplicaParam{Region: r.GetRegion(), KMSKeyID: r.GetKmsKeyId()})
 	}
 	op, _, err := s.engine.Submit(ctx, sub)
 	if err != nil {
@@ -62,17 +62,17 @@ func (s *replicationService) Replicate(ctx context.Context, req *replicadv1.Repl
 }
 
 func (s *replicationService) Remove(ctx context.Context, req *replicadv1.RemoveRequest) (*replicadv1.RemoveResponse, error) {
-	if err := authorize(ctx, s.authz, policy.ActionRemove, req.GetSecretId(), req.GetRegions()); err != nil {
+	if err := authorize(ctx, s.authz, access.ActionRemove, req.GetSecretId(), req.GetRegions()); err != nil {
 		return nil, s.errs.toStatus(ctx, err)
 	}
 	t, err := s.rules.Remove(req)
 	if err != nil {
 		return nil, s.errs.toStatus(ctx, err)
 	}
-	sub := s.submission(ctx, store.KindRemove, "Remove", req, t.ID, req.GetRequestId(), req.GetReason(), req.GetLabels())
+	sub := s.submission(ctx, domain.KindRemove, "Remove", req, t.ID, req.GetRequestId(), req.GetReason(), req.GetLabels())
 	sub.AWSRegion = t.PrimaryRegion
 	for _, r := range req.GetRegions() {
-		sub.Replicas = append(sub.Replicas, store.ReplicaParam{Region: r})
+		sub.Replicas = append(sub.Replicas, domain.ReplicaParam{Region: r})
 	}
 	op, _, err := s.engine.Submit(ctx, sub)
 	if err != nil {
@@ -82,17 +82,17 @@ func (s *replicationService) Remove(ctx context.Context, req *replicadv1.RemoveR
 }
 
 func (s *replicationService) Promote(ctx context.Context, req *replicadv1.PromoteRequest) (*replicadv1.PromoteResponse, error) {
-	if err := authorize(ctx, s.authz, policy.ActionPromote, req.GetSecretId(), []string{req.GetRegion()}); err != nil {
+	if err := authorize(ctx, s.authz, access.ActionPromote, req.GetSecretId(), []string{req.GetRegion()}); err != nil {
 		return nil, s.errs.toStatus(ctx, err)
 	}
 	t, err := s.rules.Promote(req)
 	if err != nil {
 		return nil, s.errs.toStatus(ctx, err)
 	}
-	sub := s.submission(ctx, store.KindPromote, "Promote", req, t.ID, req.GetRequestId(), req.GetReason(), req.GetLabels())
+	sub := s.submission(ctx, domain.KindPromote, "Promote", req, t.ID, req.GetRequestId(), req.GetReason(), req.GetLabels())
 	// StopReplicationToReplica is called in the replica's Region.
 	sub.AWSRegion, sub.Force = req.GetRegion(), req.GetForce()
-	sub.Replicas = []store.ReplicaParam{{Region: req.GetRegion()}}
+	sub.Replicas = []domain.ReplicaParam{{Region: req.GetRegion()}}
 	op, _, err := s.engine.Submit(ctx, sub)
 	if err != nil {
 		return nil, s.errs.toStatus(ctx, err)
@@ -101,14 +101,14 @@ func (s *replicationService) Promote(ctx context.Context, req *replicadv1.Promot
 }
 
 func (s *replicationService) Status(ctx context.Context, req *replicadv1.StatusRequest) (*replicadv1.StatusResponse, error) {
-	if err := authorize(ctx, s.authz, policy.ActionStatus, req.GetSecretId(), nil); err != nil {
+	if err := authorize(ctx, s.authz, access.ActionStatus, req.GetSecretId(), nil); err != nil {
 		return nil, s.errs.toStatus(ctx, err)
 	}
 	t, err := s.rules.Status(req)
 	if err != nil {
 		return nil, s.errs.toStatus(ctx, err)
 	}
-	sec, err := s.engine.Describe(awssm.WithCaller(ctx, awssm.Caller{Principal: CallerFrom(ctx).Principal}), t.ID, t.PrimaryRegion)
+	sec, err := s.engine.Describe(ctx, CallerFrom(ctx).Principal, t.ID, t.PrimaryRegion)
 	if err != nil {
 		return nil, s.errs.toStatus(ctx, err)
 	}
@@ -116,7 +116,7 @@ func (s *replicationService) Status(ctx context.Context, req *replicadv1.StatusR
 	if n == 0 {
 		n = validate.DefaultRecentOps
 	}
-	ops, err := s.engine.List(ctx, store.ListFilter{SecretKey: t.ID.Key(), Limit: n})
+	ops, err := s.engine.List(ctx, domain.OperationFilter{SecretKey: t.ID.Key(), Limit: n})
 	if err != nil {
 		return nil, s.errs.toStatus(ctx, err)
 	}
@@ -150,11 +150,11 @@ func (s *replicationService) ListOperations(ctx context.Context, req *replicadv1
 		return nil, s.errs.toStatus(ctx, err)
 	}
 	if req.GetSecretId() != "" {
-		if err := authorize(ctx, s.authz, policy.ActionOperationsRead, req.GetSecretId(), nil); err != nil {
+		if err := authorize(ctx, s.authz, access.ActionOperationsRead, req.GetSecretId(), nil); err != nil {
 			return nil, s.errs.toStatus(ctx, err)
 		}
 	}
-	f := store.ListFilter{SecretKey: id.Key(), State: stateFromProto(req.GetState())}
+	f := domain.OperationFilter{SecretKey: id.Key(), State: stateFromProto(req.GetState())}
 	digest := filterDigest(f.SecretKey, string(f.State))
 	if tok := req.GetPageToken(); tok != "" {
 		t, err := decodePageToken(tok, digest)
@@ -215,7 +215,7 @@ func (s *replicationService) CancelOperation(ctx context.Context, req *replicadv
 		if !s.readable(ctx, op) {
 			return nil, s.errs.toStatus(ctx, engine.ErrNotFound)
 		}
-		if err := authorize(ctx, s.authz, policy.ActionOperationsCancel, op.Params.SecretID, regionsOf(op)); err != nil {
+		if err := authorize(ctx, s.authz, access.ActionOperationsCancel, op.Params.SecretID, regionsOf(op)); err != nil {
 			return nil, s.errs.toStatus(ctx, err)
 		}
 	}
@@ -227,7 +227,7 @@ func (s *replicationService) CancelOperation(ctx context.Context, req *replicadv
 }
 
 // submission fills what every mutating request shares.
-func (s *replicationService) submission(ctx context.Context, kind store.Kind, method string, req proto.Message,
+func (s *replicationService) submission(ctx context.Context, kind domain.Kind, method string, req proto.Message,
 	id secretid.ID, requestID, reason string, labels map[string]string) engine.Submission {
 	sub := engine.Submission{
 		Kind:      kind,
@@ -264,11 +264,11 @@ func canonical(method string, req proto.Message) []byte {
 
 // readable reports whether the caller may read an operation: the policy's
 // operations.read on its secret.
-func (s *replicationService) readable(ctx context.Context, op store.Operation) bool {
-	return authorize(ctx, s.authz, policy.ActionOperationsRead, op.Params.SecretID, nil) == nil
+func (s *replicationService) readable(ctx context.Context, op domain.Operation) bool {
+	return authorize(ctx, s.authz, access.ActionOperationsRead, op.Params.SecretID, nil) == nil
 }
 
-func regionsOf(op store.Operation) []string {
+func regionsOf(op domain.Operation) []string {
 	out := make([]string, 0, len(op.Regions))
 	for _, r := range op.Regions {
 		out = append(out, r.Region)

@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgxpool"
 	"go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/trace"
@@ -29,12 +28,12 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
 
-	"github.com/replicad/replicad/audit"
 	"github.com/replicad/replicad/gen/openapiv2"
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
-	"github.com/replicad/replicad/redact"
-	"github.com/replicad/replicad/tracing"
-	"github.com/replicad/replicad/validate"
+	"github.com/replicad/replicad/internal/audit"
+	"github.com/replicad/replicad/internal/redact"
+	"github.com/replicad/replicad/internal/tracing"
+	"github.com/replicad/replicad/internal/validate"
 )
 
 // Config assembles a Server.
@@ -54,8 +53,8 @@ type Config struct {
 	Metrics grpc.UnaryServerInterceptor
 	// Trail records audit events; nil disables auditing (benchmarks only).
 	Trail *audit.Trail
-	// DB serves the AuditService's reads.
-	DB *pgxpool.Pool
+	// AuditReader serves the AuditService; nil leaves it unregistered.
+	AuditReader AuditReader
 	// Ready reports whether the service can take traffic (database
 	// reachable, migrations applied): /readyz and gRPC health use it.
 	Ready func(context.Context) error
@@ -132,8 +131,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.grpc = grpc.NewServer(opts...)
 	replicadv1.RegisterReplicationServiceServer(s.grpc, &replicationService{engine: cfg.Engine, rules: cfg.Rules, red: cfg.Redactor, errs: errs, authz: cfg.Authorizer})
-	if cfg.DB != nil {
-		replicadv1.RegisterAuditServiceServer(s.grpc, &auditService{db: cfg.DB, red: cfg.Redactor, errs: errs, authz: cfg.Authorizer})
+	if cfg.AuditReader != nil {
+		replicadv1.RegisterAuditServiceServer(s.grpc, &auditService{trail: cfg.AuditReader, errs: errs, authz: cfg.Authorizer})
 	}
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)

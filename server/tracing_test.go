@@ -18,10 +18,10 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/replicad/replicad/daemon"
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
+	"github.com/replicad/replicad/internal/daemon"
+	"github.com/replicad/replicad/internal/standin"
 	"github.com/replicad/replicad/internal/testenv"
-	"github.com/replicad/replicad/standin"
 )
 
 func standinURL(t *testing.T) (*standin.Server, string) {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+
+	"github.com/replicad/replicad/internal/domain"
 )
 
 // AuditRow is one row of audit_events. Body is the canonical event content,
@@ -187,21 +189,9 @@ func PruneAuditEvents(ctx context.Context, tx pgx.Tx, anchor AuditAnchor) error 
 	return nil
 }
 
-// AuditFilter selects events for ListAuditEvents.
-type AuditFilter struct {
-	Start, End  time.Time
-	Principal   string
-	Secret      string
-	Methods     []string // any of
-	Code        *int32
-	Kind        string
-	OperationID uuid.UUID
-	BeforeSeq   int64
-	Limit       int
-}
-
-// ListAuditEvents returns events newest first.
-func ListAuditEvents(ctx context.Context, db DB, f AuditFilter) ([]AuditRow, error) {
+// ListAuditEvents returns events newest first. secret is the filter's
+// secret in the redacted form events record it ("" for any).
+func ListAuditEvents(ctx context.Context, db DB, f domain.AuditFilter, secret string) ([]AuditRow, error) {
 	var where []string
 	var args []any
 	add := func(cond string, arg any) {
@@ -217,8 +207,8 @@ func ListAuditEvents(ctx context.Context, db DB, f AuditFilter) ([]AuditRow, err
 	if f.Principal != "" {
 		add("principal = ?", f.Principal)
 	}
-	if f.Secret != "" {
-		add("secret = ?", f.Secret)
+	if secret != "" {
+		add("secret = ?", secret)
 	}
 	if len(f.Methods) > 0 {
 		add("method = ANY(?)", f.Methods)

@@ -19,7 +19,8 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgtype"
 
-	"github.com/replicad/replicad/seal"
+	"github.com/replicad/replicad/internal/domain"
+	"github.com/replicad/replicad/internal/seal"
 )
 
 // DB is what the store needs from a pgx pool, connection or transaction.
@@ -60,7 +61,7 @@ func selectList(alias string) string {
 var columns = selectList("")
 
 // Insert stores a new operation; Seq, CreatedAt and UpdatedAt are filled in.
-func (s *Store) Insert(ctx context.Context, db DB, op *Operation) error {
+func (s *Store) Insert(ctx context.Context, db DB, op *domain.Operation) error {
 	params, err := json.Marshal(op.Params)
 	if err != nil {
 		return fmt.Errorf("encode params: %w", err)
@@ -97,18 +98,18 @@ func (s *Store) Insert(ctx context.Context, db DB, op *Operation) error {
 }
 
 // Get returns one operation.
-func (s *Store) Get(ctx context.Context, db DB, id uuid.UUID) (Operation, error) {
+func (s *Store) Get(ctx context.Context, db DB, id uuid.UUID) (domain.Operation, error) {
 	return s.one(db.QueryRow(ctx, `SELECT `+columns+` FROM operations WHERE id = $1`, pgUUID(id)))
 }
 
 // GetForUpdate returns one operation and locks its row until the
 // transaction ends.
-func (s *Store) GetForUpdate(ctx context.Context, tx pgx.Tx, id uuid.UUID) (Operation, error) {
+func (s *Store) GetForUpdate(ctx context.Context, tx pgx.Tx, id uuid.UUID) (domain.Operation, error) {
 	return s.one(tx.QueryRow(ctx, `SELECT `+columns+` FROM operations WHERE id = $1 FOR UPDATE`, pgUUID(id)))
 }
 
 // GetByRequestID returns the operation a principal created with requestID.
-func (s *Store) GetByRequestID(ctx context.Context, db DB, principal, requestID string) (Operation, error) {
+func (s *Store) GetByRequestID(ctx context.Context, db DB, principal, requestID string) (domain.Operation, error) {
 	return s.one(db.QueryRow(ctx, `SELECT `+columns+` FROM operations WHERE principal = $1 AND request_id = $2`, principal, requestID))
 }
 
@@ -150,7 +151,7 @@ func (s *Store) LockSecretHasActive(ctx context.Context, tx pgx.Tx, secretKey st
 
 // NextPending returns the oldest PENDING operation on the secret that no job
 // carries yet, or ErrNotFound. Call it under LockSecret.
-func (s *Store) NextPending(ctx context.Context, db DB, secretKey string) (Operation, error) {
+func (s *Store) NextPending(ctx context.Context, db DB, secretKey string) (domain.Operation, error) {
 	return s.one(db.QueryRow(ctx, `SELECT `+columns+` FROM operations
 		WHERE secret_key = $1 AND state = 'pending' AND job_id IS NULL ORDER BY seq LIMIT 1`, secretKey))
 }
@@ -169,7 +170,7 @@ func (s *Store) SetJob(ctx context.Context, db DB, id uuid.UUID, jobID int64) er
 
 // Update writes an operation's mutable fields (state, progress, error, AWS
 // calls, attempts, job, times) and sets UpdatedAt.
-func (s *Store) Update(ctx context.Context, db DB, op *Operation) error {
+func (s *Store) Update(ctx context.Context, db DB, op *domain.Operation) error {
 	regions, err := json.Marshal(op.Regions)
 	if err != nil {
 		return fmt.Errorf("encode regions: %w", err)
@@ -178,7 +179,7 @@ func (s *Store) Update(ctx context.Context, db DB, op *Operation) error {
 	if err != nil {
 		return fmt.Errorf("encode aws calls: %w", err)
 	}
-	var code *int32
+	var code *domain.Code
 	var msg *string
 	if op.Error != nil {
 		code, msg = &op.Error.Code, &op.Error.Message
@@ -198,21 +199,8 @@ func (s *Store) Update(ctx context.Context, db DB, op *Operation) error {
 	return nil
 }
 
-// ListFilter selects operations for List.
-type ListFilter struct {
-	// SecretKey, if set, keeps operations on that secret.
-	SecretKey string
-	// State, if set, keeps operations in that state.
-	State State
-	// BeforeSeq, if set, keeps operations accepted before that one (the
-	// keyset cursor of AIP-158 pagination).
-	BeforeSeq int64
-	// Limit is the most rows to return.
-	Limit int
-}
-
 // List returns operations newest first.
-func (s *Store) List(ctx context.Context, db DB, f ListFilter) ([]Operation, error) {
+func (s *Store) List(ctx context.Context, db DB, f domain.OperationFilter) ([]domain.Operation, error) {
 	var where []string
 	var args []any
 	add := func(cond string, arg any) {
@@ -239,7 +227,7 @@ func (s *Store) List(ctx context.Context, db DB, f ListFilter) ([]Operation, err
 		return nil, fmt.Errorf("list operations: %w", err)
 	}
 	defer rows.Close()
-	var ops []Operation
+	var ops []domain.Operation
 	for rows.Next() {
 		op, err := s.scan(rows)
 		if err != nil {
@@ -253,20 +241,20 @@ func (s *Store) List(ctx context.Context, db DB, f ListFilter) ([]Operation, err
 	return ops, nil
 }
 
-func (s *Store) one(row pgx.Row) (Operation, error) {
+func (s *Store) one(row pgx.Row) (domain.Operation, error) {
 	op, err := s.scan(row)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Operation{}, ErrNotFound
+		return domain.Operation{}, ErrNotFound
 	}
 	return op, err
 }
 
-func (s *Store) scan(row pgx.Row) (Operation, error) {
+func (s *Store) scan(row pgx.Row) (domain.Operation, error) {
 	var (
-		op             Operation
+		op             domain.Operation
 		sealed         []byte
 		regions, calls []byte
-		code           *int32
+		code           *domain.Code
 		msg            string
 		started, ended *time.Time
 	)
@@ -293,7 +281,7 @@ func (s *Store) scan(row pgx.Row) (Operation, error) {
 		return op, fmt.Errorf("operation %s: decode aws calls: %w", op.ID, err)
 	}
 	if code != nil {
-		op.Error = &Error{Code: *code, Message: msg}
+		op.Error = &domain.Error{Code: *code, Message: msg}
 	}
 	if started != nil {
 		op.StartedAt = *started
@@ -314,7 +302,7 @@ func nullTime(t time.Time) *time.Time {
 // StrandedActive returns active operations whose queue job has ended or
 // vanished without ending them (a job River discarded after panics, say).
 // It reads River's job table: the one query here that does.
-func (s *Store) StrandedActive(ctx context.Context, db DB, limit int) ([]Operation, error) {
+func (s *Store) StrandedActive(ctx context.Context, db DB, limit int) ([]domain.Operation, error) {
 	rows, err := db.Query(ctx, `SELECT `+selectList("o.")+` FROM operations o
 		LEFT JOIN river_job j ON j.id = o.job_id
 		WHERE o.state IN ('pending', 'running') AND o.job_id IS NOT NULL
@@ -324,7 +312,7 @@ func (s *Store) StrandedActive(ctx context.Context, db DB, limit int) ([]Operati
 		return nil, fmt.Errorf("find stranded operations: %w", err)
 	}
 	defer rows.Close()
-	var ops []Operation
+	var ops []domain.Operation
 	for rows.Next() {
 		op, err := s.scan(rows)
 		if err != nil {
@@ -372,8 +360,8 @@ func (s *Store) HasActiveHead(ctx context.Context, db DB, secretKey string) (boo
 
 // KindState is a (kind, state) pair, for counts.
 type KindState struct {
-	Kind  Kind
-	State State
+	Kind  domain.Kind
+	State domain.State
 }
 
 // OperationStats counts operations by kind and state and returns the

@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/peterbourgon/ff/v3"
 
-	"github.com/replicad/replicad/audit"
+	"github.com/replicad/replicad/internal/audit"
 )
 
 const auditUsage = `Usage:

@@ -12,7 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/replicad/replicad/daemon"
+	"github.com/replicad/replicad/internal/daemon"
 )
 
 const usage = `replicad: a control plane for AWS Secrets Manager multi-Region replication.

@@ -8,7 +8,7 @@ import (
 	"io"
 	"strings"
 
-	"github.com/replicad/replicad/policy"
+	"github.com/replicad/replicad/internal/access"
 )
 
 const policyUsage = `Usage:
@@ -26,7 +26,7 @@ func (r *repeated) String() string     { return strings.Join(*r, ",") }
 func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
 
 func runPolicy(args []string, stdout, stderr io.Writer) int {
-	usage := fmt.Sprintf(policyUsage, strings.Join(policy.Actions(), ", "))
+	usage := fmt.Sprintf(policyUsage, strings.Join(access.Actions(), ", "))
 	if len(args) == 0 || args[0] != "check" {
 		if len(args) > 0 && (args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
 			fmt.Fprint(stdout, usage)
@@ -56,12 +56,12 @@ func runPolicy(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
-	p, err := policy.Load(*file)
+	p, err := access.Load(*file)
 	if err != nil {
 		fmt.Fprintln(stderr, "replicad policy check:", err)
 		return 2
 	}
-	ex := p.Explain(policy.Request{Principal: *principal, Groups: groups, Action: *action, Secret: *secret, Regions: regions})
+	ex := p.Explain(access.Request{Principal: *principal, Groups: groups, Action: *action, Secret: *secret, Regions: regions})
 	if *output == "json" {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

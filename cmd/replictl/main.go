@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/term"
 
-	"github.com/replicad/replicad/replictl"
+	"github.com/replicad/replicad/internal/replictl"
 )
 
 func main() {

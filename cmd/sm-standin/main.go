@@ -18,7 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/replicad/replicad/standin"
+	"github.com/replicad/replicad/internal/standin"
 )
 
 func main() {

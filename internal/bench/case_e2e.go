@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/replicad/replicad/queue"
+	"github.com/replicad/replicad/internal/queue"
 )
 
 // unlimitedAWS turns replicad's own AWS rate budgets off: the stand-in has

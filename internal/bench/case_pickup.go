@@ -7,7 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/replicad/replicad/queue"
+	"github.com/replicad/replicad/internal/queue"
 )
 
 // Case 5: one request at a time, the delay from the Replicate reply to the

@@ -7,7 +7,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/replicad/replicad/awssm"
+	"github.com/replicad/replicad/internal/awssm"
 )
 
 // Case 4: a burst of Replicates on secrets whose primaries are all in one

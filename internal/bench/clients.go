@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
-	"github.com/replicad/replicad/standin"
+	"github.com/replicad/replicad/internal/standin"
 )
 
 // primaryRegion is where every benchmark secret lives.

@@ -10,13 +10,14 @@ import (
 	"strings"
 	"time"
 
+	"github.com/replicad/replicad/internal/domain"
+
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/replicad/replicad/internal/seal"
 	"github.com/replicad/replicad/migrations"
-	"github.com/replicad/replicad/seal"
 	"github.com/replicad/replicad/server"
-	"github.com/replicad/replicad/store"
 )
 
 // migrate applies replicad's schema (and River's) to an empty database.
@@ -149,15 +150,15 @@ func insertHistory(ctx context.Context, db string, dataKey []byte, n int) error 
 		id := newV7At(created)
 		secret := fmt.Sprintf("bench/history/s%d", i)
 		region := replicaRegion(i)
-		params, _ := json.Marshal(store.Params{SecretID: secret, Replicas: []store.ReplicaParam{{Region: region}}})
-		regions, _ := json.Marshal([]store.RegionProgress{{Region: region, State: store.RegionSucceeded, ReplicationStatus: "InSync"}})
+		params, _ := json.Marshal(domain.Params{SecretID: secret, Replicas: []domain.ReplicaParam{{Region: region}}})
+		regions, _ := json.Marshal([]domain.RegionProgress{{Region: region, State: domain.RegionSucceeded, ReplicationStatus: "InSync"}})
 		started, ended := created.Add(20*time.Millisecond), created.Add(260*time.Millisecond)
-		calls, _ := json.Marshal([]store.AWSCall{
+		calls, _ := json.Marshal([]domain.AWSCall{
 			{API: "DescribeSecret", Region: primaryRegion, RequestID: uuid.NewString(), Time: created.Add(15 * time.Millisecond)},
 			{API: "ReplicateSecretToRegions", Region: primaryRegion, RequestID: uuid.NewString(), Time: started.Add(3 * time.Millisecond)},
 			{API: "DescribeSecret", Region: primaryRegion, RequestID: uuid.NewString(), Time: ended.Add(-2 * time.Millisecond)},
 		})
-		return []any{id, string(store.KindReplicate), string(store.StateSucceeded), secret, secret, primaryRegion,
+		return []any{id, string(domain.KindReplicate), string(domain.StateSucceeded), secret, secret, primaryRegion,
 			box.Seal(params, id[:]), string(regions), server.Anonymous, "fp-history", "{}", string(calls), 1,
 			created, ended, started, ended}, nil
 	})

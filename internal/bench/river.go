@@ -12,7 +12,7 @@ import (
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivermigrate"
 
-	"github.com/replicad/replicad/queue"
+	"github.com/replicad/replicad/internal/queue"
 )
 
 // riverBaselineConns is the baseline's pool size: replicad's

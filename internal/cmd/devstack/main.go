@@ -25,7 +25,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/replicad/replicad/internal/pgserver"
-	"github.com/replicad/replicad/standin"
+	"github.com/replicad/replicad/internal/standin"
 )
 
 func main() {

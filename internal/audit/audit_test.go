@@ -1,0 +1,274 @@
+package audit_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/replicad/replicad/internal/audit"
+	"github.com/replicad/replicad/internal/pgtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
+
+type bundle struct {
+	pool    *pgxpool.Pool
+	writer  *audit.Writer
+	chainer *audit.Chainer
+	ctx     context.Context
+}
+
+func setup(t *testing.T) *bundle {
+	t.Helper()
+	pool := pgtest.NewPool(t)
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	w := audit.NewWriter(pool, audit.WriterConfig{})
+	w.Run()
+	t.Cleanup(w.Close)
+	return &bundle{pool: pool, writer: w, chainer: audit.NewChainer(pool, 0, log), ctx: context.Background()}
+}
+
+// write stores n events, concurrently, with times spread over the past.
+func (b *bundle) write(t *testing.T, n int, age time.Duration) []uuid.UUID {
+	t.Helper()
+	ids := make([]uuid.UUID, n)
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := range n {
+		ids[i] = uuid.Must(uuid.NewV7())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- b.writer.Write(b.ctx, audit.Event{
+				ID: ids[i], Time: time.Now().Add(-age + time.Duration(i)*time.Millisecond), Kind: audit.KindRPC,
+				Principal: fmt.Sprintf("spiffe://test/p%d", i%3), Method: "/replicad.v1.ReplicationService/Replicate",
+				Secret: "prod/db", Request: json.RawMessage(`{"secret_id":"prod/db"}`), Transport: "grpc",
+			})
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	return ids
+}
+
+func (b *bundle) chainAll(t *testing.T) {
+	t.Helper()
+	for {
+		n, err := b.chainer.ChainOnce(b.ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+	}
+}
+
+func (b *bundle) verify(t *testing.T, known *audit.Known) audit.Report {
+	t.Helper()
+	rep, err := audit.Verify(b.ctx, b.pool, known)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rep
+}
+
+// asSuperuser runs SQL with triggers bypassed, as an attacker with full
+// database access would.
+func (b *bundle) asSuperuser(t *testing.T, sql string, args ...any) {
+	t.Helper()
+	conn, err := b.pool.Acquire(b.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(b.ctx, "SET session_replication_role = replica"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Exec(b.ctx, "SET session_replication_role = DEFAULT")
+	if _, err := conn.Exec(b.ctx, sql, args...); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+func TestChainVerifies(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.write(t, 300, time.Hour)
+	if rep := b.verify(t, nil); rep.Unchained != 300 || rep.Verified != 0 || !rep.OK {
+		t.Fatalf("before chaining: %+v", rep)
+	}
+	b.chainAll(t)
+	rep := b.verify(t, nil)
+	if !rep.OK || rep.Verified != 300 || rep.Unchained != 0 || rep.HeadPosition != 300 {
+		t.Fatalf("after chaining: %+v", rep)
+	}
+	// More events extend the chain.
+	b.write(t, 10, time.Minute)
+	b.chainAll(t)
+	if rep2 := b.verify(t, &audit.Known{Position: rep.HeadPosition, Hash: rep.HeadHash}); !rep2.OK || rep2.Verified != 310 {
+		t.Fatalf("extended chain: %+v", rep2)
+	}
+}
+
+func TestTableIsAppendOnly(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.write(t, 3, time.Minute)
+	b.chainAll(t)
+	for _, sql := range []string{
+		"UPDATE audit_events SET principal = 'someone-else'",
+		"UPDATE audit_events SET body = body || ' '",
+		"UPDATE audit_events SET chain_pos = chain_pos + 100",
+		"DELETE FROM audit_events",
+		"TRUNCATE audit_events",
+		"INSERT INTO audit_anchors (chain_pos, hash, pruned, exported_to) VALUES (99, '\\x00', 1, 'x')",
+	} {
+		_, err := b.pool.Exec(b.ctx, sql)
+		if strings.HasPrefix(sql, "INSERT") {
+			if err != nil {
+				t.Errorf("%s: anchors accept inserts, got %v", sql, err)
+			}
+			_, err = b.pool.Exec(b.ctx, "DELETE FROM audit_anchors")
+			sql = "DELETE FROM audit_anchors"
+		}
+		if err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: %v, want the append-only trigger to refuse", sql, err)
+		}
+	}
+}
+
+func TestTamperingIsDetected(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		// tamper edits the chain of 20 events; want is the position the
+		// break is reported at.
+		tamper func(t *testing.T, b *bundle)
+		want   int64
+		known  bool
+		reason string
+	}{
+		{"content edited", func(t *testing.T, b *bundle) {
+			b.asSuperuser(t, `UPDATE audit_events SET body = replace(body, 'prod/db', 'prod/xx') WHERE chain_pos = 7`)
+		}, 7, false, "edited"},
+		{"column edited", func(t *testing.T, b *bundle) {
+			b.asSuperuser(t, `UPDATE audit_events SET principal = 'spiffe://test/innocent' WHERE chain_pos = 11`)
+		}, 11, false, "edited"},
+		{"event deleted", func(t *testing.T, b *bundle) {
+			b.asSuperuser(t, `DELETE FROM audit_events WHERE chain_pos = 5`)
+		}, 5, false, "missing"},
+		{"events reordered", func(t *testing.T, b *bundle) {
+			b.asSuperuser(t, `UPDATE audit_events SET chain_pos = -chain_pos WHERE chain_pos IN (8, 9)`)
+			b.asSuperuser(t, `UPDATE audit_events SET chain_pos = CASE chain_pos WHEN -8 THEN 9 ELSE 8 END WHERE chain_pos IN (-8, -9)`)
+		}, 8, false, "removed or reordered"},
+		{"hash recomputed for an edit", func(t *testing.T, b *bundle) {
+			// The attacker rewrites the event and its hash; the next
+			// event's link still gives it away.
+			// (Only the request JSON, which no column projects.)
+			b.asSuperuser(t, `UPDATE audit_events SET body = replace(body, '"secret_id":"prod/db"', '"secret_id":"prod/zz"'),
+				hash = sha256(prev_hash || convert_to(replace(body, '"secret_id":"prod/db"', '"secret_id":"prod/zz"'), 'UTF8'))
+				WHERE chain_pos = 14`)
+		}, 15, false, "removed or reordered"},
+		{"newest events removed", func(t *testing.T, b *bundle) {
+			b.asSuperuser(t, `DELETE FROM audit_events WHERE chain_pos > 17`)
+		}, 20, true, "removed from the end"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := setup(t)
+			ids := b.write(t, 20, time.Minute)
+			b.chainAll(t)
+			head := b.verify(t, nil)
+			tt.tamper(t, b)
+			var known *audit.Known
+			if tt.known {
+				known = &audit.Known{Position: head.HeadPosition, Hash: head.HeadHash}
+			}
+			rep := b.verify(t, known)
+			if rep.OK || rep.Break == nil {
+				t.Fatalf("tampering went unnoticed: %+v", rep)
+			}
+			if rep.Break.Position != tt.want || !strings.Contains(rep.Break.Reason, tt.reason) {
+				t.Errorf("break at %d (%q), want at %d mentioning %q", rep.Break.Position, rep.Break.Reason, tt.want, tt.reason)
+			}
+			if !tt.known && rep.Break.EventID == "" {
+				t.Error("the break does not name the event")
+			}
+			_ = ids
+		})
+	}
+}
+
+func TestRetentionExportsAndAnchors(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.write(t, 50, 48*time.Hour) // old
+	b.chainAll(t)
+	b.write(t, 30, time.Minute) // recent
+	b.chainAll(t)
+	dir := t.TempDir()
+	r := &audit.Retention{Pool: b.pool, MaxAge: 24 * time.Hour, ExportDir: dir, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	n, err := r.PruneOnce(b.ctx)
+	if err != nil || n != 50 {
+		t.Fatalf("PruneOnce = %d, %v; want the 50 old events", n, err)
+	}
+	if n, _ := r.PruneOnce(b.ctx); n != 0 {
+		t.Errorf("second PruneOnce removed %d", n)
+	}
+	rep := b.verify(t, nil)
+	if !rep.OK || rep.Verified != 30 || rep.FirstPosition != 51 {
+		t.Fatalf("after pruning a prefix: %+v", rep)
+	}
+	// The export holds the pruned events, and they verify on their own.
+	files, _ := filepath.Glob(filepath.Join(dir, "audit-*.jsonl"))
+	if len(files) != 1 {
+		t.Fatalf("export files: %v", files)
+	}
+	f, err := os.Open(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	lines := 0
+	var prev []byte = make([]byte, 32)
+	for sc.Scan() {
+		var e audit.ExportedEvent
+		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+			t.Fatal(err)
+		}
+		lines++
+		if got := fmt.Sprintf("%x", audit.Link(prev, e.Event)); got != e.Hash {
+			t.Fatalf("exported event %d does not verify", e.Position)
+		}
+		prev = audit.Link(prev, e.Event)
+	}
+	if lines != 50 {
+		t.Errorf("export has %d lines, want 50", lines)
+	}
+	// Tampering after the cut is still caught.
+	b.asSuperuser(t, `UPDATE audit_events SET body = body || ' ' WHERE chain_pos = 60`)
+	if rep := b.verify(t, nil); rep.OK || rep.Break.Position != 60 {
+		t.Errorf("tampering after retention: %+v", rep)
+	}
+}

@@ -1,0 +1,101 @@
+package audit
+
+import (
+	"context"
+	"encoding/json"
+	"log/slog"
+	"time"
+
+	"github.com/google/uuid"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
+	"github.com/replicad/replicad/internal/awssm"
+	"github.com/replicad/replicad/internal/redact"
+)
+
+// Trail records events: it owns the redaction of what goes in them.
+type Trail struct {
+	w   *Writer
+	red *redact.Redactor
+	log *slog.Logger
+}
+
+// NewTrail returns a Trail writing with w.
+func NewTrail(w *Writer, red *redact.Redactor, log *slog.Logger) *Trail {
+	return &Trail{w: w, red: red, log: log}
+}
+
+// Redactor is the trail's redactor.
+func (t *Trail) Redactor() *redact.Redactor { return t.red }
+
+// RequestJSON renders a message for an event, redacted.
+func (t *Trail) RequestJSON(m proto.Message) json.RawMessage {
+	if m == nil {
+		return nil
+	}
+	b, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(t.red.Message(m))
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
+// Record stores an event. If it cannot be stored, the event still reaches
+// the log (at error level) so the SIEM has it, and the error is returned.
+func (t *Trail) Record(ctx context.Context, e Event) error {
+	if e.ID == uuid.Nil {
+		e.ID = uuid.Must(uuid.NewV7())
+	}
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	err := t.w.Write(ctx, e)
+	if err != nil {
+		body, _ := json.Marshal(e)
+		t.log.ErrorContext(ctx, "audit_event_unstored", "event", json.RawMessage(body), "error", err)
+	}
+	return err
+}
+
+// ObserveAttempt records one AWS call attempt (awssm.Observer): API, Region,
+// parameters as sent (redacted), AWS request id, outcome and latency, linked
+// to the operation and principal it was made for.
+func (t *Trail) ObserveAttempt(ctx context.Context, a awssm.Attempt) {
+	e := Event{
+		Time:          a.Time,
+		Kind:          KindAWSCall,
+		Principal:     a.Caller.Principal,
+		Method:        a.API,
+		OperationID:   a.Caller.OperationID,
+		Transport:     TransportWorker,
+		AWSRegion:     a.Region,
+		AWSRequestID:  a.RequestID,
+		AWSErrorCode:  a.ErrorCode,
+		LatencyMicros: a.Duration.Microseconds(),
+	}
+	params := callParamsProto(a.Params)
+	e.Secret = t.red.ARN(a.Params.SecretID)
+	e.Request = t.RequestJSON(params)
+	if a.ErrorCode != "" {
+		e.Code = int32(a.Class.Code())
+		e.Message = a.ErrorCode + ": " + t.red.Scrubber(params).String(a.ErrorMessage)
+	}
+	// The call already happened; a failure to store is logged by Record.
+	_ = t.Record(context.WithoutCancel(ctx), e)
+}
+
+// callParamsProto puts an AWS call's parameters in the proto form whose
+// annotations say what in them is sensitive.
+func callParamsProto(p awssm.CallParams) *replicadv1.AwsCallParameters {
+	out := &replicadv1.AwsCallParameters{
+		SecretId:                    p.SecretID,
+		ForceOverwriteReplicaSecret: p.ForceOverwriteReplicaSecret,
+		RemoveReplicaRegions:        p.RemoveReplicaRegions,
+	}
+	for _, r := range p.AddReplicaRegions {
+		out.AddReplicaRegions = append(out.AddReplicaRegions, &replicadv1.ReplicaRegion{Region: r.Region, KmsKeyId: r.KMSKeyID})
+	}
+	return out
+}

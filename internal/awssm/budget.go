@@ -1,0 +1,140 @@
+package awssm
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// bucket is an AWS request-rate bucket.
+type bucket int
+
+const (
+	bucketWrite bucket = iota
+	bucketRead
+)
+
+// writeAPIs share AWS's per-Region, per-account bucket of 50 requests/s.
+var writeAPIs = map[string]bool{
+	"ReplicateSecretToRegions":     true,
+	"RemoveRegionsFromReplication": true,
+	"StopReplicationToReplica":     true,
+	"PutSecretValue":               true,
+	"UpdateSecret":                 true,
+}
+
+func bucketOf(api string) bucket {
+	if writeAPIs[api] {
+		return bucketWrite
+	}
+	return bucketRead
+}
+
+// JitterHeadroom keeps the limiter slightly under the budget (3%: about
+// 30 ms of slack over any second's worth of requests): requests are
+// spaced by the limiter but arrive with network jitter, and a budget must
+// hold where it is measured, at the receiving end.
+const JitterHeadroom = 0.97
+
+type budgetKey struct {
+	account, region string
+	bucket          bucket
+}
+
+// pace is one budget: a token bucket that orders and spaces the requests,
+// and a guard that keeps the spacing as requests are actually released.
+//
+// The bucket alone hands out send times one interval apart, but a waiter
+// whose timer fires late (a loaded machine, a GC pause) is then followed
+// closely by one that wakes on time, and the two reach AWS closer together
+// than the budget allows. The guard measures the gap between releases as
+// they happen and waits out what is missing, so a late request pushes the
+// ones after it back instead of bunching them up.
+type pace struct {
+	lim *rate.Limiter
+
+	mu   sync.Mutex // held while a request waits out the gap: releases are serial
+	last time.Time  // when the previous request was released
+}
+
+// wait blocks until a request may be sent, or ctx ends.
+func (p *pace) wait(ctx context.Context) error {
+	if err := p.lim.Wait(ctx); err != nil {
+		return err
+	}
+	limit := p.lim.Limit()
+	if limit == rate.Inf || limit <= 0 {
+		return nil
+	}
+	interval := time.Duration(float64(time.Second) / float64(limit))
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if gap := time.Since(p.last); gap < interval {
+		t := time.NewTimer(interval - gap)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+	p.last = time.Now()
+	return nil
+}
+
+// budgets holds one token bucket per (account, Region, bucket). A burst of
+// one spaces requests evenly: 10,000 queued operations drain at the budget
+// rather than arriving together and being throttled.
+type budgets struct {
+	write, read float64
+	mu          sync.Mutex
+	limiters    map[budgetKey]*pace
+	// share is how many processes split the budgets (at least 1).
+	share int
+}
+
+func newBudgets(write, read float64) *budgets {
+	return &budgets{write: write, read: read, limiters: map[budgetKey]*pace{}, share: 1}
+}
+
+// limit is this process's rate for a bucket: its share of the budget.
+func (b *budgets) limit(bk bucket) rate.Limit {
+	r := b.write
+	if bk == bucketRead {
+		r = b.read
+	}
+	if r < 0 {
+		return rate.Inf // negative budget: unlimited
+	}
+	return rate.Limit(r * JitterHeadroom / float64(b.share))
+}
+
+// setShare splits the budgets between n processes from now on.
+func (b *budgets) setShare(n int) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if n < 1 {
+		n = 1
+	}
+	if n == b.share {
+		return
+	}
+	b.share = n
+	for k, p := range b.limiters {
+		p.lim.SetLimit(b.limit(k.bucket))
+	}
+}
+
+func (b *budgets) limiter(account, region string, bk bucket) *pace {
+	k := budgetKey{account, region, bk}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if p, ok := b.limiters[k]; ok {
+		return p
+	}
+	p := &pace{lim: rate.NewLimiter(b.limit(bk), 1)}
+	b.limiters[k] = p
+	return p
+}

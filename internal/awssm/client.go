@@ -1,0 +1,240 @@
+// Package awssm is replicad's adapter to AWS Secrets Manager (aws-sdk-go-v2):
+// the one place that knows the SDK, AWS's error codes, the retry policy and
+// the request-rate budgets. Callers name a Region per call; the adapter keeps
+// one SDK client per Region, all pointed at --aws-endpoint when set (moto,
+// the stand-in, a VPC endpoint), with the Region travelling in the request
+// signature.
+package awssm
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/replicad/replicad/internal/domain"
+)
+
+// Defaults for Config's zero values.
+const (
+	// WriteRateDefault is half of AWS's shared 50 requests/s bucket for
+	// ReplicateSecretToRegions, RemoveRegionsFromReplication,
+	// StopReplicationToReplica, PutSecretValue and UpdateSecret: the account's
+	// other writers keep the other half.
+	WriteRateDefault = 25.0
+	// ReadRateDefault paces DescribeSecret. AWS allows 40,000 requests/s
+	// per Region (since March 2025), shared with the account's other
+	// readers; a Replicate makes at least two reads per write, so the read
+	// budget must stay well above twice the write budget or reads, not the
+	// write quota, would pace a backlog.
+	ReadRateDefault    = 250.0
+	MaxAttemptsDefault = 6
+	MaxBackoffDefault  = 10 * time.Second
+	TimeoutDefault     = 15 * time.Second
+)
+
+// Config configures the adapter. The zero value means the defaults and the
+// SDK's default credential chain.
+type Config struct {
+	// Endpoint, if set, receives every Region's requests.
+	Endpoint string
+	// WriteRate is the budget, in requests per second per (account,
+	// Region), for the mutating calls (default WriteRateDefault).
+	WriteRate float64
+	// ReadRate is the separate budget for DescribeSecret (default
+	// ReadRateDefault).
+	ReadRate float64
+	// MaxAttempts per call, first attempt included, for throttling, 5xx,
+	// timeouts and connection errors (default MaxAttemptsDefault).
+	MaxAttempts int
+	// MaxBackoff caps the delay between attempts (default MaxBackoffDefault).
+	MaxBackoff time.Duration
+	// Timeout bounds one attempt (default TimeoutDefault).
+	Timeout time.Duration
+	// Credentials overrides the default chain (tests, the stand-in).
+	Credentials aws.CredentialsProvider
+	// Observer, if set, hears about every attempt (metrics, audit).
+	Observer Observer
+	// TracerProvider, if set, records a client span per attempt.
+	TracerProvider trace.TracerProvider
+}
+
+// Client calls Secrets Manager in any Region.
+type Client struct {
+	tracer   trace.Tracer
+	base     aws.Config
+	cfg      Config
+	limits   *budgets
+	mu       sync.Mutex
+	byRegion map[string]*secretsmanager.Client
+}
+
+// New loads the AWS configuration (default chain) and returns a Client.
+func New(ctx context.Context, cfg Config) (*Client, error) {
+	if cfg.WriteRate == 0 {
+		cfg.WriteRate = WriteRateDefault
+	}
+	if cfg.ReadRate == 0 {
+		cfg.ReadRate = ReadRateDefault
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = MaxAttemptsDefault
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = MaxBackoffDefault
+	}
+	if cfg.Timeout == 0 {
+		cfg.Timeout = TimeoutDefault
+	}
+	httpClient := awshttp.NewBuildableClient().WithTimeout(cfg.Timeout).WithTransportOptions(func(t *http.Transport) {
+		// Workers share one endpoint per Region: keep enough idle
+		// connections for all of them.
+		t.MaxIdleConns = 512
+		t.MaxIdleConnsPerHost = 128
+	})
+	opts := []func(*config.LoadOptions) error{
+		config.WithHTTPClient(httpClient),
+		config.WithRetryer(func() aws.Retryer {
+			return retry.NewStandard(func(o *retry.StandardOptions) {
+				o.MaxAttempts = cfg.MaxAttempts
+				// Exponential backoff with full jitter, capped.
+				o.Backoff = retry.NewExponentialJitterBackoff(cfg.MaxBackoff)
+			})
+		}),
+	}
+	if cfg.Credentials != nil {
+		opts = append(opts, config.WithCredentialsProvider(cfg.Credentials))
+	}
+	base, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	// Wrapped after loading: the loader configures the buildable client
+	// itself (AWS_CA_BUNDLE), which a wrapper would hide from it.
+	base.HTTPClient = pacedClient{base.HTTPClient}
+	tp := cfg.TracerProvider
+	if tp == nil {
+		tp = noop.NewTracerProvider()
+	}
+	return &Client{
+		tracer:   tp.Tracer("github.com/replicad/replicad/internal/awssm"),
+		base:     base,
+		cfg:      cfg,
+		limits:   newBudgets(cfg.WriteRate, cfg.ReadRate),
+		byRegion: map[string]*secretsmanager.Client{},
+	}, nil
+}
+
+func (c *Client) client(region string) *secretsmanager.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if sm, ok := c.byRegion[region]; ok {
+		return sm
+	}
+	sm := secretsmanager.NewFromConfig(c.base, func(o *secretsmanager.Options) {
+		o.Region = region
+		if c.cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(c.cfg.Endpoint)
+		}
+		o.APIOptions = append(o.APIOptions, attemptMiddleware(c.limits, c.cfg.Observer, c.tracer))
+	})
+	c.byRegion[region] = sm
+	return sm
+}
+
+// ShareBudgets splits the rate budgets between n processes: each keeps
+// 1/n of every budget, so the configured rate holds for the deployment.
+func (c *Client) ShareBudgets(n int) { c.limits.setShare(n) }
+
+// Describe calls DescribeSecret in region.
+func (c *Client) Describe(ctx context.Context, region, secretID string) (domain.Secret, error) {
+	out, err := c.client(region).DescribeSecret(withKey(ctx, secretID), &secretsmanager.DescribeSecretInput{SecretId: aws.String(secretID)})
+	if err != nil {
+		return domain.Secret{}, classify("DescribeSecret", region, err)
+	}
+	s := domain.Secret{
+		ARN:           aws.ToString(out.ARN),
+		Name:          aws.ToString(out.Name),
+		PrimaryRegion: aws.ToString(out.PrimaryRegion),
+		Replicas:      replicas(out.ReplicationStatus),
+		Deleted:       out.DeletedDate != nil,
+	}
+	if s.PrimaryRegion == "" {
+		// A secret that was never replicated has no PrimaryRegion field.
+		s.PrimaryRegion = region
+	}
+	return s, nil
+}
+
+// Replicate calls ReplicateSecretToRegions in the primary's Region.
+func (c *Client) Replicate(ctx context.Context, region, secretID string, add []domain.ReplicaParam, force bool) ([]domain.Replica, error) {
+	in := &secretsmanager.ReplicateSecretToRegionsInput{
+		SecretId:                    aws.String(secretID),
+		ForceOverwriteReplicaSecret: force,
+	}
+	for _, a := range add {
+		r := types.ReplicaRegionType{Region: aws.String(a.Region)}
+		if a.KMSKeyID != "" {
+			r.KmsKeyId = aws.String(a.KMSKeyID)
+		}
+		in.AddReplicaRegions = append(in.AddReplicaRegions, r)
+	}
+	out, err := c.client(region).ReplicateSecretToRegions(withKey(ctx, secretID), in)
+	if err != nil {
+		return nil, classify("ReplicateSecretToRegions", region, err)
+	}
+	return replicas(out.ReplicationStatus), nil
+}
+
+// RemoveRegions calls RemoveRegionsFromReplication in the primary's Region
+// and returns the remaining replicas.
+func (c *Client) RemoveRegions(ctx context.Context, region, secretID string, regions []string) ([]domain.Replica, error) {
+	out, err := c.client(region).RemoveRegionsFromReplication(withKey(ctx, secretID), &secretsmanager.RemoveRegionsFromReplicationInput{
+		SecretId:             aws.String(secretID),
+		RemoveReplicaRegions: regions,
+	})
+	if err != nil {
+		return nil, classify("RemoveRegionsFromReplication", region, err)
+	}
+	return replicas(out.ReplicationStatus), nil
+}
+
+// StopReplication calls StopReplicationToReplica in the replica's Region,
+// making the replica a standalone secret; it returns the promoted secret's
+// ARN.
+func (c *Client) StopReplication(ctx context.Context, region, secretID string) (string, error) {
+	out, err := c.client(region).StopReplicationToReplica(withKey(ctx, secretID), &secretsmanager.StopReplicationToReplicaInput{
+		SecretId: aws.String(secretID),
+	})
+	if err != nil {
+		return "", classify("StopReplicationToReplica", region, err)
+	}
+	return aws.ToString(out.ARN), nil
+}
+
+func replicas(in []types.ReplicationStatusType) []domain.Replica {
+	out := make([]domain.Replica, 0, len(in))
+	for _, r := range in {
+		rep := domain.Replica{
+			Region:        aws.ToString(r.Region),
+			KMSKeyID:      aws.ToString(r.KmsKeyId),
+			Status:        domain.ReplicationStatus(r.Status),
+			StatusMessage: aws.ToString(r.StatusMessage),
+		}
+		if r.LastAccessedDate != nil {
+			rep.LastAccessed = *r.LastAccessedDate
+		}
+		out = append(out, rep)
+	}
+	return out
+}

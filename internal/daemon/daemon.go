@@ -1,0 +1,356 @@
+// Package daemon assembles a replicad server from its configuration: the
+// database pools and migrations, the AWS adapter, the operations engine and
+// the API server, and runs them until asked to stop, draining in-flight
+// work. cmd/replicad is a thin shell around it; end-to-end tests start it
+// in-process the same way.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"time"
+
+	"github.com/exaring/otelpgx"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/replicad/replicad/internal/access"
+	"github.com/replicad/replicad/internal/audit"
+	"github.com/replicad/replicad/internal/auth"
+	"github.com/replicad/replicad/internal/awssm"
+	"github.com/replicad/replicad/internal/engine"
+	"github.com/replicad/replicad/internal/metrics"
+	"github.com/replicad/replicad/internal/redact"
+	"github.com/replicad/replicad/internal/seal"
+	"github.com/replicad/replicad/internal/tracing"
+	"github.com/replicad/replicad/internal/validate"
+	"github.com/replicad/replicad/migrations"
+	"github.com/replicad/replicad/server"
+	"github.com/replicad/replicad/store"
+)
+
+// Daemon is a started replicad server.
+type Daemon struct {
+	cfg     Config
+	api     *pgxpool.Pool
+	work    *pgxpool.Pool
+	engine  *engine.Engine
+	server  *server.Server
+	writer  *audit.Writer
+	metrics *metrics.Metrics
+	// metricsLn serves /metrics alone when Config.MetricsAddr is set;
+	// pprofLn serves profiling when Config.PprofAddr is. Both are opened by
+	// Start, so a port in use is a start-up error, not one in mid-run.
+	metricsLn net.Listener
+	pprofLn   net.Listener
+	// Access control, each nil when not configured.
+	tls    *auth.TLSReloader
+	authn  *auth.Authenticator
+	policy *access.Store
+	sm     *awssm.Client
+	// instance identifies this process among those sharing the database.
+	instance string
+	share    int
+	// stopTracing flushes and stops the tracer provider Start built.
+	stopTracing func(context.Context) error
+	chainer     *audit.Chainer
+	log         *slog.Logger
+}
+
+// Start connects, migrates and listens. Run serves.
+func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Heartbeat <= 0 {
+		cfg.Heartbeat = HeartbeatDefault
+	}
+	log := cfg.Logger
+	log.Info("effective configuration", "config", cfg)
+	if cfg.InsecureDev {
+		log.Warn("insecure development mode: no authentication, loopback only")
+	}
+	d = &Daemon{cfg: cfg, log: log, stopTracing: func(context.Context) error { return nil }}
+	// Not d: "return nil, err" clears the named result before this runs.
+	started := d
+	defer func() {
+		if err != nil {
+			started.close()
+		}
+	}()
+	tp := cfg.TracerProvider
+	if tp == nil {
+		if tp, d.stopTracing, err = tracing.Setup(ctx, cfg.Tracing); err != nil {
+			return nil, err
+		}
+	}
+	dbTracer := tracing.ParentOnly(otelpgx.NewTracer(otelpgx.WithTracerProvider(tp)))
+	if d.api, err = newPool(ctx, cfg.DatabaseURL, cfg.DBMaxConns, "replicad-api", dbTracer); err != nil {
+		return nil, err
+	}
+	if d.work, err = newPool(ctx, cfg.DatabaseURL, cfg.QueueMaxConns, "replicad-queue", dbTracer); err != nil {
+		return nil, err
+	}
+	res, err := migrations.Apply(ctx, d.api, log)
+	if err != nil {
+		return nil, err
+	}
+	if len(res.Applied) > 0 || len(res.RiverApplied) > 0 {
+		log.Info("migrations applied", "replicad", res.Applied, "river", res.RiverApplied)
+	}
+
+	box, err := seal.New(cfg.DataKeys[0], cfg.DataKeys[1:]...)
+	if err != nil {
+		return nil, err
+	}
+	red, err := redact.New(cfg.FingerprintKey)
+	if err != nil {
+		return nil, err
+	}
+	rules, err := validate.NewRules(cfg.AllowedRegions, cfg.DefaultRegion)
+	if err != nil {
+		return nil, err
+	}
+	d.metrics = metrics.New(d.api, func(ctx context.Context) string { return server.CallerFrom(ctx).Transport })
+	observers := awssm.Observers{d.metrics}
+	var trail *audit.Trail
+	if !cfg.AuditDisabled {
+		d.writer = audit.NewWriter(d.api, audit.WriterConfig{Log: log.With("log", "audit")})
+		d.writer.Run()
+		trail = audit.NewTrail(d.writer, red, log)
+		d.chainer = audit.NewChainer(d.api, 0, log)
+		observers = append(observers, trail)
+	}
+	cfg.AWS.Observer = observers
+	cfg.AWS.TracerProvider = tp
+	sm, err := awssm.New(ctx, cfg.AWS)
+	if err != nil {
+		return nil, err
+	}
+	d.sm = sm
+	d.instance = uuid.Must(uuid.NewV7()).String()
+	if err := d.heartbeat(ctx); err != nil {
+		return nil, err
+	}
+	engCfg := cfg.Engine
+	engCfg.Logger = log
+	engCfg.Observer = d.metrics
+	engCfg.TracerProvider = tp
+	if d.engine, err = engine.New(d.api, d.work, box, red, sm, engCfg); err != nil {
+		return nil, err
+	}
+	scfg := server.Config{}
+	if err := d.accessControl(ctx, &scfg); err != nil {
+		return nil, err
+	}
+	handlers := map[string]http.Handler{"GET /metrics": d.metrics.Handler()}
+	if cfg.MetricsAddr != "" {
+		if d.metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return nil, fmt.Errorf("metrics listener: %w", err)
+		}
+		handlers = nil
+	}
+	if cfg.PprofAddr != "" {
+		if d.pprofLn, err = net.Listen("tcp", cfg.PprofAddr); err != nil {
+			return nil, fmt.Errorf("pprof listener: %w", err)
+		}
+	}
+	d.server, err = server.New(ctx, server.Config{
+		TLS:            scfg.TLS,
+		Authenticator:  scfg.Authenticator,
+		Authorizer:     scfg.Authorizer,
+		GRPCAddr:       cfg.GRPCAddr,
+		HTTPAddr:       cfg.HTTPAddr,
+		Engine:         d.engine,
+		Rules:          rules,
+		Redactor:       red,
+		Trail:          trail,
+		AuditReader:    audit.NewReader(d.api, red),
+		Metrics:        d.metrics.UnaryInterceptor(),
+		TracerProvider: tp,
+		HTTPHandlers:   handlers,
+		Ready:          d.ready,
+		Logger:         log,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// GRPCAddr is the gRPC listener's address.
+func (d *Daemon) GRPCAddr() string { return d.server.GRPCAddr() }
+
+// HTTPAddr is the HTTP listener's address.
+func (d *Daemon) HTTPAddr() string { return d.server.HTTPAddr() }
+
+// MetricsAddr is the metrics listener's address, or "" when /metrics is
+// served on HTTPAddr.
+func (d *Daemon) MetricsAddr() string {
+	if d.metricsLn == nil {
+		return ""
+	}
+	return d.metricsLn.Addr().String()
+}
+
+// Run serves and works operations until ctx ends, then stops accepting
+// requests and drains: in-flight operations get Config.Drain to finish,
+// after which their jobs go back to the queue for another process.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer d.close()
+	d.log.Info("serving", "grpc_addr", d.GRPCAddr(), "http_addr", d.HTTPAddr())
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return d.server.Serve(ctx) })
+	g.Go(func() error { return d.engine.Run(ctx, d.cfg.Drain) })
+	g.Go(func() error { d.heartbeats(ctx); return nil })
+	g.Go(func() error { d.watchAccessControl(ctx); return nil })
+	if d.chainer != nil {
+		g.Go(func() error { d.chainer.Run(ctx); return nil })
+		if d.cfg.AuditRetention > 0 {
+			r := &audit.Retention{Pool: d.api, MaxAge: d.cfg.AuditRetention, ExportDir: d.cfg.AuditExportDir, Log: d.log}
+			g.Go(func() error { r.Run(ctx, d.cfg.AuditPruneInterval); return nil })
+		}
+	}
+	if d.metricsLn != nil {
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", d.metrics.Handler())
+		g.Go(func() error { return serveUntilDone(ctx, "metrics", d.metricsLn, mux) })
+	}
+	if d.pprofLn != nil {
+		g.Go(func() error { return serveUntilDone(ctx, "pprof", d.pprofLn, pprofMux()) })
+	}
+	err := g.Wait()
+	if d.writer != nil {
+		// Requests and workers have stopped: store their last events, then
+		// link them.
+		d.writer.Close()
+		final, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, _ = d.chainer.ChainOnce(final)
+		cancel()
+	}
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	d.log.Info("stopped")
+	return err
+}
+
+// serveUntilDone serves an auxiliary plain-HTTP listener until ctx ends.
+func serveUntilDone(ctx context.Context, name string, ln net.Listener, h http.Handler) error {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { <-ctx.Done(); _ = srv.Close() }()
+	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("%s listener: %w", name, err)
+	}
+	return nil
+}
+
+// Instance heartbeats: every process takes an equal share of the AWS rate
+// budgets, recomputed every Config.Heartbeat as processes come and go; a
+// process silent for three intervals no longer counts.
+func (d *Daemon) heartbeatTTL() time.Duration { return 3 * d.cfg.Heartbeat }
+
+func (d *Daemon) heartbeat(ctx context.Context) error {
+	n, err := store.Heartbeat(ctx, d.api, d.instance, d.heartbeatTTL())
+	if err != nil {
+		return err
+	}
+	if n != d.share {
+		d.log.InfoContext(ctx, "AWS rate budgets shared", "instances", n,
+			"write_rate_here", d.cfg.AWS.WriteRate/float64(n), "read_rate_here", d.cfg.AWS.ReadRate/float64(n))
+		d.share = n
+	}
+	d.sm.ShareBudgets(n)
+	d.metrics.BudgetShared(n)
+	return nil
+}
+
+func (d *Daemon) heartbeats(ctx context.Context) {
+	t := time.NewTicker(d.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			bye, cancel := context.WithTimeout(context.WithoutCancel(ctx), 3*time.Second)
+			_ = store.DeleteInstance(bye, d.api, d.instance, d.heartbeatTTL())
+			cancel()
+			return
+		case <-t.C:
+			if err := d.heartbeat(ctx); err != nil && ctx.Err() == nil {
+				d.log.WarnContext(ctx, "heartbeat failed", "error", err)
+			}
+		}
+	}
+}
+
+func (d *Daemon) ready(ctx context.Context) error {
+	if err := d.api.Ping(ctx); err != nil {
+		return fmt.Errorf("database: %w", err)
+	}
+	return migrations.Check(ctx, d.api)
+}
+
+func (d *Daemon) close() {
+	flush, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	_ = d.stopTracing(flush)
+	cancel()
+	// Already closed after Run; not after a failed Start.
+	for _, ln := range []net.Listener{d.metricsLn, d.pprofLn} {
+		if ln != nil {
+			_ = ln.Close()
+		}
+	}
+	if d.writer != nil {
+		d.writer.Close()
+	}
+	if d.api != nil {
+		d.api.Close()
+	}
+	if d.work != nil {
+		d.work.Close()
+	}
+}
+
+func newPool(ctx context.Context, url string, maxConns int, name string, tracer pgx.QueryTracer) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// The URL may hold a password: say what is wrong, not what it is.
+		return nil, errors.New("--database-url is not a valid PostgreSQL URL")
+	}
+	if maxConns > 0 {
+		cfg.MaxConns = int32(maxConns)
+	}
+	cfg.ConnConfig.RuntimeParams["application_name"] = name
+	cfg.ConnConfig.Tracer = tracer
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("database pool: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to the database: %w", err)
+	}
+	return pool, nil
+}
+
+// pprofMux serves the Go profiler on its own mux (never on the API's).
+func pprofMux() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}

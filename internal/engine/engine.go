@@ -1,0 +1,375 @@
+// Package engine is replicad's operations engine: it accepts Replicate,
+// Remove and Promote operations durably, runs them against Secrets Manager
+// through a worker pool, and guarantees that operations on one secret run
+// one at a time in the order they were accepted.
+//
+// Ordering works as a chain: only the oldest unfinished operation of each
+// secret carries a queue job. Accepting an operation enqueues a job only if
+// its secret has nothing in flight; finishing or cancelling the head enqueues
+// the next one, in the same transaction that ends the head. A per-secret
+// advisory lock serialises these changes, so at any moment at most one
+// operation per secret can be executing, and a Remove accepted after a
+// Replicate can never overtake it. Operations on different secrets run in
+// parallel, up to the pool's size.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/replicad/replicad/internal/domain"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"go.opentelemetry.io/otel/trace"
+	"go.opentelemetry.io/otel/trace/noop"
+
+	"github.com/replicad/replicad/internal/awssm"
+	"github.com/replicad/replicad/internal/queue"
+	"github.com/replicad/replicad/internal/redact"
+	"github.com/replicad/replicad/internal/seal"
+	"github.com/replicad/replicad/internal/secretid"
+	"github.com/replicad/replicad/internal/tracing"
+	"github.com/replicad/replicad/store"
+)
+
+// SecretsManager is what the engine needs from AWS (package awssm).
+type SecretsManager interface {
+	Describe(ctx context.Context, region, secretID string) (domain.Secret, error)
+	Replicate(ctx context.Context, region, secretID string, add []domain.ReplicaParam, force bool) ([]domain.Replica, error)
+	RemoveRegions(ctx context.Context, region, secretID string, regions []string) ([]domain.Replica, error)
+	StopReplication(ctx context.Context, region, secretID string) (string, error)
+}
+
+// Observer hears about operations being accepted and reaching a terminal
+// state (metrics).
+type Observer interface {
+	OperationAccepted(kind domain.Kind)
+	OperationFinished(op domain.Operation)
+}
+
+// Defaults for Config's zero values.
+const (
+	ReplicationDeadlineDefault = 10 * time.Minute
+	PollInitialDefault         = 200 * time.Millisecond
+	PollMaxDefault             = 5 * time.Second
+	InlinePollDefault          = 20 * time.Second
+	RepairIntervalDefault      = 30 * time.Second
+)
+
+// Config tunes the engine. The zero value means the defaults.
+type Config struct {
+	// ReplicationDeadline is how long Replicate waits for every Region to be
+	// InSync or Failed, from the operation's start (default
+	// ReplicationDeadlineDefault).
+	ReplicationDeadline time.Duration
+	// PollInitial and PollMax bound the DescribeSecret polling backoff
+	// (defaults PollInitialDefault, PollMaxDefault).
+	PollInitial, PollMax time.Duration
+	// InlinePoll is how long one job execution polls before handing the
+	// wait back to the queue as a snooze, freeing its worker (default
+	// InlinePollDefault).
+	InlinePoll time.Duration
+	// RepairInterval is how often the engine looks for chains whose head
+	// lost its job (default RepairIntervalDefault).
+	RepairInterval time.Duration
+	// Queue configures the worker pool.
+	Queue queue.Config
+	// Observer, if set, hears about finished operations.
+	Observer Observer
+	// TracerProvider traces executions (default: none).
+	TracerProvider trace.TracerProvider
+	// Logger receives the engine's logs.
+	Logger *slog.Logger
+}
+
+// Engine accepts and executes operations.
+type Engine struct {
+	api    *pgxpool.Pool // requests: accepts, reads, cancels
+	work   *pgxpool.Pool // the queue and its workers
+	store  *store.Store
+	queue  *queue.Queue
+	sm     SecretsManager
+	box    *seal.Box
+	red    *redact.Redactor
+	cfg    Config
+	log    *slog.Logger
+	tracer trace.Tracer
+}
+
+// New returns an Engine. api serves requests; work is the queue's own pool.
+func New(api, work *pgxpool.Pool, box *seal.Box, red *redact.Redactor, sm SecretsManager, cfg Config) (*Engine, error) {
+	def := func(v *time.Duration, d time.Duration) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	def(&cfg.ReplicationDeadline, ReplicationDeadlineDefault)
+	def(&cfg.PollInitial, PollInitialDefault)
+	def(&cfg.PollMax, PollMaxDefault)
+	def(&cfg.InlinePoll, InlinePollDefault)
+	def(&cfg.RepairInterval, RepairIntervalDefault)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Queue.Logger == nil {
+		cfg.Queue.Logger = cfg.Logger
+	}
+	if cfg.TracerProvider == nil {
+		cfg.TracerProvider = noop.NewTracerProvider()
+	}
+	e := &Engine{api: api, work: work, store: store.New(box), sm: sm, box: box, red: red, cfg: cfg, log: cfg.Logger,
+		tracer: cfg.TracerProvider.Tracer("github.com/replicad/replicad/internal/engine")}
+	q, err := queue.New(work, e, cfg.Queue)
+	if err != nil {
+		return nil, err
+	}
+	e.queue = q
+	return e, nil
+}
+
+// Run works operations until ctx ends, then drains: running executions get
+// drain to finish before their contexts are cancelled and they hand their
+// jobs back. It returns once every worker has stopped.
+func (e *Engine) Run(ctx context.Context, drain time.Duration) error {
+	if err := e.queue.Start(ctx); err != nil {
+		return err
+	}
+	repairDone := make(chan struct{})
+	go func() {
+		defer close(repairDone)
+		e.repairLoop(ctx)
+	}()
+	<-ctx.Done()
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
+	defer cancel()
+	err := e.queue.Stop(stopCtx)
+	<-repairDone
+	return err
+}
+
+// Errors callers map to API errors.
+var (
+	// ErrRequestIDReused: the request_id was used for a different request.
+	ErrRequestIDReused = errors.New("request_id was already used for a different request")
+	// ErrTooLate: the operation started its AWS call and cannot be cancelled.
+	ErrTooLate = errors.New("operation already started its AWS call")
+	// ErrFinished: the operation already ended.
+	ErrFinished = errors.New("operation already finished")
+	// ErrNotFound: no such operation.
+	ErrNotFound = store.ErrNotFound
+)
+
+// Submission is a validated request to accept.
+type Submission struct {
+	Kind   domain.Kind
+	Secret secretid.ID
+	// AWSRegion is where the mutating call goes.
+	AWSRegion string
+	Replicas  []domain.ReplicaParam
+	Force     bool
+	Principal string
+	// RequestID, if set, makes the submission idempotent (AIP-155).
+	RequestID string
+	// Canonical is the request's canonical encoding without its request_id:
+	// a replay must match it.
+	Canonical         []byte
+	ReasonFingerprint string
+	// Labels are label keys to fingerprints of their values.
+	Labels map[string]string
+}
+
+// Submit accepts an operation: when it returns, the operation and its place
+// in the secret's queue are committed. A replay of an earlier request_id
+// returns the earlier operation and replayed=true.
+func (e *Engine) Submit(ctx context.Context, s Submission) (op domain.Operation, replayed bool, err error) {
+	if s.RequestID != "" {
+		existing, err := e.store.GetByRequestID(ctx, e.api, s.Principal, s.RequestID)
+		switch {
+		case err == nil:
+			return e.replay(existing, s)
+		case !errors.Is(err, store.ErrNotFound):
+			return domain.Operation{}, false, err
+		}
+	}
+	id, err := uuid.NewV7()
+	if err != nil {
+		return domain.Operation{}, false, fmt.Errorf("operation id: %w", err)
+	}
+	op = domain.Operation{
+		ID:                id,
+		Kind:              s.Kind,
+		State:             domain.StatePending,
+		SecretKey:         s.Secret.Key(),
+		SecretDisplay:     e.red.ARN(s.Secret.Raw),
+		AWSRegion:         s.AWSRegion,
+		Params:            domain.Params{SecretID: s.Secret.Raw, Replicas: s.Replicas},
+		Force:             s.Force,
+		Principal:         s.Principal,
+		RequestID:         s.RequestID,
+		ReasonFingerprint: s.ReasonFingerprint,
+		Labels:            s.Labels,
+		TraceParent:       tracing.Inject(ctx),
+	}
+	for _, r := range s.Replicas {
+		op.Regions = append(op.Regions, domain.RegionProgress{Region: r.Region, State: domain.RegionPending})
+	}
+	if s.RequestID != "" {
+		op.RequestHash = e.box.MAC(s.Canonical)
+	}
+	// READ COMMITTED whatever the server's default: the active-operation
+	// check must see operations committed while it waited for the lock.
+	err = pgx.BeginTxFunc(ctx, e.api, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		active, err := e.store.LockSecretHasActive(ctx, tx, op.SecretKey)
+		if err != nil {
+			return err
+		}
+		if !active {
+			if op.JobID, err = e.queue.EnqueueTx(ctx, tx, op.ID); err != nil {
+				return err
+			}
+		}
+		return e.store.Insert(ctx, tx, &op)
+	})
+	if errors.Is(err, store.ErrDuplicateRequestID) {
+		// A concurrent request with the same request_id committed first.
+		existing, getErr := e.store.GetByRequestID(ctx, e.api, s.Principal, s.RequestID)
+		if getErr != nil {
+			return domain.Operation{}, false, getErr
+		}
+		return e.replay(existing, s)
+	}
+	if err != nil {
+		return domain.Operation{}, false, fmt.Errorf("accept operation: %w", err)
+	}
+	if e.cfg.Observer != nil {
+		e.cfg.Observer.OperationAccepted(op.Kind)
+	}
+	return op, false, nil
+}
+
+func (e *Engine) replay(existing domain.Operation, s Submission) (domain.Operation, bool, error) {
+	if !e.box.Verify(s.Canonical, existing.RequestHash) {
+		return domain.Operation{}, false, ErrRequestIDReused
+	}
+	return existing, true, nil
+}
+
+// Cancel cancels a PENDING operation. Cancelling a CANCELLED one returns it
+// unchanged; a RUNNING one gives ErrTooLate, a finished one ErrFinished.
+func (e *Engine) Cancel(ctx context.Context, id uuid.UUID) (domain.Operation, error) {
+	op, err := e.store.Get(ctx, e.api, id)
+	if err != nil {
+		return domain.Operation{}, err
+	}
+	err = pgx.BeginFunc(ctx, e.api, func(tx pgx.Tx) error {
+		// Lock order everywhere: the secret's queue lock, then the row.
+		if err := store.LockSecret(ctx, tx, op.SecretKey); err != nil {
+			return err
+		}
+		if op, err = e.store.GetForUpdate(ctx, tx, id); err != nil {
+			return err
+		}
+		switch op.State {
+		case domain.StateCancelled:
+			return nil
+		case domain.StateSucceeded, domain.StateFailed:
+			return ErrFinished
+		case domain.StateRunning:
+			return ErrTooLate
+		}
+		wasHead := op.JobID != 0
+		if wasHead {
+			if err := e.queue.CancelTx(ctx, tx, op.JobID); err != nil {
+				return err
+			}
+		}
+		op.State, op.EndedAt = domain.StateCancelled, time.Now()
+		op.Error = &domain.Error{Code: domain.CodeCancelled, Message: "cancelled by request before its AWS call started"}
+		for i := range op.Regions {
+			op.Regions[i].State = domain.RegionSkipped
+		}
+		if err := e.store.Update(ctx, tx, &op); err != nil {
+			return err
+		}
+		if wasHead {
+			return e.startNext(ctx, tx, op.SecretKey)
+		}
+		return nil
+	})
+	if err != nil {
+		return domain.Operation{}, err
+	}
+	if e.cfg.Observer != nil && op.State == domain.StateCancelled {
+		e.cfg.Observer.OperationFinished(op)
+	}
+	return op, nil
+}
+
+// startNext gives the secret's next pending operation a job. Call it under
+// the secret's lock, in the transaction that ends the current head.
+func (e *Engine) startNext(ctx context.Context, tx pgx.Tx, secretKey string) error {
+	next, err := e.store.NextPending(ctx, tx, secretKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	jobID, err := e.queue.EnqueueTx(ctx, tx, next.ID)
+	if err != nil {
+		return err
+	}
+	return e.store.SetJob(ctx, tx, next.ID, jobID)
+}
+
+// Get returns an operation.
+func (e *Engine) Get(ctx context.Context, id uuid.UUID) (domain.Operation, error) {
+	return e.store.Get(ctx, e.api, id)
+}
+
+// List returns operations newest first.
+func (e *Engine) List(ctx context.Context, f domain.OperationFilter) ([]domain.Operation, error) {
+	return e.store.List(ctx, e.api, f)
+}
+
+// Describe reads a secret's replication from AWS for principal. A bare name
+// is looked up in region; if that finds a replica, the primary is described
+// instead. AWS failures are *domain.AWSError.
+func (e *Engine) Describe(ctx context.Context, principal string, id secretid.ID, region string) (domain.Secret, error) {
+	ctx = awssm.WithCaller(ctx, awssm.Caller{Principal: principal})
+	sec, err := e.sm.Describe(ctx, region, id.Raw)
+	if err != nil {
+		return domain.Secret{}, e.scrub(err)
+	}
+	if sec.PrimaryRegion != region {
+		if sec, err = e.sm.Describe(ctx, sec.PrimaryRegion, inRegion(id, sec.PrimaryRegion)); err != nil {
+			return domain.Secret{}, e.scrub(err)
+		}
+	}
+	return sec, nil
+}
+
+// scrub turns an AWS error into what may leave the engine: classified,
+// account ids removed from its message.
+func (e *Engine) scrub(err error) error {
+	var ae *awssm.Error
+	if errors.As(err, &ae) {
+		return &domain.AWSError{API: ae.API, Region: ae.Region, AWSCode: ae.Code, Message: e.red.Text(ae.Message),
+			RequestID: ae.RequestID, Code: ae.Class.Code()}
+	}
+	return err
+}
+
+// inRegion returns the id naming the same secret in another Region: replicas
+// share the primary's name and ARN suffix, with their own Region in the ARN.
+func inRegion(id secretid.ID, region string) string {
+	if !id.IsARN() {
+		return id.Raw
+	}
+	return "arn:" + id.Partition + ":secretsmanager:" + region + ":" + id.Account + ":secret:" + id.Raw[len("arn:"+id.Partition+":secretsmanager:"+id.Region+":"+id.Account+":secret:"):]
+}

@@ -1,0 +1,707 @@
+package standin_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"regexp"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/replicad/replicad/internal/standin"
+)
+
+// Stand-in-only behaviour: what moto cannot do (StopReplicationToReplica,
+// InProgress, KMS keys, faults, budgets) and the stand-in's own surface
+// (admin endpoints, Region from the signature).
+
+func TestStopReplicationToReplica(t *testing.T) {
+	t.Parallel()
+	_, url := startStandin(t, standin.Options{})
+	c := newClients(url)
+	ctx := context.Background()
+	name := uniqueName("promote")
+	arn := createSecret(t, c, primaryRegion, name)
+	replicate(t, c, name, false, region(replicaEU), region(replicaAP))
+	waitInSync(t, c, name, replicaEU, replicaAP)
+
+	stop := func(r, id string) (*secretsmanager.StopReplicationToReplicaOutput, error) {
+		return c.in(r).StopReplicationToReplica(ctx, &secretsmanager.StopReplicationToReplicaInput{SecretId: &id})
+	}
+	_, err := stop(primaryRegion, name)
+	wantAPIError(t, err, standin.CodeInvalidParameter, standin.MsgPrimaryRegionCall)
+	_, err = stop(otherRegion, name)
+	wantAPIError(t, err, standin.CodeResourceNotFound, standin.MsgSecretNotFound)
+
+	replicaARN := inRegion(arn, replicaEU)
+	out := check(stop(replicaEU, replicaARN)).must(t)
+	if aws.ToString(out.ARN) != replicaARN {
+		t.Errorf("promoted ARN %q, want the replica's %q", aws.ToString(out.ARN), replicaARN)
+	}
+	promoted := describe(t, c, replicaEU, name)
+	if aws.ToString(promoted.ARN) != replicaARN || aws.ToString(promoted.PrimaryRegion) != replicaEU || len(promoted.ReplicationStatus) != 0 {
+		t.Errorf("promoted secret: ARN %q PrimaryRegion %q ReplicationStatus %s",
+			aws.ToString(promoted.ARN), aws.ToString(promoted.PrimaryRegion), statusString(promoted.ReplicationStatus))
+	}
+	primary := describe(t, c, primaryRegion, name)
+	if len(primary.ReplicationStatus) != 1 || aws.ToString(primary.ReplicationStatus[0].Region) != replicaAP {
+		t.Errorf("primary still lists the promoted Region: %s", statusString(primary.ReplicationStatus))
+	}
+
+	// It is standalone now: not a replica any more, a primary of its own.
+	_, err = stop(replicaEU, name)
+	wantAPIError(t, err, standin.CodeInvalidParameter, standin.MsgPrimaryRegionCall)
+	check(c.in(replicaEU).ReplicateSecretToRegions(ctx, &secretsmanager.ReplicateSecretToRegionsInput{
+		SecretId: &name, AddReplicaRegions: []types.ReplicaRegionType{region(otherRegion)},
+	})).must(t)
+	if d := describe(t, c, otherRegion, name); aws.ToString(d.PrimaryRegion) != replicaEU {
+		t.Errorf("replica of the promoted secret has PrimaryRegion %q", aws.ToString(d.PrimaryRegion))
+	}
+	// And the old primary now meets a same-name secret there.
+	rep := replicate(t, c, name, false, region(replicaEU))
+	if st, _ := lastStatus(rep.ReplicationStatus, replicaEU); st.Status != types.StatusTypeFailed {
+		t.Errorf("replicating onto the promoted secret: %s, want Failed", statusString(rep.ReplicationStatus))
+	}
+}
+
+func TestReplicationDelay(t *testing.T) {
+	t.Parallel()
+	for _, delay := range []time.Duration{0, 400 * time.Millisecond} {
+		t.Run(delay.String(), func(t *testing.T) {
+			t.Parallel()
+			_, url := startStandin(t, standin.Options{ReplicationDelay: delay})
+			c := newClients(url)
+			name := uniqueName("delay")
+			createSecret(t, c, primaryRegion, name)
+			started := time.Now()
+			rep := replicate(t, c, name, false, region(replicaEU))
+			if st := rep.ReplicationStatus[0]; st.Status != types.StatusTypeInProgress || st.StatusMessage != nil {
+				t.Errorf("answer shows %s %q, want InProgress without a message", st.Status, aws.ToString(st.StatusMessage))
+			}
+			// The replica secret exists in its Region from the start.
+			describe(t, c, replicaEU, name)
+
+			first := describe(t, c, primaryRegion, name).ReplicationStatus[0].Status
+			if delay == 0 && first != types.StatusTypeInSync {
+				t.Errorf("with no delay the next read shows %s, want InSync", first)
+			}
+			if delay > 0 && first != types.StatusTypeInProgress {
+				t.Errorf("read right away shows %s, want InProgress", first)
+			}
+			waitInSync(t, c, name, replicaEU)
+			if took := time.Since(started); took < delay || took > delay+2*time.Second {
+				t.Errorf("InSync after %v, want about %v", took, delay)
+			}
+		})
+	}
+}
+
+func TestKMSKeysPerRegion(t *testing.T) {
+	t.Parallel()
+	_, url := startStandin(t, standin.Options{})
+	c := newClients(url)
+	ctx := context.Background()
+	name := uniqueName("kms")
+	check(c.in(primaryRegion).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name: &name, SecretString: aws.String("v"), KmsKeyId: aws.String("alias/primary-key"),
+	})).must(t)
+	replicate(t, c, name, false, regionWithKey(replicaEU, "alias/eu-key"), region(replicaAP))
+	d := waitInSync(t, c, name, replicaEU, replicaAP)
+	if aws.ToString(d.KmsKeyId) != "alias/primary-key" {
+		t.Errorf("primary KmsKeyId %q", aws.ToString(d.KmsKeyId))
+	}
+	for r, want := range map[string]string{replicaEU: "alias/eu-key", replicaAP: standin.KMSKeyIDDefault} {
+		if st, _ := lastStatus(d.ReplicationStatus, r); aws.ToString(st.KmsKeyId) != want {
+			t.Errorf("%s status KmsKeyId %q, want %q", r, aws.ToString(st.KmsKeyId), want)
+		}
+	}
+	if got := describe(t, c, replicaEU, name).KmsKeyId; aws.ToString(got) != "alias/eu-key" {
+		t.Errorf("EU replica KmsKeyId %q", aws.ToString(got))
+	}
+	// AWS omits KmsKeyId from DescribeSecret for the AWS managed key.
+	if got := describe(t, c, replicaAP, name).KmsKeyId; got != nil {
+		t.Errorf("AP replica KmsKeyId %q, want none", *got)
+	}
+}
+
+func TestCreateSecretWithReplicasAndRetry(t *testing.T) {
+	t.Parallel()
+	_, url := startStandin(t, standin.Options{})
+	c := newClients(url)
+	ctx := context.Background()
+	name := uniqueName("create-replicas")
+	in := &secretsmanager.CreateSecretInput{
+		Name: &name, SecretString: aws.String("v"),
+		ClientRequestToken: aws.String("7d4e3a4c-0d0b-4c43-9b1e-5a1f0e2b9c11"),
+		AddReplicaRegions:  []types.ReplicaRegionType{region(replicaEU)},
+	}
+	out := check(c.in(primaryRegion).CreateSecret(ctx, in)).must(t)
+	if len(out.ReplicationStatus) != 1 || out.ReplicationStatus[0].Status != types.StatusTypeInProgress {
+		t.Errorf("CreateSecret ReplicationStatus %s", statusString(out.ReplicationStatus))
+	}
+	// The SDK retries a timed-out create with the same token: AWS answers
+	// the secret it created.
+	again := check(c.in(primaryRegion).CreateSecret(ctx, in)).must(t)
+	if aws.ToString(again.ARN) != aws.ToString(out.ARN) || aws.ToString(again.VersionId) != aws.ToString(out.VersionId) {
+		t.Errorf("retry answered %q/%q, want %q/%q", aws.ToString(again.ARN), aws.ToString(again.VersionId), aws.ToString(out.ARN), aws.ToString(out.VersionId))
+	}
+	in.SecretString = aws.String("different")
+	_, err := c.in(primaryRegion).CreateSecret(ctx, in)
+	wantAPIError(t, err, standin.CodeResourceExists, "")
+}
+
+func TestGetSecretValueAndLastAccessedDate(t *testing.T) {
+	t.Parallel()
+	_, url := startStandin(t, standin.Options{})
+	c := newClients(url)
+	ctx := context.Background()
+	name := uniqueName("value")
+	createSecret(t, c, primaryRegion, name)
+	replicate(t, c, name, false, region(replicaEU), region(replicaAP))
+	v := check(c.in(replicaEU).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &name})).must(t)
+	if aws.ToString(v.SecretString) != `{"k":"v"}` || len(v.VersionStages) != 1 {
+		t.Errorf("GetSecretValue in the replica's Region: %q %v", aws.ToString(v.SecretString), v.VersionStages)
+	}
+	d := describe(t, c, primaryRegion, name)
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	if st, _ := lastStatus(d.ReplicationStatus, replicaEU); st.LastAccessedDate == nil || !st.LastAccessedDate.Equal(today) {
+		t.Errorf("EU LastAccessedDate %v, want %v", st.LastAccessedDate, today)
+	}
+	if st, _ := lastStatus(d.ReplicationStatus, replicaAP); st.LastAccessedDate != nil {
+		t.Errorf("AP LastAccessedDate %v, want none (never read there)", st.LastAccessedDate)
+	}
+}
+
+func TestListSecretsPages(t *testing.T) {
+	t.Parallel()
+	_, url := startStandin(t, standin.Options{})
+	c := newClients(url)
+	ctx := context.Background()
+	for i := range 5 {
+		createSecret(t, c, replicaAP, fmt.Sprintf("list/%d", i))
+	}
+	createSecret(t, c, replicaAP, "other/x")
+	var names []string
+	p := secretsmanager.NewListSecretsPaginator(c.in(replicaAP), &secretsmanager.ListSecretsInput{
+		MaxResults: aws.Int32(2),
+		Filters:    []types.Filter{{Key: types.FilterNameStringTypeName, Values: []string{"list/"}}},
+	})
+	pages := 0
+	for p.HasMorePages() {
+		page := check(p.NextPage(ctx)).must(t)
+		pages++
+		for _, s := range page.SecretList {
+			names = append(names, aws.ToString(s.Name))
+		}
+	}
+	if pages != 3 || strings.Join(names, ",") != "list/0,list/1,list/2,list/3,list/4" {
+		t.Errorf("%d pages: %v", pages, names)
+	}
+	_, err := c.in(replicaAP).ListSecrets(ctx, &secretsmanager.ListSecretsInput{NextToken: aws.String("garbage!")})
+	wantAPIError(t, err, standin.CodeInvalidNextToken, "")
+	_, err = c.in(replicaAP).ListSecrets(ctx, &secretsmanager.ListSecretsInput{
+		Filters: []types.Filter{{Key: types.FilterNameStringTypeTagKey, Values: []string{"x"}}},
+	})
+	wantAPIError(t, err, standin.CodeInvalidParameter, "")
+}
+
+func TestRandomFaultRates(t *testing.T) {
+	t.Parallel()
+	const n = 1000
+	for _, tc := range []struct {
+		name                    string
+		faults                  standin.Faults
+		wantThrottled, wantErrs float64 // expected fractions
+	}{
+		{"none", standin.Faults{}, 0, 0},
+		{"throttle 30%", standin.Faults{ThrottleRate: 0.3}, 0.3, 0},
+		{"errors 20%", standin.Faults{ErrorRate: 0.2}, 0, 0.2},
+		// Throttling is decided first; errors apply to what is left.
+		{"both", standin.Faults{ThrottleRate: 0.2, ErrorRate: 0.25}, 0.2, 0.8 * 0.25},
+		{"always throttle", standin.Faults{ThrottleRate: 1}, 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv, url := startStandin(t, standin.Options{Faults: tc.faults})
+			c := newClientsWithoutRetries(url)
+			var throttled, errs, other atomic.Int64
+			var wg sync.WaitGroup
+			for w := range 8 {
+				wg.Go(func() {
+					for range n / 8 {
+						_, err := c.in(replicaEU).DescribeSecret(context.Background(), &secretsmanager.DescribeSecretInput{SecretId: aws.String("missing")})
+						var ae smithy.APIError
+						switch {
+						case !errors.As(err, &ae):
+							t.Errorf("worker %d: %v", w, err)
+						case ae.ErrorCode() == standin.CodeThrottling:
+							throttled.Add(1)
+						case ae.ErrorCode() == standin.CodeInternalServiceError && httpStatus(err) == http.StatusInternalServerError:
+							errs.Add(1)
+						case ae.ErrorCode() == standin.CodeResourceNotFound:
+							other.Add(1)
+						default:
+							t.Errorf("worker %d: unexpected %v", w, err)
+						}
+					}
+				})
+			}
+			wg.Wait()
+			wantAbout(t, "throttles", throttled.Load(), n, tc.wantThrottled)
+			wantAbout(t, "5xx", errs.Load(), n, tc.wantErrs)
+			api := srv.Stats().Region(replicaEU).APIs["DescribeSecret"]
+			if api.Requests != n || api.RandomThrottles != throttled.Load() || api.ServerErrors != errs.Load() ||
+				api.BudgetThrottles != 0 || api.ClientErrors != other.Load() {
+				t.Errorf("stats %+v, client saw %d throttles %d 5xx %d others", api, throttled.Load(), errs.Load(), other.Load())
+			}
+		})
+	}
+}
+
+// wantAbout accepts a binomial count within 5 standard deviations: a false
+// failure is then a one-in-a-million event.
+func wantAbout(t *testing.T, what string, got int64, n int, p float64) {
+	t.Helper()
+	mean := float64(n) * p
+	slack := 5 * math.Sqrt(float64(n)*p*(1-p))
+	if math.Abs(float64(got)-mean) > slack {
+		t.Errorf("%s: %d of %d, want %.0f ± %.0f", what, got, n, mean, slack)
+	}
+}
+
+func TestLatencyAndRuntimeFaultChanges(t *testing.T) {
+	t.Parallel()
+	srv, url := startStandin(t, standin.Options{Faults: standin.Faults{Latency: 200 * time.Millisecond}})
+	c := newClientsWithoutRetries(url)
+	ctx := context.Background()
+	call := func() (time.Duration, error) {
+		start := time.Now()
+		_, err := c.in(primaryRegion).ListSecrets(ctx, &secretsmanager.ListSecretsInput{})
+		return time.Since(start), err
+	}
+	if took, err := call(); err != nil || took < 200*time.Millisecond {
+		t.Errorf("with 200ms latency: took %v, err %v", took, err)
+	}
+	if err := srv.SetFaults(standin.Faults{ThrottleRate: 1}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := call()
+	wantAPIError(t, err, standin.CodeThrottling, standin.MsgRateExceeded)
+	if err := srv.SetFaults(standin.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	if took, err := call(); err != nil || took > 150*time.Millisecond {
+		t.Errorf("without faults: took %v, err %v", took, err)
+	}
+	if err := srv.SetFaults(standin.Faults{ErrorRate: 1.5}); err == nil {
+		t.Error("SetFaults accepted an error rate of 1.5")
+	}
+	if got := srv.Faults(); got != (standin.Faults{}) {
+		t.Errorf("a refused SetFaults changed faults to %+v", got)
+	}
+}
+
+// hammer sends writes to one Region from several goroutines at a total rate
+// for a while, and reports what the client saw.
+func hammer(t *testing.T, c *clients, r string, workers int, perWorker time.Duration, d time.Duration) (sent, throttled int64) {
+	t.Helper()
+	var nSent, nThrottled atomic.Int64
+	start := time.Now()
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			// Spread the workers over one interval instead of bursting.
+			time.Sleep(perWorker * time.Duration(w) / time.Duration(workers))
+			tick := time.NewTicker(perWorker)
+			defer tick.Stop()
+			for time.Since(start) < d {
+				nSent.Add(1)
+				// A write on a secret that does not exist: the budget counts it
+				// all the same, and it changes nothing.
+				_, err := c.in(r).RemoveRegionsFromReplication(context.Background(), &secretsmanager.RemoveRegionsFromReplicationInput{
+					SecretId: aws.String("hammer/missing"), RemoveReplicaRegions: []string{replicaEU},
+				})
+				var ae smithy.APIError
+				switch {
+				case !errors.As(err, &ae):
+					t.Errorf("worker %d: %v", w, err)
+				case ae.ErrorCode() == standin.CodeThrottling:
+					nThrottled.Add(1)
+				case ae.ErrorCode() != standin.CodeResourceNotFound:
+					t.Errorf("worker %d: unexpected %v", w, err)
+				}
+				<-tick.C
+			}
+		})
+	}
+	wg.Wait()
+	return nSent.Load(), nThrottled.Load()
+}
+
+func TestWriteBudgetHoldsUnderTwiceTheLoad(t *testing.T) {
+	t.Parallel()
+	const budget = 20
+	srv, url := startStandin(t, standin.Options{Faults: standin.Faults{WriteBudget: budget}})
+	c := newClientsWithoutRetries(url)
+	// 4 workers at 10/s each: 40 writes per second, twice the budget.
+	sent, throttled := hammer(t, c, "ca-central-1", 4, 100*time.Millisecond, 2500*time.Millisecond)
+
+	rs := srv.Stats().Region("ca-central-1")
+	w, api := rs.Writes, rs.APIs["RemoveRegionsFromReplication"]
+	t.Logf("sent %d, throttled %d; busiest second: %d received, %d admitted", sent, throttled, w.MaxPerSecond, w.MaxAdmittedPerSecond)
+	if w.MaxAdmittedPerSecond > budget {
+		t.Errorf("%d writes admitted within one second, budget %d", w.MaxAdmittedPerSecond, budget)
+	}
+	if w.MaxAdmittedPerSecond < budget {
+		t.Errorf("busiest second admitted only %d: the budget was never reached, so the test proves nothing", w.MaxAdmittedPerSecond)
+	}
+	if w.MaxPerSecond < budget*3/2 {
+		t.Errorf("busiest second received only %d writes: not hammering at twice the budget", w.MaxPerSecond)
+	}
+	if throttled == 0 || api.BudgetThrottles != throttled || api.Requests != sent || api.RandomThrottles != 0 {
+		t.Errorf("client saw %d throttles of %d; stats %+v", throttled, sent, api)
+	}
+	if w.Requests != sent {
+		t.Errorf("stats count %d writes, client sent %d", w.Requests, sent)
+	}
+}
+
+func TestClientUnderBudgetIsNeverThrottled(t *testing.T) {
+	t.Parallel()
+	const budget = 20
+	srv, url := startStandin(t, standin.Options{Faults: standin.Faults{WriteBudget: budget, ReadBudget: budget}})
+	c := newClientsWithoutRetries(url)
+	// 3 workers at 5/s: 15 per second, under the budget of 20.
+	sent, throttled := hammer(t, c, "eu-north-1", 3, 200*time.Millisecond, 2*time.Second)
+	w := srv.Stats().Region("eu-north-1").Writes
+	if throttled != 0 || sent < 25 {
+		t.Errorf("%d of %d writes throttled; want none", throttled, sent)
+	}
+	if w.MaxPerSecond > budget || w.MaxAdmittedPerSecond != w.MaxPerSecond {
+		t.Errorf("busiest second %+v", w)
+	}
+}
+
+func TestReadAndWriteBudgetsAreSeparate(t *testing.T) {
+	t.Parallel()
+	srv, url := startStandin(t, standin.Options{Faults: standin.Faults{ReadBudget: 5, WriteBudget: 3}})
+	c := newClientsWithoutRetries(url)
+	ctx := context.Background()
+	var readThrottles int
+	for range 12 {
+		_, err := c.in(replicaAP).DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("missing")})
+		if apiError(t, err).ErrorCode() == standin.CodeThrottling {
+			readThrottles++
+		}
+	}
+	// Reads spent their budget; writes still have theirs, and
+	// GetSecretValue is under neither.
+	for i := range 3 {
+		createSecret(t, c, replicaAP, fmt.Sprintf("budget/%d", i))
+	}
+	check(c.in(replicaAP).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("budget/0")})).must(t)
+	_, err := c.in(replicaAP).DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String("budget/0")})
+	wantAPIError(t, err, standin.CodeThrottling, standin.MsgRateExceeded)
+	// Another Region has its own budget.
+	createSecret(t, c, replicaEU, "budget/0")
+
+	rs := srv.Stats().Region(replicaAP)
+	if readThrottles < 6 || rs.APIs["DescribeSecret"].BudgetThrottles != int64(readThrottles) || rs.Reads.MaxAdmittedPerSecond != 5 {
+		t.Errorf("%d reads throttled; stats %+v", readThrottles, rs)
+	}
+	if rs.Writes.MaxAdmittedPerSecond != 3 || rs.APIs["DeleteSecret"].BudgetThrottles != 1 {
+		t.Errorf("write stats %+v", rs)
+	}
+}
+
+// rawCall posts one API request without the SDK, to see the wire.
+func rawCall(t *testing.T, url, target, auth, body string) (*http.Response, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url+"/", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-amz-json-1.1")
+	if target != "" {
+		req.Header.Set("X-Amz-Target", "secretsmanager."+target)
+	}
+	if auth != "" {
+		req.Header.Set("Authorization", auth)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatalf("body %q is not JSON: %v", b, err)
+	}
+	return resp, m
+}
+
+func sigv4(region string) string {
+	return "AWS4-HMAC-SHA256 Credential=AKID/20260101/" + region + "/secretsmanager/aws4_request, SignedHeaders=content-type;host;x-amz-date;x-amz-target, Signature=00ff"
+}
+
+var uuidPattern = regexp.MustCompile(`^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$`)
+
+func TestWireErrorShapeAndRegionFromSignature(t *testing.T) {
+	t.Parallel()
+	srv, url := startStandin(t, standin.Options{})
+	for _, tc := range []struct {
+		name, target, auth, body string
+		status                   int
+		code                     string
+	}{
+		{"no Authorization", "DescribeSecret", "", `{"SecretId":"x"}`, 400, standin.CodeMissingAuthentication},
+		{"garbled Authorization", "DescribeSecret", "AWS4-HMAC-SHA256 garbage", `{"SecretId":"x"}`, 400, standin.CodeIncompleteSignature},
+		{"scoped to another service", "DescribeSecret", strings.Replace(sigv4(replicaEU), "secretsmanager", "kms", 1), `{}`, 400, standin.CodeInvalidSignature},
+		{"unknown Region", "DescribeSecret", sigv4("mars-east-1"), `{}`, 400, standin.CodeInvalidSignature},
+		{"unknown operation", "RotateSecret", sigv4(replicaEU), `{}`, 400, standin.CodeUnknownOperation},
+		{"no target", "", sigv4(replicaEU), `{}`, 400, standin.CodeUnknownOperation},
+		{"malformed JSON", "DescribeSecret", sigv4(replicaEU), `{"SecretId":`, 400, standin.CodeSerialization},
+		{"wrong JSON type", "DescribeSecret", sigv4(replicaEU), `{"SecretId":42}`, 400, standin.CodeSerialization},
+		{"not found", "DescribeSecret", sigv4(replicaEU), `{"SecretId":"x"}`, 400, standin.CodeResourceNotFound},
+	} {
+		resp, body := rawCall(t, url, tc.target, tc.auth, tc.body)
+		if resp.StatusCode != tc.status || body["__type"] != tc.code {
+			t.Errorf("%s: %d %v, want %d %s", tc.name, resp.StatusCode, body, tc.status, tc.code)
+		}
+		if _, ok := body["message"].(string); !ok && tc.code != standin.CodeUnknownOperation {
+			t.Errorf("%s: no message in %v", tc.name, body)
+		}
+		if ct := resp.Header.Get("Content-Type"); ct != "application/x-amz-json-1.1" {
+			t.Errorf("%s: Content-Type %q", tc.name, ct)
+		}
+		if id := resp.Header.Get("X-Amzn-RequestId"); !uuidPattern.MatchString(id) {
+			t.Errorf("%s: request id %q is not a UUID", tc.name, id)
+		}
+		if et := resp.Header.Get("X-Amzn-ErrorType"); et != tc.code {
+			t.Errorf("%s: X-Amzn-ErrorType %q", tc.name, et)
+		}
+	}
+	if got := srv.Stats().Unauthenticated; got != 4 {
+		t.Errorf("Unauthenticated = %d, want 4", got)
+	}
+
+	// The Region comes from the signature alone: a secret created with a
+	// raw eu-west-3 signature is what the SDK's eu-west-3 client sees, and
+	// only it.
+	resp, body := rawCall(t, url, "CreateSecret", sigv4(replicaEU), `{"Name":"raw/created","SecretString":"v"}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("raw CreateSecret: %d %v", resp.StatusCode, body)
+	}
+	arn, _ := body["ARN"].(string)
+	wantSecretARN(t, arn, replicaEU, "raw/created")
+	c := newClients(url)
+	if d := describe(t, c, replicaEU, "raw/created"); aws.ToString(d.ARN) != arn {
+		t.Errorf("SDK in %s sees %q, want %q", replicaEU, aws.ToString(d.ARN), arn)
+	}
+	_, err := c.in(primaryRegion).DescribeSecret(context.Background(), &secretsmanager.DescribeSecretInput{SecretId: aws.String("raw/created")})
+	wantAPIError(t, err, standin.CodeResourceNotFound, standin.MsgSecretNotFound)
+}
+
+func TestAdminEndpoints(t *testing.T) {
+	t.Parallel()
+	srv, url := startStandin(t, standin.Options{Faults: standin.Faults{WriteBudget: 7}})
+	c := newClients(url)
+	admin := func(method, path, body string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest(method, url+"/_standin/"+path, strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if resp.Header.Get("X-Amzn-RequestId") == "" {
+			t.Errorf("%s %s: no request id", method, path)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+
+	if code, body := admin("GET", "healthz", ""); code != 200 || !strings.Contains(body, `"ok"`) {
+		t.Errorf("healthz: %d %s", code, body)
+	}
+
+	// Faults: partial updates keep the other fields.
+	code, body := admin("POST", "faults", `{"throttleRate":0.25,"latency":"10ms"}`)
+	var f standin.Faults
+	if err := json.Unmarshal([]byte(body), &f); err != nil || code != 200 {
+		t.Fatalf("POST faults: %d %s %v", code, body, err)
+	}
+	if f.ThrottleRate != 0.25 || f.Latency != 10*time.Millisecond || f.WriteBudget != 7 {
+		t.Errorf("faults after patch: %+v", f)
+	}
+	want := standin.Faults{ThrottleRate: 0.25, Latency: 10 * time.Millisecond, WriteBudget: 7}
+	if got := srv.Faults(); got != want {
+		t.Errorf("Faults() = %+v, want %+v", got, want)
+	}
+	for _, bad := range []string{`{"throttleRate":2}`, `{"throtleRate":0.1}`, `{"latency":"soon"}`, `{"readBudget":-1}`, `not json`} {
+		if code, body := admin("POST", "faults", bad); code != 400 || !strings.Contains(body, `"error"`) {
+			t.Errorf("POST faults %s: %d %s, want 400", bad, code, body)
+		}
+	}
+	if got := srv.Faults(); got != want {
+		t.Errorf("refused patches changed faults to %+v", got)
+	}
+	if code, body := admin("GET", "faults", ""); code != 200 || !strings.Contains(body, `"throttleRate": 0.25`) {
+		t.Errorf("GET faults: %d %s", code, body)
+	}
+	if code, _ := admin("POST", "faults", `{"throttleRate":0,"latency":"0s"}`); code != 200 {
+		t.Fatalf("clearing faults: %d", code)
+	}
+
+	// Stats reflect SDK traffic.
+	createSecret(t, c, replicaEU, "admin/one")
+	describe(t, c, replicaEU, "admin/one")
+	code, body = admin("GET", "stats", "")
+	var stats standin.Stats
+	if err := json.Unmarshal([]byte(body), &stats); err != nil || code != 200 {
+		t.Fatalf("GET stats: %d %s %v", code, body, err)
+	}
+	eu := stats.Region(replicaEU)
+	if eu.APIs["CreateSecret"].Requests != 1 || eu.APIs["DescribeSecret"].Requests != 1 || eu.Writes.MaxPerSecond != 1 || eu.Reads.Requests != 1 {
+		t.Errorf("stats %s", body)
+	}
+	for _, key := range []string{`"regions"`, `"apis"`, `"budgetThrottles"`, `"randomThrottles"`, `"serverErrors"`, `"maxPerSecond"`, `"maxAdmittedPerSecond"`} {
+		if !strings.Contains(body, key) {
+			t.Errorf("stats JSON lacks %s: %s", key, body)
+		}
+	}
+
+	// Seeding, then reset.
+	if code, body := admin("POST", "seed-demo", ""); code != 200 || !strings.Contains(body, "prod/payments/api-key") {
+		t.Errorf("seed-demo: %d %s", code, body)
+	}
+	if code, _ := admin("POST", "seed-demo", ""); code != 400 {
+		t.Errorf("second seed-demo: %d, want 400 (the secrets exist)", code)
+	}
+	describe(t, c, standin.DemoRegion, "prod/db/primary")
+	if code, _ := admin("POST", "reset", ""); code != 204 {
+		t.Errorf("reset: %d", code)
+	}
+	if s := srv.Stats(); len(s.Regions) != 0 || s.Unauthenticated != 0 {
+		t.Errorf("stats after reset: %+v", s)
+	}
+	_, err := c.in(standin.DemoRegion).DescribeSecret(context.Background(), &secretsmanager.DescribeSecretInput{SecretId: aws.String("prod/db/primary")})
+	wantAPIError(t, err, standin.CodeResourceNotFound, "")
+	if got := srv.Faults().WriteBudget; got != 7 {
+		t.Errorf("reset changed faults: write budget %d", got)
+	}
+
+	if code, _ := admin("GET", "reset", ""); code != 405 {
+		t.Errorf("GET reset: %d, want 405", code)
+	}
+	if code, _ := admin("DELETE", "faults", ""); code != 405 {
+		t.Errorf("DELETE faults: %d, want 405", code)
+	}
+	if code, _ := admin("GET", "nothing", ""); code != 404 {
+		t.Errorf("GET nothing: %d, want 404", code)
+	}
+}
+
+func TestSeed(t *testing.T) {
+	t.Parallel()
+	srv, url := startStandin(t, standin.Options{AccountID: "210987654321"})
+	ctx := context.Background()
+	arns, err := srv.SeedDemo(ctx)
+	if err != nil || len(arns) != 2 {
+		t.Fatalf("SeedDemo: %v %v", arns, err)
+	}
+	if !strings.HasPrefix(arns[0], "arn:aws:secretsmanager:us-east-1:210987654321:secret:prod/payments/api-key-") {
+		t.Errorf("ARN %q", arns[0])
+	}
+	if len(srv.Stats().Regions) != 0 {
+		t.Error("seeding counted in the stats")
+	}
+	d := describe(t, newClients(url), standin.DemoRegion, "prod/payments/api-key")
+	if aws.ToString(d.ARN) != arns[0] {
+		t.Errorf("seeded secret has ARN %q", aws.ToString(d.ARN))
+	}
+	for _, tc := range []struct{ region, name string }{
+		{"mars-east-1", "x"}, {primaryRegion, "bad name"}, {primaryRegion, "prod/db/primary"},
+	} {
+		if _, err := srv.Seed(ctx, tc.region, tc.name, "v"); err == nil {
+			t.Errorf("Seed(%s, %s) succeeded", tc.region, tc.name)
+		}
+	}
+}
+
+func TestNewValidatesOptions(t *testing.T) {
+	t.Parallel()
+	for _, opts := range []standin.Options{
+		{AccountID: "12345"},
+		{AccountID: "12345678901x"},
+		{ReplicationDelay: -time.Second},
+		{Faults: standin.Faults{ThrottleRate: -0.1}},
+		{Faults: standin.Faults{WriteBudget: -1}},
+		{Faults: standin.Faults{Latency: -time.Millisecond}},
+	} {
+		if _, err := standin.New(opts); err == nil {
+			t.Errorf("New(%+v) succeeded", opts)
+		}
+	}
+}
+
+// TestConcurrentUse drives every entry point at once; its value is in
+// running under -race.
+func TestConcurrentUse(t *testing.T) {
+	t.Parallel()
+	srv, url := startStandin(t, standin.Options{ReplicationDelay: 5 * time.Millisecond})
+	c := newClients(url)
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	for w := range 6 {
+		wg.Go(func() {
+			for i := range 15 {
+				name := fmt.Sprintf("concurrent/%d/%d", w, i)
+				if _, err := c.in(primaryRegion).CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: &name, SecretString: aws.String("v")}); err != nil {
+					t.Errorf("create %s: %v", name, err)
+					return
+				}
+				if _, err := c.in(primaryRegion).ReplicateSecretToRegions(ctx, &secretsmanager.ReplicateSecretToRegionsInput{
+					SecretId: &name, AddReplicaRegions: []types.ReplicaRegionType{region(replicaEU), region(replicaAP)},
+				}); err != nil {
+					t.Errorf("replicate %s: %v", name, err)
+				}
+				_, _ = c.in(replicaEU).DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: &name})
+				_, _ = c.in(replicaAP).ListSecrets(ctx, &secretsmanager.ListSecretsInput{})
+				_, _ = c.in(replicaAP).StopReplicationToReplica(ctx, &secretsmanager.StopReplicationToReplicaInput{SecretId: &name})
+				_, _ = c.in(primaryRegion).RemoveRegionsFromReplication(ctx, &secretsmanager.RemoveRegionsFromReplicationInput{
+					SecretId: &name, RemoveReplicaRegions: []string{replicaEU},
+				})
+				_, _ = c.in(primaryRegion).DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: &name})
+			}
+		})
+	}
+	wg.Go(func() {
+		for i := range 50 {
+			_ = srv.Stats()
+			_ = srv.SetFaults(standin.Faults{ReadBudget: 1000 + i})
+			_ = srv.Faults()
+			time.Sleep(time.Millisecond)
+		}
+	})
+	wg.Wait()
+	if got := srv.Stats().Region(primaryRegion).APIs["CreateSecret"].Requests; got != 90 {
+		t.Errorf("%d creates counted, want 90", got)
+	}
+}
