@@ -3,6 +3,7 @@
 
 GO       ?= go
 BUF      := $(GO) tool -modfile=tools/go.mod buf
+LINT     := $(GO) tool -modfile=tools/go.mod golangci-lint
 FUZZTIME ?= 20s
 
 .PHONY: all run test deps check generate lint fmt vet fuzz build bench bench-smoke clean
@@ -53,7 +54,9 @@ fmt:
 vet:
 	$(GO) vet ./...
 
+## lint: golangci-lint (.golangci.yml: staticcheck, the layering rules, ...) and buf lint
 lint: protodeps
+	$(LINT) run ./...
 	$(BUF) lint
 
 ## generate: regenerate gen/ from proto/ with the pinned plugins

@@ -903,10 +903,10 @@ func mountedFiles(b *bundle) map[string]mountedFile {
 			} else {
 				f.secretKey = key
 			}
-			switch {
-			case vm.SubPath == "":
+			switch vm.SubPath {
+			case "":
 				files[path.Join(vm.MountPath, p)] = f
-			case vm.SubPath == p:
+			case p:
 				f.subPath = true
 				files[vm.MountPath] = f
 			}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -16,7 +17,7 @@ func replicadCLI(t *testing.T, args ...string) (string, int) {
 	t.Helper()
 	out, err := exec.Command(filepath.Join(binDir, "replicad"), args...).CombinedOutput()
 	code := 0
-	if ee, ok := err.(*exec.ExitError); ok {
+	if ee := (*exec.ExitError)(nil); errors.As(err, &ee) {
 		code = ee.ExitCode()
 	} else if err != nil {
 		t.Fatal(err)

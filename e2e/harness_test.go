@@ -245,7 +245,7 @@ func startWatchedStandin(t *testing.T, opts standin.Options) *watchedStandin {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: w}
-	go srv.Serve(l)
+	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(func() { srv.Close() })
 	w.URL = "http://" + l.Addr().String()
 	return w
@@ -264,10 +264,12 @@ func (w *watchedStandin) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	body, _ := io.ReadAll(r.Body)
 	r.Body = io.NopCloser(bytes.NewReader(body))
-	var in struct{ SecretId string }
+	var in struct {
+		SecretID string `json:"SecretId"`
+	}
 	_ = json.Unmarshal(body, &in)
-	key := in.SecretId
-	if id, err := secretid.Parse(in.SecretId); err == nil {
+	key := in.SecretID
+	if id, err := secretid.Parse(in.SecretID); err == nil {
 		key = id.Key()
 	}
 	w.mu.Lock()

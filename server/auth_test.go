@@ -153,7 +153,8 @@ func TestAuthentication(t *testing.T) {
 	if _, err := replicadv1.NewReplicationServiceClient(s.env.Dial(t, foreign)).Status(ctx, req); err == nil || status.Code(err) == codes.OK {
 		t.Error("a certificate from an unknown CA was accepted over gRPC")
 	}
-	if _, err := testenv.HTTPClient(foreign).Get(s.env.BaseURL + "/v1/secrets/prod%2Fapp%2Fx/replication"); err == nil {
+	if resp, err := testenv.HTTPClient(foreign).Get(s.env.BaseURL + "/v1/secrets/prod%2Fapp%2Fx/replication"); err == nil {
+		resp.Body.Close()
 		t.Error("a certificate from an unknown CA was accepted over REST")
 	}
 	// Health checks need no credentials.

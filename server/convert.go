@@ -3,12 +3,11 @@ package server
 import (
 	"time"
 
-	"github.com/replicad/replicad/internal/domain"
-
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
+	"github.com/replicad/replicad/internal/domain"
 )
 
 var (

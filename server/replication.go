@@ -3,13 +3,12 @@ package server
 import (
 	"context"
 
-	"github.com/replicad/replicad/internal/domain"
-
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/access"
+	"github.com/replicad/replicad/internal/domain"
 	"github.com/replicad/replicad/internal/engine"
 	"github.com/replicad/replicad/internal/redact"
 	"github.com/replicad/replicad/internal/secretid"

@@ -116,7 +116,7 @@ func auditVerifyExport(files []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		pos, prev, err = audit.VerifyExport(f, prev)
-		f.Close()
+		_ = f.Close() // read-only
 		if err != nil {
 			fmt.Fprintf(stdout, "BROKEN in %s: %v\n", name, err)
 			return 1

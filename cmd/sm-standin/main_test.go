@@ -171,9 +171,11 @@ func TestRunFlagsAndEnvironment(t *testing.T) {
 	if !strings.Contains(string(body), `"throttleRate": 1`) {
 		t.Errorf("faults %s", body)
 	}
-	if _, err := http.Post(url+"/_standin/faults", "application/json", strings.NewReader(`{"throttleRate":0}`)); err != nil {
+	resp, err = http.Post(url+"/_standin/faults", "application/json", strings.NewReader(`{"throttleRate":0}`))
+	if err != nil {
 		t.Fatal(err)
 	}
+	resp.Body.Close()
 	out, err := client(url, "eu-west-3").CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{Name: aws.String("x"), SecretString: aws.String("v")})
 	if err != nil || !strings.Contains(aws.ToString(out.ARN), ":444455556666:") {
 		t.Errorf("CreateSecret: %v %v", out, err)

@@ -102,7 +102,7 @@ func (b *bundle) asSuperuser(t *testing.T, sql string, args ...any) {
 	if _, err := conn.Exec(b.ctx, "SET session_replication_role = replica"); err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Exec(b.ctx, "SET session_replication_role = DEFAULT")
+	defer func() { _, _ = conn.Exec(b.ctx, "SET session_replication_role = DEFAULT") }()
 	if _, err := conn.Exec(b.ctx, sql, args...); err != nil {
 		t.Fatalf("%s: %v", sql, err)
 	}
@@ -251,7 +251,7 @@ func TestRetentionExportsAndAnchors(t *testing.T) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	lines := 0
-	var prev []byte = make([]byte, 32)
+	prev := make([]byte, 32)
 	for sc.Scan() {
 		var e audit.ExportedEvent
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {

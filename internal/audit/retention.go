@@ -108,17 +108,17 @@ func (r *Retention) export(rows []store.AuditRow) (string, error) {
 	for _, row := range rows {
 		line, err := jsonLine(ExportedEvent{Position: row.ChainPos, PrevHash: hexString(row.PrevHash), Hash: hexString(row.Hash), Event: row.Body})
 		if err != nil {
-			f.Close()
+			_ = f.Close()
 			return "", err
 		}
 		_, _ = w.Write(line)
 	}
 	if err := w.Flush(); err != nil {
-		f.Close()
+		_ = f.Close()
 		return "", fmt.Errorf("audit export: %w", err)
 	}
 	if err := f.Sync(); err != nil {
-		f.Close()
+		_ = f.Close()
 		return "", fmt.Errorf("audit export: %w", err)
 	}
 	return path, f.Close()

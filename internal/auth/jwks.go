@@ -195,7 +195,7 @@ func httpsFetcher(client *http.Client, u *url.URL) func(context.Context) ([]byte
 			}
 			return nil, fmt.Errorf("%w: GET %s: %w", ErrJWKS, shown, err)
 		}
-		defer resp.Body.Close()
+		defer func() { _ = resp.Body.Close() }()
 		if resp.StatusCode != http.StatusOK {
 			return nil, fmt.Errorf("%w: GET %s: status %d", ErrJWKS, shown, resp.StatusCode)
 		}

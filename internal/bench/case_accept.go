@@ -211,7 +211,7 @@ func replicateFunc(rd *Replicad, transport string, c int) (func(context.Context,
 			if err != nil {
 				return err
 			}
-			defer resp.Body.Close()
+			defer func() { _ = resp.Body.Close() }()
 			b, _ := io.ReadAll(resp.Body)
 			if resp.StatusCode != http.StatusOK {
 				return fmt.Errorf("%s: %s", resp.Status, b)

@@ -113,7 +113,7 @@ func scrapeMetrics(ctx context.Context, url string, every time.Duration) int {
 			continue
 		}
 		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {
 			n++
 		}

@@ -48,7 +48,7 @@ func (r *Runner) pickup(ctx context.Context, res *Result) (err error) {
 	if err != nil {
 		return err
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 
 	var pickups, replies, toRunning Latencies
 	for i := range n + warmup {

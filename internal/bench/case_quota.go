@@ -77,7 +77,7 @@ func (r *Runner) quota(ctx context.Context, res *Result) (err error) {
 	if err != nil {
 		return err
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	var lastEnd time.Time
 	if err := conn.QueryRow(ctx, `SELECT max(ended_at) FROM operations`).Scan(&lastEnd); err != nil {
 		return err

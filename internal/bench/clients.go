@@ -114,7 +114,7 @@ func (sm *Standin) Stats(ctx context.Context) (standin.Stats, error) {
 	if err != nil {
 		return st, err
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		return st, fmt.Errorf("stats: %s", resp.Status)
 	}

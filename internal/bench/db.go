@@ -10,11 +10,10 @@ import (
 	"strings"
 	"time"
 
-	"github.com/replicad/replicad/internal/domain"
-
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/replicad/replicad/internal/domain"
 	"github.com/replicad/replicad/internal/seal"
 	"github.com/replicad/replicad/migrations"
 	"github.com/replicad/replicad/server"
@@ -45,7 +44,7 @@ func rowWidth(ctx context.Context, db string) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	var w float64
 	err = conn.QueryRow(ctx, `SELECT coalesce(avg(pg_column_size(o.*)), 0)::float8 FROM operations o`).Scan(&w)
 	return w, err
@@ -57,7 +56,7 @@ func stateCounts(ctx context.Context, db string) (map[string]int64, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	rows, err := conn.Query(ctx, `SELECT state, count(*) FROM operations GROUP BY state`)
 	if err != nil {
 		return nil, err
@@ -82,7 +81,7 @@ func waitTerminal(ctx context.Context, db string, timeout time.Duration, alive f
 	if err != nil {
 		return time.Time{}, err
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	deadline := time.Now().Add(timeout)
 	for {
 		var open int64
@@ -114,7 +113,7 @@ func queueWindow(ctx context.Context, db string) (jobs int64, span time.Duration
 	if err != nil {
 		return 0, 0, err
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	var secs float64
 	err = conn.QueryRow(ctx, `SELECT count(*), coalesce(extract(epoch FROM max(finalized_at) - min(attempted_at)), 0)::float8
 		FROM river_job WHERE state = 'completed'`).Scan(&jobs, &secs)
@@ -137,7 +136,7 @@ func insertHistory(ctx context.Context, db string, dataKey []byte, n int) error 
 	if err != nil {
 		return err
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	now := time.Now()
 	step := 30 * 24 * time.Hour / time.Duration(max(n, 1))
 	i := 0

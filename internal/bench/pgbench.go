@@ -51,7 +51,7 @@ func (s *Stack) runPgbench(ctx context.Context, db string, clients int, warmup, 
 	if err != nil {
 		return pgbenchResult{}, err
 	}
-	defer os.RemoveAll(dir)
+	defer func() { _ = os.RemoveAll(dir) }()
 	script := filepath.Join(dir, "insert.sql")
 	if err := os.WriteFile(script, []byte(pgbenchScript), 0o644); err != nil {
 		return pgbenchResult{}, err
@@ -117,7 +117,7 @@ func readPgbenchLogs(dir string) (*Latencies, error) {
 			}
 			lat.Add(time.Duration(us) * time.Microsecond)
 		}
-		fh.Close()
+		_ = fh.Close()
 		if err := sc.Err(); err != nil {
 			return nil, err
 		}

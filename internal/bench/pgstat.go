@@ -29,7 +29,7 @@ func (s *Stack) resetStatements(ctx context.Context) bool {
 	if err != nil {
 		return false
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	if _, err := conn.Exec(ctx, "CREATE EXTENSION IF NOT EXISTS pg_stat_statements"); err != nil {
 		return false
 	}
@@ -44,7 +44,7 @@ func (s *Stack) topStatements(ctx context.Context, n int) ([]Statement, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	rows, err := conn.Query(ctx, `SELECT d.datname, s.calls, s.total_exec_time, s.rows,
 			left(regexp_replace(s.query, '\s+', ' ', 'g'), 140)
 		FROM pg_stat_statements s JOIN pg_database d ON d.oid = s.dbid

@@ -42,12 +42,12 @@ func startProcess(name, bin string, args, env []string, logPath string) (*proces
 
 func (p *process) start() error {
 	if err := p.cmd.Start(); err != nil {
-		p.logFile.Close()
+		_ = p.logFile.Close()
 		return fmt.Errorf("start %s: %w", p.name, err)
 	}
 	go func() {
 		p.exitErr = p.cmd.Wait()
-		p.logFile.Close()
+		_ = p.logFile.Close()
 		close(p.exited)
 	}()
 	return nil
@@ -94,7 +94,7 @@ func procStatusKiB(pid int, field string) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }()
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
 		name, value, ok := strings.Cut(sc.Text(), ":")
@@ -117,7 +117,7 @@ func freeAddr() (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("find a free port: %w", err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().String(), nil
 }
 

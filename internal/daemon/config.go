@@ -1,8 +1,6 @@
 package daemon
 
 import (
-	"go.opentelemetry.io/otel/trace"
-
 	"encoding/base64"
 	"errors"
 	"flag"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/peterbourgon/ff/v3"
 	"github.com/peterbourgon/ff/v3/ffyaml"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/replicad/replicad/internal/awssm"
 	"github.com/replicad/replicad/internal/engine"

@@ -20,8 +20,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/replicad/replicad/internal/domain"
-
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -29,6 +27,7 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/replicad/replicad/internal/awssm"
+	"github.com/replicad/replicad/internal/domain"
 	"github.com/replicad/replicad/internal/queue"
 	"github.com/replicad/replicad/internal/redact"
 	"github.com/replicad/replicad/internal/seal"

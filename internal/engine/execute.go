@@ -8,13 +8,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/replicad/replicad/internal/domain"
-
 	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/replicad/replicad/internal/awssm"
+	"github.com/replicad/replicad/internal/domain"
 	"github.com/replicad/replicad/internal/queue"
 	"github.com/replicad/replicad/internal/secretid"
 	"github.com/replicad/replicad/internal/tracing"
@@ -447,7 +446,8 @@ func (r *run) remove(ctx context.Context) (result, error) {
 func (r *run) promote(ctx context.Context) (result, error) {
 	id, err := secretid.Parse(r.op.Params.SecretID)
 	if err != nil {
-		return failed(domain.CodeInvalidArgument, "stored secret id no longer parses"), nil
+		// Not retryable: the operation ends with this result.
+		return failed(domain.CodeInvalidArgument, "stored secret id no longer parses"), nil //nolint:nilerr // the result carries the failure
 	}
 	region := r.op.AWSRegion
 	replicaID := inRegion(id, region)

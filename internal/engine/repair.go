@@ -5,10 +5,9 @@ import (
 	"errors"
 	"time"
 
-	"github.com/replicad/replicad/internal/domain"
-
 	"github.com/jackc/pgx/v5"
 
+	"github.com/replicad/replicad/internal/domain"
 	"github.com/replicad/replicad/store"
 )
 

@@ -15,8 +15,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/replicad/replicad/internal/domain"
-
 	grpcprom "github.com/grpc-ecosystem/go-grpc-middleware/providers/prometheus"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/replicad/replicad/internal/awssm"
+	"github.com/replicad/replicad/internal/domain"
 	"github.com/replicad/replicad/store"
 )
 

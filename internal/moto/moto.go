@@ -110,7 +110,7 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
 	}
-	defer ln.Close()
+	defer func() { _ = ln.Close() }()
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
@@ -123,7 +123,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 			return fmt.Errorf("wait for moto: %w", err)
 		}
 		if resp, err := client.Do(req); err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode < 500 {
 				return nil
 			}
@@ -148,7 +148,7 @@ func (s *Server) Reset(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("moto reset: %w", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("moto reset: status %s", resp.Status)
 	}

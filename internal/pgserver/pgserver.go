@@ -50,7 +50,8 @@ type Server struct {
 	dataDir string
 	temp    string
 	cmd     *exec.Cmd
-	exited  chan error
+	exited  chan struct{} // closed when the server process has exited; waitErr then holds why
+	waitErr error
 }
 
 // Start initialises (if needed) and starts a server, returning once it
@@ -64,7 +65,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{dataDir: opts.DataDir, exited: make(chan error, 1)}
+	s := &Server{dataDir: opts.DataDir, exited: make(chan struct{})}
 	if s.dataDir == "" {
 		s.temp, err = os.MkdirTemp("", "replicad-pg-")
 		if err != nil {
@@ -120,7 +121,10 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err := s.cmd.Start(); err != nil {
 		return nil, s.fail(fmt.Errorf("start postgres: %w", err))
 	}
-	go func() { s.exited <- s.cmd.Wait() }()
+	go func() {
+		s.waitErr = s.cmd.Wait()
+		close(s.exited)
+	}()
 
 	s.URL = fmt.Sprintf("postgres://postgres@127.0.0.1:%d/postgres?sslmode=disable", s.Port)
 	if err := s.waitReady(ctx); err != nil {
@@ -141,7 +145,7 @@ func (s *Server) Stop() error {
 		case <-time.After(20 * time.Second):
 			_ = s.cmd.Process.Kill()
 			<-s.exited
-			err = errors.New("postgres did not stop within 20s; killed")
+			err = fmt.Errorf("postgres did not stop within 20s: %w", s.waitErr)
 		}
 	}
 	if s.temp != "" {
@@ -169,9 +173,8 @@ func (s *Server) waitReady(ctx context.Context) error {
 			return nil
 		}
 		select {
-		case exitErr := <-s.exited:
-			s.exited <- exitErr
-			return fmt.Errorf("postgres exited during start-up: %v", exitErr)
+		case <-s.exited:
+			return fmt.Errorf("postgres exited during start-up: %w", s.waitErr)
 		case <-ctx.Done():
 			return fmt.Errorf("postgres not ready: %w", err)
 		case <-time.After(50 * time.Millisecond):
@@ -270,7 +273,7 @@ func freePort() (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("find a free port: %w", err)
 	}
-	defer l.Close()
+	defer func() { _ = l.Close() }()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 

@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"flag"
-	"fmt"
 	"net"
 	"os"
 	"strings"
@@ -158,12 +157,4 @@ func (c *connFlags) callContext(ctx context.Context) (context.Context, context.C
 		return context.WithCancel(ctx)
 	}
 	return context.WithTimeout(ctx, c.timeout)
-}
-
-func (c *connFlags) describe() string {
-	scheme := "plaintext"
-	if c.useTLS() {
-		scheme = "TLS"
-	}
-	return fmt.Sprintf("%s (%s)", c.server, scheme)
 }

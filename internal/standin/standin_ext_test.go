@@ -427,7 +427,7 @@ func TestReadAndWriteBudgetsAreSeparate(t *testing.T) {
 }
 
 // rawCall posts one API request without the SDK, to see the wire.
-func rawCall(t *testing.T, url, target, auth, body string) (*http.Response, map[string]any) {
+func rawCall(t *testing.T, url, target, auth, body string) (status int, header http.Header, _ map[string]any) {
 	t.Helper()
 	req, err := http.NewRequest(http.MethodPost, url+"/", strings.NewReader(body))
 	if err != nil {
@@ -450,7 +450,7 @@ func rawCall(t *testing.T, url, target, auth, body string) (*http.Response, map[
 	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatalf("body %q is not JSON: %v", b, err)
 	}
-	return resp, m
+	return resp.StatusCode, resp.Header, m
 }
 
 func sigv4(region string) string {
@@ -477,20 +477,20 @@ func TestWireErrorShapeAndRegionFromSignature(t *testing.T) {
 		{"wrong JSON type", "DescribeSecret", sigv4(replicaEU), `{"SecretId":42}`, 400, standin.CodeSerialization},
 		{"not found", "DescribeSecret", sigv4(replicaEU), `{"SecretId":"x"}`, 400, standin.CodeResourceNotFound},
 	} {
-		resp, body := rawCall(t, url, tc.target, tc.auth, tc.body)
-		if resp.StatusCode != tc.status || body["__type"] != tc.code {
-			t.Errorf("%s: %d %v, want %d %s", tc.name, resp.StatusCode, body, tc.status, tc.code)
+		code, header, body := rawCall(t, url, tc.target, tc.auth, tc.body)
+		if code != tc.status || body["__type"] != tc.code {
+			t.Errorf("%s: %d %v, want %d %s", tc.name, code, body, tc.status, tc.code)
 		}
 		if _, ok := body["message"].(string); !ok && tc.code != standin.CodeUnknownOperation {
 			t.Errorf("%s: no message in %v", tc.name, body)
 		}
-		if ct := resp.Header.Get("Content-Type"); ct != "application/x-amz-json-1.1" {
+		if ct := header.Get("Content-Type"); ct != "application/x-amz-json-1.1" {
 			t.Errorf("%s: Content-Type %q", tc.name, ct)
 		}
-		if id := resp.Header.Get("X-Amzn-RequestId"); !uuidPattern.MatchString(id) {
+		if id := header.Get("X-Amzn-RequestId"); !uuidPattern.MatchString(id) {
 			t.Errorf("%s: request id %q is not a UUID", tc.name, id)
 		}
-		if et := resp.Header.Get("X-Amzn-ErrorType"); et != tc.code {
+		if et := header.Get("X-Amzn-ErrorType"); et != tc.code {
 			t.Errorf("%s: X-Amzn-ErrorType %q", tc.name, et)
 		}
 	}
@@ -501,9 +501,9 @@ func TestWireErrorShapeAndRegionFromSignature(t *testing.T) {
 	// The Region comes from the signature alone: a secret created with a
 	// raw eu-west-3 signature is what the SDK's eu-west-3 client sees, and
 	// only it.
-	resp, body := rawCall(t, url, "CreateSecret", sigv4(replicaEU), `{"Name":"raw/created","SecretString":"v"}`)
-	if resp.StatusCode != 200 {
-		t.Fatalf("raw CreateSecret: %d %v", resp.StatusCode, body)
+	code, _, body := rawCall(t, url, "CreateSecret", sigv4(replicaEU), `{"Name":"raw/created","SecretString":"v"}`)
+	if code != 200 {
+		t.Fatalf("raw CreateSecret: %d %v", code, body)
 	}
 	arn, _ := body["ARN"].(string)
 	wantSecretARN(t, arn, replicaEU, "raw/created")

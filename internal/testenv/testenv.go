@@ -198,7 +198,7 @@ func (e *Env) Dial(t testing.TB, tlsConf *tls.Config) *grpc.ClientConn {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
+	t.Cleanup(func() { _ = conn.Close() })
 	return conn
 }
 
@@ -252,7 +252,7 @@ func (e *Env) RESTAs(t testing.TB, client *http.Client, token, method, path stri
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, path, err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	out, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, out
 }

@@ -118,14 +118,16 @@ func run() error {
 	select {
 	case <-ctx.Done():
 		_ = cmd.Process.Signal(syscall.SIGTERM)
-		<-exited
+		// replicad drains and exits 0 on SIGTERM: anything else is news.
+		if err := <-exited; err != nil {
+			return fmt.Errorf("replicad stopped: %w", err)
+		}
 	case err := <-exited:
 		if err != nil {
 			return fmt.Errorf("replicad exited: %w", err)
 		}
 	}
-	<-smDone
-	return nil
+	return <-smDone
 }
 
 const banner = `
@@ -153,7 +155,7 @@ func ensureDatabase(ctx context.Context, adminURL, name string) (string, error) 
 	if err != nil {
 		return "", err
 	}
-	defer conn.Close(ctx)
+	defer func() { _ = conn.Close(ctx) }()
 	var exists bool
 	if err := conn.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)", name).Scan(&exists); err != nil {
 		return "", err
@@ -193,7 +195,7 @@ func waitReady(ctx context.Context, url string, exited <-chan error) error {
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(url)
 		if err == nil {
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
 				return nil
 			}
