@@ -1,7 +1,7 @@
 // Package moto starts the moto AWS emulator (moto_server) for tests that
 // must check behaviour against it, such as the conformance suite that runs
-// the same Secrets Manager scenarios against moto and against
-// package standin.
+// the same Secrets Manager scenarios against moto and against the
+// stand-in (package smtest).
 //
 // Each Start launches its own moto_server on a free loopback port and stops
 // it when the test ends. Tests that share one server must keep their

@@ -20,6 +20,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/replicad/replicad/internal/smtest"
 	"github.com/replicad/replicad/internal/standin"
 )
 
@@ -30,49 +31,49 @@ import (
 func TestStopReplicationToReplica(t *testing.T) {
 	t.Parallel()
 	_, url := startStandin(t, standin.Options{})
-	c := newClients(url)
+	c := smtest.NewClients(url)
 	ctx := context.Background()
-	name := uniqueName("promote")
-	arn := createSecret(t, c, primaryRegion, name)
-	replicate(t, c, name, false, region(replicaEU), region(replicaAP))
-	waitInSync(t, c, name, replicaEU, replicaAP)
+	name := smtest.UniqueName("promote")
+	arn := smtest.CreateSecret(t, c, smtest.PrimaryRegion, name)
+	smtest.Replicate(t, c, name, false, smtest.Region(smtest.ReplicaEU), smtest.Region(smtest.ReplicaAP))
+	smtest.WaitInSync(t, c, name, smtest.ReplicaEU, smtest.ReplicaAP)
 
 	stop := func(r, id string) (*secretsmanager.StopReplicationToReplicaOutput, error) {
-		return c.in(r).StopReplicationToReplica(ctx, &secretsmanager.StopReplicationToReplicaInput{SecretId: &id})
+		return c.In(r).StopReplicationToReplica(ctx, &secretsmanager.StopReplicationToReplicaInput{SecretId: &id})
 	}
-	_, err := stop(primaryRegion, name)
-	wantAPIError(t, err, standin.CodeInvalidParameter, standin.MsgPrimaryRegionCall)
-	_, err = stop(otherRegion, name)
-	wantAPIError(t, err, standin.CodeResourceNotFound, standin.MsgSecretNotFound)
+	_, err := stop(smtest.PrimaryRegion, name)
+	smtest.WantAPIError(t, err, standin.CodeInvalidParameter, standin.MsgPrimaryRegionCall)
+	_, err = stop(smtest.OtherRegion, name)
+	smtest.WantAPIError(t, err, standin.CodeResourceNotFound, standin.MsgSecretNotFound)
 
-	replicaARN := inRegion(arn, replicaEU)
-	out := check(stop(replicaEU, replicaARN)).must(t)
+	replicaARN := smtest.InRegion(arn, smtest.ReplicaEU)
+	out := smtest.Check(stop(smtest.ReplicaEU, replicaARN)).Must(t)
 	if aws.ToString(out.ARN) != replicaARN {
 		t.Errorf("promoted ARN %q, want the replica's %q", aws.ToString(out.ARN), replicaARN)
 	}
-	promoted := describe(t, c, replicaEU, name)
-	if aws.ToString(promoted.ARN) != replicaARN || aws.ToString(promoted.PrimaryRegion) != replicaEU || len(promoted.ReplicationStatus) != 0 {
+	promoted := smtest.Describe(t, c, smtest.ReplicaEU, name)
+	if aws.ToString(promoted.ARN) != replicaARN || aws.ToString(promoted.PrimaryRegion) != smtest.ReplicaEU || len(promoted.ReplicationStatus) != 0 {
 		t.Errorf("promoted secret: ARN %q PrimaryRegion %q ReplicationStatus %s",
-			aws.ToString(promoted.ARN), aws.ToString(promoted.PrimaryRegion), statusString(promoted.ReplicationStatus))
+			aws.ToString(promoted.ARN), aws.ToString(promoted.PrimaryRegion), smtest.StatusString(promoted.ReplicationStatus))
 	}
-	primary := describe(t, c, primaryRegion, name)
-	if len(primary.ReplicationStatus) != 1 || aws.ToString(primary.ReplicationStatus[0].Region) != replicaAP {
-		t.Errorf("primary still lists the promoted Region: %s", statusString(primary.ReplicationStatus))
+	primary := smtest.Describe(t, c, smtest.PrimaryRegion, name)
+	if len(primary.ReplicationStatus) != 1 || aws.ToString(primary.ReplicationStatus[0].Region) != smtest.ReplicaAP {
+		t.Errorf("primary still lists the promoted Region: %s", smtest.StatusString(primary.ReplicationStatus))
 	}
 
 	// It is standalone now: not a replica any more, a primary of its own.
-	_, err = stop(replicaEU, name)
-	wantAPIError(t, err, standin.CodeInvalidParameter, standin.MsgPrimaryRegionCall)
-	check(c.in(replicaEU).ReplicateSecretToRegions(ctx, &secretsmanager.ReplicateSecretToRegionsInput{
-		SecretId: &name, AddReplicaRegions: []types.ReplicaRegionType{region(otherRegion)},
-	})).must(t)
-	if d := describe(t, c, otherRegion, name); aws.ToString(d.PrimaryRegion) != replicaEU {
+	_, err = stop(smtest.ReplicaEU, name)
+	smtest.WantAPIError(t, err, standin.CodeInvalidParameter, standin.MsgPrimaryRegionCall)
+	smtest.Check(c.In(smtest.ReplicaEU).ReplicateSecretToRegions(ctx, &secretsmanager.ReplicateSecretToRegionsInput{
+		SecretId: &name, AddReplicaRegions: []types.ReplicaRegionType{smtest.Region(smtest.OtherRegion)},
+	})).Must(t)
+	if d := smtest.Describe(t, c, smtest.OtherRegion, name); aws.ToString(d.PrimaryRegion) != smtest.ReplicaEU {
 		t.Errorf("replica of the promoted secret has PrimaryRegion %q", aws.ToString(d.PrimaryRegion))
 	}
 	// And the old primary now meets a same-name secret there.
-	rep := replicate(t, c, name, false, region(replicaEU))
-	if st, _ := lastStatus(rep.ReplicationStatus, replicaEU); st.Status != types.StatusTypeFailed {
-		t.Errorf("replicating onto the promoted secret: %s, want Failed", statusString(rep.ReplicationStatus))
+	rep := smtest.Replicate(t, c, name, false, smtest.Region(smtest.ReplicaEU))
+	if st, _ := smtest.LastStatus(rep.ReplicationStatus, smtest.ReplicaEU); st.Status != types.StatusTypeFailed {
+		t.Errorf("replicating onto the promoted secret: %s, want Failed", smtest.StatusString(rep.ReplicationStatus))
 	}
 }
 
@@ -82,25 +83,25 @@ func TestReplicationDelay(t *testing.T) {
 		t.Run(delay.String(), func(t *testing.T) {
 			t.Parallel()
 			_, url := startStandin(t, standin.Options{ReplicationDelay: delay})
-			c := newClients(url)
-			name := uniqueName("delay")
-			createSecret(t, c, primaryRegion, name)
+			c := smtest.NewClients(url)
+			name := smtest.UniqueName("delay")
+			smtest.CreateSecret(t, c, smtest.PrimaryRegion, name)
 			started := time.Now()
-			rep := replicate(t, c, name, false, region(replicaEU))
+			rep := smtest.Replicate(t, c, name, false, smtest.Region(smtest.ReplicaEU))
 			if st := rep.ReplicationStatus[0]; st.Status != types.StatusTypeInProgress || st.StatusMessage != nil {
 				t.Errorf("answer shows %s %q, want InProgress without a message", st.Status, aws.ToString(st.StatusMessage))
 			}
 			// The replica secret exists in its Region from the start.
-			describe(t, c, replicaEU, name)
+			smtest.Describe(t, c, smtest.ReplicaEU, name)
 
-			first := describe(t, c, primaryRegion, name).ReplicationStatus[0].Status
+			first := smtest.Describe(t, c, smtest.PrimaryRegion, name).ReplicationStatus[0].Status
 			if delay == 0 && first != types.StatusTypeInSync {
 				t.Errorf("with no delay the next read shows %s, want InSync", first)
 			}
 			if delay > 0 && first != types.StatusTypeInProgress {
 				t.Errorf("read right away shows %s, want InProgress", first)
 			}
-			waitInSync(t, c, name, replicaEU)
+			smtest.WaitInSync(t, c, name, smtest.ReplicaEU)
 			if took := time.Since(started); took < delay || took > delay+2*time.Second {
 				t.Errorf("InSync after %v, want about %v", took, delay)
 			}
@@ -111,27 +112,27 @@ func TestReplicationDelay(t *testing.T) {
 func TestKMSKeysPerRegion(t *testing.T) {
 	t.Parallel()
 	_, url := startStandin(t, standin.Options{})
-	c := newClients(url)
+	c := smtest.NewClients(url)
 	ctx := context.Background()
-	name := uniqueName("kms")
-	check(c.in(primaryRegion).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+	name := smtest.UniqueName("kms")
+	smtest.Check(c.In(smtest.PrimaryRegion).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
 		Name: &name, SecretString: aws.String("v"), KmsKeyId: aws.String("alias/primary-key"),
-	})).must(t)
-	replicate(t, c, name, false, regionWithKey(replicaEU, "alias/eu-key"), region(replicaAP))
-	d := waitInSync(t, c, name, replicaEU, replicaAP)
+	})).Must(t)
+	smtest.Replicate(t, c, name, false, smtest.RegionWithKey(smtest.ReplicaEU, "alias/eu-key"), smtest.Region(smtest.ReplicaAP))
+	d := smtest.WaitInSync(t, c, name, smtest.ReplicaEU, smtest.ReplicaAP)
 	if aws.ToString(d.KmsKeyId) != "alias/primary-key" {
 		t.Errorf("primary KmsKeyId %q", aws.ToString(d.KmsKeyId))
 	}
-	for r, want := range map[string]string{replicaEU: "alias/eu-key", replicaAP: standin.KMSKeyIDDefault} {
-		if st, _ := lastStatus(d.ReplicationStatus, r); aws.ToString(st.KmsKeyId) != want {
+	for r, want := range map[string]string{smtest.ReplicaEU: "alias/eu-key", smtest.ReplicaAP: standin.KMSKeyIDDefault} {
+		if st, _ := smtest.LastStatus(d.ReplicationStatus, r); aws.ToString(st.KmsKeyId) != want {
 			t.Errorf("%s status KmsKeyId %q, want %q", r, aws.ToString(st.KmsKeyId), want)
 		}
 	}
-	if got := describe(t, c, replicaEU, name).KmsKeyId; aws.ToString(got) != "alias/eu-key" {
+	if got := smtest.Describe(t, c, smtest.ReplicaEU, name).KmsKeyId; aws.ToString(got) != "alias/eu-key" {
 		t.Errorf("EU replica KmsKeyId %q", aws.ToString(got))
 	}
 	// AWS omits KmsKeyId from DescribeSecret for the AWS managed key.
-	if got := describe(t, c, replicaAP, name).KmsKeyId; got != nil {
+	if got := smtest.Describe(t, c, smtest.ReplicaAP, name).KmsKeyId; got != nil {
 		t.Errorf("AP replica KmsKeyId %q, want none", *got)
 	}
 }
@@ -139,47 +140,47 @@ func TestKMSKeysPerRegion(t *testing.T) {
 func TestCreateSecretWithReplicasAndRetry(t *testing.T) {
 	t.Parallel()
 	_, url := startStandin(t, standin.Options{})
-	c := newClients(url)
+	c := smtest.NewClients(url)
 	ctx := context.Background()
-	name := uniqueName("create-replicas")
+	name := smtest.UniqueName("create-replicas")
 	in := &secretsmanager.CreateSecretInput{
 		Name: &name, SecretString: aws.String("v"),
 		ClientRequestToken: aws.String("7d4e3a4c-0d0b-4c43-9b1e-5a1f0e2b9c11"),
-		AddReplicaRegions:  []types.ReplicaRegionType{region(replicaEU)},
+		AddReplicaRegions:  []types.ReplicaRegionType{smtest.Region(smtest.ReplicaEU)},
 	}
-	out := check(c.in(primaryRegion).CreateSecret(ctx, in)).must(t)
+	out := smtest.Check(c.In(smtest.PrimaryRegion).CreateSecret(ctx, in)).Must(t)
 	if len(out.ReplicationStatus) != 1 || out.ReplicationStatus[0].Status != types.StatusTypeInProgress {
-		t.Errorf("CreateSecret ReplicationStatus %s", statusString(out.ReplicationStatus))
+		t.Errorf("CreateSecret ReplicationStatus %s", smtest.StatusString(out.ReplicationStatus))
 	}
 	// The SDK retries a timed-out create with the same token: AWS answers
 	// the secret it created.
-	again := check(c.in(primaryRegion).CreateSecret(ctx, in)).must(t)
+	again := smtest.Check(c.In(smtest.PrimaryRegion).CreateSecret(ctx, in)).Must(t)
 	if aws.ToString(again.ARN) != aws.ToString(out.ARN) || aws.ToString(again.VersionId) != aws.ToString(out.VersionId) {
 		t.Errorf("retry answered %q/%q, want %q/%q", aws.ToString(again.ARN), aws.ToString(again.VersionId), aws.ToString(out.ARN), aws.ToString(out.VersionId))
 	}
 	in.SecretString = aws.String("different")
-	_, err := c.in(primaryRegion).CreateSecret(ctx, in)
-	wantAPIError(t, err, standin.CodeResourceExists, "")
+	_, err := c.In(smtest.PrimaryRegion).CreateSecret(ctx, in)
+	smtest.WantAPIError(t, err, standin.CodeResourceExists, "")
 }
 
 func TestGetSecretValueAndLastAccessedDate(t *testing.T) {
 	t.Parallel()
 	_, url := startStandin(t, standin.Options{})
-	c := newClients(url)
+	c := smtest.NewClients(url)
 	ctx := context.Background()
-	name := uniqueName("value")
-	createSecret(t, c, primaryRegion, name)
-	replicate(t, c, name, false, region(replicaEU), region(replicaAP))
-	v := check(c.in(replicaEU).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &name})).must(t)
+	name := smtest.UniqueName("value")
+	smtest.CreateSecret(t, c, smtest.PrimaryRegion, name)
+	smtest.Replicate(t, c, name, false, smtest.Region(smtest.ReplicaEU), smtest.Region(smtest.ReplicaAP))
+	v := smtest.Check(c.In(smtest.ReplicaEU).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: &name})).Must(t)
 	if aws.ToString(v.SecretString) != `{"k":"v"}` || len(v.VersionStages) != 1 {
 		t.Errorf("GetSecretValue in the replica's Region: %q %v", aws.ToString(v.SecretString), v.VersionStages)
 	}
-	d := describe(t, c, primaryRegion, name)
+	d := smtest.Describe(t, c, smtest.PrimaryRegion, name)
 	today := time.Now().UTC().Truncate(24 * time.Hour)
-	if st, _ := lastStatus(d.ReplicationStatus, replicaEU); st.LastAccessedDate == nil || !st.LastAccessedDate.Equal(today) {
+	if st, _ := smtest.LastStatus(d.ReplicationStatus, smtest.ReplicaEU); st.LastAccessedDate == nil || !st.LastAccessedDate.Equal(today) {
 		t.Errorf("EU LastAccessedDate %v, want %v", st.LastAccessedDate, today)
 	}
-	if st, _ := lastStatus(d.ReplicationStatus, replicaAP); st.LastAccessedDate != nil {
+	if st, _ := smtest.LastStatus(d.ReplicationStatus, smtest.ReplicaAP); st.LastAccessedDate != nil {
 		t.Errorf("AP LastAccessedDate %v, want none (never read there)", st.LastAccessedDate)
 	}
 }
@@ -187,20 +188,20 @@ func TestGetSecretValueAndLastAccessedDate(t *testing.T) {
 func TestListSecretsPages(t *testing.T) {
 	t.Parallel()
 	_, url := startStandin(t, standin.Options{})
-	c := newClients(url)
+	c := smtest.NewClients(url)
 	ctx := context.Background()
 	for i := range 5 {
-		createSecret(t, c, replicaAP, fmt.Sprintf("list/%d", i))
+		smtest.CreateSecret(t, c, smtest.ReplicaAP, fmt.Sprintf("list/%d", i))
 	}
-	createSecret(t, c, replicaAP, "other/x")
+	smtest.CreateSecret(t, c, smtest.ReplicaAP, "other/x")
 	var names []string
-	p := secretsmanager.NewListSecretsPaginator(c.in(replicaAP), &secretsmanager.ListSecretsInput{
+	p := secretsmanager.NewListSecretsPaginator(c.In(smtest.ReplicaAP), &secretsmanager.ListSecretsInput{
 		MaxResults: aws.Int32(2),
 		Filters:    []types.Filter{{Key: types.FilterNameStringTypeName, Values: []string{"list/"}}},
 	})
 	pages := 0
 	for p.HasMorePages() {
-		page := check(p.NextPage(ctx)).must(t)
+		page := smtest.Check(p.NextPage(ctx)).Must(t)
 		pages++
 		for _, s := range page.SecretList {
 			names = append(names, aws.ToString(s.Name))
@@ -209,12 +210,12 @@ func TestListSecretsPages(t *testing.T) {
 	if pages != 3 || strings.Join(names, ",") != "list/0,list/1,list/2,list/3,list/4" {
 		t.Errorf("%d pages: %v", pages, names)
 	}
-	_, err := c.in(replicaAP).ListSecrets(ctx, &secretsmanager.ListSecretsInput{NextToken: aws.String("garbage!")})
-	wantAPIError(t, err, standin.CodeInvalidNextToken, "")
-	_, err = c.in(replicaAP).ListSecrets(ctx, &secretsmanager.ListSecretsInput{
+	_, err := c.In(smtest.ReplicaAP).ListSecrets(ctx, &secretsmanager.ListSecretsInput{NextToken: aws.String("garbage!")})
+	smtest.WantAPIError(t, err, standin.CodeInvalidNextToken, "")
+	_, err = c.In(smtest.ReplicaAP).ListSecrets(ctx, &secretsmanager.ListSecretsInput{
 		Filters: []types.Filter{{Key: types.FilterNameStringTypeTagKey, Values: []string{"x"}}},
 	})
-	wantAPIError(t, err, standin.CodeInvalidParameter, "")
+	smtest.WantAPIError(t, err, standin.CodeInvalidParameter, "")
 }
 
 func TestRandomFaultRates(t *testing.T) {
@@ -235,20 +236,20 @@ func TestRandomFaultRates(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			srv, url := startStandin(t, standin.Options{Faults: tc.faults})
-			c := newClientsWithoutRetries(url)
+			c := smtest.NewClientsWithoutRetries(url)
 			var throttled, errs, other atomic.Int64
 			var wg sync.WaitGroup
 			for w := range 8 {
 				wg.Go(func() {
 					for range n / 8 {
-						_, err := c.in(replicaEU).DescribeSecret(context.Background(), &secretsmanager.DescribeSecretInput{SecretId: aws.String("missing")})
+						_, err := c.In(smtest.ReplicaEU).DescribeSecret(context.Background(), &secretsmanager.DescribeSecretInput{SecretId: aws.String("missing")})
 						var ae smithy.APIError
 						switch {
 						case !errors.As(err, &ae):
 							t.Errorf("worker %d: %v", w, err)
 						case ae.ErrorCode() == standin.CodeThrottling:
 							throttled.Add(1)
-						case ae.ErrorCode() == standin.CodeInternalServiceError && httpStatus(err) == http.StatusInternalServerError:
+						case ae.ErrorCode() == standin.CodeInternalServiceError && smtest.HTTPStatus(err) == http.StatusInternalServerError:
 							errs.Add(1)
 						case ae.ErrorCode() == standin.CodeResourceNotFound:
 							other.Add(1)
@@ -261,7 +262,7 @@ func TestRandomFaultRates(t *testing.T) {
 			wg.Wait()
 			wantAbout(t, "throttles", throttled.Load(), n, tc.wantThrottled)
 			wantAbout(t, "5xx", errs.Load(), n, tc.wantErrs)
-			api := srv.Stats().Region(replicaEU).APIs["DescribeSecret"]
+			api := srv.Stats().Region(smtest.ReplicaEU).APIs["DescribeSecret"]
 			if api.Requests != n || api.RandomThrottles != throttled.Load() || api.ServerErrors != errs.Load() ||
 				api.BudgetThrottles != 0 || api.ClientErrors != other.Load() {
 				t.Errorf("stats %+v, client saw %d throttles %d 5xx %d others", api, throttled.Load(), errs.Load(), other.Load())
@@ -284,11 +285,11 @@ func wantAbout(t *testing.T, what string, got int64, n int, p float64) {
 func TestLatencyAndRuntimeFaultChanges(t *testing.T) {
 	t.Parallel()
 	srv, url := startStandin(t, standin.Options{Faults: standin.Faults{Latency: 200 * time.Millisecond}})
-	c := newClientsWithoutRetries(url)
+	c := smtest.NewClientsWithoutRetries(url)
 	ctx := context.Background()
 	call := func() (time.Duration, error) {
 		start := time.Now()
-		_, err := c.in(primaryRegion).ListSecrets(ctx, &secretsmanager.ListSecretsInput{})
+		_, err := c.In(smtest.PrimaryRegion).ListSecrets(ctx, &secretsmanager.ListSecretsInput{})
 		return time.Since(start), err
 	}
 	if took, err := call(); err != nil || took < 200*time.Millisecond {
@@ -298,7 +299,7 @@ func TestLatencyAndRuntimeFaultChanges(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := call()
-	wantAPIError(t, err, standin.CodeThrottling, standin.MsgRateExceeded)
+	smtest.WantAPIError(t, err, standin.CodeThrottling, standin.MsgRateExceeded)
 	if err := srv.SetFaults(standin.Faults{}); err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +316,7 @@ func TestLatencyAndRuntimeFaultChanges(t *testing.T) {
 
 // hammer sends writes to one Region from several goroutines at a total rate
 // for a while, and reports what the client saw.
-func hammer(t *testing.T, c *clients, r string, workers int, perWorker time.Duration, d time.Duration) (sent, throttled int64) {
+func hammer(t *testing.T, c *smtest.Clients, r string, workers int, perWorker time.Duration, d time.Duration) (sent, throttled int64) {
 	t.Helper()
 	var nSent, nThrottled atomic.Int64
 	start := time.Now()
@@ -330,8 +331,8 @@ func hammer(t *testing.T, c *clients, r string, workers int, perWorker time.Dura
 				nSent.Add(1)
 				// A write on a secret that does not exist: the budget counts it
 				// all the same, and it changes nothing.
-				_, err := c.in(r).RemoveRegionsFromReplication(context.Background(), &secretsmanager.RemoveRegionsFromReplicationInput{
-					SecretId: aws.String("hammer/missing"), RemoveReplicaRegions: []string{replicaEU},
+				_, err := c.In(r).RemoveRegionsFromReplication(context.Background(), &secretsmanager.RemoveRegionsFromReplicationInput{
+					SecretId: aws.String("hammer/missing"), RemoveReplicaRegions: []string{smtest.ReplicaEU},
 				})
 				var ae smithy.APIError
 				switch {
@@ -354,7 +355,7 @@ func TestWriteBudgetHoldsUnderTwiceTheLoad(t *testing.T) {
 	t.Parallel()
 	const budget = 20
 	srv, url := startStandin(t, standin.Options{Faults: standin.Faults{WriteBudget: budget}})
-	c := newClientsWithoutRetries(url)
+	c := smtest.NewClientsWithoutRetries(url)
 	// 4 workers at 10/s each: 40 writes per second, twice the budget.
 	sent, throttled := hammer(t, c, "ca-central-1", 4, 100*time.Millisecond, 2500*time.Millisecond)
 
@@ -382,7 +383,7 @@ func TestClientUnderBudgetIsNeverThrottled(t *testing.T) {
 	t.Parallel()
 	const budget = 20
 	srv, url := startStandin(t, standin.Options{Faults: standin.Faults{WriteBudget: budget, ReadBudget: budget}})
-	c := newClientsWithoutRetries(url)
+	c := smtest.NewClientsWithoutRetries(url)
 	// 3 workers at 5/s: 15 per second, under the budget of 20.
 	sent, throttled := hammer(t, c, "eu-north-1", 3, 200*time.Millisecond, 2*time.Second)
 	w := srv.Stats().Region("eu-north-1").Writes
@@ -397,27 +398,27 @@ func TestClientUnderBudgetIsNeverThrottled(t *testing.T) {
 func TestReadAndWriteBudgetsAreSeparate(t *testing.T) {
 	t.Parallel()
 	srv, url := startStandin(t, standin.Options{Faults: standin.Faults{ReadBudget: 5, WriteBudget: 3}})
-	c := newClientsWithoutRetries(url)
+	c := smtest.NewClientsWithoutRetries(url)
 	ctx := context.Background()
 	var readThrottles int
 	for range 12 {
-		_, err := c.in(replicaAP).DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("missing")})
-		if apiError(t, err).ErrorCode() == standin.CodeThrottling {
+		_, err := c.In(smtest.ReplicaAP).DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("missing")})
+		if smtest.APIError(t, err).ErrorCode() == standin.CodeThrottling {
 			readThrottles++
 		}
 	}
 	// Reads spent their budget; writes still have theirs, and
 	// GetSecretValue is under neither.
 	for i := range 3 {
-		createSecret(t, c, replicaAP, fmt.Sprintf("budget/%d", i))
+		smtest.CreateSecret(t, c, smtest.ReplicaAP, fmt.Sprintf("budget/%d", i))
 	}
-	check(c.in(replicaAP).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("budget/0")})).must(t)
-	_, err := c.in(replicaAP).DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String("budget/0")})
-	wantAPIError(t, err, standin.CodeThrottling, standin.MsgRateExceeded)
+	smtest.Check(c.In(smtest.ReplicaAP).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("budget/0")})).Must(t)
+	_, err := c.In(smtest.ReplicaAP).DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String("budget/0")})
+	smtest.WantAPIError(t, err, standin.CodeThrottling, standin.MsgRateExceeded)
 	// Another Region has its own budget.
-	createSecret(t, c, replicaEU, "budget/0")
+	smtest.CreateSecret(t, c, smtest.ReplicaEU, "budget/0")
 
-	rs := srv.Stats().Region(replicaAP)
+	rs := srv.Stats().Region(smtest.ReplicaAP)
 	if readThrottles < 6 || rs.APIs["DescribeSecret"].BudgetThrottles != int64(readThrottles) || rs.Reads.MaxAdmittedPerSecond != 5 {
 		t.Errorf("%d reads throttled; stats %+v", readThrottles, rs)
 	}
@@ -469,13 +470,13 @@ func TestWireErrorShapeAndRegionFromSignature(t *testing.T) {
 	}{
 		{"no Authorization", "DescribeSecret", "", `{"SecretId":"x"}`, 400, standin.CodeMissingAuthentication},
 		{"garbled Authorization", "DescribeSecret", "AWS4-HMAC-SHA256 garbage", `{"SecretId":"x"}`, 400, standin.CodeIncompleteSignature},
-		{"scoped to another service", "DescribeSecret", strings.Replace(sigv4(replicaEU), "secretsmanager", "kms", 1), `{}`, 400, standin.CodeInvalidSignature},
+		{"scoped to another service", "DescribeSecret", strings.Replace(sigv4(smtest.ReplicaEU), "secretsmanager", "kms", 1), `{}`, 400, standin.CodeInvalidSignature},
 		{"unknown Region", "DescribeSecret", sigv4("mars-east-1"), `{}`, 400, standin.CodeInvalidSignature},
-		{"unknown operation", "RotateSecret", sigv4(replicaEU), `{}`, 400, standin.CodeUnknownOperation},
-		{"no target", "", sigv4(replicaEU), `{}`, 400, standin.CodeUnknownOperation},
-		{"malformed JSON", "DescribeSecret", sigv4(replicaEU), `{"SecretId":`, 400, standin.CodeSerialization},
-		{"wrong JSON type", "DescribeSecret", sigv4(replicaEU), `{"SecretId":42}`, 400, standin.CodeSerialization},
-		{"not found", "DescribeSecret", sigv4(replicaEU), `{"SecretId":"x"}`, 400, standin.CodeResourceNotFound},
+		{"unknown operation", "RotateSecret", sigv4(smtest.ReplicaEU), `{}`, 400, standin.CodeUnknownOperation},
+		{"no target", "", sigv4(smtest.ReplicaEU), `{}`, 400, standin.CodeUnknownOperation},
+		{"malformed JSON", "DescribeSecret", sigv4(smtest.ReplicaEU), `{"SecretId":`, 400, standin.CodeSerialization},
+		{"wrong JSON type", "DescribeSecret", sigv4(smtest.ReplicaEU), `{"SecretId":42}`, 400, standin.CodeSerialization},
+		{"not found", "DescribeSecret", sigv4(smtest.ReplicaEU), `{"SecretId":"x"}`, 400, standin.CodeResourceNotFound},
 	} {
 		code, header, body := rawCall(t, url, tc.target, tc.auth, tc.body)
 		if code != tc.status || body["__type"] != tc.code {
@@ -501,24 +502,24 @@ func TestWireErrorShapeAndRegionFromSignature(t *testing.T) {
 	// The Region comes from the signature alone: a secret created with a
 	// raw eu-west-3 signature is what the SDK's eu-west-3 client sees, and
 	// only it.
-	code, _, body := rawCall(t, url, "CreateSecret", sigv4(replicaEU), `{"Name":"raw/created","SecretString":"v"}`)
+	code, _, body := rawCall(t, url, "CreateSecret", sigv4(smtest.ReplicaEU), `{"Name":"raw/created","SecretString":"v"}`)
 	if code != 200 {
 		t.Fatalf("raw CreateSecret: %d %v", code, body)
 	}
 	arn, _ := body["ARN"].(string)
-	wantSecretARN(t, arn, replicaEU, "raw/created")
-	c := newClients(url)
-	if d := describe(t, c, replicaEU, "raw/created"); aws.ToString(d.ARN) != arn {
-		t.Errorf("SDK in %s sees %q, want %q", replicaEU, aws.ToString(d.ARN), arn)
+	smtest.WantSecretARN(t, arn, smtest.ReplicaEU, "raw/created")
+	c := smtest.NewClients(url)
+	if d := smtest.Describe(t, c, smtest.ReplicaEU, "raw/created"); aws.ToString(d.ARN) != arn {
+		t.Errorf("SDK in %s sees %q, want %q", smtest.ReplicaEU, aws.ToString(d.ARN), arn)
 	}
-	_, err := c.in(primaryRegion).DescribeSecret(context.Background(), &secretsmanager.DescribeSecretInput{SecretId: aws.String("raw/created")})
-	wantAPIError(t, err, standin.CodeResourceNotFound, standin.MsgSecretNotFound)
+	_, err := c.In(smtest.PrimaryRegion).DescribeSecret(context.Background(), &secretsmanager.DescribeSecretInput{SecretId: aws.String("raw/created")})
+	smtest.WantAPIError(t, err, standin.CodeResourceNotFound, standin.MsgSecretNotFound)
 }
 
 func TestAdminEndpoints(t *testing.T) {
 	t.Parallel()
 	srv, url := startStandin(t, standin.Options{Faults: standin.Faults{WriteBudget: 7}})
-	c := newClients(url)
+	c := smtest.NewClients(url)
 	admin := func(method, path, body string) (int, string) {
 		t.Helper()
 		req, err := http.NewRequest(method, url+"/_standin/"+path, strings.NewReader(body))
@@ -570,14 +571,14 @@ func TestAdminEndpoints(t *testing.T) {
 	}
 
 	// Stats reflect SDK traffic.
-	createSecret(t, c, replicaEU, "admin/one")
-	describe(t, c, replicaEU, "admin/one")
+	smtest.CreateSecret(t, c, smtest.ReplicaEU, "admin/one")
+	smtest.Describe(t, c, smtest.ReplicaEU, "admin/one")
 	code, body = admin("GET", "stats", "")
 	var stats standin.Stats
 	if err := json.Unmarshal([]byte(body), &stats); err != nil || code != 200 {
 		t.Fatalf("GET stats: %d %s %v", code, body, err)
 	}
-	eu := stats.Region(replicaEU)
+	eu := stats.Region(smtest.ReplicaEU)
 	if eu.APIs["CreateSecret"].Requests != 1 || eu.APIs["DescribeSecret"].Requests != 1 || eu.Writes.MaxPerSecond != 1 || eu.Reads.Requests != 1 {
 		t.Errorf("stats %s", body)
 	}
@@ -594,15 +595,15 @@ func TestAdminEndpoints(t *testing.T) {
 	if code, _ := admin("POST", "seed-demo", ""); code != 400 {
 		t.Errorf("second seed-demo: %d, want 400 (the secrets exist)", code)
 	}
-	describe(t, c, standin.DemoRegion, "prod/db/primary")
+	smtest.Describe(t, c, standin.DemoRegion, "prod/db/primary")
 	if code, _ := admin("POST", "reset", ""); code != 204 {
 		t.Errorf("reset: %d", code)
 	}
 	if s := srv.Stats(); len(s.Regions) != 0 || s.Unauthenticated != 0 {
 		t.Errorf("stats after reset: %+v", s)
 	}
-	_, err := c.in(standin.DemoRegion).DescribeSecret(context.Background(), &secretsmanager.DescribeSecretInput{SecretId: aws.String("prod/db/primary")})
-	wantAPIError(t, err, standin.CodeResourceNotFound, "")
+	_, err := c.In(standin.DemoRegion).DescribeSecret(context.Background(), &secretsmanager.DescribeSecretInput{SecretId: aws.String("prod/db/primary")})
+	smtest.WantAPIError(t, err, standin.CodeResourceNotFound, "")
 	if got := srv.Faults().WriteBudget; got != 7 {
 		t.Errorf("reset changed faults: write budget %d", got)
 	}
@@ -632,12 +633,12 @@ func TestSeed(t *testing.T) {
 	if len(srv.Stats().Regions) != 0 {
 		t.Error("seeding counted in the stats")
 	}
-	d := describe(t, newClients(url), standin.DemoRegion, "prod/payments/api-key")
+	d := smtest.Describe(t, smtest.NewClients(url), standin.DemoRegion, "prod/payments/api-key")
 	if aws.ToString(d.ARN) != arns[0] {
 		t.Errorf("seeded secret has ARN %q", aws.ToString(d.ARN))
 	}
 	for _, tc := range []struct{ region, name string }{
-		{"mars-east-1", "x"}, {primaryRegion, "bad name"}, {primaryRegion, "prod/db/primary"},
+		{"mars-east-1", "x"}, {smtest.PrimaryRegion, "bad name"}, {smtest.PrimaryRegion, "prod/db/primary"},
 	} {
 		if _, err := srv.Seed(ctx, tc.region, tc.name, "v"); err == nil {
 			t.Errorf("Seed(%s, %s) succeeded", tc.region, tc.name)
@@ -666,29 +667,29 @@ func TestNewValidatesOptions(t *testing.T) {
 func TestConcurrentUse(t *testing.T) {
 	t.Parallel()
 	srv, url := startStandin(t, standin.Options{ReplicationDelay: 5 * time.Millisecond})
-	c := newClients(url)
+	c := smtest.NewClients(url)
 	ctx := context.Background()
 	var wg sync.WaitGroup
 	for w := range 6 {
 		wg.Go(func() {
 			for i := range 15 {
 				name := fmt.Sprintf("concurrent/%d/%d", w, i)
-				if _, err := c.in(primaryRegion).CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: &name, SecretString: aws.String("v")}); err != nil {
+				if _, err := c.In(smtest.PrimaryRegion).CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: &name, SecretString: aws.String("v")}); err != nil {
 					t.Errorf("create %s: %v", name, err)
 					return
 				}
-				if _, err := c.in(primaryRegion).ReplicateSecretToRegions(ctx, &secretsmanager.ReplicateSecretToRegionsInput{
-					SecretId: &name, AddReplicaRegions: []types.ReplicaRegionType{region(replicaEU), region(replicaAP)},
+				if _, err := c.In(smtest.PrimaryRegion).ReplicateSecretToRegions(ctx, &secretsmanager.ReplicateSecretToRegionsInput{
+					SecretId: &name, AddReplicaRegions: []types.ReplicaRegionType{smtest.Region(smtest.ReplicaEU), smtest.Region(smtest.ReplicaAP)},
 				}); err != nil {
 					t.Errorf("replicate %s: %v", name, err)
 				}
-				_, _ = c.in(replicaEU).DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: &name})
-				_, _ = c.in(replicaAP).ListSecrets(ctx, &secretsmanager.ListSecretsInput{})
-				_, _ = c.in(replicaAP).StopReplicationToReplica(ctx, &secretsmanager.StopReplicationToReplicaInput{SecretId: &name})
-				_, _ = c.in(primaryRegion).RemoveRegionsFromReplication(ctx, &secretsmanager.RemoveRegionsFromReplicationInput{
-					SecretId: &name, RemoveReplicaRegions: []string{replicaEU},
+				_, _ = c.In(smtest.ReplicaEU).DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: &name})
+				_, _ = c.In(smtest.ReplicaAP).ListSecrets(ctx, &secretsmanager.ListSecretsInput{})
+				_, _ = c.In(smtest.ReplicaAP).StopReplicationToReplica(ctx, &secretsmanager.StopReplicationToReplicaInput{SecretId: &name})
+				_, _ = c.In(smtest.PrimaryRegion).RemoveRegionsFromReplication(ctx, &secretsmanager.RemoveRegionsFromReplicationInput{
+					SecretId: &name, RemoveReplicaRegions: []string{smtest.ReplicaEU},
 				})
-				_, _ = c.in(primaryRegion).DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: &name})
+				_, _ = c.In(smtest.PrimaryRegion).DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: &name})
 			}
 		})
 	}
@@ -701,7 +702,7 @@ func TestConcurrentUse(t *testing.T) {
 		}
 	})
 	wg.Wait()
-	if got := srv.Stats().Region(primaryRegion).APIs["CreateSecret"].Requests; got != 90 {
+	if got := srv.Stats().Region(smtest.PrimaryRegion).APIs["CreateSecret"].Requests; got != 90 {
 		t.Errorf("%d creates counted, want 90", got)
 	}
 }

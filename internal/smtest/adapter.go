@@ -1,0 +1,241 @@
+package smtest
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/replicad/replicad/internal/awssm"
+	"github.com/replicad/replicad/internal/domain"
+	"github.com/replicad/replicad/internal/standin"
+)
+
+// attempts records what the adapter reports of each attempt.
+type attempts struct {
+	mu   sync.Mutex
+	list []awssm.Attempt
+}
+
+func (a *attempts) ObserveAttempt(_ context.Context, at awssm.Attempt) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.list = append(a.list, at)
+}
+
+func (a *attempts) of(api string) []awssm.Attempt {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var out []awssm.Attempt
+	for _, at := range a.list {
+		if at.API == api {
+			out = append(out, at)
+		}
+	}
+	return out
+}
+
+// adapter is replicad's own AWS adapter on the backend, with what it
+// observed.
+type adapter struct {
+	*awssm.Client
+	seen *attempts
+}
+
+func newAdapter(t *testing.T, endpoint string) *adapter {
+	t.Helper()
+	seen := &attempts{}
+	c, err := awssm.New(context.Background(), awssm.Config{
+		Endpoint:    endpoint,
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDSMTEST", "not-a-secret", ""),
+		// The suite measures behaviour, not pacing.
+		WriteRate:  -1,
+		ReadRate:   -1,
+		MaxBackoff: 50 * time.Millisecond,
+		Observer:   seen,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &adapter{Client: c, seen: seen}
+}
+
+// wantClass checks that err is the adapter's classified error with the
+// AWS code and class given.
+func wantClass(t *testing.T, err error, code string, class awssm.Class) *awssm.Error {
+	t.Helper()
+	var ae *awssm.Error
+	if !errors.As(err, &ae) {
+		t.Fatalf("want an *awssm.Error %s, got %v", code, err)
+	}
+	if ae.Code != code || ae.Class != class {
+		t.Fatalf("classified as %s (class %d), want %s (class %d): %v", ae.Code, ae.Class, code, class, err)
+	}
+	return ae
+}
+
+// waitAdapterInSync polls the adapter's Describe until every named Region
+// is InSync.
+func waitAdapterInSync(t *testing.T, sm *adapter, id string, regions ...string) domain.Secret {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		sec, err := sm.Describe(context.Background(), PrimaryRegion, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ready := true
+		for _, r := range regions {
+			rep, ok := sec.Replica(r)
+			switch {
+			case !ok:
+				t.Fatalf("no replica in %s: %+v", r, sec.Replicas)
+			case rep.Status == domain.StatusFailed:
+				t.Fatalf("replication to %s failed: %s", r, rep.StatusMessage)
+			case rep.Status != domain.StatusInSync:
+				ready = false
+			}
+		}
+		if ready {
+			return sec
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not InSync after 10s: %+v", sec.Replicas)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// adapterScenarios go through replicad's AWS adapter (internal/awssm): what
+// the engine sees of each backend, parsed and classified.
+func adapterScenarios() []scenario {
+	ctx := context.Background()
+	return []scenario{
+		{"describe a primary and its replica", func(b *conformance) {
+			t, c, sm := b.t, b.c, b.sm
+			name := UniqueName("adapter-describe")
+			arn := CreateSecret(t, c, PrimaryRegion, name)
+			sec, err := sm.Describe(ctx, PrimaryRegion, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sec.ARN != arn || sec.Name != name || sec.PrimaryRegion != PrimaryRegion || len(sec.Replicas) != 0 || sec.Deleted {
+				t.Errorf("a fresh secret reads as %+v", sec)
+			}
+			Replicate(t, c, name, false, RegionWithKey(ReplicaEU, "alias/replicad-eu"))
+			sec = waitAdapterInSync(t, sm, name, ReplicaEU)
+			rep, _ := sec.Replica(ReplicaEU)
+			if !b.motoDiffers("moto ignores KmsKeyId") && rep.KMSKeyID != "alias/replicad-eu" {
+				t.Errorf("replica KMS key %q", rep.KMSKeyID)
+			}
+			// From the replica's Region: the replica, naming its primary.
+			replica, err := sm.Describe(ctx, ReplicaEU, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if replica.ARN != InRegion(arn, ReplicaEU) || replica.PrimaryRegion != PrimaryRegion {
+				t.Errorf("the replica reads as ARN %q primary %q", replica.ARN, replica.PrimaryRegion)
+			}
+			calls := sm.seen.of("DescribeSecret")
+			if len(calls) == 0 || calls[0].RequestID == "" || calls[0].Region != PrimaryRegion || calls[0].Params.SecretID != name {
+				t.Errorf("DescribeSecret attempts observed: %+v", calls)
+			}
+		}},
+
+		{"replicate and remove", func(b *conformance) {
+			t, c, sm := b.t, b.c, b.sm
+			name := UniqueName("adapter-replicate")
+			CreateSecret(t, c, PrimaryRegion, name)
+			reps, err := sm.Replicate(ctx, PrimaryRegion, name, []domain.ReplicaParam{{Region: ReplicaEU}, {Region: ReplicaAP, KMSKeyID: "alias/ap"}}, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(reps) != 2 || reps[0].Region != ReplicaEU || reps[1].Region != ReplicaAP {
+				t.Errorf("ReplicateSecretToRegions answered %+v", reps)
+			}
+			calls := sm.seen.of("ReplicateSecretToRegions")
+			if len(calls) != 1 || !slices.Equal(regionsOf(calls[0].Params.AddReplicaRegions), []string{ReplicaEU, ReplicaAP}) ||
+				calls[0].Params.AddReplicaRegions[1].KMSKeyID != "alias/ap" || calls[0].RequestID == "" {
+				t.Errorf("ReplicateSecretToRegions attempts observed: %+v", calls)
+			}
+			waitAdapterInSync(t, sm, name, ReplicaEU, ReplicaAP)
+			left, err := sm.RemoveRegions(ctx, PrimaryRegion, name, []string{ReplicaEU})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(left) != 1 || left[0].Region != ReplicaAP {
+				t.Errorf("RemoveRegionsFromReplication left %+v", left)
+			}
+		}},
+
+		{"errors are classified", func(b *conformance) {
+			t, c, sm := b.t, b.c, b.sm
+			_, err := sm.Describe(ctx, PrimaryRegion, UniqueName("adapter-missing"))
+			if ae := wantClass(t, err, standin.CodeResourceNotFound, awssm.ClassNotFound); ae.RequestID == "" || ae.Transient() {
+				t.Errorf("not found: request id %q, transient %v", ae.RequestID, ae.Transient())
+			}
+			name := UniqueName("adapter-errors")
+			CreateSecret(t, c, PrimaryRegion, name)
+			_, err = sm.Replicate(ctx, PrimaryRegion, name, []domain.ReplicaParam{{Region: PrimaryRegion}}, false)
+			wantClass(t, err, standin.CodeInvalidParameter, awssm.ClassInvalidArgument)
+			if b.motoDiffers("moto replicates a secret scheduled for deletion") {
+				return
+			}
+			Check(c.In(PrimaryRegion).DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: &name, RecoveryWindowInDays: aws.Int64(7)})).Must(t)
+			sec, err := sm.Describe(ctx, PrimaryRegion, name)
+			if err != nil || !sec.Deleted {
+				t.Errorf("a secret scheduled for deletion reads as %+v, %v", sec, err)
+			}
+			_, err = sm.Replicate(ctx, PrimaryRegion, name, []domain.ReplicaParam{{Region: ReplicaEU}}, false)
+			wantClass(t, err, standin.CodeInvalidRequest, awssm.ClassFailedPrecondition)
+		}},
+
+		{"promote a replica", func(b *conformance) {
+			t, c, sm := b.t, b.c, b.sm
+			if !b.b.StopReplication {
+				t.Skipf("%s does not implement StopReplicationToReplica", b.b.Name)
+			}
+			name := UniqueName("adapter-promote")
+			arn := CreateSecret(t, c, PrimaryRegion, name)
+			Replicate(t, c, name, false, Region(ReplicaEU), Region(ReplicaAP))
+			waitAdapterInSync(t, sm, name, ReplicaEU, ReplicaAP)
+			promoted, err := sm.StopReplication(ctx, ReplicaEU, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if promoted != InRegion(arn, ReplicaEU) {
+				t.Errorf("StopReplicationToReplica answered ARN %q", promoted)
+			}
+			standalone, err := sm.Describe(ctx, ReplicaEU, name)
+			if err != nil || standalone.PrimaryRegion != ReplicaEU || len(standalone.Replicas) != 0 {
+				t.Errorf("the promoted secret reads as %+v, %v", standalone, err)
+			}
+			primary, err := sm.Describe(ctx, PrimaryRegion, name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, still := primary.Replica(ReplicaEU); still || len(primary.Replicas) != 1 {
+				t.Errorf("the old primary still lists the promoted Region: %+v", primary.Replicas)
+			}
+			// Promoting what is not a replica is refused as a bad parameter,
+			// like a primary-only call in a replica's Region (the message is
+			// the stand-in's reading: AWS documents none).
+			_, err = sm.StopReplication(ctx, PrimaryRegion, name)
+			wantClass(t, err, standin.CodeInvalidParameter, awssm.ClassInvalidArgument)
+		}},
+	}
+}
+
+func regionsOf(rs []domain.ReplicaParam) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Region
+	}
+	return out
+}

@@ -1,0 +1,235 @@
+package smtest
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/replicad/replicad/internal/standin"
+)
+
+const (
+	PrimaryRegion = "us-east-1"
+	ReplicaEU     = "eu-west-3"
+	ReplicaAP     = "ap-southeast-2"
+	OtherRegion   = "us-west-2"
+	account       = standin.AccountIDDefault
+)
+
+// clients hands out one real SDK client per Region, all pointed at one
+// endpoint, signed with static credentials as a test run would be.
+type Clients struct {
+	endpoint string
+	noRetry  bool
+
+	mu  sync.Mutex
+	byR map[string]*secretsmanager.Client
+}
+
+func NewClients(endpoint string) *Clients {
+	return &Clients{endpoint: endpoint, byR: map[string]*secretsmanager.Client{}}
+}
+
+// NewClientsWithoutRetries returns clients that surface every throttle and
+// 5xx instead of retrying them, for tests that count them.
+func NewClientsWithoutRetries(endpoint string) *Clients {
+	c := NewClients(endpoint)
+	c.noRetry = true
+	return c
+}
+
+func (c *Clients) In(region string) *secretsmanager.Client {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl := c.byR[region]; cl != nil {
+		return cl
+	}
+	cfg := aws.Config{
+		Region:      region,
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDSTANDINTEST", "not-a-secret", ""),
+	}
+	if c.noRetry {
+		cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }
+	}
+	cl := secretsmanager.NewFromConfig(cfg, func(o *secretsmanager.Options) {
+		o.BaseEndpoint = aws.String(c.endpoint)
+	})
+	c.byR[region] = cl
+	return cl
+}
+
+// UniqueName keeps tests that share a backend (moto) apart.
+func UniqueName(base string) string {
+	return "conformance/" + base + "-" + strings.ToLower(rand.Text()[:8])
+}
+
+func APIError(t *testing.T, err error) smithy.APIError {
+	t.Helper()
+	var ae smithy.APIError
+	if !errors.As(err, &ae) {
+		t.Fatalf("want an AWS API error, got %v", err)
+	}
+	return ae
+}
+
+// WantAPIError checks an error's code and, unless message is "", its
+// message.
+func WantAPIError(t *testing.T, err error, code, message string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("want %s, got success", code)
+	}
+	ae := APIError(t, err)
+	if ae.ErrorCode() != code {
+		t.Fatalf("error code %q (%v), want %q", ae.ErrorCode(), err, code)
+	}
+	if message != "" && ae.ErrorMessage() != message {
+		t.Errorf("error message %q, want %q", ae.ErrorMessage(), message)
+	}
+}
+
+func HTTPStatus(err error) int {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+func RequestIDOf(err error) string {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) {
+		return re.ServiceRequestID()
+	}
+	return ""
+}
+
+// result carries an SDK call's two results to must, so a call reads
+// Check(client.Op(ctx, in)).Must(t).
+type Result[T any] struct {
+	v   T
+	err error
+}
+
+func Check[T any](v T, err error) Result[T] { return Result[T]{v, err} }
+
+func (r Result[T]) Must(t *testing.T) T {
+	t.Helper()
+	if r.err != nil {
+		t.Fatalf("unexpected error: %v", r.err)
+	}
+	return r.v
+}
+
+var arnPattern = regexp.MustCompile(`^arn:aws:secretsmanager:([a-z0-9-]+):(\d{12}):secret:(.+)-([A-Za-z0-9]{6})$`)
+
+// WantSecretARN checks an ARN's shape, Region and name and returns its
+// random suffix.
+func WantSecretARN(t *testing.T, arn, region, name string) string {
+	t.Helper()
+	m := arnPattern.FindStringSubmatch(arn)
+	if m == nil {
+		t.Fatalf("ARN %q does not have the AWS secret ARN shape", arn)
+	}
+	if m[1] != region || m[2] != account || m[3] != name {
+		t.Fatalf("ARN %q: region %q account %q name %q, want %q %q %q", arn, m[1], m[2], m[3], region, account, name)
+	}
+	return m[4]
+}
+
+// InRegion is arn with its Region replaced, which is what AWS documents a
+// replica's ARN to be.
+func InRegion(arn, region string) string {
+	parts := strings.SplitN(arn, ":", 5)
+	parts[3] = region
+	return strings.Join(parts, ":")
+}
+
+func Describe(t *testing.T, c *Clients, region, id string) *secretsmanager.DescribeSecretOutput {
+	t.Helper()
+	return Check(c.In(region).DescribeSecret(context.Background(), &secretsmanager.DescribeSecretInput{SecretId: &id})).Must(t)
+}
+
+func CreateSecret(t *testing.T, c *Clients, region, name string) string {
+	t.Helper()
+	out := Check(c.In(region).CreateSecret(context.Background(), &secretsmanager.CreateSecretInput{
+		Name: &name, SecretString: aws.String(`{"k":"v"}`),
+	})).Must(t)
+	return aws.ToString(out.ARN)
+}
+
+func Replicate(t *testing.T, c *Clients, id string, force bool, regions ...types.ReplicaRegionType) *secretsmanager.ReplicateSecretToRegionsOutput {
+	t.Helper()
+	return Check(c.In(PrimaryRegion).ReplicateSecretToRegions(context.Background(), &secretsmanager.ReplicateSecretToRegionsInput{
+		SecretId: &id, AddReplicaRegions: regions, ForceOverwriteReplicaSecret: force,
+	})).Must(t)
+}
+
+func Region(r string) types.ReplicaRegionType { return types.ReplicaRegionType{Region: aws.String(r)} }
+
+func RegionWithKey(r, key string) types.ReplicaRegionType {
+	return types.ReplicaRegionType{Region: aws.String(r), KmsKeyId: aws.String(key)}
+}
+
+// LastStatus is the last ReplicationStatus entry for a Region (moto may keep
+// several for one Region; AWS and the stand-in keep one).
+func LastStatus(list []types.ReplicationStatusType, region string) (types.ReplicationStatusType, bool) {
+	for i := len(list) - 1; i >= 0; i-- {
+		if aws.ToString(list[i].Region) == region {
+			return list[i], true
+		}
+	}
+	return types.ReplicationStatusType{}, false
+}
+
+// WaitInSync polls DescribeSecret in the primary's Region until every named
+// Region's (last) entry is InSync, as a client of AWS must.
+func WaitInSync(t *testing.T, c *Clients, id string, regions ...string) *secretsmanager.DescribeSecretOutput {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		d := Describe(t, c, PrimaryRegion, id)
+		pending := []string{}
+		for _, r := range regions {
+			st, ok := LastStatus(d.ReplicationStatus, r)
+			if !ok {
+				t.Fatalf("no ReplicationStatus entry for %s: %s", r, StatusString(d.ReplicationStatus))
+			}
+			switch st.Status {
+			case types.StatusTypeInSync:
+			case types.StatusTypeInProgress:
+				pending = append(pending, r)
+			default:
+				t.Fatalf("replication to %s is %s (%s)", r, st.Status, aws.ToString(st.StatusMessage))
+			}
+		}
+		if len(pending) == 0 {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("still InProgress after 10s: %v", pending)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func StatusString(list []types.ReplicationStatusType) string {
+	var b strings.Builder
+	for _, s := range list {
+		fmt.Fprintf(&b, "[%s %s %s %q] ", aws.ToString(s.Region), aws.ToString(s.KmsKeyId), s.Status, aws.ToString(s.StatusMessage))
+	}
+	return b.String()
+}
