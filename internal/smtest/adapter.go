@@ -67,8 +67,8 @@ func newAdapter(t *testing.T, endpoint string) *adapter {
 }
 
 // wantClass checks that err is the adapter's classified error with the
-// AWS code and class given.
-func wantClass(t *testing.T, err error, code string, class awssm.Class) *awssm.Error {
+// AWS code and class given, and returns what else it says.
+func wantClass(t *testing.T, err error, code string, class awssm.Class) (requestID string, transient bool) {
 	t.Helper()
 	var ae *awssm.Error
 	if !errors.As(err, &ae) {
@@ -77,7 +77,7 @@ func wantClass(t *testing.T, err error, code string, class awssm.Class) *awssm.E
 	if ae.Code != code || ae.Class != class {
 		t.Fatalf("classified as %s (class %d), want %s (class %d): %v", ae.Code, ae.Class, code, class, err)
 	}
-	return ae
+	return ae.RequestID, ae.Transient()
 }
 
 // waitAdapterInSync polls the adapter's Describe until every named Region
@@ -177,8 +177,8 @@ func adapterScenarios() []scenario {
 		{"errors are classified", func(b *conformance) {
 			t, c, sm := b.t, b.c, b.sm
 			_, err := sm.Describe(ctx, PrimaryRegion, UniqueName("adapter-missing"))
-			if ae := wantClass(t, err, standin.CodeResourceNotFound, awssm.ClassNotFound); ae.RequestID == "" || ae.Transient() {
-				t.Errorf("not found: request id %q, transient %v", ae.RequestID, ae.Transient())
+			if rid, transient := wantClass(t, err, standin.CodeResourceNotFound, awssm.ClassNotFound); rid == "" || transient {
+				t.Errorf("not found: request id %q, transient %v", rid, transient)
 			}
 			name := UniqueName("adapter-errors")
 			CreateSecret(t, c, PrimaryRegion, name)
