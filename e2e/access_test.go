@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/replicad/replicad/internal/testtier"
+
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -54,6 +56,7 @@ func securedFlags(pki *authtest.PKI, policyFile string) []string {
 // decided by one whole policy (allowed or denied, never an error), a broken
 // file is refused with the old policy kept, and the final policy rules.
 func TestPolicyReloadUnderLoad(t *testing.T) {
+	testtier.Slow(t)
 	t.Parallel()
 	sm := startWatchedStandin(t, standin.Options{})
 	c := newCluster(t, sm.URL)
@@ -134,6 +137,7 @@ func TestPolicyReloadUnderLoad(t *testing.T) {
 // Dropping a CA from the client bundle (and SIGHUP) cuts off its clients,
 // even on a connection opened before the change.
 func TestClientCARevocation(t *testing.T) {
+	testtier.Slow(t)
 	t.Parallel()
 	sm := startWatchedStandin(t, standin.Options{})
 	c := newCluster(t, sm.URL)
@@ -171,6 +175,7 @@ func TestClientCARevocation(t *testing.T) {
 // Without authentication the server starts only in --insecure-dev mode, and
 // that mode only on loopback.
 func TestRefusesToStartUnauthenticated(t *testing.T) {
+	testtier.Slow(t)
 	t.Parallel()
 	sm := startWatchedStandin(t, standin.Options{})
 	c := newCluster(t, sm.URL)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/replicad/replicad/internal/testtier"
+
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/standin"
 )
@@ -29,6 +31,7 @@ func replicadCLI(t *testing.T, args ...string) (string, int) {
 // exports a prefix that verify-export checks offline, and what remains
 // still verifies; an edit made as a superuser is reported by position.
 func TestAuditVerifyAndRetentionCommands(t *testing.T) {
+	testtier.Slow(t)
 	t.Parallel()
 	sm := startWatchedStandin(t, standin.Options{})
 	c := newCluster(t, sm.URL)

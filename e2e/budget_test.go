@@ -4,12 +4,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/replicad/replicad/internal/testtier"
+
 	"github.com/replicad/replicad/internal/standin"
 )
 
 // Two processes configured with one write budget share it: the stand-in
 // never sees more than the budget from both together.
 func TestWriteBudgetIsSharedAcrossProcesses(t *testing.T) {
+	testtier.Slow(t)
 	t.Parallel()
 	sm := startWatchedStandin(t, standin.Options{})
 	c := newCluster(t, sm.URL)

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/replicad/replicad/internal/testtier"
+
 	"github.com/google/uuid"
 
 	"github.com/replicad/replicad/internal/standin"
@@ -131,6 +133,7 @@ func viaCurl(t *testing.T, p *proc, sub submitted, requestID string) (string, er
 // operation ends, none runs twice at once, AWS's side matches a serial run
 // in acceptance order, and /metrics agrees with the operations table.
 func TestFleetUnderLoad(t *testing.T) {
+	testtier.Slow(t)
 	t.Parallel()
 	sm := startWatchedStandin(t, standin.Options{ReplicationDelay: 150 * time.Millisecond, Faults: standin.Faults{Latency: 10 * time.Millisecond}})
 	c := newCluster(t, sm.URL)

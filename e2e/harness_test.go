@@ -9,6 +9,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net"
@@ -40,6 +41,12 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		// Every test here is of the slow tier and skips itself: no binaries
+		// to build.
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "replicad-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -5,12 +5,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/replicad/replicad/internal/testtier"
+
 	"github.com/replicad/replicad/internal/standin"
 )
 
 // kill -9 in the middle of operations: after a restart every accepted
 // operation reaches a terminal state and AWS's side matches.
 func TestCrashRecovery(t *testing.T) {
+	testtier.Slow(t)
 	t.Parallel()
 	sm := startWatchedStandin(t, standin.Options{ReplicationDelay: 300 * time.Millisecond, Faults: standin.Faults{Latency: 30 * time.Millisecond}})
 	c := newCluster(t, sm.URL)
@@ -34,6 +37,7 @@ func TestCrashRecovery(t *testing.T) {
 // Two processes on one database split the work and never run one operation
 // (or two operations on one secret) at the same time.
 func TestTwoProcessesShareTheWork(t *testing.T) {
+	testtier.Slow(t)
 	t.Parallel()
 	sm := startWatchedStandin(t, standin.Options{ReplicationDelay: 50 * time.Millisecond, Faults: standin.Faults{Latency: 20 * time.Millisecond}})
 	c := newCluster(t, sm.URL)
@@ -61,6 +65,7 @@ func TestTwoProcessesShareTheWork(t *testing.T) {
 // drain timeout, and nothing stays RUNNING: a successor finishes it all
 // without waiting for the crash-rescue delay.
 func TestSIGTERMDrains(t *testing.T) {
+	testtier.Slow(t)
 	t.Parallel()
 	sm := startWatchedStandin(t, standin.Options{ReplicationDelay: 3 * time.Second})
 	c := newCluster(t, sm.URL)

@@ -81,7 +81,7 @@ func (s *Store) Insert(ctx context.Context, db DB, op *domain.Operation) error {
 	err = db.QueryRow(ctx, `
 		INSERT INTO operations (id, kind, state, secret_key, secret_display, aws_region, params, regions, force,
 			principal, request_id, request_hash, reason_fingerprint, labels, job_id, trace_parent)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, nullif($15, 0), $16)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, nullif($15::bigint, 0), $16)
 		RETURNING seq, created_at, updated_at`,
 		pgUUID(op.ID), op.Kind, op.State, op.SecretKey, op.SecretDisplay, op.AWSRegion,
 		s.box.Seal(params, op.ID[:]), regions, op.Force, op.Principal, requestID, op.RequestHash,
@@ -186,7 +186,7 @@ func (s *Store) Update(ctx context.Context, db DB, op *domain.Operation) error {
 	}
 	err = db.QueryRow(ctx, `
 		UPDATE operations SET state = $2, regions = $3, error_code = $4, error_message = $5, aws_calls = $6,
-			attempts = $7, job_id = nullif($8, 0), started_at = $9, ended_at = $10, updated_at = now()
+			attempts = $7, job_id = nullif($8::bigint, 0), started_at = $9, ended_at = $10, updated_at = now()
 		WHERE id = $1 RETURNING updated_at`,
 		pgUUID(op.ID), op.State, regions, code, msg, calls, op.Attempts, op.JobID, nullTime(op.StartedAt), nullTime(op.EndedAt),
 	).Scan(&op.UpdatedAt)

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/replicad/replicad/internal/testtier"
+
 	"github.com/replicad/replicad/internal/access"
 )
 
@@ -71,6 +73,7 @@ var loadRequests = []access.Request{
 }
 
 func TestStoreReloadUnderLoad(t *testing.T) {
+	testtier.Slow(t)
 	t.Parallel()
 	refA, refB := mustParse(t, policyA), mustParse(t, policyB)
 	// The two policies must disagree on every request, or the check below

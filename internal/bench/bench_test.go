@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/replicad/replicad/internal/testtier"
 )
 
 // TestSmoke runs every case at the tiny scale against freshly built
@@ -17,9 +19,7 @@ import (
 // and checks that each case measured something sensible. The figures
 // themselves are not judged: a test machine is not a benchmark machine.
 func TestSmoke(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts PostgreSQL, replicad and the stand-in")
-	}
+	testtier.Slow(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	stack, err := StartStack(ctx, StackOptions{ModuleRoot: moduleRoot(t), Progress: testLog{t}})

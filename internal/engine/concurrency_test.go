@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/replicad/replicad/internal/testtier"
+
 	"google.golang.org/protobuf/encoding/protojson"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
@@ -19,6 +21,7 @@ import (
 // each secret's operations run one at a time in acceptance order, and the
 // final state equals a serial run of them in that order.
 func TestPerSecretOrderingUnderConcurrency(t *testing.T) {
+	testtier.Slow(t)
 	t.Parallel()
 	_, endpoint := startStandin(t, standin.Options{ReplicationDelay: 20 * time.Millisecond})
 	env := start(t, endpoint)
@@ -205,6 +208,7 @@ func TestTransientFaultsAreRetried(t *testing.T) {
 // per second's worth of requests) is all the scheduling delay a one-second
 // window can absorb; the other tests of the package would add their own.
 func TestWriteRateBudget(t *testing.T) {
+	testtier.Slow(t)
 	sm, endpoint := startStandin(t, standin.Options{})
 	const budget = 8
 	env := start(t, endpoint, func(c *daemon.Config) { c.AWS.WriteRate = budget })

@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,6 +32,9 @@ var shared struct {
 	server   *pgserver.Server
 	adminURL string
 	template string
+	// txPool is the database Tx's transactions run on, made on first use.
+	txPool *pgxpool.Pool
+	txDB   string
 }
 
 // Main runs the tests of a package that uses pgtest: call it from TestMain.
@@ -39,6 +43,10 @@ func Main(m *testing.M) int {
 	code := m.Run()
 	shared.mu.Lock()
 	defer shared.mu.Unlock()
+	if shared.txPool != nil {
+		shared.txPool.Close()
+		_ = execAdmin(context.Background(), shared.adminURL, "DROP DATABASE IF EXISTS "+pgx.Identifier{shared.txDB}.Sanitize()+" WITH (FORCE)")
+	}
 	if shared.template != "" {
 		if conn, err := pgx.Connect(context.Background(), shared.adminURL); err == nil {
 			_, _ = conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{shared.template}.Sanitize()+" WITH (FORCE)")
@@ -87,6 +95,18 @@ func ensureServer() error {
 // and returns its URL.
 func NewDatabase(tb testing.TB) string {
 	tb.Helper()
+	dbURL := newDatabaseFor(tb)
+	admin := AdminURL(tb)
+	tb.Cleanup(func() {
+		_ = execAdmin(context.Background(), admin, "DROP DATABASE IF EXISTS "+pgx.Identifier{databaseOf(dbURL)}.Sanitize()+" WITH (FORCE)")
+	})
+	return dbURL
+}
+
+// newDatabaseFor clones the template into a new database and returns its
+// URL; dropping it is the caller's.
+func newDatabaseFor(tb testing.TB) string {
+	tb.Helper()
 	ctx := context.Background()
 	shared.mu.Lock()
 	if err := ensureServer(); err != nil {
@@ -110,10 +130,43 @@ func NewDatabase(tb testing.TB) string {
 	if err != nil {
 		tb.Fatalf("pgtest: create database: %v", err)
 	}
-	tb.Cleanup(func() {
-		_ = execAdmin(context.Background(), admin, "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
-	})
 	return withDatabase(admin, name)
+}
+
+// Tx returns a transaction on a migrated database shared by the test
+// binary's Tx callers, rolled back at cleanup: what the test writes is seen
+// by nobody else and gone afterwards, for the cost of a BEGIN. Tests that
+// need commits (several connections, advisory locks across sessions) use
+// NewDatabase instead.
+func Tx(tb testing.TB) pgx.Tx {
+	tb.Helper()
+	ctx := context.Background()
+	shared.mu.Lock()
+	pool := shared.txPool
+	shared.mu.Unlock()
+	if pool == nil {
+		// NewDatabase's cleanup would drop it with the first test; this one
+		// lives until Main ends.
+		dbURL := newDatabaseFor(tb)
+		p, err := pgxpool.New(ctx, dbURL)
+		if err != nil {
+			tb.Fatalf("pgtest: connect: %v", err)
+		}
+		shared.mu.Lock()
+		if shared.txPool == nil {
+			shared.txPool, shared.txDB = p, databaseOf(dbURL)
+		} else {
+			p.Close()
+		}
+		pool = shared.txPool
+		shared.mu.Unlock()
+	}
+	tx, err := pool.Begin(ctx)
+	if err != nil {
+		tb.Fatalf("pgtest: begin: %v", err)
+	}
+	tb.Cleanup(func() { _ = tx.Rollback(context.Background()) })
+	return tx
 }
 
 // NewPool returns a pool on a fresh migrated database, closed at cleanup.
@@ -175,6 +228,14 @@ func withDatabase(rawURL, db string) string {
 	}
 	u.Path = "/" + db
 	return u.String()
+}
+
+func databaseOf(rawURL string) string {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimPrefix(u.Path, "/")
 }
 
 func randomSuffix() string {

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/replicad/replicad/internal/testtier"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
@@ -219,6 +221,7 @@ func TestListSecretsPages(t *testing.T) {
 }
 
 func TestRandomFaultRates(t *testing.T) {
+	testtier.Slow(t)
 	t.Parallel()
 	const n = 1000
 	for _, tc := range []struct {
@@ -352,6 +355,7 @@ func hammer(t *testing.T, c *smtest.Clients, r string, workers int, perWorker ti
 }
 
 func TestWriteBudgetHoldsUnderTwiceTheLoad(t *testing.T) {
+	testtier.Slow(t)
 	t.Parallel()
 	const budget = 20
 	srv, url := startStandin(t, standin.Options{Faults: standin.Faults{WriteBudget: budget}})
@@ -380,6 +384,7 @@ func TestWriteBudgetHoldsUnderTwiceTheLoad(t *testing.T) {
 }
 
 func TestClientUnderBudgetIsNeverThrottled(t *testing.T) {
+	testtier.Slow(t)
 	t.Parallel()
 	const budget = 20
 	srv, url := startStandin(t, standin.Options{Faults: standin.Faults{WriteBudget: budget, ReadBudget: budget}})
