@@ -12,14 +12,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/replicad/replicad/internal/testtier"
-
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/authtest"
 	"github.com/replicad/replicad/internal/standin"
+	"github.com/replicad/replicad/internal/testtier"
 )
 
 // policyFor allows spiffe://test/app to replicate the secrets under prefix.

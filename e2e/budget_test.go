@@ -4,9 +4,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/replicad/replicad/internal/testtier"
-
 	"github.com/replicad/replicad/internal/standin"
+	"github.com/replicad/replicad/internal/testtier"
 )
 
 // Two processes configured with one write budget share it: the stand-in

@@ -16,11 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/replicad/replicad/internal/testtier"
-
 	"github.com/google/uuid"
 
 	"github.com/replicad/replicad/internal/standin"
+	"github.com/replicad/replicad/internal/testtier"
 )
 
 // fleet is three replicad processes on one database, as deploy/ runs them,

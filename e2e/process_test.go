@@ -5,9 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/replicad/replicad/internal/testtier"
-
 	"github.com/replicad/replicad/internal/standin"
+	"github.com/replicad/replicad/internal/testtier"
 )
 
 // kill -9 in the middle of operations: after a restart every accepted
@@ -15,18 +14,27 @@ import (
 func TestCrashRecovery(t *testing.T) {
 	testtier.Slow(t)
 	t.Parallel()
-	sm := startWatchedStandin(t, standin.Options{ReplicationDelay: 300 * time.Millisecond, Faults: standin.Faults{Latency: 30 * time.Millisecond}})
+	// Replication takes long enough that an operation seen RUNNING is still
+	// RUNNING a moment later, when the kill lands.
+	sm := startWatchedStandin(t, standin.Options{ReplicationDelay: 2 * time.Second, Faults: standin.Faults{Latency: 30 * time.Millisecond}})
 	c := newCluster(t, sm.URL)
 	crashFlags := []string{"--workers", "8", "--job-timeout", "4s", "--rescue-after", "6s"}
 	p1 := c.start(t, "replicad-1", crashFlags...)
 	secrets := sm.seed(t, 12, "crash")
 	ops := submitWorkload(t, p1.client, secrets, 5, 7)
 
-	time.Sleep(700 * time.Millisecond) // let it get into the middle of things
-	running := countState(t, c.dbURL, "running")
+	deadline := time.Now().Add(30 * time.Second)
+	for countState(t, c.dbURL, "running") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no operation started within 30s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	p1.kill9(t)
-	if running == 0 {
-		t.Log("no operation was RUNNING at the kill; the test still checks completion")
+	// Nothing writes to the database between the kill and the next start:
+	// this is what the kill interrupted.
+	if running := countState(t, c.dbURL, "running"); running == 0 {
+		t.Fatal("the kill hit no RUNNING operation: the test would prove nothing about recovery")
 	}
 
 	p2 := c.start(t, "replicad-2", crashFlags...)

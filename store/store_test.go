@@ -43,7 +43,9 @@ func setup(t *testing.T) *bundle {
 	return &bundle{ctx: context.Background(), tx: pgtest.Tx(t), st: store.New(box)}
 }
 
-func secretKey(t *testing.T) string { return "store-test/" + strings.ToLower(t.Name()) + "/" + uuid.NewString()[:8] }
+func secretKey(t *testing.T) string {
+	return "store-test/" + strings.ToLower(t.Name()) + "/" + uuid.NewString()[:8]
+}
 
 func (b *bundle) insert(t *testing.T, key string, mutate func(*domain.Operation)) domain.Operation {
 	t.Helper()

@@ -13,9 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/replicad/replicad/internal/testtier"
-
 	"github.com/replicad/replicad/internal/access"
+	"github.com/replicad/replicad/internal/testtier"
 )
 
 // policyA and policyB are mirror images, so that a decision made with a mix

@@ -8,13 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/replicad/replicad/internal/testtier"
-
 	"google.golang.org/protobuf/encoding/protojson"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/daemon"
 	"github.com/replicad/replicad/internal/standin"
+	"github.com/replicad/replicad/internal/testtier"
 )
 
 // Many interleaved operations on a few secrets, submitted concurrently:

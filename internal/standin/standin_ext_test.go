@@ -15,8 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/replicad/replicad/internal/testtier"
-
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
@@ -24,6 +22,7 @@ import (
 
 	"github.com/replicad/replicad/internal/smtest"
 	"github.com/replicad/replicad/internal/standin"
+	"github.com/replicad/replicad/internal/testtier"
 )
 
 // Stand-in-only behaviour: what moto cannot do (StopReplicationToReplica,
