@@ -11,7 +11,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
-	"github.com/replicad/replicad/internal/daemon"
 	"github.com/replicad/replicad/internal/testenv"
 )
 
@@ -72,9 +71,7 @@ func regions(rs ...string) []*replicadv1.ReplicaRegion {
 
 func TestValidationRules(t *testing.T) {
 	t.Parallel()
-	env := startAPIOnly(t, func(c *daemon.Config) {
-		c.AllowedRegions = []string{"us-east-1", "us-west-2", "eu-west-1", "eu-west-3", "ap-south-1", "cn-north-1", "cn-northwest-1", "us-gov-west-1"}
-	})
+	env, _ := startFake(t, allowRegions("us-east-1", "us-west-2", "eu-west-1", "eu-west-3", "ap-south-1", "cn-north-1", "cn-northwest-1", "us-gov-west-1"))
 	tooManyLabels := map[string]string{}
 	for i := range 17 {
 		tooManyLabels[string(rune('a'+i))] = "v"
@@ -190,7 +187,7 @@ func TestValidationRules(t *testing.T) {
 // A request with several mistakes gets all of them named at once.
 func TestValidationReportsEveryViolation(t *testing.T) {
 	t.Parallel()
-	env := startAPIOnly(t)
+	env, _ := startFake(t)
 	_, err := env.Client.Replicate(context.Background(), &replicadv1.ReplicateRequest{
 		SecretId:  "prod/db",
 		Regions:   []*replicadv1.ReplicaRegion{{Region: "nowhere"}, {Region: "eu-west-1", KmsKeyId: "bad"}},
@@ -212,7 +209,7 @@ func TestValidationReportsEveryViolation(t *testing.T) {
 // 400, never 500, and the message never quotes the body.
 func TestRESTDecodingErrors(t *testing.T) {
 	t.Parallel()
-	env := startAPIOnly(t)
+	env, _ := startFake(t)
 	const canary = "CANARY-7d1e9f"
 	tests := []struct{ name, method, path, body string }{
 		{"malformed JSON", "POST", "/v1/secrets/prod%2Fdb:replicate", `{"regions": [`},
@@ -243,7 +240,7 @@ func TestRESTDecodingErrors(t *testing.T) {
 
 func TestUnknownOperationIsNotFound(t *testing.T) {
 	t.Parallel()
-	env := startAPIOnly(t)
+	env, _ := startFake(t)
 	const id = "0193a5d2-7c4e-7e1a-8a3b-1c2d3e4f5a6b"
 	_, err := env.Client.GetOperation(context.Background(), &replicadv1.GetOperationRequest{Id: id})
 	if code, _ := violations(t, err); code != codes.NotFound {

@@ -147,6 +147,24 @@ func (e *Env) start(t testing.TB) {
 	e.mu.Unlock()
 }
 
+// Connect returns an Env for a server that is already serving at grpcAddr
+// and httpAddr (a server.Server built by a test around a fake engine, say):
+// the same client and REST helper, without a daemon or a database. Stop and
+// Restart do nothing on it.
+func Connect(t testing.TB, grpcAddr, httpAddr string) *Env {
+	t.Helper()
+	conn, err := dial(grpcAddr, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = conn.Close() })
+	return &Env{
+		Client: replicadv1.NewReplicationServiceClient(conn), Conn: conn,
+		BaseURL: "http://" + httpAddr, MetricsURL: "http://" + httpAddr + "/metrics",
+		http: HTTPClient(nil), grpcAddr: grpcAddr,
+	}
+}
+
 // Stop stops replicad gracefully (idempotent).
 func (e *Env) Stop(t testing.TB) {
 	t.Helper()

@@ -1,0 +1,141 @@
+package awssm
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"testing"
+	"testing/synctest"
+	"time"
+)
+
+// Budgets run on simulated time (testing/synctest): the releases a budget
+// allows are exact, whatever the machine is doing.
+
+func releases(t *testing.T, p *pace, callers int) []time.Time {
+	t.Helper()
+	var (
+		mu  sync.Mutex
+		out []time.Time
+		wg  sync.WaitGroup
+	)
+	for range callers {
+		wg.Go(func() {
+			if err := p.wait(context.Background()); err != nil {
+				t.Error(err)
+				return
+			}
+			mu.Lock()
+			out = append(out, time.Now())
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
+	return out
+}
+
+func TestBudgetSpacesReleases(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		b := newBudgets(10, 100)
+		start := time.Now()
+		got := releases(t, b.limiter("", "us-east-1", bucketWrite), 30)
+		rate := 10 * JitterHeadroom
+		interval := time.Duration(float64(time.Second) / rate)
+		for i := 1; i < len(got); i++ {
+			if gap := got[i].Sub(got[i-1]); gap < interval {
+				t.Fatalf("releases %d and %d are %s apart, under the %s the budget allows", i-1, i, gap, interval)
+			}
+		}
+		// 30 requests at 9.7/s: the first at once, the last 29 intervals on.
+		if took, want := got[len(got)-1].Sub(start), 29*interval; took > want+time.Millisecond {
+			t.Errorf("30 releases took %s, want %s: the budget is wasted", took, want)
+		}
+		// In no window of one second are there more than the budget.
+		for i := range got {
+			n := 0
+			for j := i; j < len(got) && got[j].Sub(got[i]) < time.Second; j++ {
+				n++
+			}
+			if n > 10 {
+				t.Fatalf("%d releases in the second after release %d, budget 10", n, i)
+			}
+		}
+	})
+}
+
+func TestBudgetsAreSeparatePerAccountRegionAndBucket(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		b := newBudgets(1, 1)
+		keys := []struct {
+			account, region string
+			bk              bucket
+		}{
+			{"", "us-east-1", bucketWrite}, {"", "us-east-1", bucketRead}, {"", "eu-west-1", bucketWrite}, {"111122223333", "us-east-1", bucketWrite},
+		}
+		start := time.Now()
+		for _, k := range keys {
+			// The first request of each budget goes at once; a shared
+			// budget would make the later ones wait a second each.
+			if err := b.limiter(k.account, k.region, k.bk).wait(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if took := time.Since(start); took != 0 {
+			t.Errorf("four first requests in four budgets took %s", took)
+		}
+		if b.limiter("", "us-east-1", bucketWrite) != b.limiter("", "us-east-1", bucketWrite) {
+			t.Error("one key must give one budget")
+		}
+	})
+}
+
+func TestBudgetShareSplitsTheRate(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		b := newBudgets(10, 10)
+		p := b.limiter("", "us-east-1", bucketWrite)
+		b.setShare(2)
+		got := releases(t, p, 11)
+		// Five per second each for two processes: ten releases take two
+		// seconds, not one.
+		if took := got[len(got)-1].Sub(got[0]); took < 2*time.Second {
+			t.Errorf("11 releases at half of 10/s took %s, want at least 2s", took)
+		}
+		b.setShare(0) // nonsense: treated as alone
+		if l := p.lim.Limit(); float64(l) != 10*JitterHeadroom {
+			t.Errorf("share 0 gives a limit of %v", l)
+		}
+	})
+}
+
+func TestBudgetWaitEndsWithItsContext(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		p := newBudgets(1, 1).limiter("", "us-east-1", bucketWrite)
+		if err := p.wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+		defer cancel()
+		// The limiter refuses at once a wait it knows would outlast the
+		// deadline; either way the request is not sent.
+		if err := p.wait(ctx); err == nil {
+			t.Error("a wait beyond its context's deadline returned a token")
+		}
+	})
+}
+
+func TestNegativeBudgetIsUnlimited(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		p := newBudgets(-1, -1).limiter("", "us-east-1", bucketWrite)
+		start := time.Now()
+		releases(t, p, 100)
+		if took := time.Since(start); took != 0 {
+			t.Errorf("an unlimited budget made 100 requests wait %s", took)
+		}
+	})
+}
