@@ -170,8 +170,8 @@ func TestSubmissionFromRequest(t *testing.T) {
 	const reason, label = "CANARY-reason-5f3a", "CANARY-label-9c1b"
 	rid := uuid.NewString()
 	req := &replicadv1.ReplicateRequest{
-		SecretId: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-AbCdEf",
-		Regions: []*replicadv1.ReplicaRegion{{Region: "us-west-2", KmsKeyId: "alias/replica"}, {Region: "eu-west-3"}},
+		SecretId:                    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-AbCdEf",
+		Regions:                     []*replicadv1.ReplicaRegion{{Region: "us-west-2", KmsKeyId: "alias/replica"}, {Region: "eu-west-3"}},
 		ForceOverwriteReplicaSecret: true, RequestId: rid, Reason: reason, Labels: map[string]string{"ticket": label},
 	}
 	check := func(transport string, s engine.Submission) {
@@ -255,9 +255,9 @@ func TestOperationRendering(t *testing.T) {
 	now := time.Now().UTC()
 	op := domain.Operation{
 		ID: uuid.Must(uuid.NewV7()), Kind: domain.KindReplicate, State: domain.StateFailed, SecretKey: "prod/db", AWSRegion: "us-east-1",
-		Params:  domain.Params{SecretID: "prod/db", Replicas: []domain.ReplicaParam{{Region: "eu-west-1", KMSKeyID: "alias/k"}}},
-		Regions: []domain.RegionProgress{{Region: "eu-west-1", State: domain.RegionFailed, ReplicationStatus: "Failed", Message: "key disabled"}},
-		Error:   &domain.Error{Code: domain.CodeFailedPrecondition, Message: "replication failed in eu-west-1"},
+		Params:   domain.Params{SecretID: "prod/db", Replicas: []domain.ReplicaParam{{Region: "eu-west-1", KMSKeyID: "alias/k"}}},
+		Regions:  []domain.RegionProgress{{Region: "eu-west-1", State: domain.RegionFailed, ReplicationStatus: "Failed", Message: "key disabled"}},
+		Error:    &domain.Error{Code: domain.CodeFailedPrecondition, Message: "replication failed in eu-west-1"},
 		AWSCalls: []domain.AWSCall{{API: "ReplicateSecretToRegions", Region: "us-east-1", RequestID: "rid-1", Time: now}},
 		Attempts: 2, CreatedAt: now, UpdatedAt: now, StartedAt: now, EndedAt: now,
 	}

@@ -86,7 +86,8 @@ func TestBudgetsAreSeparatePerAccountRegionAndBucket(t *testing.T) {
 		if took := time.Since(start); took != 0 {
 			t.Errorf("four first requests in four budgets took %s", took)
 		}
-		if b.limiter("", "us-east-1", bucketWrite) != b.limiter("", "us-east-1", bucketWrite) {
+		first, again := b.limiter("", "us-east-1", bucketWrite), b.limiter("", "us-east-1", bucketWrite)
+		if first != again {
 			t.Error("one key must give one budget")
 		}
 	})
