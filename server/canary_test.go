@@ -134,6 +134,17 @@ func TestCanariesNeverLeak(t *testing.T) {
 	_, err = env.Client.Promote(ctx, &replicadv1.PromoteRequest{SecretId: arn(c.account(), "x"), Region: "mars-1", Reason: c.text("reason")})
 	record(err)
 
+	// An ARN-like id cut short after its account (no ":secret:..."): refused,
+	// and still redacted wherever it is recorded.
+	short := func() string { return "arn:aws:secretsmanager:us-east-1:" + c.account() }
+	_, err = env.Client.Replicate(ctx, &replicadv1.ReplicateRequest{SecretId: short(), Regions: []*replicadv1.ReplicaRegion{{Region: "eu-west-1"}}})
+	record(err)
+	_, err = env.Client.Status(ctx, &replicadv1.StatusRequest{SecretId: short()})
+	record(err)
+	rest("GET", "/v1/secrets/"+escape(short())+"/replication", "")
+	rest("POST", "/v1/secrets/"+short()+":replicate", `{"regions": [{"region": "eu-west-1"}]}`)
+	rest("GET", "/v1/operations?secret_id="+escape(short()), "")
+
 	// Status, operations and audit reads with ARN canaries, valid and not.
 	_, err = env.Client.Status(ctx, &replicadv1.StatusRequest{SecretId: seeded["canary/two"]})
 	record(err)

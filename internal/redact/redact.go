@@ -56,8 +56,11 @@ func (r *Redactor) Fingerprint(value string) string {
 }
 
 // arnAccountRE finds the account field of ARNs inside any text:
-// arn:PARTITION:SERVICE:REGION:ACCOUNT:...
-var arnAccountRE = regexp.MustCompile(`(arn:[A-Za-z0-9-]*:[A-Za-z0-9-]*:[A-Za-z0-9-]*:)(\d{12})(:)`)
+// arn:PARTITION:SERVICE:REGION:ACCOUNT[:RESOURCE]. Whatever follows the 12
+// digits — a colon, the end of the text, a quote, a slash — they are the
+// account: an ARN-like value cut short (arn:aws:secretsmanager:REGION:ACCOUNT)
+// is refused by validation but is still recorded, so it must be redacted too.
+var arnAccountRE = regexp.MustCompile(`(arn:[A-Za-z0-9-]*:[A-Za-z0-9-]*:[A-Za-z0-9-]*:)(\d{12})`)
 
 // ARN replaces the account id of every ARN in s by its fingerprint. Values
 // that hold no ARN (a KMS key id or alias) are returned unchanged.
@@ -67,7 +70,7 @@ func (r *Redactor) ARN(s string) string {
 	}
 	return arnAccountRE.ReplaceAllStringFunc(s, func(m string) string {
 		sub := arnAccountRE.FindStringSubmatch(m)
-		return sub[1] + r.Fingerprint(sub[2]) + sub[3]
+		return sub[1] + r.Fingerprint(sub[2])
 	})
 }
 

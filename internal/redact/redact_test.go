@@ -100,3 +100,29 @@ func TestScrubberRemovesRequestValuesFromFreeText(t *testing.T) {
 		t.Errorf("scrubbing must keep the rest of the text: %q", msg)
 	}
 }
+
+// The account of an ARN is redacted whatever follows it: a resource, the
+// end of the text (an ARN cut short after its account), or punctuation.
+func TestARNAccountIsRedactedWhereverTheARNEnds(t *testing.T) {
+	t.Parallel()
+	r := newRedactor(t)
+	const account = "565656565656"
+	fp := r.Fingerprint(account)
+	tests := []struct{ in, want string }{
+		{"arn:aws:secretsmanager:us-east-1:" + account + ":secret:x-AbCdEf", "arn:aws:secretsmanager:us-east-1:" + fp + ":secret:x-AbCdEf"},
+		{"arn:aws:secretsmanager:us-east-1:" + account, "arn:aws:secretsmanager:us-east-1:" + fp},
+		{`id "arn:aws:secretsmanager:us-east-1:` + account + `" refused`, `id "arn:aws:secretsmanager:us-east-1:` + fp + `" refused`},
+		{"arn:aws:iam::" + account + "/role", "arn:aws:iam::" + fp + "/role"},
+		{"arn:aws:secretsmanager:us-east-1:" + account + "9", "arn:aws:secretsmanager:us-east-1:" + fp + "9"},
+		{"account " + account + " alone is not an ARN", "account " + account + " alone is not an ARN"},
+	}
+	for _, tt := range tests {
+		if got := r.Text(tt.in); got != tt.want {
+			t.Errorf("Text(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	req := &replicadv1.StatusRequest{SecretId: "arn:aws:secretsmanager:us-east-1:" + account}
+	if got := r.Message(req).(*replicadv1.StatusRequest).GetSecretId(); strings.Contains(got, account) {
+		t.Errorf("Message left the account of a short ARN: %q", got)
+	}
+}
