@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"log/slog"
 	"net/http"
 	"strings"
 
@@ -45,7 +46,7 @@ func unauthenticatedMethod(fullMethod string) bool {
 // authnUnary authenticates every request (REST included: the gateway
 // forwards the HTTP client's Authorization header and verified certificate)
 // and records the identity on the request's Caller.
-func authnUnary(a Authenticator) grpc.UnaryServerInterceptor {
+func authnUnary(a Authenticator, log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if unauthenticatedMethod(info.FullMethod) {
 			return handler(ctx, req)
@@ -63,9 +64,45 @@ func authnUnary(a Authenticator) grpc.UnaryServerInterceptor {
 		if errors.Is(err, auth.ErrNoCredentials) {
 			return nil, status.Error(codes.Unauthenticated, "authentication required: present a client certificate or a bearer token")
 		}
-		// auth's error texts are fixed and never quote the credentials.
-		return nil, status.Error(codes.Unauthenticated, "authentication failed: "+err.Error())
+		// The detail stays in the log: a wrapped cause can describe the
+		// server's configuration (a JWKS file that cannot be read, a CA
+		// bundle), which is no business of an unauthenticated caller.
+		level := slog.LevelDebug
+		if serverSide(err) {
+			level = slog.LevelWarn
+		}
+		log.Log(ctx, level, "authentication failed", "method", info.FullMethod, "transport", c.Transport, "error", err.Error())
+		return nil, status.Error(codes.Unauthenticated, "authentication failed: "+publicAuthError(err))
 	}
+}
+
+// publicAuthError is what a refused caller is told: the fixed text of the
+// most specific reason auth gives, never the wrapped causes.
+func publicAuthError(err error) string {
+	for _, reason := range []error{
+		auth.ErrTokenExpired, auth.ErrTokenNotYetValid, auth.ErrTokenIssuer, auth.ErrTokenAudience,
+		auth.ErrTokenSignature, auth.ErrAlgorithmNotAllowed, auth.ErrUnknownKey, auth.ErrTokenClaims,
+		auth.ErrTokenMalformed, auth.ErrJWTDisabled, auth.ErrCertificateNoIdentity, auth.ErrCertificateUntrusted,
+	} {
+		if errors.Is(err, reason) {
+			return reason.Error()
+		}
+	}
+	switch {
+	case errors.Is(err, errBadAuthorization):
+		return errBadAuthorization.Error()
+	case errors.Is(err, auth.ErrInvalidToken):
+		return auth.ErrInvalidToken.Error()
+	case errors.Is(err, auth.ErrInvalidCertificate):
+		return auth.ErrInvalidCertificate.Error()
+	}
+	return "credentials refused"
+}
+
+// serverSide reports an authentication failure caused by the server's own
+// state (keys or certificates it cannot load) rather than by the caller.
+func serverSide(err error) bool {
+	return errors.Is(err, auth.ErrJWKS) || errors.Is(err, auth.ErrTLSFiles) || errors.Is(err, auth.ErrConfig)
 }
 
 var errBadAuthorization = errors.New("the authorization header is not a bearer token")

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"crypto/tls"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -58,7 +59,9 @@ type secured struct {
 	issuer *authtest.Issuer
 }
 
-func startSecured(t *testing.T) *secured {
+// startSecured starts replicad with TLS, mutual TLS, JWT and the test
+// policy; logs, if set, receives its logs; configure adjusts the rest.
+func startSecured(t *testing.T, logs io.Writer, configure ...func(*daemon.Config)) *secured {
 	t.Helper()
 	_, awsURL := standinURL(t)
 	pki := authtest.NewPKI(t)
@@ -70,11 +73,15 @@ func startSecured(t *testing.T) *secured {
 	env := testenv.Start(t, testenv.Options{
 		AWSEndpoint: awsURL,
 		ClientTLS:   pki.ClientTLS(t, "spiffe://test/app"),
+		Logs:        logs,
 		Configure: func(c *daemon.Config) {
 			c.InsecureDev = false
 			c.TLSCertFile, c.TLSKeyFile, c.ClientCAFile = pki.ServerCertFile, pki.ServerKeyFile, pki.CAFile
 			c.JWKSFile, c.JWTIssuer, c.JWTAudience = issuer.JWKSFile, issuer.Issuer, issuer.Audience
 			c.PolicyFile = policyFile
+			for _, f := range configure {
+				f(c)
+			}
 		},
 	})
 	return &secured{env: env, pki: pki, issuer: issuer}
@@ -102,7 +109,7 @@ func (c *tokenConn) Invoke(ctx context.Context, method string, args, reply any, 
 
 func TestAuthentication(t *testing.T) {
 	t.Parallel()
-	s := startSecured(t)
+	s := startSecured(t, nil)
 	ctx := context.Background()
 	noCert := testenv.HTTPClient(s.pki.ClientTLS(t, ""))
 	req := &replicadv1.StatusRequest{SecretId: "prod/app/x"}
@@ -160,5 +167,39 @@ func TestAuthentication(t *testing.T) {
 	// Health checks need no credentials.
 	if code, _ := s.env.RESTAs(t, noCert, "", "GET", "/healthz", nil); code != http.StatusOK {
 		t.Errorf("/healthz without credentials: %d", code)
+	}
+}
+
+// An unauthenticated caller learns nothing about the server's
+// configuration from a refusal: a token naming an unknown key makes the
+// server re-read its JWKS, which fails (the file is gone); the caller is
+// told the key is unknown, and only the log says why the keys could not be
+// refreshed.
+func TestAuthFailuresDoNotDescribeTheServer(t *testing.T) {
+	t.Parallel()
+	logs := &testenv.Buffer{}
+	s := startSecured(t, logs, func(c *daemon.Config) { c.JWKSMinRefresh = time.Nanosecond })
+	if err := os.Remove(s.issuer.JWKSFile); err != nil {
+		t.Fatal(err)
+	}
+	token := s.issuer.TokenWithKID(t, "eu-operator", "rotated-key-2")
+	leaks := []string{"jwks", "JWKS", "no such file", filepath.Base(s.issuer.JWKSFile), s.pki.Dir, "open "}
+	_, err := s.bearerClient(t, token).Status(context.Background(), &replicadv1.StatusRequest{SecretId: "prod/app/x"})
+	msg := status.Convert(err).Message()
+	if status.Code(err) != codes.Unauthenticated || !strings.Contains(msg, "unknown key") {
+		t.Fatalf("gRPC: %v, want Unauthenticated saying the key is unknown", err)
+	}
+	code, body := s.env.RESTAs(t, testenv.HTTPClient(s.pki.ClientTLS(t, "")), token, "GET", "/v1/secrets/prod%2Fapp%2Fx/replication", nil)
+	if code != http.StatusUnauthorized {
+		t.Fatalf("REST: %d %s", code, body)
+	}
+	for _, leak := range leaks {
+		if strings.Contains(msg, leak) || strings.Contains(string(body), leak) {
+			t.Errorf("the refusal tells the caller %q: gRPC %q, REST %s", leak, msg, body)
+		}
+	}
+	// The operator still learns what is wrong.
+	if !strings.Contains(logs.String(), "no such file") || !strings.Contains(logs.String(), "authentication failed") {
+		t.Errorf("the log does not say why the JWKS could not be loaded:\n%s", logs.String())
 	}
 }

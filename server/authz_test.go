@@ -16,7 +16,7 @@ import (
 
 func TestAuthorization(t *testing.T) {
 	t.Parallel()
-	s := startSecured(t)
+	s := startSecured(t, nil)
 	ctx := context.Background()
 	app := s.env.Client // mTLS as spiffe://test/app
 	appREST := testenv.HTTPClient(s.pki.ClientTLS(t, "spiffe://test/app"))

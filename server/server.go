@@ -119,7 +119,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.Authenticator != nil {
 		// Inside audit: a refused request is audited, with the principal
 		// when it is known.
-		unary = append(unary, authnUnary(cfg.Authenticator))
+		unary = append(unary, authnUnary(cfg.Authenticator, cfg.Logger))
 	}
 	opts := []grpc.ServerOption{
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(cfg.TracerProvider), otelgrpc.WithPropagators(tracing.Propagator()))),

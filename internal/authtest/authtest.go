@@ -191,6 +191,21 @@ func (i *Issuer) Token(t testing.TB, sub string, groups []string, edit func(jwt.
 	return s
 }
 
+// TokenWithKID is a valid token for sub signed by the issuer's key but
+// naming another key id, as after a key rotation the server has not seen.
+func (i *Issuer) TokenWithKID(t testing.TB, sub, kid string) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodRS256, jwt.MapClaims{
+		"iss": i.Issuer, "aud": i.Audience, "sub": sub, "iat": time.Now().Unix(), "exp": time.Now().Add(time.Hour).Unix(),
+	})
+	tok.Header["kid"] = kid
+	s, err := tok.SignedString(i.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // ForeignToken is signed by a key the JWKS does not hold, under the same kid.
 func (i *Issuer) ForeignToken(t testing.TB, sub string) string {
 	t.Helper()

@@ -25,7 +25,7 @@ func (d *Daemon) accessControl(ctx context.Context, cfg *server.Config) error {
 	if c.authenticates() {
 		ac := auth.Config{
 			JWKSFile: c.JWKSFile, JWKSURL: c.JWKSURL, Issuer: c.JWTIssuer, Audience: c.JWTAudience,
-			PrincipalClaim: c.JWTPrincipalClaim, GroupsClaim: c.JWTGroupsClaim,
+			PrincipalClaim: c.JWTPrincipalClaim, GroupsClaim: c.JWTGroupsClaim, JWKSMinRefreshInterval: c.JWKSMinRefresh,
 		}
 		if c.ClientCAFile != "" {
 			ac.ClientCAs = d.tls.ClientCAs

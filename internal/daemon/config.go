@@ -17,6 +17,7 @@ import (
 	"github.com/peterbourgon/ff/v3/ffyaml"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/replicad/replicad/internal/auth"
 	"github.com/replicad/replicad/internal/awssm"
 	"github.com/replicad/replicad/internal/engine"
 	"github.com/replicad/replicad/internal/queue"
@@ -76,11 +77,15 @@ type Config struct {
 
 	// Access control: TLS for both listeners, mutual TLS and/or JWT bearer
 	// tokens, and the authorization policy.
-	TLSCertFile       string
-	TLSKeyFile        string
-	ClientCAFile      string
-	JWKSFile          string
-	JWKSURL           string
+	TLSCertFile  string
+	TLSKeyFile   string
+	ClientCAFile string
+	JWKSFile     string
+	JWKSURL      string
+	// JWKSMinRefresh is the least time between JWKS fetches caused by
+	// tokens naming an unknown key id (default
+	// auth.JWKSMinRefreshIntervalDefault).
+	JWKSMinRefresh    time.Duration
 	JWTIssuer         string
 	JWTAudience       string
 	JWTPrincipalClaim string
@@ -144,6 +149,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ClientCAFile, "client-ca-file", "", "CA bundle (PEM) for client certificates: enables mutual TLS; the certificate's URI SAN (e.g. SPIFFE id), else DNS SAN, else CN is the principal")
 	fs.StringVar(&c.JWKSFile, "jwks-file", "", "JWKS file verifying bearer tokens (JWT); reloaded when it changes")
 	fs.StringVar(&c.JWKSURL, "jwks-url", "", "https URL of the JWKS verifying bearer tokens; refreshed periodically")
+	fs.DurationVar(&c.JWKSMinRefresh, "jwks-min-refresh", auth.JWKSMinRefreshIntervalDefault, "least time between JWKS fetches caused by tokens naming an unknown key id")
 	fs.StringVar(&c.JWTIssuer, "jwt-issuer", "", "required iss of bearer tokens")
 	fs.StringVar(&c.JWTAudience, "jwt-audience", "", "required aud of bearer tokens")
 	fs.StringVar(&c.JWTPrincipalClaim, "jwt-principal-claim", "sub", "token claim holding the principal")
