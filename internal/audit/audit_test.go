@@ -19,6 +19,7 @@ import (
 
 	"github.com/replicad/replicad/internal/audit"
 	"github.com/replicad/replicad/internal/pgtest"
+	"github.com/replicad/replicad/store"
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
@@ -270,5 +271,94 @@ func TestRetentionExportsAndAnchors(t *testing.T) {
 	b.asSuperuser(t, `UPDATE audit_events SET body = body || ' ' WHERE chain_pos = 60`)
 	if rep := b.verify(t, nil); rep.OK || rep.Break.Position != 60 {
 		t.Errorf("tampering after retention: %+v", rep)
+	}
+}
+
+// Whatever a refused request carried, its event is stored, and storing it
+// never costs other callers theirs: NUL bytes, invalid UTF-8, values far
+// longer than any index entry and a request that is not JSON are stored
+// sanitized, and an event the database refuses outright (here, an unknown
+// kind) fails alone while the events batched with it are stored.
+func TestOneBadEventNeverTakesOthersWithIt(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	good := func(i int) audit.Event {
+		return audit.Event{Kind: audit.KindRPC, Principal: fmt.Sprintf("p%d", i), Method: "/replicad.v1.ReplicationService/Replicate",
+			Secret: "prod/db", Request: json.RawMessage(`{"secret_id":"prod/db"}`), Transport: "grpc"}
+	}
+	bad := []audit.Event{
+		{Kind: audit.KindRPC, Principal: "p", Method: "m", Secret: "x\x00y", Transport: "rest"},
+		{Kind: audit.KindRPC, Principal: "p", Method: "m", RequestID: "\x00", Transport: "rest"},
+		{Kind: audit.KindRPC, Principal: "p", Method: "m", Secret: strings.Repeat("s", 900<<10), Transport: "grpc"},
+		{Kind: audit.KindRPC, Principal: "\xff\xfe", Method: "m", Transport: "grpc"},
+		{Kind: audit.KindRPC, Principal: "p", Method: "m", Request: json.RawMessage(`{"not json`), Transport: "grpc"},
+		{Kind: audit.KindRPC, Principal: "p", Method: "m", OperationID: "not-a-uuid", Message: "m\x00" + strings.Repeat("m", 1<<20), Transport: "grpc"},
+	}
+	refused := audit.Event{Kind: "bogus", Principal: "p", Method: "m", Transport: "grpc"}
+	var wg sync.WaitGroup
+	errs := make(chan error, 200)
+	for i := range 150 {
+		e := good(i)
+		if i < len(bad) {
+			e = bad[i]
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- b.writer.Write(b.ctx, e)
+		}()
+	}
+	var refusedErr error
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		refusedErr = b.writer.Write(b.ctx, refused)
+	}()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("an event was not stored: %v", err)
+		}
+	}
+	if refusedErr == nil {
+		t.Error("an event of an unknown kind was stored")
+	}
+	var n int
+	var longest int
+	if err := b.pool.QueryRow(b.ctx, `SELECT count(*), max(length(secret) + length(body)) FROM audit_events`).Scan(&n, &longest); err != nil {
+		t.Fatal(err)
+	}
+	if n != 150 {
+		t.Errorf("%d events stored, want 150", n)
+	}
+	if longest > 64<<10 {
+		t.Errorf("an event stores %d characters: over-long values are not bounded", longest)
+	}
+	// What was sent is still recognisable, and the chain holds.
+	var secret string
+	if err := b.pool.QueryRow(b.ctx, `SELECT secret FROM audit_events WHERE secret LIKE 'x%y'`).Scan(&secret); err != nil || secret != "x\uFFFDy" {
+		t.Errorf("the NUL secret is stored as %q (%v)", secret, err)
+	}
+	b.chainAll(t)
+	if rep := b.verify(t, nil); !rep.OK || rep.Verified != 150 {
+		t.Errorf("chain over sanitized events: %+v", rep)
+	}
+}
+
+// Event.Row renders an event as the writer stores it, for callers that
+// insert it in a transaction of their own.
+func TestRowInACallersTransaction(t *testing.T) {
+	t.Parallel()
+	tx := pgtest.Tx(t)
+	row, err := audit.Event{Kind: audit.KindRPC, Principal: "p\x00", Method: "m", Transport: "grpc"}.Row()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if row.ID == uuid.Nil || row.Time.IsZero() {
+		t.Error("Row left the id or the time unset")
+	}
+	if err := store.InsertAuditEvents(context.Background(), tx, []store.AuditRow{row}); err != nil {
+		t.Fatalf("a row from Row was refused: %v", err)
 	}
 }

@@ -53,7 +53,21 @@ type Event struct {
 	LatencyMicros int64           `json:"latency_us"`
 }
 
-// row renders the event for storage.
+// Row renders the event as it is stored: an id and a time if it has none,
+// every value sanitized so that no value can make the insert fail (see
+// sanitized), and the canonical content the chain hashes. Callers that
+// store events in a transaction of their own insert the row with
+// store.InsertAuditEvents on that transaction.
+func (e Event) Row() (store.AuditRow, error) {
+	if e.ID == uuid.Nil {
+		e.ID = uuid.Must(uuid.NewV7())
+	}
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	return e.sanitized().row()
+}
+
 func (e Event) row() (store.AuditRow, error) {
 	e.Time = e.Time.UTC().Truncate(time.Microsecond) // what PostgreSQL keeps
 	body, err := json.Marshal(e)

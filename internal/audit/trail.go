@@ -53,7 +53,7 @@ func (t *Trail) Record(ctx context.Context, e Event) error {
 	}
 	err := t.w.Write(ctx, e)
 	if err != nil {
-		body, _ := json.Marshal(e)
+		body, _ := json.Marshal(e.sanitized())
 		t.log.ErrorContext(ctx, "audit_event_unstored", "event", json.RawMessage(body), "error", err)
 	}
 	return err

@@ -6,9 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/replicad/replicad/store"
@@ -33,6 +36,16 @@ type WriterConfig struct {
 	// Log receives one JSON line per stored event (for shipping to a SIEM);
 	// nil disables them.
 	Log *slog.Logger
+	// Observer, if set, hears about every insert (metrics).
+	Observer WriterObserver
+}
+
+// WriterObserver hears what the Writer does.
+type WriterObserver interface {
+	// AuditBatch reports one group-committed insert of size events; failed
+	// is how many of them could not be stored in the end (after the
+	// one-by-one retry).
+	AuditBatch(size, failed int)
 }
 
 // Writer stores events with group commit: concurrent Writes share one
@@ -49,8 +62,9 @@ type Writer struct {
 }
 
 type pending struct {
-	row  store.AuditRow
-	done chan error
+	event Event
+	row   store.AuditRow
+	done  chan error
 }
 
 // NewWriter returns a Writer on pool; Run starts it.
@@ -89,11 +103,14 @@ func (w *Writer) Close() {
 
 // Write stores an event and returns once it is committed.
 func (w *Writer) Write(ctx context.Context, e Event) error {
-	r, err := e.row()
+	if e.ID == uuid.Nil {
+		e.ID = uuid.Must(uuid.NewV7())
+	}
+	r, err := e.Row()
 	if err != nil {
 		return err
 	}
-	p := &pending{row: r, done: make(chan error, 1)}
+	p := &pending{event: e, row: r, done: make(chan error, 1)}
 	w.mu.RLock()
 	if w.closed {
 		w.mu.RUnlock()
@@ -131,23 +148,81 @@ func (w *Writer) loop() {
 				break fill
 			}
 		}
-		rows := make([]store.AuditRow, len(batch))
+		w.store(batch)
+	}
+}
+
+// Queued is how many events wait for a worker.
+func (w *Writer) Queued() int { return len(w.in) }
+
+// store inserts a batch in one statement. If the statement fails, the
+// events are inserted one by one, so that one event the database refuses
+// never takes the others with it; an event refused on its own is stored in
+// its strict form (see Event.strict) rather than lost.
+func (w *Writer) store(batch []*pending) {
+	rows := make([]store.AuditRow, len(batch))
+	for i, p := range batch {
+		rows[i] = p.row
+	}
+	errs := make([]error, len(batch))
+	if err := w.insert(rows...); err != nil {
 		for i, p := range batch {
-			rows[i] = p.row
-		}
-		// Not the request's context: a client giving up must not lose the
-		// event of its own request.
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		err := store.InsertAuditEvents(ctx, w.pool, rows)
-		cancel()
-		if err != nil {
-			err = fmt.Errorf("audit: %w", err)
-		}
-		for _, p := range batch {
-			if err == nil && w.cfg.Log != nil {
-				w.cfg.Log.Info("audit_event", "event", json.RawMessage(p.row.Body))
-			}
-			p.done <- err
+			errs[i] = w.insertOne(p)
 		}
 	}
+	failed := 0
+	for i, p := range batch {
+		if errs[i] != nil {
+			failed++
+			errs[i] = fmt.Errorf("audit: %w", errs[i])
+		} else if w.cfg.Log != nil {
+			w.cfg.Log.Info("audit_event", "event", json.RawMessage(p.row.Body))
+		}
+		p.done <- errs[i]
+	}
+	if w.cfg.Observer != nil {
+		w.cfg.Observer.AuditBatch(len(batch), failed)
+	}
+}
+
+func (w *Writer) insertOne(p *pending) error {
+	err := w.insert(p.row)
+	if err == nil || alreadyStored(err) {
+		return nil
+	}
+	if !refusedValue(err) {
+		return err
+	}
+	r, serr := p.event.strict().row()
+	if serr != nil {
+		return errors.Join(err, serr)
+	}
+	if serr = w.insert(r); serr != nil && !alreadyStored(serr) {
+		return errors.Join(err, serr)
+	}
+	p.row = r
+	return nil
+}
+
+func (w *Writer) insert(rows ...store.AuditRow) error {
+	// Not the request's context: a client giving up must not lose the
+	// event of its own request.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	return store.InsertAuditEvents(ctx, w.pool, rows)
+}
+
+// alreadyStored: the event's id is taken, so an earlier attempt (the batch
+// whose answer was lost) stored it.
+func alreadyStored(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505" && pe.ConstraintName == "audit_events_id_key"
+}
+
+// refusedValue: the database refused a value of the row itself (data
+// exception, or a program limit such as the index entry size), not the
+// connection or the server's state.
+func refusedValue(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && (strings.HasPrefix(pe.Code, "22") || strings.HasPrefix(pe.Code, "54"))
 }

@@ -8,6 +8,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
+	"github.com/replicad/replicad/internal/cpucost"
 	"github.com/replicad/replicad/internal/redact"
 )
 
@@ -124,5 +125,44 @@ func TestARNAccountIsRedactedWhereverTheARNEnds(t *testing.T) {
 	req := &replicadv1.StatusRequest{SecretId: "arn:aws:secretsmanager:us-east-1:" + account}
 	if got := r.Message(req).(*replicadv1.StatusRequest).GetSecretId(); strings.Contains(got, account) {
 		t.Errorf("Message left the account of a short ARN: %q", got)
+	}
+}
+
+// Scrubbing costs time linear in the text and in the request: eight times
+// the sensitive value costs at most about eight times as much, whether the
+// value is longer than the text (nothing to search) or echoed in it.
+// Repetitive values are the worst case of the Boyer-Moore tables
+// strings.NewReplacer builds, which made this quadratic.
+func TestScrubberCostIsLinear(t *testing.T) {
+	r := newRedactor(t)
+	for _, tt := range []struct {
+		name   string
+		labels bool
+		text   func(reason string) string
+	}{
+		{"reason alone, short text", false, func(string) string {
+			return "authentication required: present a client certificate or a bearer token"
+		}},
+		{"reason and a label, short text", true, func(string) string { return "permission denied" }},
+		{"reason echoed", false, func(reason string) string { return "AWS said: " + reason + " is not allowed" }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			scrub := func(n int) func() {
+				req := &replicadv1.ReplicateRequest{SecretId: "prod/x", Reason: strings.Repeat("a", n)}
+				if tt.labels {
+					req.Labels = map[string]string{"k": strings.Repeat("b", n/2)}
+				}
+				text := tt.text(req.Reason)
+				return func() {
+					if out := r.Scrubber(req).String(text); strings.Contains(out, req.Reason) {
+						t.Fatal("the reason was not scrubbed")
+					}
+				}
+			}
+			const size = 8 << 10
+			if ratio := cpucost.Ratio(scrub(size), scrub(8*size)); ratio > 10 {
+				t.Errorf("8x the value costs %.1fx the CPU: scrubbing is not linear", ratio)
+			}
+		})
 	}
 }

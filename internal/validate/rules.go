@@ -67,7 +67,10 @@ func (r *Rules) Replicate(req *replicadv1.ReplicateRequest) (Target, error) {
 		c.add("regions", "TOO_MANY", "at most %d Regions per request", MaxRegions)
 	}
 	seen := map[string]bool{}
-	for i, rr := range req.GetRegions() {
+	// Past the limit the request is refused as a whole: checking every
+	// element would only make the answer, and its cost, grow with the
+	// request.
+	for i, rr := range firstN(req.GetRegions(), MaxRegions) {
 		field := fmt.Sprintf("regions[%d]", i)
 		reg := rr.GetRegion()
 		if r.replicaRegion(&c, field+".region", reg, t, seen) {
@@ -89,7 +92,7 @@ func (r *Rules) Remove(req *replicadv1.RemoveRequest) (Target, error) {
 		c.add("regions", "TOO_MANY", "at most %d Regions per request", MaxRegions)
 	}
 	seen := map[string]bool{}
-	for i, reg := range req.GetRegions() {
+	for i, reg := range firstN(req.GetRegions(), MaxRegions) {
 		r.replicaRegion(&c, fmt.Sprintf("regions[%d]", i), reg, t, seen)
 	}
 	r.mutation(&c, req.GetRequestId(), req.GetReason(), req.GetLabels())
@@ -239,9 +242,13 @@ func (r *Rules) mutation(c *collector, requestID, reason string, labels map[stri
 	reasonRules(c, "reason", reason)
 	if len(labels) > MaxLabels {
 		c.add("labels", "TOO_MANY", "at most %d labels", MaxLabels)
+		return
 	}
 	for _, k := range sortedKeys(labels) {
-		field := fmt.Sprintf("labels[%q]", k)
+		field := "labels"
+		if len(k) <= maxEchoedKey && printableASCII(k) {
+			field = fmt.Sprintf("labels[%q]", k)
+		}
 		switch {
 		case !labelKeyRE.MatchString(k):
 			c.add(field, "INVALID_LABEL_KEY", "a label key is 1-63 lowercase letters, digits, _ . or -, starting with a letter")
@@ -272,4 +279,11 @@ func sortedKeys(m map[string]string) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+func firstN[T any](s []T, n int) []T {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
