@@ -3,10 +3,12 @@ package server
 import (
 	"context"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/stats"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -31,6 +33,9 @@ func auditUnary(trail *audit.Trail) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if !strings.HasPrefix(info.FullMethod, auditedPrefix) {
 			return handler(ctx, req)
+		}
+		if m, ok := ctx.Value(auditMarkKey{}).(*auditMark); ok {
+			m.audited.Store(true)
 		}
 		began := time.Now()
 		resp, err := handler(ctx, req)
@@ -89,4 +94,49 @@ func messageField(m proto.Message, name protoreflect.Name) proto.Message {
 		return nil
 	}
 	return m.ProtoReflect().Get(fd).Message().Interface()
+}
+
+// auditMark says whether an RPC reached auditUnary.
+type auditMark struct {
+	method  string
+	began   time.Time
+	audited atomic.Bool
+}
+
+type auditMarkKey struct{}
+
+// auditFallback records the RPCs grpc refused before any interceptor ran —
+// a message larger than grpc accepts at all, a stream reset — so that
+// every API RPC is in the trail, refused ones included. What such an event
+// knows is the method, the client's address and the outcome: credentials
+// were never looked at.
+type auditFallback struct{ trail *audit.Trail }
+
+func (auditFallback) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Context { return ctx }
+func (auditFallback) HandleConn(context.Context, stats.ConnStats)                       {}
+
+func (auditFallback) TagRPC(ctx context.Context, info *stats.RPCTagInfo) context.Context {
+	if !strings.HasPrefix(info.FullMethodName, auditedPrefix) {
+		return ctx
+	}
+	return context.WithValue(ctx, auditMarkKey{}, &auditMark{method: info.FullMethodName, began: time.Now()})
+}
+
+func (h auditFallback) HandleRPC(ctx context.Context, s stats.RPCStats) {
+	end, ok := s.(*stats.End)
+	if !ok {
+		return
+	}
+	m, ok := ctx.Value(auditMarkKey{}).(*auditMark)
+	if !ok || m.audited.Load() {
+		return
+	}
+	transport, addr := transportOf(ctx)
+	st := status.Convert(end.Error)
+	// A failure here is logged by Record; the RPC has already ended.
+	_ = h.trail.Record(context.WithoutCancel(ctx), audit.Event{
+		Time: time.Now(), Kind: audit.KindRPC, Principal: Unauthenticated, Method: m.method,
+		Code: int32(st.Code()), Message: h.trail.Redactor().Text(st.Message()), ClientAddress: addr, Transport: transport,
+		LatencyMicros: time.Since(m.began).Microseconds(),
+	})
 }

@@ -36,10 +36,13 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 		return err
 	}
 	var (
-		verr *validate.Error
-		aerr *domain.AWSError
+		verr     *validate.Error
+		aerr     *domain.AWSError
+		tooLarge errRequestTooLarge
 	)
 	switch {
+	case errors.As(err, &tooLarge):
+		return withDetails(codes.ResourceExhausted, tooLarge.Error(), &errdetails.ErrorInfo{Reason: "REQUEST_TOO_LARGE", Domain: ErrorDomain})
 	case errors.As(err, &verr):
 		br := &errdetails.BadRequest{}
 		for _, v := range verr.Violations {

@@ -36,6 +36,15 @@ import (
 	"github.com/replicad/replicad/internal/validate"
 )
 
+// Limits on what one client may make the server hold.
+const (
+	// maxHeaderBytes bounds request metadata (gRPC) and headers (HTTP): a
+	// bearer token is at most 16 KiB, a client certificate chain a few.
+	maxHeaderBytes = 64 << 10
+	// maxConcurrentStreams bounds the RPCs in flight on one connection.
+	maxConcurrentStreams = 256
+)
+
 // Config assembles a Server.
 type Config struct {
 	// GRPCAddr and HTTPAddr are the listen addresses (port 0 picks one).
@@ -121,18 +130,34 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		// when it is known.
 		unary = append(unary, authnUnary(cfg.Authenticator, cfg.Logger))
 	}
+	unary = append(unary, refusalUnary(errs))
+	codec := newProtoCodec()
 	opts := []grpc.ServerOption{
 		grpc.StatsHandler(otelgrpc.NewServerHandler(otelgrpc.WithTracerProvider(cfg.TracerProvider), otelgrpc.WithPropagators(tracing.Propagator()))),
 		grpc.ChainUnaryInterceptor(unary...),
+		grpc.ForceServerCodecV2(codec),
+		// Bounds on what one client can make the server hold: the request
+		// (refused, audited, past the limit: see guardDecoding), the
+		// metadata (a bearer token is at most 16 KiB; grpc's default is
+		// 16 MiB, which a client may send on every call), and the streams
+		// of one connection.
+		grpc.MaxRecvMsgSize(maxGRPCMessageBytes),
+		grpc.MaxHeaderListSize(maxHeaderBytes),
+		grpc.MaxConcurrentStreams(maxConcurrentStreams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 2 * time.Minute, Timeout: 20 * time.Second}),
+	}
+	if cfg.Trail != nil {
+		opts = append(opts, grpc.StatsHandler(auditFallback{trail: cfg.Trail}))
 	}
 	if cfg.TLS != nil {
 		opts = append(opts, grpc.Creds(gatewayAwareCreds{TransportCredentials: credentials.NewTLS(cfg.TLS)}))
 	}
 	s.grpc = grpc.NewServer(opts...)
-	replicadv1.RegisterReplicationServiceServer(s.grpc, &replicationService{engine: cfg.Engine, rules: cfg.Rules, red: cfg.Redactor, errs: errs, authz: cfg.Authorizer})
+	s.grpc.RegisterService(guardDecoding(&replicadv1.ReplicationService_ServiceDesc, codec),
+		&replicationService{engine: cfg.Engine, rules: cfg.Rules, red: cfg.Redactor, errs: errs, authz: cfg.Authorizer})
 	if cfg.AuditReader != nil {
-		replicadv1.RegisterAuditServiceServer(s.grpc, &auditService{trail: cfg.AuditReader, errs: errs, authz: cfg.Authorizer})
+		s.grpc.RegisterService(guardDecoding(&replicadv1.AuditService_ServiceDesc, codec), &auditService{trail: cfg.AuditReader, errs: errs, authz: cfg.Authorizer})
 	}
 	healthpb.RegisterHealthServer(s.grpc, s.health)
 	reflection.Register(s.grpc)
@@ -170,6 +195,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.http = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
 		IdleTimeout:       2 * time.Minute,
 		TLSConfig:         cfg.TLS,
 		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelWarn),

@@ -43,7 +43,10 @@ type Error struct {
 func (e *Error) Error() string {
 	parts := make([]string, len(e.Violations))
 	for i, v := range e.Violations {
-		parts[i] = v.Field + ": " + v.Description
+		parts[i] = v.Description
+		if v.Field != "" {
+			parts[i] = v.Field + ": " + v.Description
+		}
 	}
 	return "invalid request: " + strings.Join(parts, "; ")
 }
