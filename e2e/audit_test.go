@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -53,15 +54,38 @@ func TestAuditVerifyAndRetentionCommands(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(out, "OK") {
 		t.Fatalf("verify-export: exit %d: %s", code, out)
 	}
-	out, code = replicadCLI(t, "audit", "verify", "--database-url", c.dbURL)
-	if code != 0 || !strings.HasPrefix(out, "OK") {
+	out, code = replicadCLI(t, "audit", "verify", "--database-url", c.dbURL, "--audit-export-dir", exportDir)
+	if code != 0 || !strings.HasPrefix(out, "OK") || !strings.Contains(out, "against their export files") || strings.Contains(out, "warning") {
 		t.Fatalf("verify after retention: exit %d: %s", code, out)
 	}
 
+	// A head recorded before retention pruned past it is checked in the
+	// export: the true one verifies, a wrong one does not.
 	ctx := context.Background()
 	conn := connect(t, c.dbURL)
-	var pos int64
-	if err := conn.QueryRow(ctx, "SELECT min(chain_pos) + 1 FROM audit_events").Scan(&pos); err != nil {
+	var knownPos int64
+	var anchorHash string
+	if err := conn.QueryRow(ctx, "SELECT chain_pos, encode(hash, 'hex') FROM audit_anchors ORDER BY chain_pos LIMIT 1").Scan(&knownPos, &anchorHash); err != nil {
+		t.Fatal(err)
+	}
+	known := []string{"--known-position", strconv.FormatInt(knownPos, 10), "--known-hash", anchorHash}
+	if out, code := replicadCLI(t, append([]string{"audit", "verify", "--database-url", c.dbURL, "--audit-export-dir", exportDir}, known...)...); code != 0 {
+		t.Errorf("verify with a known head in the export: exit %d: %s", code, out)
+	}
+	if out, code := replicadCLI(t, append([]string{"audit", "verify", "--database-url", c.dbURL}, known...)...); code != 1 || !strings.Contains(out, "export") {
+		t.Errorf("verify with a known head in the export, without the export: exit %d: %s", code, out)
+	}
+	wrong := []string{"--known-position", strconv.FormatInt(knownPos, 10), "--known-hash", strings.Repeat("0", 64)}
+	if out, code := replicadCLI(t, append([]string{"audit", "verify", "--database-url", c.dbURL, "--audit-export-dir", exportDir}, wrong...)...); code != 1 {
+		t.Errorf("verify with a wrong known head in the export: exit %d: %s", code, out)
+	}
+
+	var pos, newest int64
+	var newestHash string
+	if err := conn.QueryRow(ctx, "SELECT min(chain_pos) + 1, max(chain_pos) FROM audit_events").Scan(&pos, &newest); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.QueryRow(ctx, "SELECT encode(hash, 'hex') FROM audit_events WHERE chain_pos = $1", newest).Scan(&newestHash); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := conn.Exec(ctx, "SET session_replication_role = replica"); err != nil {
@@ -70,8 +94,26 @@ func TestAuditVerifyAndRetentionCommands(t *testing.T) {
 	if _, err := conn.Exec(ctx, "UPDATE audit_events SET body = replace(body, 'anonymous', 'somebody') WHERE chain_pos = $1", pos); err != nil {
 		t.Fatal(err)
 	}
+	if _, err := conn.Exec(ctx, "SET session_replication_role = DEFAULT"); err != nil {
+		t.Fatal(err)
+	}
 	out, code = replicadCLI(t, "audit", "verify", "--database-url", c.dbURL)
 	if code != 1 || !strings.Contains(out, "BROKEN at position") || !strings.Contains(out, "edited") {
 		t.Errorf("verify after tampering: exit %d: %s", code, out)
+	}
+	// An anchor inserted at the newest position, to make verification
+	// skip the edit, is itself the break; so is a forged prune.
+	if _, err := conn.Exec(ctx, `INSERT INTO audit_anchors (chain_pos, hash, pruned, exported_to, export_sha256)
+		VALUES ($1, decode($2, 'hex'), 1, 'audit-forged.jsonl', sha256(''))`, newest, newestHash); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{}, {"--known-position", strconv.FormatInt(newest, 10), "--known-hash", newestHash}} {
+		out, code = replicadCLI(t, append([]string{"audit", "verify", "--database-url", c.dbURL, "--audit-export-dir", exportDir}, args...)...)
+		if code != 1 || !strings.Contains(out, "not made by retention") {
+			t.Errorf("verify %v after a forged anchor: exit %d: %s", args, code, out)
+		}
+	}
+	if _, err := conn.Exec(ctx, `SELECT audit_prune($1, decode($2, 'hex'), 'audit-forged-2.jsonl', sha256(''))`, newest, newestHash); err == nil {
+		t.Error("a second anchor at the same position was accepted")
 	}
 }

@@ -101,6 +101,7 @@ func verifyReportToProto(rep audit.Report) *replicadv1.VerifyAuditResponse {
 	out := &replicadv1.VerifyAuditResponse{
 		Ok: rep.OK, Verified: rep.Verified, FirstPosition: rep.FirstPosition,
 		HeadPosition: rep.HeadPosition, HeadHash: hex.EncodeToString(rep.HeadHash), Unchained: rep.Unchained,
+		Anchors: rep.Anchors, ExportsVerified: rep.ExportsVerified,
 	}
 	if rep.Break != nil {
 		out.FirstBreak = &replicadv1.AuditBreak{Position: rep.Break.Position, EventId: rep.Break.EventID, Reason: rep.Break.Reason}

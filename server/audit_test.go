@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
+	"github.com/replicad/replicad/internal/daemon"
 	"github.com/replicad/replicad/internal/standin"
 	"github.com/replicad/replicad/internal/testenv"
 )
@@ -216,5 +217,49 @@ func TestListAuditEventsFiltersAndPages(t *testing.T) {
 	status, body = env.REST(t, "POST", "/v1/audit:verify", `{}`)
 	if status != http.StatusOK || !strings.Contains(string(body), `"ok":true`) {
 		t.Errorf("REST verify: %d %s", status, body)
+	}
+}
+
+// VerifyAudit checks retention anchors against the server's export
+// directory, and an anchor added by hand to skip an edited event is itself
+// reported, over gRPC and REST.
+func TestVerifyAuditChecksRetentionAnchors(t *testing.T) {
+	t.Parallel()
+	exportDir := t.TempDir()
+	env := startAPIOnly(t, func(c *daemon.Config) {
+		c.AuditRetention, c.AuditPruneInterval, c.AuditExportDir = time.Second, 100*time.Millisecond, exportDir
+	})
+	ctx := context.Background()
+	audit := replicadv1.NewAuditServiceClient(env.Conn)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, _ = env.Client.ListOperations(ctx, &replicadv1.ListOperationsRequest{})
+		rep, err := audit.VerifyAudit(ctx, &replicadv1.VerifyAuditRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.GetAnchors() > 0 {
+			if !rep.GetOk() || rep.GetExportsVerified() != rep.GetAnchors() {
+				t.Fatalf("after retention: %v", rep)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("retention made no anchor")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	waitChained(t, env)
+	if _, err := env.DB.Exec(ctx, `INSERT INTO audit_anchors (chain_pos, hash, pruned, exported_to, export_sha256)
+		SELECT chain_pos, hash, 1, 'audit-forged.jsonl', sha256('') FROM audit_events WHERE chain_pos = (SELECT max(chain_pos) FROM audit_events)`); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := audit.VerifyAudit(ctx, &replicadv1.VerifyAuditRequest{})
+	if err != nil || rep.GetOk() || !strings.Contains(rep.GetFirstBreak().GetReason(), "not made by retention") {
+		t.Errorf("gRPC VerifyAudit after a forged anchor: %v %v", rep, err)
+	}
+	code, body := env.REST(t, "POST", "/v1/audit:verify", `{}`)
+	if code != 200 || strings.Contains(string(body), `"ok":true`) || !strings.Contains(string(body), "not made by retention") {
+		t.Errorf("REST verify after a forged anchor: %d %s", code, body)
 	}
 }

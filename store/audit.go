@@ -121,19 +121,35 @@ func LinkAuditEvents(ctx context.Context, db DB, seqs, positions []int64, prevs,
 	return nil
 }
 
-// AuditAnchor is where retention cut the chain.
+// AuditAnchor is where retention cut the chain: the events from FirstPos to
+// ChainPos were exported to ExportedTo (a file name in the export
+// directory) and removed. Anchors are chained: AnchorHash covers
+// PrevAnchorHash and the anchor's own fields (the database computes it on
+// insert).
 type AuditAnchor struct {
 	ChainPos   int64
 	Hash       []byte
+	FirstPos   int64
 	Pruned     int64
 	ExportedTo string
+	// ExportSHA256 is the export file's SHA-256; nil for anchors made
+	// before files were hashed.
+	ExportSHA256   []byte
+	PrevAnchorHash []byte
+	AnchorHash     []byte
+}
+
+const anchorColumns = `chain_pos, hash, first_pos, pruned, exported_to, export_sha256, prev_anchor_hash, anchor_hash`
+
+func scanAnchor(row pgx.Row) (AuditAnchor, error) {
+	var a AuditAnchor
+	err := row.Scan(&a.ChainPos, &a.Hash, &a.FirstPos, &a.Pruned, &a.ExportedTo, &a.ExportSHA256, &a.PrevAnchorHash, &a.AnchorHash)
+	return a, err
 }
 
 // LatestAuditAnchor returns the newest anchor, or ok=false.
 func LatestAuditAnchor(ctx context.Context, db DB) (AuditAnchor, bool, error) {
-	var a AuditAnchor
-	err := db.QueryRow(ctx, `SELECT chain_pos, hash, pruned, exported_to FROM audit_anchors ORDER BY chain_pos DESC LIMIT 1`).
-		Scan(&a.ChainPos, &a.Hash, &a.Pruned, &a.ExportedTo)
+	a, err := scanAnchor(db.QueryRow(ctx, `SELECT `+anchorColumns+` FROM audit_anchors ORDER BY chain_pos DESC LIMIT 1`))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return a, false, nil
 	}
@@ -141,6 +157,38 @@ func LatestAuditAnchor(ctx context.Context, db DB) (AuditAnchor, bool, error) {
 		return a, false, fmt.Errorf("read audit anchor: %w", err)
 	}
 	return a, true, nil
+}
+
+// AuditAnchors returns every anchor, oldest first (one per retention
+// batch: few).
+func AuditAnchors(ctx context.Context, db DB) ([]AuditAnchor, error) {
+	rows, err := db.Query(ctx, `SELECT `+anchorColumns+` FROM audit_anchors ORDER BY chain_pos`)
+	if err != nil {
+		return nil, fmt.Errorf("read audit anchors: %w", err)
+	}
+	defer rows.Close()
+	var out []AuditAnchor
+	for rows.Next() {
+		a, err := scanAnchor(rows)
+		if err != nil {
+			return nil, fmt.Errorf("read audit anchor: %w", err)
+		}
+		out = append(out, a)
+	}
+	return out, rows.Err()
+}
+
+// FirstChainedAuditPosition returns the lowest chain position still in the
+// table, or ok=false when none is.
+func FirstChainedAuditPosition(ctx context.Context, db DB) (int64, bool, error) {
+	var pos *int64
+	if err := db.QueryRow(ctx, `SELECT min(chain_pos) FROM audit_events`).Scan(&pos); err != nil {
+		return 0, false, fmt.Errorf("read first audit position: %w", err)
+	}
+	if pos == nil {
+		return 0, false, nil
+	}
+	return *pos, true, nil
 }
 
 // WalkAuditChain calls fn for each chained event after position from, in
@@ -173,20 +221,16 @@ func PrunableAuditEvents(ctx context.Context, db DB, before time.Time, limit int
 		ORDER BY chain_pos LIMIT $2`, before, limit)
 }
 
-// PruneAuditEvents deletes chained events up to position upTo and records
-// the anchor, in tx: the trigger allows the deletion only there.
-func PruneAuditEvents(ctx context.Context, tx pgx.Tx, anchor AuditAnchor) error {
-	if _, err := tx.Exec(ctx, `SET LOCAL replicad.audit_prune = 'on'`); err != nil {
-		return fmt.Errorf("prune audit events: %w", err)
+// PruneAuditEvents records the anchor at chainPos (the last event removed,
+// with its hash) naming the export file and its SHA-256, and deletes the
+// chained events up to it, in tx: audit_prune() is the only way the
+// table's guard lets events go. It returns how many were removed.
+func PruneAuditEvents(ctx context.Context, tx pgx.Tx, chainPos int64, hash []byte, exportedTo string, exportSHA256 []byte) (int64, error) {
+	var n int64
+	if err := tx.QueryRow(ctx, `SELECT audit_prune($1, $2, $3, $4)`, chainPos, hash, exportedTo, exportSHA256).Scan(&n); err != nil {
+		return 0, fmt.Errorf("prune audit events: %w", err)
 	}
-	if _, err := tx.Exec(ctx, `INSERT INTO audit_anchors (chain_pos, hash, pruned, exported_to) VALUES ($1, $2, $3, $4)`,
-		anchor.ChainPos, anchor.Hash, anchor.Pruned, anchor.ExportedTo); err != nil {
-		return fmt.Errorf("record audit anchor: %w", err)
-	}
-	if _, err := tx.Exec(ctx, `DELETE FROM audit_events WHERE chain_pos <= $1`, anchor.ChainPos); err != nil {
-		return fmt.Errorf("prune audit events: %w", err)
-	}
-	return nil
+	return n, nil
 }
 
 // ListAuditEvents returns events newest first. secret is the filter's

@@ -29,6 +29,8 @@ type bundle struct {
 	writer  *audit.Writer
 	chainer *audit.Chainer
 	ctx     context.Context
+	// exportDir is what verify checks anchors against ("": not checked).
+	exportDir string
 }
 
 func setup(t *testing.T) *bundle {
@@ -84,7 +86,7 @@ func (b *bundle) chainAll(t *testing.T) {
 
 func (b *bundle) verify(t *testing.T, known *audit.Known) audit.Report {
 	t.Helper()
-	rep, err := audit.Verify(b.ctx, b.pool, known)
+	rep, err := audit.Verify(b.ctx, b.pool, known, b.exportDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -140,18 +142,21 @@ func TestTableIsAppendOnly(t *testing.T) {
 		"UPDATE audit_events SET chain_pos = chain_pos + 100",
 		"DELETE FROM audit_events",
 		"TRUNCATE audit_events",
-		"INSERT INTO audit_anchors (chain_pos, hash, pruned, exported_to) VALUES (99, '\\x00', 1, 'x')",
+		"TRUNCATE audit_anchors",
 	} {
 		_, err := b.pool.Exec(b.ctx, sql)
-		if strings.HasPrefix(sql, "INSERT") {
-			if err != nil {
-				t.Errorf("%s: anchors accept inserts, got %v", sql, err)
-			}
-			_, err = b.pool.Exec(b.ctx, "DELETE FROM audit_anchors")
-			sql = "DELETE FROM audit_anchors"
-		}
 		if err == nil || !strings.Contains(err.Error(), "append-only") {
 			t.Errorf("%s: %v, want the append-only trigger to refuse", sql, err)
+		}
+	}
+	// An anchor must name a chained event with its hash, and its export.
+	for _, sql := range []string{
+		"INSERT INTO audit_anchors (chain_pos, hash, pruned, exported_to) VALUES (99, '\\x00', 1, 'x')",
+		"INSERT INTO audit_anchors (chain_pos, hash, pruned, exported_to, export_sha256) SELECT chain_pos, '\\x00', 1, 'x', sha256('') FROM audit_events LIMIT 1",
+		"INSERT INTO audit_anchors (chain_pos, hash, pruned, exported_to) SELECT chain_pos, hash, 1, 'x' FROM audit_events LIMIT 1",
+	} {
+		if _, err := b.pool.Exec(b.ctx, sql); err == nil || !strings.Contains(err.Error(), "audit anchor") {
+			t.Errorf("%s: %v, want the anchor refused", sql, err)
 		}
 	}
 }
@@ -227,6 +232,7 @@ func TestRetentionExportsAndAnchors(t *testing.T) {
 	b.write(t, 30, time.Minute) // recent
 	b.chainAll(t)
 	dir := t.TempDir()
+	b.exportDir = dir
 	r := &audit.Retention{Pool: b.pool, MaxAge: 24 * time.Hour, ExportDir: dir, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
 	n, err := r.PruneOnce(b.ctx)
 	if err != nil || n != 50 {
@@ -236,7 +242,7 @@ func TestRetentionExportsAndAnchors(t *testing.T) {
 		t.Errorf("second PruneOnce removed %d", n)
 	}
 	rep := b.verify(t, nil)
-	if !rep.OK || rep.Verified != 30 || rep.FirstPosition != 51 {
+	if !rep.OK || rep.Verified != 30 || rep.FirstPosition != 51 || rep.Anchors != 1 || rep.ExportsVerified != 1 {
 		t.Fatalf("after pruning a prefix: %+v", rep)
 	}
 	// The export holds the pruned events, and they verify on their own.
@@ -360,5 +366,131 @@ func TestRowInACallersTransaction(t *testing.T) {
 	}
 	if err := store.InsertAuditEvents(context.Background(), tx, []store.AuditRow{row}); err != nil {
 		t.Fatalf("a row from Row was refused: %v", err)
+	}
+}
+
+// anchored writes 50 old and 30 recent events and lets retention export
+// and prune the old ones: one anchor at position 50.
+func anchored(t *testing.T) (*bundle, audit.Report) {
+	t.Helper()
+	b := setup(t)
+	b.write(t, 50, 48*time.Hour)
+	b.chainAll(t)
+	head := b.verify(t, nil) // position 50, before retention
+	b.write(t, 30, time.Minute)
+	b.chainAll(t)
+	b.exportDir = t.TempDir()
+	r := &audit.Retention{Pool: b.pool, MaxAge: 24 * time.Hour, ExportDir: b.exportDir, Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if n, err := r.PruneOnce(b.ctx); err != nil || n != 50 {
+		t.Fatalf("PruneOnce = %d, %v", n, err)
+	}
+	return b, head
+}
+
+// A retention anchor added by hand cannot hide tampering: an anchor at the
+// newest position (verification starts after the newest anchor) leaves
+// the events it claims to cover in the table, and a forged prune (anchor
+// and deletion together, through audit_prune) names an export that does
+// not vouch for it.
+func TestForgedRetentionAnchorsAreDetected(t *testing.T) {
+	t.Parallel()
+	t.Run("anchor over events still present", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t)
+		b.write(t, 20, time.Minute)
+		b.chainAll(t)
+		head := b.verify(t, nil)
+		b.asSuperuser(t, `UPDATE audit_events SET body = replace(body, 'prod/db', 'prod/xx') WHERE chain_pos = 7`)
+		if _, err := b.pool.Exec(b.ctx, `INSERT INTO audit_anchors (chain_pos, hash, pruned, exported_to, export_sha256)
+			SELECT chain_pos, hash, 20, 'audit-forged.jsonl', sha256('') FROM audit_events WHERE chain_pos = 20`); err != nil {
+			t.Fatal(err)
+		}
+		for _, known := range []*audit.Known{nil, {Position: head.HeadPosition, Hash: head.HeadHash}} {
+			rep := b.verify(t, known)
+			if rep.OK || rep.Break == nil || !strings.Contains(rep.Break.Reason, "not made by retention") {
+				t.Errorf("known %v: a forged anchor hid an edit: %+v", known, rep)
+			}
+		}
+	})
+	t.Run("forged prune", func(t *testing.T) {
+		t.Parallel()
+		b, _ := anchored(t)
+		b.asSuperuser(t, `UPDATE audit_events SET body = replace(body, 'prod/db', 'prod/xx') WHERE chain_pos = 60`)
+		if _, err := b.pool.Exec(b.ctx, `SELECT audit_prune(chain_pos, hash, 'audit-000000000051-000000000079.jsonl', sha256('x'))
+			FROM audit_events WHERE chain_pos = 79`); err != nil {
+			t.Fatal(err)
+		}
+		rep := b.verify(t, nil)
+		if rep.OK || rep.Break == nil || rep.Break.Position != 79 || !strings.Contains(rep.Break.Reason, "export") {
+			t.Errorf("a forged prune verified: %+v", rep)
+		}
+	})
+	t.Run("export file edited", func(t *testing.T) {
+		t.Parallel()
+		b, _ := anchored(t)
+		files, _ := filepath.Glob(filepath.Join(b.exportDir, "audit-*.jsonl"))
+		data, _ := os.ReadFile(files[0])
+		if err := os.WriteFile(files[0], []byte(strings.Replace(string(data), "p1", "p9", 1)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if rep := b.verify(t, nil); rep.OK || !strings.Contains(rep.Break.Reason, "SHA-256") {
+			t.Errorf("an edited export verified: %+v", rep)
+		}
+		if err := os.Remove(files[0]); err != nil {
+			t.Fatal(err)
+		}
+		if rep := b.verify(t, nil); rep.OK || !strings.Contains(rep.Break.Reason, "cannot read") {
+			t.Errorf("a missing export verified: %+v", rep)
+		}
+	})
+}
+
+// A head recorded before retention pruned past it is checked against the
+// export; without the export it cannot be, and verification says so.
+func TestKnownHeadOlderThanTheNewestAnchor(t *testing.T) {
+	t.Parallel()
+	b, head := anchored(t)
+	known := &audit.Known{Position: head.HeadPosition, Hash: head.HeadHash}
+	if rep := b.verify(t, known); !rep.OK {
+		t.Errorf("the true head, checked against the export: %+v", rep.Break)
+	}
+	wrong := &audit.Known{Position: head.HeadPosition, Hash: make([]byte, 32)}
+	if rep := b.verify(t, wrong); rep.OK || !strings.Contains(rep.Break.Reason, "known head") {
+		t.Errorf("a wrong known head in the exported part verified: %+v", rep)
+	}
+	b.exportDir = ""
+	if rep := b.verify(t, known); rep.OK || !strings.Contains(rep.Break.Reason, "export") {
+		t.Errorf("a known head in the exported part was accepted without the export: %+v", rep)
+	}
+}
+
+// Events leave the table only through audit_prune, which anchors the cut:
+// the old session setting opens nothing.
+func TestPlainDeletesAreRefused(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.write(t, 5, time.Minute)
+	b.chainAll(t)
+	tx, err := b.pool.Begin(b.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(b.ctx) }()
+	if _, err := tx.Exec(b.ctx, `SET LOCAL replicad.audit_prune = 'on'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(b.ctx, `DELETE FROM audit_events WHERE chain_pos <= 3`); err == nil || !strings.Contains(err.Error(), "audit_prune") {
+		t.Errorf("DELETE with the prune setting: %v, want it refused", err)
+	}
+	_ = tx.Rollback(b.ctx)
+	a, _ := anchored(t)
+	for _, sql := range []string{"DELETE FROM audit_anchors", "UPDATE audit_anchors SET exported_to = 'x'"} {
+		if _, err := a.pool.Exec(a.ctx, sql); err == nil || !strings.Contains(err.Error(), "append-only") {
+			t.Errorf("%s: %v, want the append-only trigger to refuse", sql, err)
+		}
+	}
+	var public bool
+	if err := b.pool.QueryRow(b.ctx, `SELECT has_function_privilege('public', 'audit_prune(bigint, bytea, text, bytea)', 'EXECUTE')`).Scan(&public); err != nil || public {
+		t.Errorf("audit_prune is executable by PUBLIC (%v)", err)
 	}
 }

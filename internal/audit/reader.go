@@ -25,14 +25,17 @@ type Stored struct {
 
 // Reader queries and verifies the stored trail.
 type Reader struct {
-	db  *pgxpool.Pool
-	red *redact.Redactor
+	db        *pgxpool.Pool
+	red       *redact.Redactor
+	exportDir string
 }
 
 // NewReader returns a Reader on db; red must be the trail's redactor, so
-// that a filter's secret matches the form events record it in.
-func NewReader(db *pgxpool.Pool, red *redact.Redactor) *Reader {
-	return &Reader{db: db, red: red}
+// that a filter's secret matches the form events record it in; exportDir
+// is where retention exports go ("" if unknown), to verify anchors
+// against.
+func NewReader(db *pgxpool.Pool, red *redact.Redactor, exportDir string) *Reader {
+	return &Reader{db: db, red: red, exportDir: exportDir}
 }
 
 // List returns events newest first.
@@ -58,5 +61,5 @@ func (r *Reader) List(ctx context.Context, f domain.AuditFilter) ([]Stored, erro
 
 // Verify walks the chain (see the package function Verify).
 func (r *Reader) Verify(ctx context.Context, known *Known) (Report, error) {
-	return Verify(ctx, r.db, known)
+	return Verify(ctx, r.db, known, r.exportDir)
 }

@@ -3,6 +3,7 @@ package audit
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -77,51 +78,69 @@ func (r *Retention) PruneOnce(ctx context.Context) (int, error) {
 		if err != nil || len(rows) == 0 {
 			return err
 		}
-		path, err := r.export(rows)
+		path, sum, err := r.export(rows)
 		if err != nil {
 			return err
 		}
 		last := rows[len(rows)-1]
-		anchor := store.AuditAnchor{ChainPos: last.ChainPos, Hash: last.Hash, Pruned: int64(len(rows)), ExportedTo: filepath.Base(path)}
-		if err := store.PruneAuditEvents(ctx, tx, anchor); err != nil {
+		n, err := store.PruneAuditEvents(ctx, tx, last.ChainPos, last.Hash, filepath.Base(path), sum)
+		if err != nil {
 			return err
 		}
-		removed = len(rows)
+		removed = int(n)
 		r.Log.InfoContext(ctx, "audit events exported and pruned", "count", removed, "file", path,
-			"anchor_position", anchor.ChainPos)
+			"anchor_position", last.ChainPos, "export_sha256", hexString(sum))
 		return nil
 	})
 	return removed, err
 }
 
-// export writes rows to a new file and syncs it before anything is deleted.
-func (r *Retention) export(rows []store.AuditRow) (string, error) {
+// export writes rows to a new file, synced before anything is deleted, and
+// returns its path and SHA-256 (which the anchor records). The file is
+// written under a temporary name and renamed: a run whose transaction
+// failed after the export leaves nothing half-written, and the next run
+// replaces its file.
+func (r *Retention) export(rows []store.AuditRow) (string, []byte, error) {
 	if err := os.MkdirAll(r.ExportDir, 0o700); err != nil {
-		return "", fmt.Errorf("audit export dir: %w", err)
+		return "", nil, fmt.Errorf("audit export dir: %w", err)
 	}
 	path := filepath.Join(r.ExportDir, fmt.Sprintf("audit-%012d-%012d.jsonl", rows[0].ChainPos, rows[len(rows)-1].ChainPos))
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	f, err := os.CreateTemp(r.ExportDir, ".audit-export-*")
 	if err != nil {
-		return "", fmt.Errorf("audit export: %w", err)
+		return "", nil, fmt.Errorf("audit export: %w", err)
 	}
-	w := bufio.NewWriter(f)
+	fail := func(err error) (string, []byte, error) {
+		_ = f.Close()
+		_ = os.Remove(f.Name())
+		return "", nil, fmt.Errorf("audit export: %w", err)
+	}
+	h := sha256.New()
+	w := bufio.NewWriter(io.MultiWriter(f, h))
 	for _, row := range rows {
 		line, err := jsonLine(ExportedEvent{Position: row.ChainPos, PrevHash: hexString(row.PrevHash), Hash: hexString(row.Hash), Event: row.Body})
 		if err != nil {
-			_ = f.Close()
-			return "", err
+			return fail(err)
 		}
 		_, _ = w.Write(line)
 	}
 	if err := w.Flush(); err != nil {
-		_ = f.Close()
-		return "", fmt.Errorf("audit export: %w", err)
+		return fail(err)
 	}
 	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return "", fmt.Errorf("audit export: %w", err)
+		return fail(err)
 	}
-	return path, f.Close()
+	if err := f.Close(); err != nil {
+		return fail(err)
+	}
+	if err := os.Rename(f.Name(), path); err != nil {
+		_ = os.Remove(f.Name())
+		return "", nil, fmt.Errorf("audit export: %w", err)
+	}
+	if d, err := os.Open(r.ExportDir); err == nil {
+		_ = d.Sync() // the rename itself must survive a crash
+		_ = d.Close()
+	}
+	return path, h.Sum(nil), nil
 }
 
 // VerifyExport checks an export file read from r: each line must link to
@@ -129,28 +148,47 @@ func (r *Retention) export(rows []store.AuditRow) (string, error) {
 // previous file's last hash). It returns the last position and hash, to
 // chain the next file and, finally, to compare with the database's anchor.
 func VerifyExport(r io.Reader, prev []byte) (int64, []byte, error) {
+	res, err := verifyExport(r, prev, nil)
+	return res.last, res.lastHash, err
+}
+
+type exportResult struct {
+	first, last int64
+	lastHash    []byte
+	// knownHash is the hash found at the position asked for, if the file
+	// holds it.
+	knownHash []byte
+}
+
+func verifyExport(r io.Reader, prev []byte, knownAt *int64) (exportResult, error) {
 	if prev == nil {
 		prev = genesis
 	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	var pos int64
+	res := exportResult{lastHash: prev}
 	for line := 1; sc.Scan(); line++ {
 		var e ExportedEvent
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			return pos, prev, fmt.Errorf("line %d: not an exported event: %w", line, err)
+			return res, fmt.Errorf("line %d: not an exported event: %w", line, err)
 		}
-		if pos != 0 && e.Position != pos+1 {
-			return pos, prev, fmt.Errorf("line %d: position %d follows %d: events missing", line, e.Position, pos)
+		if res.last != 0 && e.Position != res.last+1 {
+			return res, fmt.Errorf("line %d: position %d follows %d: events missing", line, e.Position, res.last)
 		}
-		if e.PrevHash != hexString(prev) {
-			return pos, prev, fmt.Errorf("line %d (position %d): does not follow the event before it", line, e.Position)
+		if e.PrevHash != hexString(res.lastHash) {
+			return res, fmt.Errorf("line %d (position %d): does not follow the event before it", line, e.Position)
 		}
-		h := Link(prev, e.Event)
+		h := Link(res.lastHash, e.Event)
 		if hexString(h) != e.Hash {
-			return pos, prev, fmt.Errorf("line %d (position %d): content does not match its hash: edited", line, e.Position)
+			return res, fmt.Errorf("line %d (position %d): content does not match its hash: edited", line, e.Position)
 		}
-		pos, prev = e.Position, h
+		if res.first == 0 {
+			res.first = e.Position
+		}
+		if knownAt != nil && e.Position == *knownAt {
+			res.knownHash = h
+		}
+		res.last, res.lastHash = e.Position, h
 	}
-	return pos, prev, sc.Err()
+	return res, sc.Err()
 }

@@ -176,7 +176,7 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		Rules:          rules,
 		Redactor:       red,
 		Trail:          trail,
-		AuditReader:    audit.NewReader(d.api, red),
+		AuditReader:    audit.NewReader(d.api, red, cfg.AuditExportDir),
 		Metrics:        d.metrics.UnaryInterceptor(),
 		TracerProvider: tp,
 		HTTPHandlers:   handlers,

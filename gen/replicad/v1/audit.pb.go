@@ -539,7 +539,8 @@ type VerifyAuditResponse struct {
 	Ok bool `protobuf:"varint,1,opt,name=ok,proto3" json:"ok,omitempty"`
 	// Events verified.
 	Verified int64 `protobuf:"varint,2,opt,name=verified,proto3" json:"verified,omitempty"`
-	// Where the walk started: after the retention anchor, if any.
+	// Where the walk of the database started: after the newest retention
+	// anchor, if any.
 	FirstPosition int64 `protobuf:"varint,3,opt,name=first_position,json=firstPosition,proto3" json:"first_position,omitempty"`
 	// The last verified position and its hash (hex): record them to detect
 	// later truncation.
@@ -549,9 +550,16 @@ type VerifyAuditResponse struct {
 	// Events written but not yet chained (they are chained within seconds).
 	Unchained int64 `protobuf:"varint,6,opt,name=unchained,proto3" json:"unchained,omitempty"`
 	// The first broken link, when ok is false.
-	FirstBreak    *AuditBreak `protobuf:"bytes,7,opt,name=first_break,json=firstBreak,proto3" json:"first_break,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	FirstBreak *AuditBreak `protobuf:"bytes,7,opt,name=first_break,json=firstBreak,proto3" json:"first_break,omitempty"`
+	// Retention anchors checked: their own chain, and that no event they
+	// cover is still in the database.
+	Anchors int64 `protobuf:"varint,8,opt,name=anchors,proto3" json:"anchors,omitempty"`
+	// Anchors also checked against their export file (the server's audit
+	// export directory): the file exists, has the SHA-256 the anchor records
+	// and chains to the anchor's position and hash.
+	ExportsVerified int64 `protobuf:"varint,9,opt,name=exports_verified,json=exportsVerified,proto3" json:"exports_verified,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *VerifyAuditResponse) Reset() {
@@ -631,6 +639,20 @@ func (x *VerifyAuditResponse) GetFirstBreak() *AuditBreak {
 		return x.FirstBreak
 	}
 	return nil
+}
+
+func (x *VerifyAuditResponse) GetAnchors() int64 {
+	if x != nil {
+		return x.Anchors
+	}
+	return 0
+}
+
+func (x *VerifyAuditResponse) GetExportsVerified() int64 {
+	if x != nil {
+		return x.ExportsVerified
+	}
+	return 0
 }
 
 // AuditBreak describes a broken link.
@@ -821,7 +843,7 @@ const file_replicad_v1_audit_proto_rawDesc = "" +
 	"\x12VerifyAuditRequest\x12*\n" +
 	"\x0eknown_position\x18\x01 \x01(\x03B\x03\xe0A\x01R\rknownPosition\x12\"\n" +
 	"\n" +
-	"known_hash\x18\x02 \x01(\tB\x03\xe0A\x01R\tknownHash\"\x82\x02\n" +
+	"known_hash\x18\x02 \x01(\tB\x03\xe0A\x01R\tknownHash\"\xc7\x02\n" +
 	"\x13VerifyAuditResponse\x12\x0e\n" +
 	"\x02ok\x18\x01 \x01(\bR\x02ok\x12\x1a\n" +
 	"\bverified\x18\x02 \x01(\x03R\bverified\x12%\n" +
@@ -830,7 +852,9 @@ const file_replicad_v1_audit_proto_rawDesc = "" +
 	"\thead_hash\x18\x05 \x01(\tR\bheadHash\x12\x1c\n" +
 	"\tunchained\x18\x06 \x01(\x03R\tunchained\x128\n" +
 	"\vfirst_break\x18\a \x01(\v2\x17.replicad.v1.AuditBreakR\n" +
-	"firstBreak\"[\n" +
+	"firstBreak\x12\x18\n" +
+	"\aanchors\x18\b \x01(\x03R\aanchors\x12)\n" +
+	"\x10exports_verified\x18\t \x01(\x03R\x0fexportsVerified\"[\n" +
 	"\n" +
 	"AuditBreak\x12\x1a\n" +
 	"\bposition\x18\x01 \x01(\x03R\bposition\x12\x19\n" +
