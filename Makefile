@@ -5,6 +5,9 @@ GO       ?= go
 BUF      := $(GO) tool -modfile=tools/go.mod buf
 LINT     := $(GO) tool -modfile=tools/go.mod golangci-lint
 FUZZTIME ?= 20s
+# VERSION is what --version and replicad_build_info report.
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+LDFLAGS  := -X github.com/replicad/replicad/internal/buildinfo.version=$(VERSION)
 
 .PHONY: all run test deps check generate lint fmt vet fuzz build bench bench-smoke clean
 
@@ -25,7 +28,7 @@ deps:
 
 ## build: the binaries, into bin/
 build:
-	$(GO) build -o bin/ ./cmd/...
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
 ## bench: every benchmark case against the built binaries and a private, durable PostgreSQL
 ## (about 11 minutes on 2 cores); writes docs/BENCHMARKS.md, docs/benchmarks.json and docs/profiles/.

@@ -22,6 +22,16 @@ import (
 // infrastructure, not requests anyone must answer for.
 const auditedPrefix = "/replicad.v1."
 
+// mutating reports whether an RPC changes something: its events are
+// never routine.
+func mutating(fullMethod string) bool {
+	switch fullMethod[strings.LastIndexByte(fullMethod, '/')+1:] {
+	case "Replicate", "Remove", "Promote", "CancelOperation":
+		return true
+	}
+	return false
+}
+
 // auditUnary records exactly one audit event per API RPC, accepted or
 // refused (invalid, unauthenticated, denied), after the handler returns.
 // It is also the last redaction point: the error returned to the client is
@@ -73,6 +83,7 @@ func auditUnary(trail *audit.Trail) grpc.UnaryServerInterceptor {
 		if !validate.IsUUID(e.OperationID) {
 			e.OperationID = ""
 		}
+		e.Routine = err == nil && !mutating(info.FullMethod)
 		if auditErr := trail.Record(context.WithoutCancel(ctx), e); auditErr != nil {
 			return nil, status.Error(codes.Unavailable, "the audit trail is unavailable, so the request was not completed; retry (with the same request_id, if any)")
 		}

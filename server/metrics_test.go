@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/daemon"
+	"github.com/replicad/replicad/internal/standin"
 	"github.com/replicad/replicad/internal/testenv"
 )
 
@@ -155,5 +157,76 @@ func TestMetricsOnTheirOwnListener(t *testing.T) {
 	}
 	if status, _ := env.REST(t, "GET", "/metrics", nil); status != http.StatusNotFound {
 		t.Errorf("GET /metrics on the API listener: %d, want 404", status)
+	}
+}
+
+// What operators watch: an operation is counted finished once however
+// often it is cancelled, each finished operation is one log line, routine
+// reads do not flood the log at INFO, and the build, the audit writer and
+// the database pools have series of their own.
+func TestOperationsAndInternalsAreObservable(t *testing.T) {
+	t.Parallel()
+	logs := &testenv.Buffer{}
+	sm, err := standin.New(standin.Options{ReplicationDelay: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sm)
+	t.Cleanup(srv.Close)
+	env := testenv.Start(t, testenv.Options{AWSEndpoint: srv.URL, Logs: logs})
+	ctx := context.Background()
+	if _, err := sm.Seed(ctx, "us-east-1", "observed/secret", "v"); err != nil {
+		t.Fatal(err)
+	}
+	first, err := env.Client.Replicate(ctx, &replicadv1.ReplicateRequest{SecretId: "observed/secret", Regions: regions("eu-west-1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	queued, err := env.Client.Replicate(ctx, &replicadv1.ReplicateRequest{SecretId: "observed/secret", Regions: regions("eu-west-3")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		if _, err := env.Client.CancelOperation(ctx, &replicadv1.CancelOperationRequest{Id: queued.GetOperation().GetId()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 20 { // a client waiting on the operation
+		if _, err := env.Client.GetOperation(ctx, &replicadv1.GetOperationRequest{Id: first.GetOperation().GetId()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env.WaitOperation(t, first.GetOperation().GetId(), 20*time.Second)
+	fams, _ := scrape(t, env)
+	if got := value(fams, "replicad_operations_finished_total", map[string]string{"kind": "replicate", "state": "cancelled"}); got != 1 {
+		t.Errorf("cancelled three times, counted finished %v times", got)
+	}
+	for _, name := range []string{"replicad_build_info", "replicad_audit_batch_size", "replicad_audit_events_failed_total",
+		"replicad_audit_queued_events", "replicad_db_pool_connections", "replicad_db_pool_acquires_total"} {
+		if _, ok := fams[name]; !ok {
+			t.Errorf("no %s series", name)
+		}
+	}
+	if got := value(fams, "replicad_db_pool_connections", map[string]string{"pool": "api", "state": "max"}); got != 20 {
+		t.Errorf("api pool max connections %v, want 20", got)
+	}
+	// One line per finished operation, with its outcome.
+	text := logs.String()
+	for _, id := range []string{first.GetOperation().GetId(), queued.GetOperation().GetId()} {
+		if n := strings.Count(text, `"msg":"operation finished","operation_id":"`+id+`"`); n != 1 {
+			t.Errorf("operation %s: %d finish lines", id, n)
+		}
+	}
+	infoReads := 0
+	for _, line := range strings.Split(text, "\n") {
+		if strings.Contains(line, `"msg":"audit_event"`) && strings.Contains(line, "GetOperation") && strings.Contains(line, `"level":"INFO"`) {
+			infoReads++
+		}
+	}
+	if infoReads != 0 {
+		t.Errorf("%d successful GetOperation calls logged at INFO, want none (DEBUG)", infoReads)
+	}
+	if !strings.Contains(text, `"drain_timeout":"5s"`) {
+		t.Error("the configuration log does not show durations as text")
 	}
 }

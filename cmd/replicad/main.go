@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/replicad/replicad/internal/buildinfo"
 	"github.com/replicad/replicad/internal/daemon"
 )
 
@@ -19,6 +20,7 @@ const usage = `replicad: a control plane for AWS Secrets Manager multi-Region re
 
 Usage:
   replicad [flags]            serve gRPC and REST, and execute operations
+  replicad --version          print the version and exit
   replicad audit verify       verify the audit trail's hash chain (see replicad audit --help)
   replicad audit verify-export FILE...
   replicad policy check       may principal P do action A on secret S in Region R? (see replicad policy --help)
@@ -38,6 +40,10 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version" || args[0] == "version") {
+		fmt.Fprintln(stdout, "replicad", buildinfo.Read())
+		return 0
+	}
 	if len(args) > 0 && args[0] == "audit" {
 		return runAudit(ctx, args[1:], stdout, stderr)
 	}

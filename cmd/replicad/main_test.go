@@ -123,3 +123,10 @@ rules:
 		t.Errorf("a broken policy: exit %d, want 2", code)
 	}
 }
+
+func TestVersion(t *testing.T) {
+	var out bytes.Buffer
+	if code := run([]string{"--version"}, &out, &out); code != 0 || !strings.HasPrefix(out.String(), "replicad ") || strings.Count(out.String(), "\n") != 1 {
+		t.Errorf("--version: exit %d, %q", code, out.String())
+	}
+}

@@ -51,6 +51,11 @@ type Event struct {
 	AWSRequestID  string          `json:"aws_request_id,omitempty"`
 	AWSErrorCode  string          `json:"aws_error_code,omitempty"`
 	LatencyMicros int64           `json:"latency_us"`
+	// Routine marks a successful read (Status, GetOperation, a
+	// DescribeSecret poll...): stored like any event, but logged at DEBUG,
+	// not INFO, since a client waiting on an operation makes one every
+	// second or so. Not part of the hashed content.
+	Routine bool `json:"-"`
 }
 
 // Row renders the event as it is stored: an id and a time if it has none,

@@ -78,6 +78,8 @@ func (t *Trail) ObserveAttempt(ctx context.Context, a awssm.Attempt) {
 	params := callParamsProto(a.Params)
 	e.Secret = t.red.ARN(a.Params.SecretID)
 	e.Request = t.RequestJSON(params)
+	// A successful poll of DescribeSecret is routine; writes never are.
+	e.Routine = a.ErrorCode == "" && a.API == "DescribeSecret"
 	if a.ErrorCode != "" {
 		e.Code = int32(a.Class.Code())
 		e.Message = a.ErrorCode + ": " + t.red.Scrubber(params).String(a.ErrorMessage)

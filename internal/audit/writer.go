@@ -33,8 +33,8 @@ type WriterConfig struct {
 	Workers int
 	// Batch is the most events per insert (default WriterBatchDefault).
 	Batch int
-	// Log receives one JSON line per stored event (for shipping to a SIEM);
-	// nil disables them.
+	// Log receives one JSON line per stored event (for shipping to a SIEM),
+	// at INFO, routine reads at DEBUG; nil disables them.
 	Log *slog.Logger
 	// Observer, if set, hears about every insert (metrics).
 	Observer WriterObserver
@@ -176,7 +176,11 @@ func (w *Writer) store(batch []*pending) {
 			failed++
 			errs[i] = fmt.Errorf("audit: %w", errs[i])
 		} else if w.cfg.Log != nil {
-			w.cfg.Log.Info("audit_event", "event", json.RawMessage(p.row.Body))
+			level := slog.LevelInfo
+			if p.event.Routine {
+				level = slog.LevelDebug
+			}
+			w.cfg.Log.Log(context.Background(), level, "audit_event", "event", json.RawMessage(p.row.Body))
 		}
 		p.done <- errs[i]
 	}

@@ -317,7 +317,7 @@ func splitList(v string) []string {
 }
 
 // LogValue renders the effective configuration for the start-up log, with
-// secrets masked: the database password never appears, key files appear
+// durations as text (10s, not 10000000000) and secrets masked: the database password never appears, key files appear
 // by path only (their contents are never read into the log).
 func (c Config) LogValue() slog.Value {
 	return slog.GroupValue(
@@ -332,19 +332,19 @@ func (c Config) LogValue() slog.Value {
 		slog.Float64("aws_write_rate", c.AWS.WriteRate),
 		slog.Float64("aws_read_rate", c.AWS.ReadRate),
 		slog.Int("aws_max_attempts", c.AWS.MaxAttempts),
-		slog.Duration("aws_max_backoff", c.AWS.MaxBackoff),
-		slog.Duration("aws_timeout", c.AWS.Timeout),
+		slog.String("aws_max_backoff", c.AWS.MaxBackoff.String()),
+		slog.String("aws_timeout", c.AWS.Timeout.String()),
 		slog.Int("workers", c.Engine.Queue.Workers),
 		slog.Bool("api_only", c.Engine.Queue.InsertOnly),
-		slog.Duration("job_timeout", c.Engine.Queue.JobTimeout),
-		slog.Duration("rescue_after", c.Engine.Queue.RescueAfter),
+		slog.String("job_timeout", c.Engine.Queue.JobTimeout.String()),
+		slog.String("rescue_after", c.Engine.Queue.RescueAfter.String()),
 		slog.Int("max_attempts", c.Engine.Queue.MaxAttempts),
-		slog.Duration("replication_deadline", c.Engine.ReplicationDeadline),
-		slog.Duration("drain_timeout", c.Drain),
+		slog.String("replication_deadline", c.Engine.ReplicationDeadline.String()),
+		slog.String("drain_timeout", c.Drain.String()),
 		slog.String("data_key_file", c.DataKeyFile),
 		slog.Int("data_keys_previous", len(c.DataKeyPreviousFiles)),
 		slog.String("fingerprint_key_file", c.FingerprintKeyFile),
-		slog.Duration("audit_retention", c.AuditRetention),
+		slog.String("audit_retention", c.AuditRetention.String()),
 		slog.String("audit_export_dir", c.AuditExportDir),
 		slog.String("otlp_endpoint", maskURL(c.Tracing.OTLPEndpoint)),
 		slog.Float64("trace_sample_ratio", c.Tracing.SampleRatio),

@@ -26,6 +26,8 @@ import (
 	"github.com/replicad/replicad/internal/audit"
 	"github.com/replicad/replicad/internal/auth"
 	"github.com/replicad/replicad/internal/awssm"
+	"github.com/replicad/replicad/internal/buildinfo"
+	"github.com/replicad/replicad/internal/domain"
 	"github.com/replicad/replicad/internal/engine"
 	"github.com/replicad/replicad/internal/metrics"
 	"github.com/replicad/replicad/internal/redact"
@@ -77,7 +79,7 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		cfg.Heartbeat = HeartbeatDefault
 	}
 	log := cfg.Logger
-	log.Info("effective configuration", "config", cfg)
+	log.Info("effective configuration", "version", buildinfo.Read().String(), "config", cfg)
 	if cfg.InsecureDev {
 		log.Warn("insecure development mode: no authentication, loopback only")
 	}
@@ -123,11 +125,13 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		return nil, err
 	}
 	d.metrics = metrics.New(d.api, func(ctx context.Context) string { return server.CallerFrom(ctx).Transport })
+	d.metrics.WatchPools(map[string]*pgxpool.Pool{"api": d.api, "queue": d.work})
 	observers := awssm.Observers{d.metrics}
 	var trail *audit.Trail
 	if !cfg.AuditDisabled {
-		d.writer = audit.NewWriter(d.api, audit.WriterConfig{Log: log.With("log", "audit")})
+		d.writer = audit.NewWriter(d.api, audit.WriterConfig{Log: log.With("log", "audit"), Observer: d.metrics})
 		d.writer.Run()
+		d.metrics.WatchAuditQueue(d.writer.Queued)
 		trail = audit.NewTrail(d.writer, red, log)
 		d.chainer = audit.NewChainer(d.api, 0, log)
 		observers = append(observers, trail)
@@ -145,7 +149,7 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 	}
 	engCfg := cfg.Engine
 	engCfg.Logger = log
-	engCfg.Observer = d.metrics
+	engCfg.Observer = engineObservers{d.metrics, operationLog{log}}
 	engCfg.TracerProvider = tp
 	if d.engine, err = engine.New(d.api, d.work, box, red, sm, engCfg); err != nil {
 		return nil, err
@@ -353,4 +357,43 @@ func pprofMux() http.Handler {
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
+}
+
+// engineObservers tells each observer of the engine.
+type engineObservers []engine.Observer
+
+func (o engineObservers) OperationAccepted(kind domain.Kind) {
+	for _, x := range o {
+		x.OperationAccepted(kind)
+	}
+}
+
+func (o engineObservers) OperationFinished(op domain.Operation) {
+	for _, x := range o {
+		x.OperationFinished(op)
+	}
+}
+
+// operationLog writes one line when an operation reaches its terminal
+// state (the queue only logs retries): INFO when it succeeded or was
+// cancelled, WARN when it failed. The secret is the redacted display form;
+// the error message is the operation's, already scrubbed by the engine.
+type operationLog struct{ log *slog.Logger }
+
+func (operationLog) OperationAccepted(domain.Kind) {}
+
+func (l operationLog) OperationFinished(op domain.Operation) {
+	level, msg := slog.LevelInfo, "operation finished"
+	if op.State == domain.StateFailed {
+		level, msg = slog.LevelWarn, "operation failed"
+	}
+	attrs := []any{"operation_id", op.ID.String(), "kind", string(op.Kind), "state", string(op.State),
+		"secret", op.SecretDisplay, "aws_region", op.AWSRegion, "attempts", op.Attempts}
+	if !op.EndedAt.IsZero() {
+		attrs = append(attrs, "duration", op.EndedAt.Sub(op.CreatedAt).Round(time.Millisecond).String())
+	}
+	if op.Error != nil {
+		attrs = append(attrs, "error_code", op.Error.Code.String(), "error", op.Error.Message)
+	}
+	l.log.Log(context.Background(), level, msg, attrs...)
 }

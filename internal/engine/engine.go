@@ -265,7 +265,11 @@ func (e *Engine) Cancel(ctx context.Context, id uuid.UUID) (domain.Operation, er
 	if err != nil {
 		return domain.Operation{}, err
 	}
+	// cancelled: this call ended the operation (not one before it), so it
+	// is counted as finished once.
+	cancelled := false
 	err = pgx.BeginFunc(ctx, e.api, func(tx pgx.Tx) error {
+		cancelled = false
 		// Lock order everywhere: the secret's queue lock, then the row.
 		if err := store.LockSecret(ctx, tx, op.SecretKey); err != nil {
 			return err
@@ -295,6 +299,7 @@ func (e *Engine) Cancel(ctx context.Context, id uuid.UUID) (domain.Operation, er
 		if err := e.store.Update(ctx, tx, &op); err != nil {
 			return err
 		}
+		cancelled = true
 		if wasHead {
 			return e.startNext(ctx, tx, op.SecretKey)
 		}
@@ -303,7 +308,7 @@ func (e *Engine) Cancel(ctx context.Context, id uuid.UUID) (domain.Operation, er
 	if err != nil {
 		return domain.Operation{}, err
 	}
-	if e.cfg.Observer != nil && op.State == domain.StateCancelled {
+	if e.cfg.Observer != nil && cancelled {
 		e.cfg.Observer.OperationFinished(op)
 	}
 	return op, nil

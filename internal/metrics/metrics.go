@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/replicad/replicad/internal/awssm"
+	"github.com/replicad/replicad/internal/buildinfo"
 	"github.com/replicad/replicad/internal/domain"
 	"github.com/replicad/replicad/store"
 )
@@ -42,6 +43,8 @@ type Metrics struct {
 	awsThrottles  *prometheus.CounterVec
 	rateWait      *prometheus.HistogramVec
 	budgetShare   prometheus.Gauge
+	auditBatch    prometheus.Histogram
+	auditFailed   prometheus.Counter
 	transportFrom func(context.Context) string
 }
 
@@ -92,8 +95,24 @@ func New(db *pgxpool.Pool, transport func(context.Context) string) *Metrics {
 			Help: "How many live processes this process splits the AWS rate budgets with, itself included.",
 		}),
 	}
+	m.auditBatch = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: namespace, Name: "audit_batch_size",
+		Help:    "Audit events per group-committed insert (the count is the number of inserts).",
+		Buckets: prometheus.ExponentialBuckets(1, 2, 10),
+	})
+	m.auditFailed = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "audit_events_failed_total",
+		Help: "Audit events that could not be stored (their RPC failed with UNAVAILABLE, or the event went to the log only).",
+	})
+	bi := buildinfo.Read()
+	buildInfo := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "build_info",
+		Help:        "Always 1; the labels say which build is running.",
+		ConstLabels: prometheus.Labels{"version": bi.Version, "revision": bi.Revision, "goversion": bi.GoVersion},
+	})
+	buildInfo.Set(1)
 	m.budgetShare.Set(1)
-	reg.MustRegister(m.rpc, m.opsAccepted, m.opsFinished, m.opDuration, m.awsRequests, m.awsLatency, m.awsThrottles, m.rateWait, m.budgetShare,
+	reg.MustRegister(m.rpc, m.auditBatch, m.auditFailed, buildInfo, m.opsAccepted, m.opsFinished, m.opDuration, m.awsRequests, m.awsLatency, m.awsThrottles, m.rateWait, m.budgetShare,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if db != nil {
 		reg.MustRegister(&tableCollector{db: db})
@@ -119,6 +138,27 @@ func (m *Metrics) UnaryInterceptor() grpc.UnaryServerInterceptor {
 // InitializeRPCs pre-creates the RPC series at zero, so rates exist from
 // the first scrape.
 func (m *Metrics) InitializeRPCs(s *grpc.Server) { m.rpc.InitializeMetrics(s) }
+
+// AuditBatch records one audit insert (audit.WriterObserver).
+func (m *Metrics) AuditBatch(size, failed int) {
+	m.auditBatch.Observe(float64(size))
+	m.auditFailed.Add(float64(failed))
+}
+
+// WatchAuditQueue reports, at each scrape, how many audit events wait to be
+// written.
+func (m *Metrics) WatchAuditQueue(queued func() int) {
+	m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "audit_queued_events",
+		Help: "Audit events waiting for the writer (a backlog means the database is slow to commit them).",
+	}, func() float64 { return float64(queued()) }))
+}
+
+// WatchPools reports the database pools' statistics at each scrape, by
+// pool name.
+func (m *Metrics) WatchPools(pools map[string]*pgxpool.Pool) {
+	m.reg.MustRegister(&poolCollector{pools: pools})
+}
 
 // BudgetShared records how many processes share the AWS rate budgets.
 func (m *Metrics) BudgetShared(instances int) { m.budgetShare.Set(float64(instances)) }
@@ -215,4 +255,35 @@ func (c *tableCollector) Collect(ch chan<- prometheus.Metric) {
 		age = time.Since(oldest).Seconds()
 	}
 	ch <- prometheus.MustNewConstMetric(oldestPendingDesc, prometheus.GaugeValue, age)
+}
+
+// poolCollector reads pgxpool statistics at scrape time.
+type poolCollector struct{ pools map[string]*pgxpool.Pool }
+
+var (
+	poolConnsDesc = prometheus.NewDesc(namespace+"_db_pool_connections",
+		"Connections of a database pool, by state (acquired, idle, constructing) and the pool's maximum (max).", []string{"pool", "state"}, nil)
+	poolAcquiresDesc = prometheus.NewDesc(namespace+"_db_pool_acquires_total",
+		"Connections acquired from a pool; empty: the acquire had to wait for one; canceled: it gave up.", []string{"pool", "kind"}, nil)
+	poolAcquireWaitDesc = prometheus.NewDesc(namespace+"_db_pool_acquire_wait_seconds_total",
+		"Total time spent acquiring connections from a pool.", []string{"pool"}, nil)
+)
+
+func (c *poolCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- poolConnsDesc
+	ch <- poolAcquiresDesc
+	ch <- poolAcquireWaitDesc
+}
+
+func (c *poolCollector) Collect(ch chan<- prometheus.Metric) {
+	for name, p := range c.pools {
+		st := p.Stat()
+		for state, n := range map[string]int32{"acquired": st.AcquiredConns(), "idle": st.IdleConns(), "constructing": st.ConstructingConns(), "max": st.MaxConns()} {
+			ch <- prometheus.MustNewConstMetric(poolConnsDesc, prometheus.GaugeValue, float64(n), name, state)
+		}
+		for kind, n := range map[string]int64{"all": st.AcquireCount(), "empty": st.EmptyAcquireCount(), "canceled": st.CanceledAcquireCount()} {
+			ch <- prometheus.MustNewConstMetric(poolAcquiresDesc, prometheus.CounterValue, float64(n), name, kind)
+		}
+		ch <- prometheus.MustNewConstMetric(poolAcquireWaitDesc, prometheus.CounterValue, st.AcquireDuration().Seconds(), name)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
+	"github.com/replicad/replicad/internal/buildinfo"
 )
 
 // IO is the world replictl talks to. Whether Stdout is a terminal decides
@@ -45,6 +46,7 @@ Usage:
   replictl operations cancel ID
   replictl audit list [--since 1h] [--principal P] [--secret S] [--method M] [--outcome O]
   replictl audit verify
+  replictl --version
 
 SECRET is a name (prod/db/primary) or a full ARN. Every command takes
 -o text|json and the connection flags (see replictl COMMAND --help):
@@ -97,6 +99,10 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(c.io.Stdout, usageText)
 		return flag.ErrHelp
+	}
+	if args[0] == "version" || args[0] == "--version" || args[0] == "-version" {
+		fmt.Fprintln(c.io.Stdout, "replictl", buildinfo.Read())
+		return nil
 	}
 	args = c.moveLeadingFlags(args)
 	run, ok := commands[args[0]]

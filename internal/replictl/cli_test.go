@@ -1,6 +1,7 @@
 package replictl_test
 
 import (
+	"bytes"
 	"context"
 	"net"
 	"os"
@@ -308,5 +309,14 @@ func TestSensitiveValuesNeverPrinted(t *testing.T) {
 		if strings.Contains(r.stdout+r.stderr, "CANARY") {
 			t.Errorf("%v printed a sensitive value:\n%s%s", args, r.stdout, r.stderr)
 		}
+	}
+}
+
+func TestVersion(t *testing.T) {
+	t.Parallel()
+	var out, errOut bytes.Buffer
+	code := replictl.Run(context.Background(), []string{"--version"}, replictl.IO{Stdout: &out, Stderr: &errOut})
+	if code != replictl.ExitOK || !strings.HasPrefix(out.String(), "replictl ") || errOut.Len() != 0 {
+		t.Errorf("--version: exit %d, stdout %q, stderr %q", code, out.String(), errOut.String())
 	}
 }
