@@ -14,8 +14,15 @@ LDFLAGS  := -X github.com/replicad/replicad/internal/buildinfo.version=$(VERSION
 all: build
 
 ## run: local PostgreSQL (under .data/), the Secrets Manager stand-in with demo secrets, and replicad
+## (make run HTTP_ADDR=127.0.0.1:8081 GRPC_ADDR=127.0.0.1:9091 STANDIN_ADDR=127.0.0.1:4567 to move them)
+HTTP_ADDR    ?= 127.0.0.1:8080
+GRPC_ADDR    ?= 127.0.0.1:9090
+STANDIN_ADDR ?= 127.0.0.1:4566
+# devstack is built and run, not `go run`: go run exits 1 after an
+# interrupt whatever its child did, and Ctrl-C would end in "Error 1".
 run: deps build
-	$(GO) run ./internal/cmd/devstack
+	$(GO) build -o .cache/devstack ./internal/cmd/devstack
+	.cache/devstack -http-addr '$(HTTP_ADDR)' -grpc-addr '$(GRPC_ADDR)' -standin-addr '$(STANDIN_ADDR)'
 
 ## test: every check and test, as CI runs them
 test: deps check

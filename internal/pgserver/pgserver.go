@@ -117,7 +117,10 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	s.cmd = exec.Command(filepath.Join(bin, "postgres"), args...)
 	s.cmd.Stdout, s.cmd.Stderr = logFile, logFile
 	// Pdeathsig: a test binary killed mid-run takes its server with it.
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT}
+	// Setpgid: a Ctrl-C at the terminal (make run) reaches the program that
+	// started the server, not the server, which is stopped last, after
+	// the processes using it (Stop).
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGQUIT, Setpgid: true}
 	if err := s.cmd.Start(); err != nil {
 		return nil, s.fail(fmt.Errorf("start postgres: %w", err))
 	}

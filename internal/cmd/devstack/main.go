@@ -19,6 +19,8 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -38,11 +40,26 @@ func main() {
 func run() error {
 	dataDir := flag.String("data", ".data", "directory for the PostgreSQL cluster and dev keys")
 	binary := flag.String("replicad", "bin/replicad", "the replicad binary to run")
-	standinAddr := flag.String("standin-addr", "127.0.0.1:4566", "address of the Secrets Manager stand-in")
+	httpAddr := flag.String("http-addr", "127.0.0.1:8080", "replicad's REST address (make run HTTP_ADDR=...)")
+	grpcAddr := flag.String("grpc-addr", "127.0.0.1:9090", "replicad's gRPC address (make run GRPC_ADDR=...)")
+	standinAddr := flag.String("standin-addr", "127.0.0.1:4566", "address of the Secrets Manager stand-in (make run STANDIN_ADDR=...)")
 	delay := flag.Duration("replication-delay", 2*time.Second, "how long the stand-in keeps new replicas InProgress")
 	pgPort := flag.Int("pg-port", 0, "PostgreSQL port on 127.0.0.1 (0: a free one)")
 	flag.Parse()
 
+	// Every address is checked before anything starts: a port in use fails
+	// at once, naming the port and the setting that moves it.
+	ln, err := checkAddrs(map[string]string{"HTTP_ADDR": *httpAddr, "GRPC_ADDR": *grpcAddr}, "STANDIN_ADDR", *standinAddr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = ln.Close() }()
+
+	// Ctrl-C reaches this process only: PostgreSQL and replicad run in
+	// process groups of their own, and are stopped here in order
+	// (replicad drains while the database is still up), so that an
+	// interrupt ends everything cleanly and `make run` exits without an
+	// error.
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	log := slog.New(slog.NewTextHandler(os.Stderr, nil))
@@ -81,16 +98,16 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", *standinAddr)
-	if err != nil {
-		return fmt.Errorf("stand-in: %w", err)
-	}
+	smCtx, stopStandin := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopStandin()
 	smDone := make(chan error, 1)
-	go func() { smDone <- sm.Serve(ctx, ln) }()
+	go func() { smDone <- sm.Serve(smCtx, ln) }()
 	log.Info("Secrets Manager stand-in serving", "endpoint", "http://"+ln.Addr().String(), "demo_secrets", arns)
 
 	cmd := exec.Command(*binary,
 		"--insecure-dev",
+		"--http-addr", *httpAddr,
+		"--grpc-addr", *grpcAddr,
 		"--database-url", dbURL,
 		"--aws-endpoint", "http://"+ln.Addr().String(),
 		"--default-region", standin.DemoRegion,
@@ -98,6 +115,7 @@ func run() error {
 		"--fingerprint-key-file", fpKey,
 	)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	cmd.Env = append(os.Environ(),
 		// The stand-in accepts any signature; the SDK's default chain just
 		// needs something to sign with, and no metadata service lookups.
@@ -109,28 +127,74 @@ func run() error {
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	if err := waitReady(ctx, "http://127.0.0.1:8080/readyz", exited); err != nil {
-		_ = cmd.Process.Kill()
+	if err := waitReady(ctx, "http://"+*httpAddr+"/readyz", exited); err != nil {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		<-exited
+		if ctx.Err() != nil {
+			return nil // interrupted during start-up: not a failure
+		}
 		return err
 	}
-	fmt.Print(banner)
+	fmt.Print(banner(*httpAddr, *grpcAddr))
 
+	var runErr error
 	select {
 	case <-ctx.Done():
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		// replicad drains and exits 0 on SIGTERM: anything else is news.
 		if err := <-exited; err != nil {
-			return fmt.Errorf("replicad stopped: %w", err)
+			runErr = fmt.Errorf("replicad stopped: %w", err)
 		}
 	case err := <-exited:
-		if err != nil {
-			return fmt.Errorf("replicad exited: %w", err)
-		}
+		runErr = fmt.Errorf("replicad exited: %v", err)
 	}
-	return <-smDone
+	stopStandin()
+	if err := <-smDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	if runErr == nil {
+		log.Info("stopped; data stays in " + *dataDir)
+	}
+	return runErr
 }
 
-const banner = `
+// checkAddrs fails, naming the address and its setting, when one is taken.
+// It keeps the stand-in's listener open, for the stand-in to serve on.
+func checkAddrs(replicad map[string]string, standinSetting, standinAddr string) (net.Listener, error) {
+	for setting, addr := range replicad {
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, fmt.Errorf("%s is not free for replicad (%v): pick another, e.g. make run %s=127.0.0.1:%d",
+				addr, err, setting, freePortNear(addr))
+		}
+		_ = l.Close()
+	}
+	ln, err := net.Listen("tcp", standinAddr)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not free for the Secrets Manager stand-in (%v): pick another, e.g. make run %s=127.0.0.1:%d",
+			standinAddr, err, standinSetting, freePortNear(standinAddr))
+	}
+	return ln, nil
+}
+
+// freePortNear suggests a free port after addr's.
+func freePortNear(addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	port, _ := strconv.Atoi(p)
+	for candidate := port + 1; candidate < port+100 && candidate < 65536; candidate++ {
+		if l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(candidate))); err == nil {
+			_ = l.Close()
+			return candidate
+		}
+	}
+	return port + 1
+}
+
+func banner(httpAddr, grpcAddr string) string {
+	return strings.NewReplacer("127.0.0.1:8080", httpAddr, "127.0.0.1:9090", grpcAddr).Replace(bannerText)
+}
+
+const bannerText = `
 replicad is running (gRPC 127.0.0.1:9090, REST http://127.0.0.1:8080), backed by a
 local PostgreSQL and the Secrets Manager stand-in with demo secrets in us-east-1.
 
@@ -144,8 +208,8 @@ local PostgreSQL and the Secrets Manager stand-in with demo secrets in us-east-1
   # the same over gRPC (server reflection is on)
   grpcurl -plaintext -d '{"secret_id": "prod/db/primary"}' 127.0.0.1:9090 replicad.v1.ReplicationService/Status
   # or with the command-line client, following progress live
-  bin/replictl replicate prod/db/primary --region ap-southeast-5 --wait
-  bin/replictl status prod/db/primary
+  bin/replictl --server 127.0.0.1:9090 replicate prod/db/primary --region ap-southeast-5 --wait
+  bin/replictl --server 127.0.0.1:9090 status prod/db/primary
 
 Ctrl-C stops everything; data stays in .data/.
 `
