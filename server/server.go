@@ -27,8 +27,10 @@ import (
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/reflection"
+	"sigs.k8s.io/yaml"
 
 	"github.com/replicad/replicad/gen/openapiv2"
+	"github.com/replicad/replicad/gen/openapiv3"
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/audit"
 	"github.com/replicad/replicad/internal/redact"
@@ -188,6 +190,21 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	mux.HandleFunc("GET /openapi.json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		_, _ = w.Write(openapiv2.Document)
+	})
+	// OpenAPI 3, for generators that refuse Swagger 2.0: as generated
+	// (YAML), and in JSON.
+	v3JSON, err := yaml.YAMLToJSON(openapiv3.Document)
+	if err != nil {
+		s.closeListeners()
+		return nil, fmt.Errorf("OpenAPI 3 document: %w", err)
+	}
+	mux.HandleFunc("GET /openapi.v3.yaml", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/yaml")
+		_, _ = w.Write(openapiv3.Document)
+	})
+	mux.HandleFunc("GET /openapi.v3.json", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(v3JSON)
 	})
 	for path, h := range cfg.HTTPHandlers {
 		mux.Handle(path, h)
