@@ -11,6 +11,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/replicad/replicad/store"
 )
 
@@ -60,7 +62,28 @@ var errStop = errors.New("stop")
 // position and hash; a known head in the pruned part of the chain is looked
 // up in the exports. Without exportDir, a known head older than the newest
 // anchor cannot be checked and is reported as a break saying so.
+//
+// Given a pool, Verify reads in one read-only REPEATABLE READ transaction:
+// the anchors, the table and the chain are seen as of one moment, so
+// retention pruning meanwhile cannot look like a missing event.
 func Verify(ctx context.Context, db store.DB, known *Known, exportDir string) (Report, error) {
+	if b, ok := db.(txBeginner); ok {
+		var rep Report
+		err := pgx.BeginTxFunc(ctx, b, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+			var err error
+			rep, err = verify(ctx, tx, known, exportDir)
+			return err
+		})
+		return rep, err
+	}
+	return verify(ctx, db, known, exportDir)
+}
+
+type txBeginner interface {
+	BeginTx(ctx context.Context, opts pgx.TxOptions) (pgx.Tx, error)
+}
+
+func verify(ctx context.Context, db store.DB, known *Known, exportDir string) (Report, error) {
 	rep := Report{OK: true}
 	fail := func(pos int64, id, format string, args ...any) error {
 		rep.OK = false
