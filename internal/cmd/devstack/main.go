@@ -125,9 +125,11 @@ func run() error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("start %s (run `make build` first): %w", *binary, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	if err := waitReady(ctx, "http://"+*httpAddr+"/readyz", exited); err != nil {
+	// exited is closed when replicad has exited, with waitErr set.
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	if err := waitReady(ctx, "http://"+*httpAddr+"/readyz", exited, &waitErr); err != nil {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		<-exited
 		if ctx.Err() != nil {
@@ -142,11 +144,12 @@ func run() error {
 	case <-ctx.Done():
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		// replicad drains and exits 0 on SIGTERM: anything else is news.
-		if err := <-exited; err != nil {
-			runErr = fmt.Errorf("replicad stopped: %w", err)
+		<-exited
+		if waitErr != nil {
+			runErr = fmt.Errorf("replicad stopped: %w", waitErr)
 		}
-	case err := <-exited:
-		runErr = fmt.Errorf("replicad exited: %v", err)
+	case <-exited:
+		runErr = fmt.Errorf("replicad exited: %v", waitErr)
 	}
 	stopStandin()
 	if err := <-smDone; err != nil && runErr == nil {
@@ -254,7 +257,7 @@ func ensureKey(path string) (string, error) {
 	return path, os.WriteFile(path, []byte(base64.StdEncoding.EncodeToString(k)+"\n"), 0o600)
 }
 
-func waitReady(ctx context.Context, url string, exited <-chan error) error {
+func waitReady(ctx context.Context, url string, exited <-chan struct{}, waitErr *error) error {
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(url)
@@ -265,8 +268,8 @@ func waitReady(ctx context.Context, url string, exited <-chan error) error {
 			}
 		}
 		select {
-		case err := <-exited:
-			return fmt.Errorf("replicad exited during start-up: %v", err)
+		case <-exited:
+			return fmt.Errorf("replicad exited during start-up: %v", *waitErr)
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(200 * time.Millisecond):
