@@ -24,6 +24,7 @@ import (
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/cpucost"
 	"github.com/replicad/replicad/internal/testenv"
+	"github.com/replicad/replicad/internal/testtier"
 )
 
 // An unauthenticated caller cannot make the server spend more than a small
@@ -32,6 +33,7 @@ import (
 // at a cost that grows linearly, the ones over the size limit without
 // being decoded, and every one of them is audited.
 func TestLargeRefusedRequestsCostLinearTime(t *testing.T) {
+	testtier.Slow(t) // a CPU-cost measurement
 	t.Parallel()
 	s := startSecured(t, nil)
 	anon := s.bearerClient(t, "")
@@ -98,6 +100,7 @@ func TestLargeRefusedRequestsCostLinearTime(t *testing.T) {
 // by the transport, without the server holding it; over REST a header
 // larger than the limit is 431.
 func TestHeadersAreBounded(t *testing.T) {
+	testtier.Slow(t) // sends 240 MB of headers
 	t.Parallel()
 	env := startAPIOnly(t)
 	var block bytes.Buffer

@@ -10,6 +10,7 @@ import (
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/cpucost"
 	"github.com/replicad/replicad/internal/redact"
+	"github.com/replicad/replicad/internal/testtier"
 )
 
 func newRedactor(t *testing.T) *redact.Redactor {
@@ -134,6 +135,7 @@ func TestARNAccountIsRedactedWhereverTheARNEnds(t *testing.T) {
 // Repetitive values are the worst case of the Boyer-Moore tables
 // strings.NewReplacer builds, which made this quadratic.
 func TestScrubberCostIsLinear(t *testing.T) {
+	testtier.Slow(t) // a CPU-cost measurement
 	r := newRedactor(t)
 	for _, tt := range []struct {
 		name   string
