@@ -2,6 +2,7 @@ package validate_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -165,5 +166,21 @@ func TestAuditFilter(t *testing.T) {
 				tt.checks(t, f)
 			}
 		})
+	}
+}
+
+// However many bad strings a request holds, the answer names a bounded
+// number: its size, and the cost of auditing it, do not grow with the
+// request.
+func TestStringsViolationsAreBounded(t *testing.T) {
+	t.Parallel()
+	labels := map[string]string{}
+	for i := range 10000 {
+		labels[fmt.Sprintf("k%d", i)] = "v\x00"
+	}
+	err := validate.Strings(&replicadv1.ReplicateRequest{SecretId: "a\x00", Labels: labels})
+	var verr *validate.Error
+	if !errors.As(err, &verr) || len(verr.Violations) > 25 || len(err.Error()) > 4096 {
+		t.Fatalf("%d violations, %d bytes of message", len(verr.Violations), len(err.Error()))
 	}
 }

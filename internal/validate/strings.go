@@ -32,8 +32,19 @@ func Strings(m proto.Message) error {
 	}
 	var c collector
 	walkStrings(&c, "", m.ProtoReflect())
+	if len(c.vs) > maxStringViolations {
+		// The answer, and what is done with it (audited, scrubbed), must
+		// not grow with the request: a request of 100,000 bad labels gets
+		// the first few.
+		more := len(c.vs) - maxStringViolations
+		c.vs = append(c.vs[:maxStringViolations], Violation{Field: "", Reason: "MORE_VIOLATIONS",
+			Description: fmt.Sprintf("and %d more strings like these", more)})
+	}
 	return c.err()
 }
+
+// maxStringViolations is how many bad strings Strings names.
+const maxStringViolations = 20
 
 func walkStrings(c *collector, prefix string, m protoreflect.Message) {
 	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
