@@ -1,0 +1,59 @@
+package domain
+
+import "time"
+
+// InventorySecret is replicad's record of one secret in one (account,
+// Region), as the inventory scanner last saw it with ListSecrets or, after
+// replicad's own operations, DescribeSecret. The fleet features — drift,
+// policies, readiness, failover selection — read these rows rather than
+// calling AWS per secret.
+type InventorySecret struct {
+	// Account is the AWS account id. It is sensitive in the same way the
+	// account in an ARN is: the API edge fingerprints it unless the caller
+	// may see it.
+	Account string
+	// Region is the Region the secret was listed in: its primary Region.
+	Region string
+	ARN    string
+	Name   string
+	// KMSKeyID is the primary's key ("" for the AWS managed key).
+	KMSKeyID string
+	Replicas []Replica
+	Tags     map[string]string
+	// Deleted is set when the secret is scheduled for deletion.
+	Deleted bool
+	// LastChanged is AWS's LastChangedDate.
+	LastChanged time.Time
+	// FirstSeen and LastSeen are when a scan or a describe first and last
+	// found the secret; ReadAt is when the replica data above was read
+	// (the time the request was sent, so that a newer reading always wins).
+	FirstSeen, LastSeen, ReadAt time.Time
+	// Gone is set when a complete scan of the secret's (account, Region)
+	// no longer lists it; the row is kept, never silently dropped.
+	Gone      bool
+	GoneSince time.Time
+}
+
+// Replica returns the secret's replica in region.
+func (s InventorySecret) Replica(region string) (Replica, bool) {
+	for _, r := range s.Replicas {
+		if r.Region == region {
+			return r, true
+		}
+	}
+	return Replica{}, false
+}
+
+// InventoryFilter selects inventory rows. Zero fields select everything;
+// gone secrets are left out unless IncludeGone.
+type InventoryFilter struct {
+	Account       string
+	PrimaryRegion string
+	ReplicaRegion string
+	ReplicaStatus ReplicationStatus
+	NamePrefix    string
+	// TagKey and TagValue select secrets carrying that tag (any value when
+	// TagValue is empty).
+	TagKey, TagValue string
+	IncludeGone      bool
+}
