@@ -22,7 +22,7 @@ import (
 // --wait` show (InProgress, then InSync/Failed).
 //
 // The look interval backs off with the time since the operation started
-// (half of it, between PollInitial and PollMax) and is stretched so that
+// (a quarter of it, between PollInitial and PollMax) and is stretched so that
 // the waits this process is tracking poll at no more than WaitReadRate per
 // second, leaving the rest of the read budget to first looks and Status.
 
@@ -42,7 +42,7 @@ const staleAfter = 30 * time.Second
 // delay returns how long the operation should snooze before its next look,
 // and records it as waiting.
 func (w *waiters) delay(id uuid.UUID, now, started time.Time, initial, maxDelay time.Duration, readRate float64) time.Duration {
-	d := min(max(now.Sub(started)/2, initial), maxDelay)
+	d := min(max(now.Sub(started)/4, initial), maxDelay)
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for k, at := range w.next {

@@ -17,7 +17,7 @@ func TestWaitersBackOffAndPaceReads(t *testing.T) {
 		want    time.Duration
 	}{
 		{"young operation looks soon", 0, 0, 100, 200 * time.Millisecond},
-		{"half its age", 4 * time.Second, 0, 100, 2 * time.Second},
+		{"a quarter of its age", 8 * time.Second, 0, 100, 2 * time.Second},
 		{"capped", time.Minute, 0, 100, 5 * time.Second},
 		{"many waits stretch the interval to the read rate", time.Minute, 999, 100, 10 * time.Second},
 		{"unbounded rate", time.Minute, 999, -1, 5 * time.Second},
