@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -86,6 +87,12 @@ func TestSmoke(t *testing.T) {
 	equal(7, "operations succeeded", sz.MemoryStored+sz.MemoryQueued)
 	if v := byID[7].Value("peak RSS (VmHWM)"); !(v > 10 && v < 4096) {
 		t.Errorf("case 7: peak RSS %v MiB", v)
+	}
+
+	for _, d := range sz.ReplicationDelays {
+		tag := fmt.Sprintf("delay %s: ", d)
+		equal(8, tag+"operations succeeded", sz.ReplicationOps)
+		positive(8, tag+"completion / ideal")
 	}
 
 	if got := len(r.Profiles()); got != 4 {

@@ -31,6 +31,9 @@ type Sizes struct {
 	ReadDuration         time.Duration
 	// Case 7: historical (terminal) operations and queued ones.
 	MemoryStored, MemoryQueued int
+	// Case 8: Replicates per stand-in replication delay.
+	ReplicationOps    int
+	ReplicationDelays []time.Duration
 	// Profiles: CPU profile length; and the backlog of case 3's
 	// informational variant and of its profiling pass.
 	ProfileSeconds                   int
@@ -48,6 +51,7 @@ func Scales() map[string]Sizes {
 			PickupRequests: 200,
 			ReadOps:        2000, ReadSecrets: 200, ReadClients: 64, ReadWarmup: 2 * time.Second, ReadDuration: 15 * time.Second,
 			MemoryStored: 100000, MemoryQueued: 10000,
+			ReplicationOps: 2000, ReplicationDelays: []time.Duration{10 * time.Second, time.Minute},
 			ProfileSeconds: 10, ProfileE2EOps: 5000, ProfileE2ESecrets: 500,
 		},
 		"small": {
@@ -57,6 +61,7 @@ func Scales() map[string]Sizes {
 			PickupRequests: 50,
 			ReadOps:        500, ReadSecrets: 50, ReadClients: 64, ReadWarmup: time.Second, ReadDuration: 5 * time.Second,
 			MemoryStored: 20000, MemoryQueued: 2000,
+			ReplicationOps: 500, ReplicationDelays: []time.Duration{10 * time.Second},
 			ProfileSeconds: 5, ProfileE2EOps: 1500, ProfileE2ESecrets: 150,
 		},
 		"tiny": {
@@ -66,6 +71,7 @@ func Scales() map[string]Sizes {
 			PickupRequests: 10,
 			ReadOps:        40, ReadSecrets: 10, ReadClients: 8, ReadWarmup: 200 * time.Millisecond, ReadDuration: time.Second,
 			MemoryStored: 500, MemoryQueued: 50,
+			ReplicationOps: 30, ReplicationDelays: []time.Duration{time.Second},
 			ProfileSeconds: 1, ProfileE2EOps: 40, ProfileE2ESecrets: 20,
 		},
 	}
@@ -104,6 +110,7 @@ func Cases() []Case {
 		{5, "Pickup latency at low load", (*Runner).pickup},
 		{6, "Read latency: Status and GetOperation", (*Runner).reads},
 		{7, "Peak memory with a large history and backlog", (*Runner).memory},
+		{8, "Realistic replication time", (*Runner).replication},
 	}
 }
 

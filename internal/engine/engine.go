@@ -56,8 +56,14 @@ const (
 	ReplicationDeadlineDefault = 10 * time.Minute
 	PollInitialDefault         = 200 * time.Millisecond
 	PollMaxDefault             = 5 * time.Second
-	InlinePollDefault          = 20 * time.Second
-	RepairIntervalDefault      = 30 * time.Second
+	// InlinePollDefault is zero: an execution looks once after its
+	// mutating call and snoozes (see waiter.go).
+	InlinePollDefault = 0
+	// WaitReadRateDefault is the DescribeSecret rate this process's waiting
+	// operations may use: half of awssm.ReadRateDefault, the other half
+	// left to first looks and Status.
+	WaitReadRateDefault   = 125.0
+	RepairIntervalDefault = 30 * time.Second
 )
 
 // Config tunes the engine. The zero value means the defaults.
@@ -69,10 +75,14 @@ type Config struct {
 	// PollInitial and PollMax bound the DescribeSecret polling backoff
 	// (defaults PollInitialDefault, PollMaxDefault).
 	PollInitial, PollMax time.Duration
-	// InlinePoll is how long one job execution polls before handing the
+	// InlinePoll is how long one job execution may poll before handing the
 	// wait back to the queue as a snooze, freeing its worker (default
-	// InlinePollDefault).
+	// InlinePollDefault, zero: snooze after the first look).
 	InlinePoll time.Duration
+	// WaitReadRate bounds the DescribeSecret calls per second of this
+	// process's waiting operations (default WaitReadRateDefault; negative:
+	// unbounded).
+	WaitReadRate float64
 	// RepairInterval is how often the engine looks for chains whose head
 	// lost its job (default RepairIntervalDefault).
 	RepairInterval time.Duration
@@ -98,6 +108,7 @@ type Engine struct {
 	cfg    Config
 	log    *slog.Logger
 	tracer trace.Tracer
+	wait   *waiters
 }
 
 // New returns an Engine. api serves requests; work is the queue's own pool.
@@ -110,7 +121,9 @@ func New(api, work *pgxpool.Pool, box *seal.Box, red *redact.Redactor, sm Secret
 	def(&cfg.ReplicationDeadline, ReplicationDeadlineDefault)
 	def(&cfg.PollInitial, PollInitialDefault)
 	def(&cfg.PollMax, PollMaxDefault)
-	def(&cfg.InlinePoll, InlinePollDefault)
+	if cfg.WaitReadRate == 0 {
+		cfg.WaitReadRate = WaitReadRateDefault
+	}
 	def(&cfg.RepairInterval, RepairIntervalDefault)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -121,7 +134,7 @@ func New(api, work *pgxpool.Pool, box *seal.Box, red *redact.Redactor, sm Secret
 	if cfg.TracerProvider == nil {
 		cfg.TracerProvider = noop.NewTracerProvider()
 	}
-	e := &Engine{api: api, work: work, store: store.New(box), sm: sm, box: box, red: red, cfg: cfg, log: cfg.Logger,
+	e := &Engine{api: api, work: work, store: store.New(box), sm: sm, box: box, red: red, cfg: cfg, log: cfg.Logger, wait: newWaiters(),
 		tracer: cfg.TracerProvider.Tracer("github.com/replicad/replicad/internal/engine")}
 	q, err := queue.New(work, e, cfg.Queue)
 	if err != nil {

@@ -52,7 +52,7 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 			attribute.Int("replicad.job.attempt", job.Attempt),
 		))
 	defer span.End()
-	r := &run{e: e, op: op, job: job}
+	r := &run{e: e, op: op, job: job, resumed: op.State == domain.StateRunning}
 	r.op.Attempts++
 	ctx = awssm.WithRecorder(ctx, r.record)
 	ctx = awssm.WithCaller(ctx, awssm.Caller{Principal: op.Principal, OperationID: op.ID.String()})
@@ -86,10 +86,15 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 	}
 	switch {
 	case res.terminal:
+		e.wait.done(op.ID)
 		return r.finish(ctx, res)
 	case res.snooze > 0:
-		if err := r.save(ctx); err != nil {
-			return err
+		// A look that saw nothing new is not written back: the job's
+		// schedule is the wait's durable state (waiter.go).
+		if !res.unchanged {
+			if err := r.save(ctx); err != nil {
+				return err
+			}
 		}
 		return queue.Snooze(res.snooze)
 	}
@@ -102,6 +107,8 @@ type result struct {
 	state    domain.State
 	err      *domain.Error
 	snooze   time.Duration
+	// unchanged: a snooze after a look at AWS that changed nothing.
+	unchanged bool
 }
 
 func succeeded() result { return result{terminal: true, state: domain.StateSucceeded} }
@@ -116,6 +123,9 @@ type run struct {
 	op  domain.Operation
 	job *queue.Job
 	mu  sync.Mutex // record may be called from SDK goroutines
+	// resumed: the operation was RUNNING when loaded; mutated: this
+	// execution made a mutating call. Either way it has news to save.
+	resumed, mutated bool
 }
 
 func (r *run) record(a awssm.Attempt) {
@@ -299,6 +309,7 @@ func (r *run) replicate(ctx context.Context) (result, error) {
 		}
 	}
 	if len(add) > 0 {
+		r.mutated = true
 		statuses, err := r.e.sm.Replicate(ctx, r.op.AWSRegion, r.op.Params.SecretID, add, r.op.Force)
 		if err != nil {
 			return r.awsResult(err)
@@ -339,7 +350,8 @@ func (r *run) poll(ctx context.Context, sec domain.Secret) (result, error) {
 				r.e.cfg.ReplicationDeadline, strings.Join(r.regionsIn(domain.RegionRunning), ", ")), nil
 		}
 		if time.Now().Add(delay).After(inlineUntil) {
-			return result{snooze: delay}, nil
+			return result{snooze: r.e.wait.delay(r.op.ID, time.Now(), r.op.StartedAt, delay, r.e.cfg.PollMax, r.e.cfg.WaitReadRate),
+				unchanged: !dirty && r.resumed && !r.mutated}, nil
 		}
 		select {
 		case <-ctx.Done():
