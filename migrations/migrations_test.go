@@ -83,3 +83,56 @@ func TestConcurrentApply(t *testing.T) {
 		t.Fatalf("river_job table missing: %v", err)
 	}
 }
+
+// Every index on the accept path's tables costs each accept; each one here
+// is justified by a query (docs/operations.md, "Indexes"). A new index must
+// be added to this list with the query that needs it.
+func TestIndexesAreTheJustifiedOnes(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	pool, err := pgxpool.New(ctx, pgtest.NewEmptyDatabase(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	if _, err := migrations.Apply(ctx, pool, discard()); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{
+		// operations
+		"operations_pkey": true, "operations_seq_key": true, "operations_principal_request_id": true,
+		"operations_secret_active": true, "operations_secret_seq": true, "operations_state_seq": true,
+		// audit_events
+		"audit_events_pkey": true, "audit_events_id_key": true, "audit_events_chain_pos_key": true,
+		"audit_events_time": true, "audit_events_unchained": true, "audit_events_principal": true,
+		"audit_events_secret": true, "audit_events_operation": true,
+		// river_job: River's own fetch, completion, cleaner and unique paths
+		"river_job_pkey": true, "river_job_kind": true, "river_job_state_and_finalized_at_index": true,
+		"river_job_prioritized_fetching_index": true, "river_job_unique_idx": true,
+	}
+	rows, err := pool.Query(ctx, `SELECT indexname FROM pg_indexes
+		WHERE schemaname = current_schema() AND tablename IN ('operations', 'audit_events', 'river_job')`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	got := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		got[n] = true
+		if !want[n] {
+			t.Errorf("index %s is not in the justified list", n)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for n := range want {
+		if !got[n] {
+			t.Errorf("justified index %s is missing", n)
+		}
+	}
+}

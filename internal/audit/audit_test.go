@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -492,5 +493,49 @@ func TestPlainDeletesAreRefused(t *testing.T) {
 	var public bool
 	if err := b.pool.QueryRow(b.ctx, `SELECT has_function_privilege('public', 'audit_prune(bigint, bytea, text, bytea)', 'EXECUTE')`).Scan(&public); err != nil || public {
 		t.Errorf("audit_prune is executable by PUBLIC (%v)", err)
+	}
+}
+
+// Routine events are not waited for, so a crash can lose those still
+// queued. The loss is bounded: WriteAsync blocks once the queue is full
+// (here no worker runs, as if they were all stuck on a commit), and what
+// was queued is stored by Close.
+func TestWriteAsyncLossWindowIsBounded(t *testing.T) {
+	t.Parallel()
+	pool := pgtest.NewPool(t)
+	w := audit.NewWriter(pool, audit.WriterConfig{Workers: 1, Batch: 4})
+	if got := w.LossWindow(); got != 8 {
+		t.Fatalf("LossWindow = %d, want 8 (queue 4 + one batch of 4 committing)", got)
+	}
+	ctx := context.Background()
+	unstored := func(err error) { t.Errorf("event unstored: %v", err) }
+	var ids []uuid.UUID
+	event := func() audit.Event {
+		id := uuid.Must(uuid.NewV7())
+		ids = append(ids, id)
+		return audit.Event{ID: id, Time: time.Now(), Kind: audit.KindRPC, Principal: "spiffe://test/reader",
+			Method: "/replicad.v1.ReplicationService/GetOperation", Transport: "grpc", Routine: true}
+	}
+	for range 4 {
+		if err := w.WriteAsync(ctx, event(), unstored); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if w.Queued() != 4 {
+		t.Fatalf("Queued = %d, want 4", w.Queued())
+	}
+	full, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := w.WriteAsync(full, audit.Event{Kind: audit.KindRPC, Method: "/replicad.v1.ReplicationService/GetOperation"}, unstored); !errors.Is(err, context.Canceled) {
+		t.Fatalf("WriteAsync on a full queue = %v, want it to block until its context ends", err)
+	}
+	w.Run()
+	w.Close()
+	var n int
+	if err := pool.QueryRow(ctx, `SELECT count(*) FROM audit_events WHERE id = ANY($1)`, ids).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	if n != len(ids) {
+		t.Fatalf("%d of %d queued events stored after Close", n, len(ids))
 	}
 }

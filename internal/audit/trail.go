@@ -44,6 +44,12 @@ func (t *Trail) RequestJSON(m proto.Message) json.RawMessage {
 
 // Record stores an event. If it cannot be stored, the event still reaches
 // the log (at error level) so the SIEM has it, and the error is returned.
+//
+// A routine event (a successful read) is group-committed without waiting
+// for its commit: reads are what portals and --wait make in loops, and a
+// commit wait per read would cost each one a WAL flush. A kill -9 can lose
+// at most Writer.LossWindow routine events; mutating RPCs, refusals and
+// AWS writes always wait (docs/operations.md, "The audit trail").
 func (t *Trail) Record(ctx context.Context, e Event) error {
 	if e.ID == uuid.Nil {
 		e.ID = uuid.Must(uuid.NewV7())
@@ -51,12 +57,21 @@ func (t *Trail) Record(ctx context.Context, e Event) error {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
-	err := t.w.Write(ctx, e)
+	var err error
+	if e.Routine {
+		err = t.w.WriteAsync(ctx, e, func(err error) { t.unstored(context.WithoutCancel(ctx), e, err) })
+	} else {
+		err = t.w.Write(ctx, e)
+	}
 	if err != nil {
-		body, _ := json.Marshal(e.sanitized())
-		t.log.ErrorContext(ctx, "audit_event_unstored", "event", json.RawMessage(body), "error", err)
+		t.unstored(ctx, e, err)
 	}
 	return err
+}
+
+func (t *Trail) unstored(ctx context.Context, e Event, err error) {
+	body, _ := json.Marshal(e.sanitized())
+	t.log.ErrorContext(ctx, "audit_event_unstored", "event", json.RawMessage(body), "error", err)
 }
 
 // ObserveAttempt records one AWS call attempt (awssm.Observer): API, Region,

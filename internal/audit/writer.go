@@ -64,7 +64,10 @@ type Writer struct {
 type pending struct {
 	event Event
 	row   store.AuditRow
-	done  chan error
+	// done receives the outcome of a Write; nil for WriteAsync, whose
+	// failures go to unstored instead.
+	done     chan error
+	unstored func(error)
 }
 
 // NewWriter returns a Writer on pool; Run starts it.
@@ -103,25 +106,9 @@ func (w *Writer) Close() {
 
 // Write stores an event and returns once it is committed.
 func (w *Writer) Write(ctx context.Context, e Event) error {
-	if e.ID == uuid.Nil {
-		e.ID = uuid.Must(uuid.NewV7())
-	}
-	r, err := e.Row()
+	p, err := w.enqueue(ctx, e, make(chan error, 1), nil)
 	if err != nil {
 		return err
-	}
-	p := &pending{event: e, row: r, done: make(chan error, 1)}
-	w.mu.RLock()
-	if w.closed {
-		w.mu.RUnlock()
-		return ErrClosed
-	}
-	select {
-	case w.in <- p:
-		w.mu.RUnlock()
-	case <-ctx.Done():
-		w.mu.RUnlock()
-		return ctx.Err()
 	}
 	select {
 	case err := <-p.done:
@@ -129,6 +116,45 @@ func (w *Writer) Write(ctx context.Context, e Event) error {
 	case <-ctx.Done():
 		// The event may still be stored; the caller cannot wait to know.
 		return ctx.Err()
+	}
+}
+
+// WriteAsync hands an event to the group commit without waiting for it:
+// it returns once the event is queued. An event that cannot be stored is
+// passed to unstored. Nothing queued is lost by Close; what a crash can
+// lose is bounded by LossWindow, because WriteAsync blocks while the queue
+// is full.
+func (w *Writer) WriteAsync(ctx context.Context, e Event, unstored func(error)) error {
+	_, err := w.enqueue(ctx, e, nil, unstored)
+	return err
+}
+
+// LossWindow is the most events WriteAsync may have accepted that a crash
+// (kill -9) can lose: the queue's capacity plus one batch per worker being
+// committed.
+func (w *Writer) LossWindow() int { return cap(w.in) + w.cfg.Workers*w.cfg.Batch }
+
+func (w *Writer) enqueue(ctx context.Context, e Event, done chan error, unstored func(error)) (*pending, error) {
+	if e.ID == uuid.Nil {
+		e.ID = uuid.Must(uuid.NewV7())
+	}
+	r, err := e.Row()
+	if err != nil {
+		return nil, err
+	}
+	p := &pending{event: e, row: r, done: done, unstored: unstored}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return nil, ErrClosed
+	}
+	select {
+	case w.in <- p:
+		w.mu.RUnlock()
+		return p, nil
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		return nil, ctx.Err()
 	}
 }
 
@@ -182,7 +208,12 @@ func (w *Writer) store(batch []*pending) {
 			}
 			w.cfg.Log.Log(context.Background(), level, "audit_event", "event", json.RawMessage(p.row.Body))
 		}
-		p.done <- errs[i]
+		switch {
+		case p.done != nil:
+			p.done <- errs[i]
+		case errs[i] != nil && p.unstored != nil:
+			p.unstored(errs[i])
+		}
 	}
 	if w.cfg.Observer != nil {
 		w.cfg.Observer.AuditBatch(len(batch), failed)

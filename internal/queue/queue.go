@@ -135,6 +135,9 @@ func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Queue, error) {
 		CompletedJobRetentionPeriod: time.Hour,
 		CancelledJobRetentionPeriod: 24 * time.Hour,
 		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
+		// Migration 00008 drops River's GIN indexes on args and metadata
+		// (nothing here queries them); reindex only the ones that remain.
+		ReindexerIndexNames: reindexed(),
 	}
 	if !cfg.InsertOnly {
 		workers := river.NewWorkers()
@@ -149,6 +152,18 @@ func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Queue, error) {
 		return nil, fmt.Errorf("river client: %w", err)
 	}
 	return &Queue{client: client, cfg: cfg}, nil
+}
+
+// reindexed is River's default reindex list without the indexes migration
+// 00008 drops.
+func reindexed() []string {
+	var out []string
+	for _, n := range river.ReindexerIndexNamesDefault() {
+		if n != "river_job_args_index" && n != "river_job_metadata_index" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func withDefaults(c Config) Config {
