@@ -167,8 +167,8 @@ func (c *cli) status(ctx context.Context, args []string) error {
 
 func (c *cli) operations(ctx context.Context, args []string) error {
 	return c.subcommands(ctx, "operations", args, map[string]commandFunc{
-		"list":   c.operationsList,
-		"get":    c.operationsGet,
+		"list":    c.operationsList,
+		"get":     c.operationsGet,
 		"cancel":  c.operationsCancel,
 		"approve": c.operationsApprove,
 	})
