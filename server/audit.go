@@ -26,7 +26,7 @@ const auditedPrefix = "/replicad.v1."
 // never routine.
 func mutating(fullMethod string) bool {
 	switch fullMethod[strings.LastIndexByte(fullMethod, '/')+1:] {
-	case "Replicate", "Remove", "Promote", "CancelOperation":
+	case "Replicate", "Remove", "Promote", "CancelOperation", "ApproveOperation":
 		return true
 	}
 	return false

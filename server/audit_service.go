@@ -125,6 +125,10 @@ func auditEventToProto(r audit.Stored) *replicadv1.AuditEvent {
 		out.Kind = replicadv1.AuditEventKind_AUDIT_EVENT_KIND_RPC
 	case audit.KindAWSCall:
 		out.Kind = replicadv1.AuditEventKind_AUDIT_EVENT_KIND_AWS_CALL
+	case audit.KindApproval:
+		out.Kind = replicadv1.AuditEventKind_AUDIT_EVENT_KIND_APPROVAL
+	case audit.KindBreakGlass:
+		out.Kind = replicadv1.AuditEventKind_AUDIT_EVENT_KIND_BREAK_GLASS
 	}
 	if len(e.Request) > 0 {
 		var st structpb.Struct

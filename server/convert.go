@@ -22,6 +22,8 @@ var (
 		domain.StateSucceeded: replicadv1.OperationState_OPERATION_STATE_SUCCEEDED,
 		domain.StateFailed:    replicadv1.OperationState_OPERATION_STATE_FAILED,
 		domain.StateCancelled: replicadv1.OperationState_OPERATION_STATE_CANCELLED,
+
+		domain.StateAwaitingApproval: replicadv1.OperationState_OPERATION_STATE_AWAITING_APPROVAL,
 	}
 	regionStateToProto = map[domain.RegionState]replicadv1.RegionState{
 		domain.RegionPending:   replicadv1.RegionState_REGION_STATE_PENDING,
@@ -72,6 +74,7 @@ func operationToProto(op domain.Operation) *replicadv1.Operation {
 		StartTime:         ts(op.StartedAt),
 		EndTime:           ts(op.EndedAt),
 		Labels:            op.Labels,
+		Approval:          approvalToProto(op.Approval),
 	}
 	for _, r := range op.Regions {
 		out.Regions = append(out.Regions, &replicadv1.RegionProgress{

@@ -60,6 +60,18 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 	case errors.Is(err, engine.ErrFinished):
 		return withDetails(codes.FailedPrecondition, "the operation has already finished",
 			&errdetails.ErrorInfo{Reason: "OPERATION_FINISHED", Domain: ErrorDomain})
+	case errors.Is(err, engine.ErrSelfApproval):
+		return withDetails(codes.PermissionDenied, "the requester cannot approve their own operation: ask another approver",
+			&errdetails.ErrorInfo{Reason: "SELF_APPROVAL", Domain: ErrorDomain})
+	case errors.Is(err, engine.ErrNotApprover):
+		return withDetails(codes.PermissionDenied, "permission denied: caller is in none of the operation's approver groups",
+			&errdetails.ErrorInfo{Reason: "NOT_APPROVER", Domain: ErrorDomain})
+	case errors.Is(err, engine.ErrNotAwaitingApproval):
+		return withDetails(codes.FailedPrecondition, "the operation is not awaiting approval",
+			&errdetails.ErrorInfo{Reason: "NOT_AWAITING_APPROVAL", Domain: ErrorDomain})
+	case errors.Is(err, engine.ErrApprovalExpired):
+		return withDetails(codes.FailedPrecondition, "the operation's approval window has closed: request it again",
+			&errdetails.ErrorInfo{Reason: "APPROVAL_EXPIRED", Domain: ErrorDomain})
 	case errors.Is(err, access.ErrPermissionDenied):
 		// Names the action and the resource, never the policy's contents.
 		return withDetails(codes.PermissionDenied, err.Error(), &errdetails.ErrorInfo{Reason: "PERMISSION_DENIED", Domain: ErrorDomain})

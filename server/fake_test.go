@@ -286,3 +286,7 @@ func TestOperationRendering(t *testing.T) {
 		}
 	}
 }
+
+func (f *fakeEngine) Approve(context.Context, uuid.UUID, string, []string) (domain.Operation, error) {
+	return domain.Operation{}, engine.ErrNotAwaitingApproval
+}

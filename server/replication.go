@@ -22,6 +22,7 @@ type Engine interface {
 	Get(ctx context.Context, id uuid.UUID) (domain.Operation, error)
 	List(ctx context.Context, f domain.OperationFilter) ([]domain.Operation, error)
 	Describe(ctx context.Context, principal string, id secretid.ID, region string) (domain.Secret, error)
+	Approve(ctx context.Context, id uuid.UUID, principal string, groups []string) (domain.Operation, error)
 }
 
 type replicationService struct {
@@ -31,6 +32,8 @@ type replicationService struct {
 	red    *redact.Redactor
 	errs   errorMapper
 	authz  Authorizer
+	// approvals says which operations need a second person; nil: none.
+	approvals ApprovalPolicy
 }
 
 // Authorization comes before validation: a caller the policy refuses
@@ -92,6 +95,7 @@ func (s *replicationService) Promote(ctx context.Context, req *replicadv1.Promot
 	// StopReplicationToReplica is called in the replica's Region.
 	sub.AWSRegion, sub.Force = req.GetRegion(), req.GetForce()
 	sub.Replicas = []domain.ReplicaParam{{Region: req.GetRegion()}}
+	sub.Approval = s.approvalFor(ctx, access.ActionPromote, req.GetSecretId())
 	op, _, err := s.engine.Submit(ctx, sub)
 	if err != nil {
 		return nil, s.errs.toStatus(ctx, err)

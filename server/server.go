@@ -157,7 +157,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	s.grpc = grpc.NewServer(opts...)
 	s.grpc.RegisterService(guardDecoding(&replicadv1.ReplicationService_ServiceDesc, codec),
-		&replicationService{engine: cfg.Engine, rules: cfg.Rules, red: cfg.Redactor, errs: errs, authz: cfg.Authorizer})
+		&replicationService{engine: cfg.Engine, rules: cfg.Rules, red: cfg.Redactor, errs: errs, authz: cfg.Authorizer,
+			approvals: approvalPolicyOf(cfg.Authorizer)})
 	if cfg.AuditReader != nil {
 		s.grpc.RegisterService(guardDecoding(&replicadv1.AuditService_ServiceDesc, codec), &auditService{trail: cfg.AuditReader, errs: errs, authz: cfg.Authorizer})
 	}
@@ -310,7 +311,11 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 // annotate passes the REST client's own address and verified certificate
 // chain to the gRPC server (the gateway's connection is in-process).
 func (s *Server) annotate(ctx context.Context, r *http.Request) metadata.MD {
-	return metadata.Join(metadata.Pairs(mdClientAddress, r.RemoteAddr), clientCertMetadata(r))
+	md := metadata.Join(metadata.Pairs(mdClientAddress, r.RemoteAddr), clientCertMetadata(r))
+	if v := r.Header.Get(BreakGlassHeader); v != "" {
+		md.Set(BreakGlassHeader, v)
+	}
+	return md
 }
 
 // gatewayAwareCreds serves TLS to network clients but plaintext on the

@@ -52,6 +52,7 @@ var columnList = []string{
 	"{t}regions", "{t}force", "{t}principal", "coalesce({t}request_id, '')", "{t}request_hash", "{t}reason_fingerprint",
 	"{t}labels", "{t}error_code", "coalesce({t}error_message, '')", "{t}aws_calls", "{t}attempts",
 	"coalesce({t}job_id, 0)", "{t}created_at", "{t}updated_at", "{t}started_at", "{t}ended_at", "{t}trace_parent",
+	"{t}approval",
 }
 
 func selectList(alias string) string {
@@ -257,10 +258,12 @@ func (s *Store) scan(row pgx.Row) (domain.Operation, error) {
 		code           *domain.Code
 		msg            string
 		started, ended *time.Time
+		approval       []byte
 	)
 	err := row.Scan(&op.ID, &op.Seq, &op.Kind, &op.State, &op.SecretKey, &op.SecretDisplay, &op.AWSRegion,
 		&sealed, &regions, &op.Force, &op.Principal, &op.RequestID, &op.RequestHash, &op.ReasonFingerprint,
-		&op.Labels, &code, &msg, &calls, &op.Attempts, &op.JobID, &op.CreatedAt, &op.UpdatedAt, &started, &ended, &op.TraceParent)
+		&op.Labels, &code, &msg, &calls, &op.Attempts, &op.JobID, &op.CreatedAt, &op.UpdatedAt, &started, &ended, &op.TraceParent,
+		&approval)
 	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return op, err
@@ -285,6 +288,12 @@ func (s *Store) scan(row pgx.Row) (domain.Operation, error) {
 	}
 	if started != nil {
 		op.StartedAt = *started
+	}
+	if approval != nil {
+		op.Approval = new(domain.Approval)
+		if err := json.Unmarshal(approval, op.Approval); err != nil {
+			return op, fmt.Errorf("operation %s: decode approval: %w", op.ID, err)
+		}
 	}
 	if ended != nil {
 		op.EndedAt = *ended

@@ -23,7 +23,27 @@
 //	    regions: [eu-*]                      # optional; empty or absent = any
 //
 // Actions: replicate, remove, promote, status, operations.read,
-// operations.cancel, audit.read, and "*" for all of them.
+// operations.cancel, operations.approve, audit.read, and "*" for all of
+// them.
+//
+// # Two-person approval
+//
+// An optional approvals list names operations that wait, as
+// AWAITING_APPROVAL, until a second person approves them:
+//
+//	approvals:
+//	  - name: promote-prod                 # required
+//	    actions: [promote, failover]       # operation kinds; free names
+//	    secrets: [prod/**]                 # required, as in rules
+//	    approvers: [dr-approvers]          # required: exact group names
+//	    expires_after: 1h                  # optional; default 1h, at most 168h
+//	    break_glass_sha256: [<64 hex>]     # optional: sha256sum of tokens
+//
+// The first entry matching the operation's kind and secret applies. The
+// approver must be allowed operations.approve by the rules, be a member of
+// an approvers group, and not be the requester. A request presenting a
+// break-glass token (header x-replicad-break-glass) whose digest is listed
+// runs at once, loudly audited.
 //
 // A rule applies to a caller whose principal matches one of its principals,
 // or who is a member of a group matching one of its groups.

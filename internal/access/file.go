@@ -27,13 +27,13 @@ const (
 // Actions returns every action name, for CLIs and documentation.
 func Actions() []string {
 	return []string{ActionReplicate, ActionRemove, ActionPromote, ActionStatus,
-		ActionOperationsRead, ActionOperationsCancel, ActionAuditRead}
+		ActionOperationsRead, ActionOperationsCancel, ActionOperationsApprove, ActionAuditRead}
 }
 
 func isAction(a string) bool {
 	switch a {
 	case ActionReplicate, ActionRemove, ActionPromote, ActionStatus,
-		ActionOperationsRead, ActionOperationsCancel, ActionAuditRead:
+		ActionOperationsRead, ActionOperationsCancel, ActionOperationsApprove, ActionAuditRead:
 		return true
 	}
 	return false
@@ -59,6 +59,8 @@ type file struct {
 	// Pointers, because yaml.v3 silently drops null items ("- ~", or a
 	// bare "-") from a slice of structs; a null rule must be reported.
 	Rules []*fileRule `yaml:"rules"`
+	// Approvals name operations that need a second person (approval.go).
+	Approvals []*fileApproval `yaml:"approvals"`
 }
 
 type fileRule struct {
@@ -130,6 +132,11 @@ func Parse(data []byte) (*Policy, error) {
 		}
 		errs = append(errs, ruleErrs...)
 		p.rules = append(p.rules, r)
+	}
+	for i, fa := range f.Approvals {
+		a, approvalErrs := compileApproval(i+1, fa)
+		errs = append(errs, approvalErrs...)
+		p.approvals = append(p.approvals, a)
 	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("%w: %w", ErrInvalidPolicy, errors.Join(errs...))

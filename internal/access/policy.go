@@ -11,8 +11,9 @@ import (
 // Policy is a parsed, validated policy. It is immutable, so it is safe for
 // concurrent use and a Store can swap whole policies atomically.
 type Policy struct {
-	digest string
-	rules  []*rule
+	digest    string
+	rules     []*rule
+	approvals []*approvalRule
 }
 
 // Digest is the hex SHA-256 of the policy file, as sha256sum prints it: it

@@ -26,6 +26,12 @@ import (
 const (
 	KindRPC     = "rpc"
 	KindAWSCall = "aws_call"
+	// KindApproval: a step of an operation's two-person approval
+	// (requested, granted, refused, expired).
+	KindApproval = "approval"
+	// KindBreakGlass: an operation released without approval by a
+	// break-glass token.
+	KindBreakGlass = "break_glass"
 )
 
 // TransportWorker is the transport of AWS call events.

@@ -151,6 +151,9 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 	engCfg.Logger = log
 	engCfg.Observer = engineObservers{d.metrics, operationLog{log}}
 	engCfg.TracerProvider = tp
+	if trail != nil {
+		engCfg.Auditor = approvalAudit{trail}
+	}
 	if d.engine, err = engine.New(d.api, d.work, box, red, sm, engCfg); err != nil {
 		return nil, err
 	}

@@ -26,6 +26,9 @@ const (
 	StateSucceeded State = "succeeded"
 	StateFailed    State = "failed"
 	StateCancelled State = "cancelled"
+	// StateAwaitingApproval: accepted, waiting for a second person's
+	// approval (or its expiry) before it joins its secret's queue.
+	StateAwaitingApproval State = "awaiting_approval"
 )
 
 // Terminal reports whether no further change can happen.
@@ -82,6 +85,28 @@ type Operation struct {
 	UpdatedAt   time.Time
 	StartedAt   time.Time // zero while pending
 	EndedAt     time.Time // zero until terminal
+	// Approval is set when the access policy required a second person.
+	Approval *Approval
+}
+
+// Approval is an operation's two-person approval: who asked, who may and
+// did approve, until when, and whether break-glass released it instead.
+type Approval struct {
+	// Rule names the policy's approvals entry.
+	Rule      string `json:"rule"`
+	Requester string `json:"requester"`
+	// ApproverGroups are the groups whose members may approve.
+	ApproverGroups []string     `json:"approver_groups"`
+	Approvals      []ApprovedBy `json:"approvals,omitempty"`
+	ExpiresAt      time.Time    `json:"expires_at"`
+	// BreakGlass: released at acceptance by a break-glass token.
+	BreakGlass bool `json:"break_glass,omitempty"`
+}
+
+// ApprovedBy is one approval given.
+type ApprovedBy struct {
+	Principal string    `json:"principal"`
+	Time      time.Time `json:"time"`
 }
 
 // Params are the request values a worker needs, sealed at rest because ARNs

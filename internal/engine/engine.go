@@ -90,6 +90,11 @@ type Config struct {
 	Queue queue.Config
 	// Observer, if set, hears about finished operations.
 	Observer Observer
+	// ApprovalSweep is how often the engine cancels operations whose
+	// approval expired (default ApprovalSweepDefault).
+	ApprovalSweep time.Duration
+	// Auditor, if set, records approval events (the audit trail).
+	Auditor ApprovalAuditor
 	// TracerProvider traces executions (default: none).
 	TracerProvider trace.TracerProvider
 	// Logger receives the engine's logs.
@@ -125,6 +130,7 @@ func New(api, work *pgxpool.Pool, box *seal.Box, red *redact.Redactor, sm Secret
 		cfg.WaitReadRate = WaitReadRateDefault
 	}
 	def(&cfg.RepairInterval, RepairIntervalDefault)
+	def(&cfg.ApprovalSweep, ApprovalSweepDefault)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -156,7 +162,13 @@ func (e *Engine) Run(ctx context.Context, drain time.Duration) error {
 		defer close(repairDone)
 		e.repairLoop(ctx)
 	}()
+	expiryDone := make(chan struct{})
+	go func() {
+		defer close(expiryDone)
+		e.approvalExpiryLoop(ctx)
+	}()
 	<-ctx.Done()
+	<-expiryDone
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
 	defer cancel()
 	err := e.queue.Stop(stopCtx)
@@ -193,6 +205,10 @@ type Submission struct {
 	ReasonFingerprint string
 	// Labels are label keys to fingerprints of their values.
 	Labels map[string]string
+	// Approval, if set, holds the operation as AWAITING_APPROVAL until a
+	// second person approves it (approval.go); with BreakGlass it runs at
+	// once, loudly audited.
+	Approval *domain.Approval
 }
 
 // Submit accepts an operation: when it returns, the operation and its place
@@ -226,6 +242,10 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (op domain.Operation,
 		ReasonFingerprint: s.ReasonFingerprint,
 		Labels:            s.Labels,
 		TraceParent:       tracing.Inject(ctx),
+		Approval:          s.Approval,
+	}
+	if s.Approval != nil && !s.Approval.BreakGlass {
+		op.State = domain.StateAwaitingApproval
 	}
 	for _, r := range s.Replicas {
 		op.Regions = append(op.Regions, domain.RegionProgress{Region: r.Region, State: domain.RegionPending})
@@ -240,12 +260,18 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (op domain.Operation,
 		if err != nil {
 			return err
 		}
-		if !active {
+		if !active && op.State == domain.StatePending {
 			if op.JobID, err = e.queue.EnqueueTx(ctx, tx, op.ID); err != nil {
 				return err
 			}
 		}
-		return e.store.Insert(ctx, tx, &op)
+		if err := e.store.Insert(ctx, tx, &op); err != nil {
+			return err
+		}
+		if op.Approval != nil {
+			return e.store.SetApproval(ctx, tx, op.ID, op.Approval)
+		}
+		return nil
 	})
 	if errors.Is(err, store.ErrDuplicateRequestID) {
 		// A concurrent request with the same request_id committed first.
@@ -261,6 +287,7 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (op domain.Operation,
 	if e.cfg.Observer != nil {
 		e.cfg.Observer.OperationAccepted(op.Kind)
 	}
+	e.approvalRequested(ctx, op)
 	return op, false, nil
 }
 

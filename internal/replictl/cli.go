@@ -44,6 +44,7 @@ Usage:
   replictl operations list [--secret SECRET] [--state STATE] [--limit N]
   replictl operations get ID [--wait]
   replictl operations cancel ID
+  replictl operations approve ID
   replictl audit list [--since 1h] [--principal P] [--secret S] [--method M] [--outcome O]
   replictl audit verify
   replictl --version

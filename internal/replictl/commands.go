@@ -167,16 +167,17 @@ func (c *cli) status(ctx context.Context, args []string) error {
 
 func (c *cli) operations(ctx context.Context, args []string) error {
 	return c.subcommands(ctx, "operations", args, map[string]commandFunc{
-		"list":   c.operationsList,
-		"get":    c.operationsGet,
-		"cancel": c.operationsCancel,
+		"list":    c.operationsList,
+		"get":     c.operationsGet,
+		"cancel":  c.operationsCancel,
+		"approve": c.operationsApprove,
 	})
 }
 
 func (c *cli) operationsList(ctx context.Context, args []string) error {
 	fs := c.flagSet("operations list", "operations list [--secret SECRET] [--state STATE] [--limit N]")
 	secret := fs.String("secret", "", "only this secret's operations")
-	stateFlag := fs.String("state", "", "only operations in this `STATE`: pending, running, succeeded, failed, cancelled")
+	stateFlag := fs.String("state", "", "only operations in this `STATE`: pending, running, succeeded, failed, cancelled, awaiting_approval")
 	limit := fs.Int("limit", 50, "show at most N operations, newest first (0: all)")
 	token := fs.String("page-token", "", "continue a listing from this token (printed when more remain)")
 	if _, err := c.parse(fs, args, 0, ""); err != nil {
@@ -273,6 +274,30 @@ func (c *cli) operationsCancel(ctx context.Context, args []string) error {
 		return writeJSON(c.io.Stdout, op)
 	}
 	fmt.Fprintf(c.io.Stdout, "operation %s %s\n", op.GetId(), stateName(op.GetState()))
+	return nil
+}
+
+// operationsApprove is the second person of a two-person approval: it
+// releases an operation AWAITING_APPROVAL that somebody else requested.
+func (c *cli) operationsApprove(ctx context.Context, args []string) error {
+	fs := c.flagSet("operations approve", "operations approve ID [--reason TEXT]")
+	reason := fs.String("reason", "", "why, recorded only as a fingerprint")
+	pos, cl, err := c.connect(fs, args, 1, "one operation ID")
+	if err != nil {
+		return err
+	}
+	defer cl.close()
+	op, err := call(ctx, c, cl, "approve operation", func(ctx context.Context) (*replicadv1.Operation, error) {
+		resp, err := cl.replication.ApproveOperation(ctx, &replicadv1.ApproveOperationRequest{Id: pos[0], Reason: *reason})
+		return resp.GetOperation(), err
+	})
+	if err != nil {
+		return err
+	}
+	if c.output == "json" {
+		return writeJSON(c.io.Stdout, op)
+	}
+	fmt.Fprintf(c.io.Stdout, "operation %s approved: %s\n", op.GetId(), stateName(op.GetState()))
 	return nil
 }
 
@@ -373,7 +398,7 @@ func parseState(s string) (replicadv1.OperationState, error) {
 	}
 	v, ok := replicadv1.OperationState_value["OPERATION_STATE_"+strings.ToUpper(s)]
 	if !ok || v == 0 {
-		return 0, usageErrorf("--state %q: want pending, running, succeeded, failed or cancelled", s)
+		return 0, usageErrorf("--state %q: want pending, running, succeeded, failed, cancelled or awaiting_approval", s)
 	}
 	return replicadv1.OperationState(v), nil
 }

@@ -54,6 +54,10 @@ func AuditFilter(req *replicadv1.ListAuditEventsRequest) (domain.AuditFilter, er
 		f.Kind = auditKindRPC
 	case replicadv1.AuditEventKind_AUDIT_EVENT_KIND_AWS_CALL:
 		f.Kind = auditKindAWSCall
+	case replicadv1.AuditEventKind_AUDIT_EVENT_KIND_APPROVAL:
+		f.Kind = "approval"
+	case replicadv1.AuditEventKind_AUDIT_EVENT_KIND_BREAK_GLASS:
+		f.Kind = "break_glass"
 	default:
 		c.add("kind", "INVALID_ENUM", "not a known event kind")
 	}

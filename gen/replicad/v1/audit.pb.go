@@ -35,6 +35,11 @@ const (
 	AuditEventKind_AUDIT_EVENT_KIND_RPC AuditEventKind = 1
 	// One attempt of a Secrets Manager call.
 	AuditEventKind_AUDIT_EVENT_KIND_AWS_CALL AuditEventKind = 2
+	// A step of an operation's two-person approval: requested, granted,
+	// refused, expired.
+	AuditEventKind_AUDIT_EVENT_KIND_APPROVAL AuditEventKind = 3
+	// An operation released without approval by a break-glass token.
+	AuditEventKind_AUDIT_EVENT_KIND_BREAK_GLASS AuditEventKind = 4
 )
 
 // Enum value maps for AuditEventKind.
@@ -43,11 +48,15 @@ var (
 		0: "AUDIT_EVENT_KIND_UNSPECIFIED",
 		1: "AUDIT_EVENT_KIND_RPC",
 		2: "AUDIT_EVENT_KIND_AWS_CALL",
+		3: "AUDIT_EVENT_KIND_APPROVAL",
+		4: "AUDIT_EVENT_KIND_BREAK_GLASS",
 	}
 	AuditEventKind_value = map[string]int32{
 		"AUDIT_EVENT_KIND_UNSPECIFIED": 0,
 		"AUDIT_EVENT_KIND_RPC":         1,
 		"AUDIT_EVENT_KIND_AWS_CALL":    2,
+		"AUDIT_EVENT_KIND_APPROVAL":    3,
+		"AUDIT_EVENT_KIND_BREAK_GLASS": 4,
 	}
 )
 
@@ -864,11 +873,13 @@ const file_replicad_v1_audit_proto_rawDesc = "" +
 	"\tsecret_id\x18\x01 \x01(\tB\x04\xa8\x9f\x19\x01R\bsecretId\x12J\n" +
 	"\x13add_replica_regions\x18\x02 \x03(\v2\x1a.replicad.v1.ReplicaRegionR\x11addReplicaRegions\x12C\n" +
 	"\x1eforce_overwrite_replica_secret\x18\x03 \x01(\bR\x1bforceOverwriteReplicaSecret\x124\n" +
-	"\x16remove_replica_regions\x18\x04 \x03(\tR\x14removeReplicaRegions*k\n" +
+	"\x16remove_replica_regions\x18\x04 \x03(\tR\x14removeReplicaRegions*\xac\x01\n" +
 	"\x0eAuditEventKind\x12 \n" +
 	"\x1cAUDIT_EVENT_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14AUDIT_EVENT_KIND_RPC\x10\x01\x12\x1d\n" +
-	"\x19AUDIT_EVENT_KIND_AWS_CALL\x10\x022\xf5\x01\n" +
+	"\x19AUDIT_EVENT_KIND_AWS_CALL\x10\x02\x12\x1d\n" +
+	"\x19AUDIT_EVENT_KIND_APPROVAL\x10\x03\x12 \n" +
+	"\x1cAUDIT_EVENT_KIND_BREAK_GLASS\x10\x042\xf5\x01\n" +
 	"\fAuditService\x12v\n" +
 	"\x0fListAuditEvents\x12#.replicad.v1.ListAuditEventsRequest\x1a$.replicad.v1.ListAuditEventsResponse\"\x18\x82\xd3\xe4\x93\x02\x12\x12\x10/v1/audit/events\x12m\n" +
 	"\vVerifyAudit\x12\x1f.replicad.v1.VerifyAuditRequest\x1a .replicad.v1.VerifyAuditResponse\"\x1b\x82\xd3\xe4\x93\x02\x15:\x01*\"\x10/v1/audit:verifyB9Z7github.com/replicad/replicad/gen/replicad/v1;replicadv1b\x06proto3"

@@ -100,6 +100,9 @@ const (
 	OperationState_OPERATION_STATE_FAILED OperationState = 4
 	// Cancelled before its AWS call started.
 	OperationState_OPERATION_STATE_CANCELLED OperationState = 5
+	// Accepted, waiting for a second person's ApproveOperation (or its
+	// expiry, which cancels it) before it joins its secret's queue.
+	OperationState_OPERATION_STATE_AWAITING_APPROVAL OperationState = 6
 )
 
 // Enum value maps for OperationState.
@@ -111,14 +114,16 @@ var (
 		3: "OPERATION_STATE_SUCCEEDED",
 		4: "OPERATION_STATE_FAILED",
 		5: "OPERATION_STATE_CANCELLED",
+		6: "OPERATION_STATE_AWAITING_APPROVAL",
 	}
 	OperationState_value = map[string]int32{
-		"OPERATION_STATE_UNSPECIFIED": 0,
-		"OPERATION_STATE_PENDING":     1,
-		"OPERATION_STATE_RUNNING":     2,
-		"OPERATION_STATE_SUCCEEDED":   3,
-		"OPERATION_STATE_FAILED":      4,
-		"OPERATION_STATE_CANCELLED":   5,
+		"OPERATION_STATE_UNSPECIFIED":       0,
+		"OPERATION_STATE_PENDING":           1,
+		"OPERATION_STATE_RUNNING":           2,
+		"OPERATION_STATE_SUCCEEDED":         3,
+		"OPERATION_STATE_FAILED":            4,
+		"OPERATION_STATE_CANCELLED":         5,
+		"OPERATION_STATE_AWAITING_APPROVAL": 6,
 	}
 )
 
@@ -320,7 +325,10 @@ type Operation struct {
 	EndTime *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=end_time,json=endTime,proto3" json:"end_time,omitempty"`
 	// Labels the request carried, keys as given; values are sensitive and are
 	// shown as keyed fingerprints.
-	Labels        map[string]string `protobuf:"bytes,18,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Labels map[string]string `protobuf:"bytes,18,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Two-person approval, when the access policy requires it for this
+	// kind of operation on this secret.
+	Approval      *Approval `protobuf:"bytes,29,opt,name=approval,proto3" json:"approval,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -481,6 +489,157 @@ func (x *Operation) GetLabels() map[string]string {
 	return nil
 }
 
+func (x *Operation) GetApproval() *Approval {
+	if x != nil {
+		return x.Approval
+	}
+	return nil
+}
+
+// Approval is an operation's two-person approval.
+type Approval struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The policy's approvals entry that required it.
+	Rule string `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	// Who requested the operation: never its approver.
+	Requester string `protobuf:"bytes,2,opt,name=requester,proto3" json:"requester,omitempty"`
+	// Groups whose members may approve.
+	ApproverGroups []string `protobuf:"bytes,3,rep,name=approver_groups,json=approverGroups,proto3" json:"approver_groups,omitempty"`
+	// Approvals given.
+	Approvers []*ApprovedBy `protobuf:"bytes,4,rep,name=approvers,proto3" json:"approvers,omitempty"`
+	// When an operation still awaiting approval is cancelled.
+	ExpireTime *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=expire_time,json=expireTime,proto3" json:"expire_time,omitempty"`
+	// Released at acceptance by a break-glass token, without approval.
+	BreakGlass    bool `protobuf:"varint,6,opt,name=break_glass,json=breakGlass,proto3" json:"break_glass,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Approval) Reset() {
+	*x = Approval{}
+	mi := &file_replicad_v1_operation_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Approval) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Approval) ProtoMessage() {}
+
+func (x *Approval) ProtoReflect() protoreflect.Message {
+	mi := &file_replicad_v1_operation_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Approval.ProtoReflect.Descriptor instead.
+func (*Approval) Descriptor() ([]byte, []int) {
+	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *Approval) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *Approval) GetRequester() string {
+	if x != nil {
+		return x.Requester
+	}
+	return ""
+}
+
+func (x *Approval) GetApproverGroups() []string {
+	if x != nil {
+		return x.ApproverGroups
+	}
+	return nil
+}
+
+func (x *Approval) GetApprovers() []*ApprovedBy {
+	if x != nil {
+		return x.Approvers
+	}
+	return nil
+}
+
+func (x *Approval) GetExpireTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpireTime
+	}
+	return nil
+}
+
+func (x *Approval) GetBreakGlass() bool {
+	if x != nil {
+		return x.BreakGlass
+	}
+	return false
+}
+
+// ApprovedBy is one approval.
+type ApprovedBy struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Principal     string                 `protobuf:"bytes,1,opt,name=principal,proto3" json:"principal,omitempty"`
+	ApproveTime   *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=approve_time,json=approveTime,proto3" json:"approve_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApprovedBy) Reset() {
+	*x = ApprovedBy{}
+	mi := &file_replicad_v1_operation_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApprovedBy) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApprovedBy) ProtoMessage() {}
+
+func (x *ApprovedBy) ProtoReflect() protoreflect.Message {
+	mi := &file_replicad_v1_operation_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApprovedBy.ProtoReflect.Descriptor instead.
+func (*ApprovedBy) Descriptor() ([]byte, []int) {
+	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ApprovedBy) GetPrincipal() string {
+	if x != nil {
+		return x.Principal
+	}
+	return ""
+}
+
+func (x *ApprovedBy) GetApproveTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ApproveTime
+	}
+	return nil
+}
+
 // RegionProgress is one Region's part of an operation.
 type RegionProgress struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -500,7 +659,7 @@ type RegionProgress struct {
 
 func (x *RegionProgress) Reset() {
 	*x = RegionProgress{}
-	mi := &file_replicad_v1_operation_proto_msgTypes[1]
+	mi := &file_replicad_v1_operation_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -512,7 +671,7 @@ func (x *RegionProgress) String() string {
 func (*RegionProgress) ProtoMessage() {}
 
 func (x *RegionProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_replicad_v1_operation_proto_msgTypes[1]
+	mi := &file_replicad_v1_operation_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -525,7 +684,7 @@ func (x *RegionProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegionProgress.ProtoReflect.Descriptor instead.
 func (*RegionProgress) Descriptor() ([]byte, []int) {
-	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{1}
+	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *RegionProgress) GetRegion() string {
@@ -582,7 +741,7 @@ type AwsCall struct {
 
 func (x *AwsCall) Reset() {
 	*x = AwsCall{}
-	mi := &file_replicad_v1_operation_proto_msgTypes[2]
+	mi := &file_replicad_v1_operation_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -594,7 +753,7 @@ func (x *AwsCall) String() string {
 func (*AwsCall) ProtoMessage() {}
 
 func (x *AwsCall) ProtoReflect() protoreflect.Message {
-	mi := &file_replicad_v1_operation_proto_msgTypes[2]
+	mi := &file_replicad_v1_operation_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -607,7 +766,7 @@ func (x *AwsCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AwsCall.ProtoReflect.Descriptor instead.
 func (*AwsCall) Descriptor() ([]byte, []int) {
-	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{2}
+	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *AwsCall) GetApi() string {
@@ -649,7 +808,7 @@ var File_replicad_v1_operation_proto protoreflect.FileDescriptor
 
 const file_replicad_v1_operation_proto_rawDesc = "" +
 	"\n" +
-	"\x1breplicad/v1/operation.proto\x12\vreplicad.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x19replicad/v1/options.proto\"\xb0\a\n" +
+	"\x1breplicad/v1/operation.proto\x12\vreplicad.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x19replicad/v1/options.proto\"\xe8\a\n" +
 	"\tOperation\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x123\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1a.replicad.v1.OperationKindB\x03\xe0A\x03R\x04kind\x126\n" +
@@ -674,10 +833,24 @@ const file_replicad_v1_operation_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\tstartTime\x12:\n" +
 	"\bend_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\aendTime\x12B\n" +
-	"\x06labels\x18\x12 \x03(\v2\".replicad.v1.Operation.LabelsEntryB\x06\xe0A\x03\x80\x01\x01R\x06labels\x1a9\n" +
+	"\x06labels\x18\x12 \x03(\v2\".replicad.v1.Operation.LabelsEntryB\x06\xe0A\x03\x80\x01\x01R\x06labels\x126\n" +
+	"\bapproval\x18\x1d \x01(\v2\x15.replicad.v1.ApprovalB\x03\xe0A\x03R\bapproval\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xe5\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfa\x01\n" +
+	"\bApproval\x12\x12\n" +
+	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x1c\n" +
+	"\trequester\x18\x02 \x01(\tR\trequester\x12'\n" +
+	"\x0fapprover_groups\x18\x03 \x03(\tR\x0eapproverGroups\x125\n" +
+	"\tapprovers\x18\x04 \x03(\v2\x17.replicad.v1.ApprovedByR\tapprovers\x12;\n" +
+	"\vexpire_time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"expireTime\x12\x1f\n" +
+	"\vbreak_glass\x18\x06 \x01(\bR\n" +
+	"breakGlass\"i\n" +
+	"\n" +
+	"ApprovedBy\x12\x1c\n" +
+	"\tprincipal\x18\x01 \x01(\tR\tprincipal\x12=\n" +
+	"\fapprove_time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\vapproveTime\"\xe5\x01\n" +
 	"\x0eRegionProgress\x12\x16\n" +
 	"\x06region\x18\x01 \x01(\tR\x06region\x12\"\n" +
 	"\n" +
@@ -697,14 +870,15 @@ const file_replicad_v1_operation_proto_rawDesc = "" +
 	"\x1aOPERATION_KIND_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18OPERATION_KIND_REPLICATE\x10\x01\x12\x19\n" +
 	"\x15OPERATION_KIND_REMOVE\x10\x02\x12\x1a\n" +
-	"\x16OPERATION_KIND_PROMOTE\x10\x03*\xc5\x01\n" +
+	"\x16OPERATION_KIND_PROMOTE\x10\x03*\xec\x01\n" +
 	"\x0eOperationState\x12\x1f\n" +
 	"\x1bOPERATION_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17OPERATION_STATE_PENDING\x10\x01\x12\x1b\n" +
 	"\x17OPERATION_STATE_RUNNING\x10\x02\x12\x1d\n" +
 	"\x19OPERATION_STATE_SUCCEEDED\x10\x03\x12\x1a\n" +
 	"\x16OPERATION_STATE_FAILED\x10\x04\x12\x1d\n" +
-	"\x19OPERATION_STATE_CANCELLED\x10\x05*\xae\x01\n" +
+	"\x19OPERATION_STATE_CANCELLED\x10\x05\x12%\n" +
+	"!OPERATION_STATE_AWAITING_APPROVAL\x10\x06*\xae\x01\n" +
 	"\vRegionState\x12\x1c\n" +
 	"\x18REGION_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14REGION_STATE_PENDING\x10\x01\x12\x18\n" +
@@ -731,38 +905,44 @@ func file_replicad_v1_operation_proto_rawDescGZIP() []byte {
 }
 
 var file_replicad_v1_operation_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_replicad_v1_operation_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
+var file_replicad_v1_operation_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_replicad_v1_operation_proto_goTypes = []any{
 	(OperationKind)(0),            // 0: replicad.v1.OperationKind
 	(OperationState)(0),           // 1: replicad.v1.OperationState
 	(RegionState)(0),              // 2: replicad.v1.RegionState
 	(ReplicationStatus)(0),        // 3: replicad.v1.ReplicationStatus
 	(*Operation)(nil),             // 4: replicad.v1.Operation
-	(*RegionProgress)(nil),        // 5: replicad.v1.RegionProgress
-	(*AwsCall)(nil),               // 6: replicad.v1.AwsCall
-	nil,                           // 7: replicad.v1.Operation.LabelsEntry
-	(*status.Status)(nil),         // 8: google.rpc.Status
-	(*timestamppb.Timestamp)(nil), // 9: google.protobuf.Timestamp
+	(*Approval)(nil),              // 5: replicad.v1.Approval
+	(*ApprovedBy)(nil),            // 6: replicad.v1.ApprovedBy
+	(*RegionProgress)(nil),        // 7: replicad.v1.RegionProgress
+	(*AwsCall)(nil),               // 8: replicad.v1.AwsCall
+	nil,                           // 9: replicad.v1.Operation.LabelsEntry
+	(*status.Status)(nil),         // 10: google.rpc.Status
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
 }
 var file_replicad_v1_operation_proto_depIdxs = []int32{
 	0,  // 0: replicad.v1.Operation.kind:type_name -> replicad.v1.OperationKind
 	1,  // 1: replicad.v1.Operation.state:type_name -> replicad.v1.OperationState
-	5,  // 2: replicad.v1.Operation.regions:type_name -> replicad.v1.RegionProgress
-	8,  // 3: replicad.v1.Operation.error:type_name -> google.rpc.Status
-	6,  // 4: replicad.v1.Operation.aws_calls:type_name -> replicad.v1.AwsCall
-	9,  // 5: replicad.v1.Operation.create_time:type_name -> google.protobuf.Timestamp
-	9,  // 6: replicad.v1.Operation.update_time:type_name -> google.protobuf.Timestamp
-	9,  // 7: replicad.v1.Operation.start_time:type_name -> google.protobuf.Timestamp
-	9,  // 8: replicad.v1.Operation.end_time:type_name -> google.protobuf.Timestamp
-	7,  // 9: replicad.v1.Operation.labels:type_name -> replicad.v1.Operation.LabelsEntry
-	2,  // 10: replicad.v1.RegionProgress.state:type_name -> replicad.v1.RegionState
-	3,  // 11: replicad.v1.RegionProgress.replication_status:type_name -> replicad.v1.ReplicationStatus
-	9,  // 12: replicad.v1.AwsCall.time:type_name -> google.protobuf.Timestamp
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	13, // [13:13] is the sub-list for extension type_name
-	13, // [13:13] is the sub-list for extension extendee
-	0,  // [0:13] is the sub-list for field type_name
+	7,  // 2: replicad.v1.Operation.regions:type_name -> replicad.v1.RegionProgress
+	10, // 3: replicad.v1.Operation.error:type_name -> google.rpc.Status
+	8,  // 4: replicad.v1.Operation.aws_calls:type_name -> replicad.v1.AwsCall
+	11, // 5: replicad.v1.Operation.create_time:type_name -> google.protobuf.Timestamp
+	11, // 6: replicad.v1.Operation.update_time:type_name -> google.protobuf.Timestamp
+	11, // 7: replicad.v1.Operation.start_time:type_name -> google.protobuf.Timestamp
+	11, // 8: replicad.v1.Operation.end_time:type_name -> google.protobuf.Timestamp
+	9,  // 9: replicad.v1.Operation.labels:type_name -> replicad.v1.Operation.LabelsEntry
+	5,  // 10: replicad.v1.Operation.approval:type_name -> replicad.v1.Approval
+	6,  // 11: replicad.v1.Approval.approvers:type_name -> replicad.v1.ApprovedBy
+	11, // 12: replicad.v1.Approval.expire_time:type_name -> google.protobuf.Timestamp
+	11, // 13: replicad.v1.ApprovedBy.approve_time:type_name -> google.protobuf.Timestamp
+	2,  // 14: replicad.v1.RegionProgress.state:type_name -> replicad.v1.RegionState
+	3,  // 15: replicad.v1.RegionProgress.replication_status:type_name -> replicad.v1.ReplicationStatus
+	11, // 16: replicad.v1.AwsCall.time:type_name -> google.protobuf.Timestamp
+	17, // [17:17] is the sub-list for method output_type
+	17, // [17:17] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_replicad_v1_operation_proto_init() }
@@ -777,7 +957,7 @@ func file_replicad_v1_operation_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_replicad_v1_operation_proto_rawDesc), len(file_replicad_v1_operation_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   4,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1028,6 +1028,107 @@ func (x *CancelOperationResponse) GetOperation() *Operation {
 	return nil
 }
 
+// ApproveOperationRequest approves an operation.
+type ApproveOperationRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The operation id (a UUID).
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Free-text justification; sensitive.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApproveOperationRequest) Reset() {
+	*x = ApproveOperationRequest{}
+	mi := &file_replicad_v1_replication_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApproveOperationRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApproveOperationRequest) ProtoMessage() {}
+
+func (x *ApproveOperationRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_replicad_v1_replication_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApproveOperationRequest.ProtoReflect.Descriptor instead.
+func (*ApproveOperationRequest) Descriptor() ([]byte, []int) {
+	return file_replicad_v1_replication_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *ApproveOperationRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *ApproveOperationRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// ApproveOperationResponse carries the operation after approval.
+type ApproveOperationResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The operation, now PENDING (or further).
+	Operation     *Operation `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApproveOperationResponse) Reset() {
+	*x = ApproveOperationResponse{}
+	mi := &file_replicad_v1_replication_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApproveOperationResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApproveOperationResponse) ProtoMessage() {}
+
+func (x *ApproveOperationResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_replicad_v1_replication_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApproveOperationResponse.ProtoReflect.Descriptor instead.
+func (*ApproveOperationResponse) Descriptor() ([]byte, []int) {
+	return file_replicad_v1_replication_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *ApproveOperationResponse) GetOperation() *Operation {
+	if x != nil {
+		return x.Operation
+	}
+	return nil
+}
+
 var File_replicad_v1_replication_proto protoreflect.FileDescriptor
 
 const file_replicad_v1_replication_proto_rawDesc = "" +
@@ -1110,7 +1211,12 @@ const file_replicad_v1_replication_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x02R\x02id\x12\x1e\n" +
 	"\x06reason\x18\x02 \x01(\tB\x06\xe0A\x01\x80\x01\x01R\x06reason\"O\n" +
 	"\x17CancelOperationResponse\x124\n" +
-	"\toperation\x18\x01 \x01(\v2\x16.replicad.v1.OperationR\toperation2\xe3\x06\n" +
+	"\toperation\x18\x01 \x01(\v2\x16.replicad.v1.OperationR\toperation\"N\n" +
+	"\x17ApproveOperationRequest\x12\x13\n" +
+	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x02R\x02id\x12\x1e\n" +
+	"\x06reason\x18\x02 \x01(\tB\x06\xe0A\x01\x80\x01\x01R\x06reason\"P\n" +
+	"\x18ApproveOperationResponse\x124\n" +
+	"\toperation\x18\x01 \x01(\v2\x16.replicad.v1.OperationR\toperation2\xed\a\n" +
 	"\x12ReplicationService\x12x\n" +
 	"\tReplicate\x12\x1d.replicad.v1.ReplicateRequest\x1a\x1e.replicad.v1.ReplicateResponse\",\x82\xd3\xe4\x93\x02&:\x01*\"!/v1/secrets/{secret_id}:replicate\x12s\n" +
 	"\x06Remove\x12\x1a.replicad.v1.RemoveRequest\x1a\x1b.replicad.v1.RemoveResponse\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/secrets/{secret_id}:removeRegions\x12\x82\x01\n" +
@@ -1118,7 +1224,8 @@ const file_replicad_v1_replication_proto_rawDesc = "" +
 	"\x06Status\x12\x1a.replicad.v1.StatusRequest\x1a\x1b.replicad.v1.StatusResponse\"+\x82\xd3\xe4\x93\x02%\x12#/v1/secrets/{secret_id}/replication\x12p\n" +
 	"\fGetOperation\x12 .replicad.v1.GetOperationRequest\x1a!.replicad.v1.GetOperationResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/operations/{id}\x12q\n" +
 	"\x0eListOperations\x12\".replicad.v1.ListOperationsRequest\x1a#.replicad.v1.ListOperationsResponse\"\x16\x82\xd3\xe4\x93\x02\x10\x12\x0e/v1/operations\x12\x83\x01\n" +
-	"\x0fCancelOperation\x12#.replicad.v1.CancelOperationRequest\x1a$.replicad.v1.CancelOperationResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/operations/{id}:cancelB9Z7github.com/replicad/replicad/gen/replicad/v1;replicadv1b\x06proto3"
+	"\x0fCancelOperation\x12#.replicad.v1.CancelOperationRequest\x1a$.replicad.v1.CancelOperationResponse\"%\x82\xd3\xe4\x93\x02\x1f:\x01*\"\x1a/v1/operations/{id}:cancel\x12\x87\x01\n" +
+	"\x10ApproveOperation\x12$.replicad.v1.ApproveOperationRequest\x1a%.replicad.v1.ApproveOperationResponse\"&\x82\xd3\xe4\x93\x02 :\x01*\"\x1b/v1/operations/{id}:approveB9Z7github.com/replicad/replicad/gen/replicad/v1;replicadv1b\x06proto3"
 
 var (
 	file_replicad_v1_replication_proto_rawDescOnce sync.Once
@@ -1132,67 +1239,72 @@ func file_replicad_v1_replication_proto_rawDescGZIP() []byte {
 	return file_replicad_v1_replication_proto_rawDescData
 }
 
-var file_replicad_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_replicad_v1_replication_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_replicad_v1_replication_proto_goTypes = []any{
-	(*ReplicaRegion)(nil),           // 0: replicad.v1.ReplicaRegion
-	(*ReplicateRequest)(nil),        // 1: replicad.v1.ReplicateRequest
-	(*ReplicateResponse)(nil),       // 2: replicad.v1.ReplicateResponse
-	(*RemoveRequest)(nil),           // 3: replicad.v1.RemoveRequest
-	(*RemoveResponse)(nil),          // 4: replicad.v1.RemoveResponse
-	(*PromoteRequest)(nil),          // 5: replicad.v1.PromoteRequest
-	(*PromoteResponse)(nil),         // 6: replicad.v1.PromoteResponse
-	(*StatusRequest)(nil),           // 7: replicad.v1.StatusRequest
-	(*StatusResponse)(nil),          // 8: replicad.v1.StatusResponse
-	(*ReplicaStatus)(nil),           // 9: replicad.v1.ReplicaStatus
-	(*GetOperationRequest)(nil),     // 10: replicad.v1.GetOperationRequest
-	(*GetOperationResponse)(nil),    // 11: replicad.v1.GetOperationResponse
-	(*ListOperationsRequest)(nil),   // 12: replicad.v1.ListOperationsRequest
-	(*ListOperationsResponse)(nil),  // 13: replicad.v1.ListOperationsResponse
-	(*CancelOperationRequest)(nil),  // 14: replicad.v1.CancelOperationRequest
-	(*CancelOperationResponse)(nil), // 15: replicad.v1.CancelOperationResponse
-	nil,                             // 16: replicad.v1.ReplicateRequest.LabelsEntry
-	nil,                             // 17: replicad.v1.RemoveRequest.LabelsEntry
-	nil,                             // 18: replicad.v1.PromoteRequest.LabelsEntry
-	(*Operation)(nil),               // 19: replicad.v1.Operation
-	(ReplicationStatus)(0),          // 20: replicad.v1.ReplicationStatus
-	(*timestamppb.Timestamp)(nil),   // 21: google.protobuf.Timestamp
-	(OperationState)(0),             // 22: replicad.v1.OperationState
+	(*ReplicaRegion)(nil),            // 0: replicad.v1.ReplicaRegion
+	(*ReplicateRequest)(nil),         // 1: replicad.v1.ReplicateRequest
+	(*ReplicateResponse)(nil),        // 2: replicad.v1.ReplicateResponse
+	(*RemoveRequest)(nil),            // 3: replicad.v1.RemoveRequest
+	(*RemoveResponse)(nil),           // 4: replicad.v1.RemoveResponse
+	(*PromoteRequest)(nil),           // 5: replicad.v1.PromoteRequest
+	(*PromoteResponse)(nil),          // 6: replicad.v1.PromoteResponse
+	(*StatusRequest)(nil),            // 7: replicad.v1.StatusRequest
+	(*StatusResponse)(nil),           // 8: replicad.v1.StatusResponse
+	(*ReplicaStatus)(nil),            // 9: replicad.v1.ReplicaStatus
+	(*GetOperationRequest)(nil),      // 10: replicad.v1.GetOperationRequest
+	(*GetOperationResponse)(nil),     // 11: replicad.v1.GetOperationResponse
+	(*ListOperationsRequest)(nil),    // 12: replicad.v1.ListOperationsRequest
+	(*ListOperationsResponse)(nil),   // 13: replicad.v1.ListOperationsResponse
+	(*CancelOperationRequest)(nil),   // 14: replicad.v1.CancelOperationRequest
+	(*CancelOperationResponse)(nil),  // 15: replicad.v1.CancelOperationResponse
+	(*ApproveOperationRequest)(nil),  // 16: replicad.v1.ApproveOperationRequest
+	(*ApproveOperationResponse)(nil), // 17: replicad.v1.ApproveOperationResponse
+	nil,                              // 18: replicad.v1.ReplicateRequest.LabelsEntry
+	nil,                              // 19: replicad.v1.RemoveRequest.LabelsEntry
+	nil,                              // 20: replicad.v1.PromoteRequest.LabelsEntry
+	(*Operation)(nil),                // 21: replicad.v1.Operation
+	(ReplicationStatus)(0),           // 22: replicad.v1.ReplicationStatus
+	(*timestamppb.Timestamp)(nil),    // 23: google.protobuf.Timestamp
+	(OperationState)(0),              // 24: replicad.v1.OperationState
 }
 var file_replicad_v1_replication_proto_depIdxs = []int32{
 	0,  // 0: replicad.v1.ReplicateRequest.regions:type_name -> replicad.v1.ReplicaRegion
-	16, // 1: replicad.v1.ReplicateRequest.labels:type_name -> replicad.v1.ReplicateRequest.LabelsEntry
-	19, // 2: replicad.v1.ReplicateResponse.operation:type_name -> replicad.v1.Operation
-	17, // 3: replicad.v1.RemoveRequest.labels:type_name -> replicad.v1.RemoveRequest.LabelsEntry
-	19, // 4: replicad.v1.RemoveResponse.operation:type_name -> replicad.v1.Operation
-	18, // 5: replicad.v1.PromoteRequest.labels:type_name -> replicad.v1.PromoteRequest.LabelsEntry
-	19, // 6: replicad.v1.PromoteResponse.operation:type_name -> replicad.v1.Operation
+	18, // 1: replicad.v1.ReplicateRequest.labels:type_name -> replicad.v1.ReplicateRequest.LabelsEntry
+	21, // 2: replicad.v1.ReplicateResponse.operation:type_name -> replicad.v1.Operation
+	19, // 3: replicad.v1.RemoveRequest.labels:type_name -> replicad.v1.RemoveRequest.LabelsEntry
+	21, // 4: replicad.v1.RemoveResponse.operation:type_name -> replicad.v1.Operation
+	20, // 5: replicad.v1.PromoteRequest.labels:type_name -> replicad.v1.PromoteRequest.LabelsEntry
+	21, // 6: replicad.v1.PromoteResponse.operation:type_name -> replicad.v1.Operation
 	9,  // 7: replicad.v1.StatusResponse.replicas:type_name -> replicad.v1.ReplicaStatus
-	19, // 8: replicad.v1.StatusResponse.recent_operations:type_name -> replicad.v1.Operation
-	20, // 9: replicad.v1.ReplicaStatus.status:type_name -> replicad.v1.ReplicationStatus
-	21, // 10: replicad.v1.ReplicaStatus.last_accessed_time:type_name -> google.protobuf.Timestamp
-	19, // 11: replicad.v1.GetOperationResponse.operation:type_name -> replicad.v1.Operation
-	22, // 12: replicad.v1.ListOperationsRequest.state:type_name -> replicad.v1.OperationState
-	19, // 13: replicad.v1.ListOperationsResponse.operations:type_name -> replicad.v1.Operation
-	19, // 14: replicad.v1.CancelOperationResponse.operation:type_name -> replicad.v1.Operation
-	1,  // 15: replicad.v1.ReplicationService.Replicate:input_type -> replicad.v1.ReplicateRequest
-	3,  // 16: replicad.v1.ReplicationService.Remove:input_type -> replicad.v1.RemoveRequest
-	5,  // 17: replicad.v1.ReplicationService.Promote:input_type -> replicad.v1.PromoteRequest
-	7,  // 18: replicad.v1.ReplicationService.Status:input_type -> replicad.v1.StatusRequest
-	10, // 19: replicad.v1.ReplicationService.GetOperation:input_type -> replicad.v1.GetOperationRequest
-	12, // 20: replicad.v1.ReplicationService.ListOperations:input_type -> replicad.v1.ListOperationsRequest
-	14, // 21: replicad.v1.ReplicationService.CancelOperation:input_type -> replicad.v1.CancelOperationRequest
-	2,  // 22: replicad.v1.ReplicationService.Replicate:output_type -> replicad.v1.ReplicateResponse
-	4,  // 23: replicad.v1.ReplicationService.Remove:output_type -> replicad.v1.RemoveResponse
-	6,  // 24: replicad.v1.ReplicationService.Promote:output_type -> replicad.v1.PromoteResponse
-	8,  // 25: replicad.v1.ReplicationService.Status:output_type -> replicad.v1.StatusResponse
-	11, // 26: replicad.v1.ReplicationService.GetOperation:output_type -> replicad.v1.GetOperationResponse
-	13, // 27: replicad.v1.ReplicationService.ListOperations:output_type -> replicad.v1.ListOperationsResponse
-	15, // 28: replicad.v1.ReplicationService.CancelOperation:output_type -> replicad.v1.CancelOperationResponse
-	22, // [22:29] is the sub-list for method output_type
-	15, // [15:22] is the sub-list for method input_type
-	15, // [15:15] is the sub-list for extension type_name
-	15, // [15:15] is the sub-list for extension extendee
-	0,  // [0:15] is the sub-list for field type_name
+	21, // 8: replicad.v1.StatusResponse.recent_operations:type_name -> replicad.v1.Operation
+	22, // 9: replicad.v1.ReplicaStatus.status:type_name -> replicad.v1.ReplicationStatus
+	23, // 10: replicad.v1.ReplicaStatus.last_accessed_time:type_name -> google.protobuf.Timestamp
+	21, // 11: replicad.v1.GetOperationResponse.operation:type_name -> replicad.v1.Operation
+	24, // 12: replicad.v1.ListOperationsRequest.state:type_name -> replicad.v1.OperationState
+	21, // 13: replicad.v1.ListOperationsResponse.operations:type_name -> replicad.v1.Operation
+	21, // 14: replicad.v1.CancelOperationResponse.operation:type_name -> replicad.v1.Operation
+	21, // 15: replicad.v1.ApproveOperationResponse.operation:type_name -> replicad.v1.Operation
+	1,  // 16: replicad.v1.ReplicationService.Replicate:input_type -> replicad.v1.ReplicateRequest
+	3,  // 17: replicad.v1.ReplicationService.Remove:input_type -> replicad.v1.RemoveRequest
+	5,  // 18: replicad.v1.ReplicationService.Promote:input_type -> replicad.v1.PromoteRequest
+	7,  // 19: replicad.v1.ReplicationService.Status:input_type -> replicad.v1.StatusRequest
+	10, // 20: replicad.v1.ReplicationService.GetOperation:input_type -> replicad.v1.GetOperationRequest
+	12, // 21: replicad.v1.ReplicationService.ListOperations:input_type -> replicad.v1.ListOperationsRequest
+	14, // 22: replicad.v1.ReplicationService.CancelOperation:input_type -> replicad.v1.CancelOperationRequest
+	16, // 23: replicad.v1.ReplicationService.ApproveOperation:input_type -> replicad.v1.ApproveOperationRequest
+	2,  // 24: replicad.v1.ReplicationService.Replicate:output_type -> replicad.v1.ReplicateResponse
+	4,  // 25: replicad.v1.ReplicationService.Remove:output_type -> replicad.v1.RemoveResponse
+	6,  // 26: replicad.v1.ReplicationService.Promote:output_type -> replicad.v1.PromoteResponse
+	8,  // 27: replicad.v1.ReplicationService.Status:output_type -> replicad.v1.StatusResponse
+	11, // 28: replicad.v1.ReplicationService.GetOperation:output_type -> replicad.v1.GetOperationResponse
+	13, // 29: replicad.v1.ReplicationService.ListOperations:output_type -> replicad.v1.ListOperationsResponse
+	15, // 30: replicad.v1.ReplicationService.CancelOperation:output_type -> replicad.v1.CancelOperationResponse
+	17, // 31: replicad.v1.ReplicationService.ApproveOperation:output_type -> replicad.v1.ApproveOperationResponse
+	24, // [24:32] is the sub-list for method output_type
+	16, // [16:24] is the sub-list for method input_type
+	16, // [16:16] is the sub-list for extension type_name
+	16, // [16:16] is the sub-list for extension extendee
+	0,  // [0:16] is the sub-list for field type_name
 }
 
 func init() { file_replicad_v1_replication_proto_init() }
@@ -1208,7 +1320,7 @@ func file_replicad_v1_replication_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_replicad_v1_replication_proto_rawDesc), len(file_replicad_v1_replication_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   19,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -19,13 +19,14 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	ReplicationService_Replicate_FullMethodName       = "/replicad.v1.ReplicationService/Replicate"
-	ReplicationService_Remove_FullMethodName          = "/replicad.v1.ReplicationService/Remove"
-	ReplicationService_Promote_FullMethodName         = "/replicad.v1.ReplicationService/Promote"
-	ReplicationService_Status_FullMethodName          = "/replicad.v1.ReplicationService/Status"
-	ReplicationService_GetOperation_FullMethodName    = "/replicad.v1.ReplicationService/GetOperation"
-	ReplicationService_ListOperations_FullMethodName  = "/replicad.v1.ReplicationService/ListOperations"
-	ReplicationService_CancelOperation_FullMethodName = "/replicad.v1.ReplicationService/CancelOperation"
+	ReplicationService_Replicate_FullMethodName        = "/replicad.v1.ReplicationService/Replicate"
+	ReplicationService_Remove_FullMethodName           = "/replicad.v1.ReplicationService/Remove"
+	ReplicationService_Promote_FullMethodName          = "/replicad.v1.ReplicationService/Promote"
+	ReplicationService_Status_FullMethodName           = "/replicad.v1.ReplicationService/Status"
+	ReplicationService_GetOperation_FullMethodName     = "/replicad.v1.ReplicationService/GetOperation"
+	ReplicationService_ListOperations_FullMethodName   = "/replicad.v1.ReplicationService/ListOperations"
+	ReplicationService_CancelOperation_FullMethodName  = "/replicad.v1.ReplicationService/CancelOperation"
+	ReplicationService_ApproveOperation_FullMethodName = "/replicad.v1.ReplicationService/ApproveOperation"
 )
 
 // ReplicationServiceClient is the client API for ReplicationService service.
@@ -61,6 +62,11 @@ type ReplicationServiceClient interface {
 	// started its AWS call can no longer be cancelled: the answer is
 	// FAILED_PRECONDITION. Cancelling a CANCELLED operation is a no-op.
 	CancelOperation(ctx context.Context, in *CancelOperationRequest, opts ...grpc.CallOption) (*CancelOperationResponse, error)
+	// ApproveOperation approves an operation AWAITING_APPROVAL, releasing
+	// it to run. The approver must be in one of its approver groups and is
+	// never its requester (PERMISSION_DENIED); an operation not awaiting
+	// approval, or whose approval expired, gives FAILED_PRECONDITION.
+	ApproveOperation(ctx context.Context, in *ApproveOperationRequest, opts ...grpc.CallOption) (*ApproveOperationResponse, error)
 }
 
 type replicationServiceClient struct {
@@ -141,6 +147,16 @@ func (c *replicationServiceClient) CancelOperation(ctx context.Context, in *Canc
 	return out, nil
 }
 
+func (c *replicationServiceClient) ApproveOperation(ctx context.Context, in *ApproveOperationRequest, opts ...grpc.CallOption) (*ApproveOperationResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApproveOperationResponse)
+	err := c.cc.Invoke(ctx, ReplicationService_ApproveOperation_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ReplicationServiceServer is the server API for ReplicationService service.
 // All implementations must embed UnimplementedReplicationServiceServer
 // for forward compatibility.
@@ -174,6 +190,11 @@ type ReplicationServiceServer interface {
 	// started its AWS call can no longer be cancelled: the answer is
 	// FAILED_PRECONDITION. Cancelling a CANCELLED operation is a no-op.
 	CancelOperation(context.Context, *CancelOperationRequest) (*CancelOperationResponse, error)
+	// ApproveOperation approves an operation AWAITING_APPROVAL, releasing
+	// it to run. The approver must be in one of its approver groups and is
+	// never its requester (PERMISSION_DENIED); an operation not awaiting
+	// approval, or whose approval expired, gives FAILED_PRECONDITION.
+	ApproveOperation(context.Context, *ApproveOperationRequest) (*ApproveOperationResponse, error)
 	mustEmbedUnimplementedReplicationServiceServer()
 }
 
@@ -204,6 +225,9 @@ func (UnimplementedReplicationServiceServer) ListOperations(context.Context, *Li
 }
 func (UnimplementedReplicationServiceServer) CancelOperation(context.Context, *CancelOperationRequest) (*CancelOperationResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelOperation not implemented")
+}
+func (UnimplementedReplicationServiceServer) ApproveOperation(context.Context, *ApproveOperationRequest) (*ApproveOperationResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ApproveOperation not implemented")
 }
 func (UnimplementedReplicationServiceServer) mustEmbedUnimplementedReplicationServiceServer() {}
 func (UnimplementedReplicationServiceServer) testEmbeddedByValue()                            {}
@@ -352,6 +376,24 @@ func _ReplicationService_CancelOperation_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _ReplicationService_ApproveOperation_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApproveOperationRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ReplicationServiceServer).ApproveOperation(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: ReplicationService_ApproveOperation_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ReplicationServiceServer).ApproveOperation(ctx, req.(*ApproveOperationRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // ReplicationService_ServiceDesc is the grpc.ServiceDesc for ReplicationService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -386,6 +428,10 @@ var ReplicationService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CancelOperation",
 			Handler:    _ReplicationService_CancelOperation_Handler,
+		},
+		{
+			MethodName: "ApproveOperation",
+			Handler:    _ReplicationService_ApproveOperation_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
