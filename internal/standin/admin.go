@@ -84,7 +84,7 @@ func (s *Server) serveFaultsPatch(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.logger.Info("faults changed", "throttleRate", f.ThrottleRate, "errorRate", f.ErrorRate,
-		"latency", f.Latency.String(), "writeBudget", f.WriteBudget, "readBudget", f.ReadBudget)
+		"latency", f.Latency.String(), "writeBudget", f.WriteBudget, "readBudget", f.ReadBudget, "downRegions", f.DownRegions)
 	writeAdminJSON(w, http.StatusOK, f)
 }
 

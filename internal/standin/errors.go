@@ -23,6 +23,7 @@ const (
 	CodeResourceExists        = "ResourceExistsException"
 	CodeInvalidNextToken      = "InvalidNextTokenException"
 	CodeInternalServiceError  = "InternalServiceError"
+	CodeServiceUnavailable    = "ServiceUnavailable"
 	CodeThrottling            = "ThrottlingException"
 	CodeSerialization         = "SerializationException"
 	CodeUnknownOperation      = "UnknownOperationException"
@@ -132,6 +133,15 @@ func errInvalidNextToken() *apiError {
 
 func errThrottled() *apiError {
 	return newAPIError(http.StatusBadRequest, CodeThrottling, MsgRateExceeded)
+}
+
+// errRegionDown answers every request to a Region injected as down. AWS
+// documents no answer for a Region outage (a client may see timeouts,
+// connection errors or 503s); the stand-in answers 503 ServiceUnavailable,
+// which the SDK retries and then reports, so a caller sees a named error
+// rather than a hang. The message is ours.
+func errRegionDown() *apiError {
+	return newAPIError(http.StatusServiceUnavailable, CodeServiceUnavailable, "The Region is unavailable (stand-in fault).")
 }
 
 func errInternal() *apiError {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"time"
 )
 
@@ -34,6 +35,30 @@ type Faults struct {
 	// unlimited. Default 0. GetSecretValue is under neither budget: AWS gives
 	// it a separate, much larger quota.
 	ReadBudget int
+	// DownRegions are Regions that refuse every API request, as a Region
+	// lost to an outage does: each request is answered 503
+	// ServiceUnavailable before it is metered or changes anything. Requests
+	// to the other Regions work as usual, so StopReplicationToReplica in a
+	// replica's Region still promotes it (AWS documents promotion from the
+	// replica's Region as the way to recover when the primary's Region is
+	// unavailable). Default none.
+	DownRegions []string
+}
+
+// clone returns f with its own copy of DownRegions.
+func (f Faults) clone() Faults {
+	f.DownRegions = slices.Clone(f.DownRegions)
+	return f
+}
+
+// regionDown reports whether requests to region are refused.
+func (f Faults) regionDown(region string) bool { return slices.Contains(f.DownRegions, region) }
+
+// Equal reports whether f and g inject the same faults (Faults holds a
+// slice, so == does not compile).
+func (f Faults) Equal(g Faults) bool {
+	return f.ThrottleRate == g.ThrottleRate && f.ErrorRate == g.ErrorRate && f.Latency == g.Latency &&
+		f.WriteBudget == g.WriteBudget && f.ReadBudget == g.ReadBudget && slices.Equal(f.DownRegions, g.DownRegions)
 }
 
 // Validate reports whether f is usable.
@@ -54,17 +79,24 @@ func (f Faults) Validate() error {
 	if f.ReadBudget < 0 {
 		errs = append(errs, fmt.Errorf("read budget %d is negative", f.ReadBudget))
 	}
+	for _, r := range f.DownRegions {
+		if !isKnownRegion(r) {
+			// The name is a Region code the caller typed, not a secret.
+			errs = append(errs, fmt.Errorf("down Region %q is not a known Region", r))
+		}
+	}
 	return errors.Join(errs...)
 }
 
 // faultsJSON is the admin endpoint's form of Faults. Latency travels as a Go
 // duration string ("250ms") so a human can write it with curl.
 type faultsJSON struct {
-	ThrottleRate float64 `json:"throttleRate"`
-	ErrorRate    float64 `json:"errorRate"`
-	Latency      string  `json:"latency"`
-	WriteBudget  int     `json:"writeBudget"`
-	ReadBudget   int     `json:"readBudget"`
+	ThrottleRate float64  `json:"throttleRate"`
+	ErrorRate    float64  `json:"errorRate"`
+	Latency      string   `json:"latency"`
+	WriteBudget  int      `json:"writeBudget"`
+	ReadBudget   int      `json:"readBudget"`
+	DownRegions  []string `json:"downRegions"`
 }
 
 // MarshalJSON writes f as the admin endpoints show it.
@@ -75,6 +107,7 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 		Latency:      f.Latency.String(),
 		WriteBudget:  f.WriteBudget,
 		ReadBudget:   f.ReadBudget,
+		DownRegions:  f.DownRegions,
 	})
 }
 
@@ -102,6 +135,8 @@ type faultsPatch struct {
 	Latency      *string  `json:"latency"`
 	WriteBudget  *int     `json:"writeBudget"`
 	ReadBudget   *int     `json:"readBudget"`
+	// DownRegions replaces the whole list; [] brings every Region back.
+	DownRegions *[]string `json:"downRegions"`
 }
 
 func (p faultsPatch) apply(f Faults) (Faults, error) {
@@ -123,6 +158,9 @@ func (p faultsPatch) apply(f Faults) (Faults, error) {
 	}
 	if p.ReadBudget != nil {
 		f.ReadBudget = *p.ReadBudget
+	}
+	if p.DownRegions != nil {
+		f.DownRegions = slices.Clone(*p.DownRegions)
 	}
 	return f, f.Validate()
 }

@@ -86,7 +86,7 @@ func New(opts Options) (*Server, error) {
 		delay:   opts.ReplicationDelay,
 		logger:  logger,
 		state:   newState(account),
-		faults:  opts.Faults,
+		faults:  opts.Faults.clone(),
 		meter:   newMeter(),
 	}
 	s.ops = s.operations()
@@ -95,6 +95,12 @@ func New(opts Options) (*Server, error) {
 
 // Faults returns the faults currently injected.
 func (s *Server) Faults() Faults {
+	return s.currentFaults().clone()
+}
+
+// currentFaults is Faults without the copy, for the request path: the
+// slices it holds are never written after they are stored.
+func (s *Server) currentFaults() Faults {
 	s.faultsMu.RLock()
 	defer s.faultsMu.RUnlock()
 	return s.faults
@@ -106,6 +112,7 @@ func (s *Server) SetFaults(f Faults) error {
 	if err := f.Validate(); err != nil {
 		return fmt.Errorf("standin: faults: %w", err)
 	}
+	f = f.clone()
 	s.faultsMu.Lock()
 	defer s.faultsMu.Unlock()
 	s.faults = f
@@ -240,7 +247,12 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 // request that reached the service), then the random faults, which refuse a
 // request before it changes anything.
 func (s *Server) run(ctx context.Context, r *http.Request, region, name string, op operation) (any, *apiError, outcome) {
-	f := s.Faults()
+	f := s.currentFaults()
+	if f.regionDown(region) {
+		// Before latency and the meter: a Region that is down never saw
+		// the request.
+		return nil, errRegionDown(), outcomeServerError
+	}
 	if f.Latency > 0 {
 		t := time.NewTimer(f.Latency)
 		select {

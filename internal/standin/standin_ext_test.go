@@ -311,7 +311,7 @@ func TestLatencyAndRuntimeFaultChanges(t *testing.T) {
 	if err := srv.SetFaults(standin.Faults{ErrorRate: 1.5}); err == nil {
 		t.Error("SetFaults accepted an error rate of 1.5")
 	}
-	if got := srv.Faults(); got != (standin.Faults{}) {
+	if got := srv.Faults(); !got.Equal(standin.Faults{}) {
 		t.Errorf("a refused SetFaults changed faults to %+v", got)
 	}
 }
@@ -556,7 +556,7 @@ func TestAdminEndpoints(t *testing.T) {
 		t.Errorf("faults after patch: %+v", f)
 	}
 	want := standin.Faults{ThrottleRate: 0.25, Latency: 10 * time.Millisecond, WriteBudget: 7}
-	if got := srv.Faults(); got != want {
+	if got := srv.Faults(); !got.Equal(want) {
 		t.Errorf("Faults() = %+v, want %+v", got, want)
 	}
 	for _, bad := range []string{`{"throttleRate":2}`, `{"throtleRate":0.1}`, `{"latency":"soon"}`, `{"readBudget":-1}`, `not json`} {
@@ -564,7 +564,7 @@ func TestAdminEndpoints(t *testing.T) {
 			t.Errorf("POST faults %s: %d %s, want 400", bad, code, body)
 		}
 	}
-	if got := srv.Faults(); got != want {
+	if got := srv.Faults(); !got.Equal(want) {
 		t.Errorf("refused patches changed faults to %+v", got)
 	}
 	if code, body := admin("GET", "faults", ""); code != 200 || !strings.Contains(body, `"throttleRate": 0.25`) {
