@@ -48,6 +48,23 @@ func waitChained(t *testing.T, env *testenv.Env) *replicadv1.VerifyAuditResponse
 	}
 }
 
+// waitForEvent waits until an RPC event of method over transport is stored.
+func waitForEvent(t *testing.T, env *testenv.Env, method, transport string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		for _, e := range listAll(t, env, &replicadv1.ListAuditEventsRequest{Kind: replicadv1.AuditEventKind_AUDIT_EVENT_KIND_RPC}) {
+			if e.GetMethod() == method && e.GetTransport() == transport {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s event over %s stored", method, transport)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func listAll(t *testing.T, env *testenv.Env, req *replicadv1.ListAuditEventsRequest) []*replicadv1.AuditEvent {
 	t.Helper()
 	client := replicadv1.NewAuditServiceClient(env.Conn)
@@ -90,6 +107,9 @@ func TestEveryRPCIsAuditedOnce(t *testing.T) {
 	if status, _ := env.REST(t, "GET", "/v1/operations/"+op.GetId(), nil); status != http.StatusOK {
 		t.Fatal("want 200")
 	}
+	// A successful read's event is stored just after its reply (group
+	// commit without a wait): wait for the last one before counting.
+	waitForEvent(t, env, "/replicad.v1.ReplicationService/GetOperation", "rest")
 	waitChained(t, env)
 
 	rpcs := listAll(t, env, &replicadv1.ListAuditEventsRequest{Kind: replicadv1.AuditEventKind_AUDIT_EVENT_KIND_RPC})
