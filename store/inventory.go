@@ -1,0 +1,225 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/replicad/replicad/internal/domain"
+)
+
+// ErrSecretNotFound is returned when no inventory row matches.
+var ErrSecretNotFound = errors.New("secret not in inventory")
+
+// InventoryCursor is the keyset position after the last row of a page
+// (AIP-158): rows are ordered by (account, region, arn).
+type InventoryCursor struct {
+	Account, Region, ARN string
+}
+
+type inventoryReplica struct {
+	Region        string    `json:"region"`
+	KMSKeyID      string    `json:"kms_key_id,omitempty"`
+	Status        string    `json:"status,omitempty"`
+	StatusMessage string    `json:"status_message,omitempty"`
+	LastAccessed  time.Time `json:"last_accessed,omitzero"`
+}
+
+const inventoryColumns = "account, region, arn, name, kms_key_id, replicas, tags, deleted, last_changed, " +
+	"first_seen, last_seen, read_at, gone, gone_since"
+
+// UpsertInventory records a reading of s. The reading replaces the stored
+// one only when it was sent (s.ReadAt) no earlier than the stored reading,
+// so a slow ListSecrets page never overwrites a newer DescribeSecret; a
+// newer reading also brings a gone secret back. It reports whether the row
+// changed.
+func (s *Store) UpsertInventory(ctx context.Context, db DB, sec domain.InventorySecret) (bool, error) {
+	reps := make([]inventoryReplica, 0, len(sec.Replicas))
+	for _, r := range sec.Replicas {
+		reps = append(reps, inventoryReplica{r.Region, r.KMSKeyID, string(r.Status), r.StatusMessage, r.LastAccessed})
+	}
+	rj, err := json.Marshal(reps)
+	if err != nil {
+		return false, fmt.Errorf("encode replicas: %w", err)
+	}
+	tags := sec.Tags
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	tj, err := json.Marshal(tags)
+	if err != nil {
+		return false, fmt.Errorf("encode tags: %w", err)
+	}
+	seen := sec.LastSeen
+	if seen.IsZero() {
+		seen = sec.ReadAt
+	}
+	var lastChanged *time.Time
+	if !sec.LastChanged.IsZero() {
+		lastChanged = &sec.LastChanged
+	}
+	tag, err := db.Exec(ctx, `
+INSERT INTO inventory_secrets (account, region, arn, name, kms_key_id, replicas, tags, deleted, last_changed,
+                               first_seen, last_seen, read_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)
+ON CONFLICT (account, region, arn) DO UPDATE SET
+    name = EXCLUDED.name, kms_key_id = EXCLUDED.kms_key_id, replicas = EXCLUDED.replicas, tags = EXCLUDED.tags,
+    deleted = EXCLUDED.deleted, last_changed = EXCLUDED.last_changed,
+    last_seen = greatest(inventory_secrets.last_seen, EXCLUDED.last_seen),
+    read_at = EXCLUDED.read_at, gone = false, gone_since = NULL
+WHERE inventory_secrets.read_at <= EXCLUDED.read_at`,
+		sec.Account, sec.Region, sec.ARN, sec.Name, sec.KMSKeyID, rj, tj, sec.Deleted, lastChanged, seen, sec.ReadAt)
+	if err != nil {
+		return false, fmt.Errorf("upsert inventory: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// MarkInventoryGone marks gone every secret of (account, region) that no
+// reading sent at or after scanStarted has seen: a complete scan that began
+// at scanStarted listed every secret that still exists. It returns how
+// many rows it marked.
+func (s *Store) MarkInventoryGone(ctx context.Context, db DB, account, region string, scanStarted time.Time) (int64, error) {
+	tag, err := db.Exec(ctx, `
+UPDATE inventory_secrets SET gone = true, gone_since = now()
+WHERE account = $1 AND region = $2 AND NOT gone AND last_seen < $3`, account, region, scanStarted)
+	if err != nil {
+		return 0, fmt.Errorf("mark inventory gone: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// GetInventory returns the row of the secret with arn.
+func (s *Store) GetInventory(ctx context.Context, db DB, arn string) (domain.InventorySecret, error) {
+	rows, err := db.Query(ctx, "SELECT "+inventoryColumns+" FROM inventory_secrets WHERE arn = $1", arn)
+	if err != nil {
+		return domain.InventorySecret{}, fmt.Errorf("get inventory: %w", err)
+	}
+	list, err := scanInventory(rows)
+	if err != nil {
+		return domain.InventorySecret{}, err
+	}
+	if len(list) == 0 {
+		return domain.InventorySecret{}, ErrSecretNotFound
+	}
+	return list[0], nil
+}
+
+// ListInventory returns up to limit rows matching f after the cursor (nil:
+// from the start), in (account, region, arn) order, and the cursor of the
+// next page (nil on the last page).
+func (s *Store) ListInventory(ctx context.Context, db DB, f domain.InventoryFilter, after *InventoryCursor, limit int) ([]domain.InventorySecret, *InventoryCursor, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	var where []string
+	var args []any
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	if !f.IncludeGone {
+		where = append(where, "NOT gone")
+	}
+	if f.Account != "" {
+		where = append(where, "account = "+arg(f.Account))
+	}
+	if f.PrimaryRegion != "" {
+		where = append(where, "region = "+arg(f.PrimaryRegion))
+	}
+	if f.NamePrefix != "" {
+		where = append(where, "starts_with(name, "+arg(f.NamePrefix)+")")
+	}
+	if f.ReplicaRegion != "" || f.ReplicaStatus != "" {
+		el := map[string]string{}
+		if f.ReplicaRegion != "" {
+			el["region"] = f.ReplicaRegion
+		}
+		if f.ReplicaStatus != "" {
+			el["status"] = string(f.ReplicaStatus)
+		}
+		j, err := json.Marshal([]map[string]string{el})
+		if err != nil {
+			return nil, nil, fmt.Errorf("encode replica filter: %w", err)
+		}
+		where = append(where, "replicas @> "+arg(string(j))+"::jsonb")
+	}
+	if f.TagKey != "" {
+		if f.TagValue != "" {
+			j, err := json.Marshal(map[string]string{f.TagKey: f.TagValue})
+			if err != nil {
+				return nil, nil, fmt.Errorf("encode tag filter: %w", err)
+			}
+			where = append(where, "tags @> "+arg(string(j))+"::jsonb")
+		} else {
+			where = append(where, "tags ? "+arg(f.TagKey))
+		}
+	}
+	if after != nil {
+		where = append(where, "(account, region, arn) > ("+arg(after.Account)+", "+arg(after.Region)+", "+arg(after.ARN)+")")
+	}
+	q := "SELECT " + inventoryColumns + " FROM inventory_secrets"
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	q += " ORDER BY account, region, arn LIMIT " + arg(limit+1)
+	rows, err := db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list inventory: %w", err)
+	}
+	list, err := scanInventory(rows)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(list) <= limit {
+		return list, nil, nil
+	}
+	list = list[:limit]
+	last := list[limit-1]
+	return list, &InventoryCursor{Account: last.Account, Region: last.Region, ARN: last.ARN}, nil
+}
+
+func scanInventory(rows pgx.Rows) ([]domain.InventorySecret, error) {
+	defer rows.Close()
+	var out []domain.InventorySecret
+	for rows.Next() {
+		var (
+			sec                   domain.InventorySecret
+			rj, tj                []byte
+			lastChanged, goneSinc *time.Time
+		)
+		if err := rows.Scan(&sec.Account, &sec.Region, &sec.ARN, &sec.Name, &sec.KMSKeyID, &rj, &tj, &sec.Deleted,
+			&lastChanged, &sec.FirstSeen, &sec.LastSeen, &sec.ReadAt, &sec.Gone, &goneSinc); err != nil {
+			return nil, fmt.Errorf("scan inventory: %w", err)
+		}
+		var reps []inventoryReplica
+		if err := json.Unmarshal(rj, &reps); err != nil {
+			return nil, fmt.Errorf("decode replicas: %w", err)
+		}
+		for _, r := range reps {
+			sec.Replicas = append(sec.Replicas, domain.Replica{
+				Region: r.Region, KMSKeyID: r.KMSKeyID, Status: domain.ReplicationStatus(r.Status),
+				StatusMessage: r.StatusMessage, LastAccessed: r.LastAccessed,
+			})
+		}
+		if err := json.Unmarshal(tj, &sec.Tags); err != nil {
+			return nil, fmt.Errorf("decode tags: %w", err)
+		}
+		if lastChanged != nil {
+			sec.LastChanged = *lastChanged
+		}
+		if goneSinc != nil {
+			sec.GoneSince = *goneSinc
+		}
+		out = append(out, sec)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list inventory: %w", err)
+	}
+	return out, nil
+}
