@@ -102,6 +102,8 @@ func TestIndexesAreTheJustifiedOnes(t *testing.T) {
 		// operations
 		"operations_pkey": true, "operations_seq_key": true, "operations_principal_request_id": true,
 		"operations_secret_active": true, "operations_secret_seq": true, "operations_state_seq": true,
+		// store.ExpiredApprovals: the expiry sweep (partial: awaiting_approval rows only)
+		"operations_awaiting_approval": true,
 		// audit_events
 		"audit_events_pkey": true, "audit_events_id_key": true, "audit_events_chain_pos_key": true,
 		"audit_events_time": true, "audit_events_unchained": true, "audit_events_principal": true,

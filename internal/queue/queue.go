@@ -135,7 +135,7 @@ func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Queue, error) {
 		CompletedJobRetentionPeriod: time.Hour,
 		CancelledJobRetentionPeriod: 24 * time.Hour,
 		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
-		// Migration 00008 drops River's GIN indexes on args and metadata
+		// Migration 00006 drops River's GIN indexes on args and metadata
 		// (nothing here queries them); reindex only the ones that remain.
 		ReindexerIndexNames: reindexed(),
 	}
@@ -155,7 +155,7 @@ func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Queue, error) {
 }
 
 // reindexed is River's default reindex list without the indexes migration
-// 00008 drops.
+// 00006 drops.
 func reindexed() []string {
 	var out []string
 	for _, n := range river.ReindexerIndexNamesDefault() {
