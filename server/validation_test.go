@@ -116,6 +116,9 @@ func TestValidationRules(t *testing.T) {
 		{"remove duplicate Region", removeCall(&replicadv1.RemoveRequest{SecretId: "prod/db", Regions: []string{"eu-west-1", "eu-west-1"}}), "regions[1]", "DUPLICATE_REGION", 0},
 		{"remove the primary", removeCall(&replicadv1.RemoveRequest{SecretId: "prod/db", Regions: []string{"us-east-1"}}), "regions[0]", "PRIMARY_REGION", 0},
 		{"promote needs a well-formed Region", promoteCall(&replicadv1.PromoteRequest{SecretId: "prod/db", Region: "europe"}), "region", "INVALID_REGION", 0},
+		// Issue 12 item 12: promoting the primary's own Region was accepted and then failed in the worker.
+		{"promote the primary Region", promoteCall(&replicadv1.PromoteRequest{SecretId: "prod/db", Region: "us-east-1"}), "region", "PRIMARY_REGION", 0},
+		{"promote the primary Region from ARN", promoteCall(&replicadv1.PromoteRequest{SecretId: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:x-a1b2c3", Region: "eu-west-1"}), "region", "PRIMARY_REGION", 0},
 		{"status recent operations range", call{
 			grpc: func(ctx context.Context, c replicadv1.ReplicationServiceClient) error {
 				_, err := c.Status(ctx, &replicadv1.StatusRequest{SecretId: "prod/db", RecentOperations: 51})

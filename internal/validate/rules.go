@@ -104,7 +104,11 @@ func (r *Rules) Remove(req *replicadv1.RemoveRequest) (Target, error) {
 func (r *Rules) Promote(req *replicadv1.PromoteRequest) (Target, error) {
 	var c collector
 	t := r.target(&c, "secret_id", req.GetSecretId())
-	r.region(&c, "region", req.GetRegion())
+	// The primary's own Region holds no replica to promote: refused here,
+	// like Replicate and Remove, rather than accepted and failed by the worker.
+	if r.region(&c, "region", req.GetRegion()) && req.GetRegion() == t.PrimaryRegion {
+		c.add("region", "PRIMARY_REGION", "the Region is the secret's primary Region; promote a replica's Region")
+	}
 	r.mutation(&c, req.GetRequestId(), req.GetReason(), req.GetLabels())
 	return t, c.err()
 }
