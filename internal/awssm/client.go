@@ -168,6 +168,10 @@ func (c *Client) Describe(ctx context.Context, region, secretID string) (domain.
 		PrimaryRegion: aws.ToString(out.PrimaryRegion),
 		Replicas:      replicas(out.ReplicationStatus),
 		Deleted:       out.DeletedDate != nil,
+		LastChanged:   aws.ToTime(out.LastChangedDate),
+	}
+	if len(out.VersionIdsToStages) > 0 {
+		s.VersionIDsToStages = out.VersionIdsToStages
 	}
 	if s.PrimaryRegion == "" {
 		// A secret that was never replicated has no PrimaryRegion field.

@@ -29,6 +29,12 @@ type Secret struct {
 	Replicas      []Replica
 	// Deleted is set when the secret is scheduled for deletion.
 	Deleted bool
+	// LastChanged is DescribeSecret's LastChangedDate (zero if absent).
+	LastChanged time.Time
+	// VersionIDsToStages is DescribeSecret's VersionIdsToStages: each
+	// version id with its staging labels. With LastChanged it is how a
+	// failback tells whether the old primary changed after a failover.
+	VersionIDsToStages map[string][]string
 }
 
 // Replica returns the secret's replica in region.

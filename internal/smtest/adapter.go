@@ -3,6 +3,7 @@ package smtest
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -128,6 +129,15 @@ func adapterScenarios() []scenario {
 			if sec.ARN != arn || sec.Name != name || sec.PrimaryRegion != PrimaryRegion || len(sec.Replicas) != 0 || sec.Deleted {
 				t.Errorf("a fresh secret reads as %+v", sec)
 			}
+			// Failback compares these two between the old and the new primary.
+			if sec.LastChanged.IsZero() || len(sec.VersionIDsToStages) != 1 {
+				t.Errorf("a fresh secret's LastChanged %v, VersionIdsToStages %v", sec.LastChanged, sec.VersionIDsToStages)
+			}
+			for _, stages := range sec.VersionIDsToStages {
+				if !slices.Contains(stages, "AWSCURRENT") {
+					t.Errorf("the only version's stages %v lack AWSCURRENT", stages)
+				}
+			}
 			Replicate(t, c, name, false, RegionWithKey(ReplicaEU, "alias/replicad-eu"))
 			sec = waitAdapterInSync(t, sm, name, ReplicaEU)
 			rep, _ := sec.Replica(ReplicaEU)
@@ -141,6 +151,9 @@ func adapterScenarios() []scenario {
 			}
 			if replica.ARN != InRegion(arn, ReplicaEU) || replica.PrimaryRegion != PrimaryRegion {
 				t.Errorf("the replica reads as ARN %q primary %q", replica.ARN, replica.PrimaryRegion)
+			}
+			if !b.motoDiffers("moto's replicas keep their own versions") && !maps.EqualFunc(replica.VersionIDsToStages, sec.VersionIDsToStages, slices.Equal) {
+				t.Errorf("an InSync replica's versions %v differ from its primary's %v", replica.VersionIDsToStages, sec.VersionIDsToStages)
 			}
 			calls := sm.seen.of("DescribeSecret")
 			if len(calls) == 0 || calls[0].RequestID == "" || calls[0].Region != PrimaryRegion || calls[0].Params.SecretID != name {
