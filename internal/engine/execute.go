@@ -627,6 +627,8 @@ func settleRegions(op *domain.Operation) {
 			rp.State = domain.RegionFailed
 			if rp.Message == "" {
 				rp.Message = why
+			} else {
+				rp.Message += " (" + why + ")"
 			}
 		}
 	}
