@@ -209,7 +209,10 @@ type Submission struct {
 	AWSRegion string
 	Replicas  []domain.ReplicaParam
 	Force     bool
-	Principal string
+	// ReplaceKMSKey (Replicate): remove and re-add a replica found under
+	// another key.
+	ReplaceKMSKey bool
+	Principal     string
 	// RequestID, if set, makes the submission idempotent (AIP-155).
 	RequestID string
 	// Canonical is the request's canonical encoding without its request_id:
@@ -248,7 +251,7 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (op domain.Operation,
 		SecretKey:         s.Secret.Key(),
 		SecretDisplay:     e.red.ARN(s.Secret.Raw),
 		AWSRegion:         s.AWSRegion,
-		Params:            domain.Params{SecretID: s.Secret.Raw, Replicas: s.Replicas},
+		Params:            domain.Params{SecretID: s.Secret.Raw, Replicas: s.Replicas, ReplaceKMSKey: s.ReplaceKMSKey},
 		Force:             s.Force,
 		Principal:         s.Principal,
 		RequestID:         s.RequestID,
