@@ -53,8 +53,11 @@ type Server struct {
 	logger  *slog.Logger
 	ops     map[string]operation
 
-	mu    sync.Mutex // guards state
-	state *state
+	mu sync.Mutex // guards states
+	// states holds each account's secrets. A request belongs to the
+	// account its access key was issued for by AssumeRole, else to the
+	// default account.
+	states map[string]*state
 
 	faultsMu sync.RWMutex // guards faults
 	faults   Faults
@@ -85,13 +88,44 @@ func New(opts Options) (*Server, error) {
 		account: account,
 		delay:   opts.ReplicationDelay,
 		logger:  logger,
-		state:   newState(account),
+		states:  map[string]*state{},
 		faults:  opts.Faults.clone(),
 		meter:   newMeter(),
 	}
 	s.ops = s.operations()
 	return s, nil
 }
+
+type accountCtxKey struct{}
+
+// withAccount says which account a request is for.
+func withAccount(ctx context.Context, account string) context.Context {
+	return context.WithValue(ctx, accountCtxKey{}, account)
+}
+
+// stateOf returns the secrets of the request's account. Caller holds s.mu.
+func (s *Server) stateOf(ctx context.Context) *state {
+	account, _ := ctx.Value(accountCtxKey{}).(string)
+	if account == "" {
+		account = s.account
+	}
+	return s.accountState(account)
+}
+
+// accountState returns one account's secrets, created on first use.
+// Caller holds s.mu.
+func (s *Server) accountState(account string) *state {
+	st := s.states[account]
+	if st == nil {
+		st = newState(account)
+		s.states[account] = st
+	}
+	return st
+}
+
+// Account is the default account: the one every request belongs to unless
+// it is signed with credentials AssumeRole issued for another.
+func (s *Server) Account() string { return s.account }
 
 // Faults returns the faults currently injected.
 func (s *Server) Faults() Faults {
@@ -141,7 +175,7 @@ func (s *Server) Stats() Stats {
 // are configuration, not state, and are kept.
 func (s *Server) Reset() {
 	s.mu.Lock()
-	s.state = newState(s.account)
+	s.states = map[string]*state{}
 	s.mu.Unlock()
 	s.meter.reset()
 }
