@@ -99,14 +99,26 @@ func WithRecorder(ctx context.Context, f func(Attempt)) context.Context {
 
 type accountKey struct{}
 
-// withKey notes the account the call is for, which selects its rate budget:
-// an ARN names it, a bare name means the caller's own account ("").
+// withKey notes the account the call is for, which selects its rate budget
+// and its credentials: an ARN names it; a bare name means the account set
+// by WithAccount, or the ambient credentials' own ("").
 func withKey(ctx context.Context, secretID string) context.Context {
 	id, err := secretid.Parse(secretID)
 	if err != nil || id.Account == "" {
 		return ctx
 	}
 	return context.WithValue(ctx, accountKey{}, id.Account)
+}
+
+// WithAccount returns a context whose calls act in account (its assumed
+// role when the account is configured) and spend its budgets; "" leaves
+// the context as it is. An ARN passed to a call still names its own
+// account.
+func WithAccount(ctx context.Context, account string) context.Context {
+	if account == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, accountKey{}, account)
 }
 
 type pacingKey struct{}

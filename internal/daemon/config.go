@@ -117,6 +117,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AWS.Endpoint, "aws-endpoint", "", "send every Region's Secrets Manager requests to this URL (moto, the stand-in, a VPC endpoint); the Region travels in the signature")
 	fs.Float64Var(&c.AWS.WriteRate, "aws-write-rate", awssm.WriteRateDefault, "requests/s per (account, Region) for ReplicateSecretToRegions, RemoveRegionsFromReplication and StopReplicationToReplica (AWS allows 50/s shared with the account's other writers); negative: unlimited")
 	fs.Float64Var(&c.AWS.ReadRate, "aws-read-rate", awssm.ReadRateDefault, "requests/s per (account, Region) for DescribeSecret; negative: unlimited")
+	fs.Float64Var(&c.AWS.ListRate, "aws-list-rate", awssm.ListRateDefault, "requests/s per (account, Region) for ListSecrets, the inventory scanner's own budget, separate from --aws-read-rate; negative: unlimited")
 	fs.IntVar(&c.AWS.MaxAttempts, "aws-max-attempts", awssm.MaxAttemptsDefault, "attempts per AWS call for throttling, 5xx, timeouts and connection errors (exponential backoff, full jitter)")
 	fs.DurationVar(&c.AWS.MaxBackoff, "aws-max-backoff", awssm.MaxBackoffDefault, "longest wait between attempts of one AWS call")
 	fs.DurationVar(&c.AWS.Timeout, "aws-timeout", awssm.TimeoutDefault, "timeout of one AWS call attempt")
@@ -331,6 +332,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("aws_endpoint", maskURL(c.AWS.Endpoint)),
 		slog.Float64("aws_write_rate", c.AWS.WriteRate),
 		slog.Float64("aws_read_rate", c.AWS.ReadRate),
+		slog.Float64("aws_list_rate", c.AWS.ListRate),
 		slog.Int("aws_max_attempts", c.AWS.MaxAttempts),
 		slog.String("aws_max_backoff", c.AWS.MaxBackoff.String()),
 		slog.String("aws_timeout", c.AWS.Timeout.String()),
