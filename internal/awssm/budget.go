@@ -95,8 +95,8 @@ func (p *pace) wait(ctx context.Context) error {
 // rather than arriving together and being throttled.
 type budgets struct {
 	write, read, list float64
-	mu          sync.Mutex
-	limiters    map[budgetKey]*pace
+	mu                sync.Mutex
+	limiters          map[budgetKey]*pace
 	// share is how many processes split the budgets (at least 1).
 	share int
 }
