@@ -121,6 +121,14 @@ func WithAccount(ctx context.Context, account string) context.Context {
 	return context.WithValue(ctx, accountKey{}, account)
 }
 
+type scanKey struct{}
+
+// WithScan returns a context whose calls spend the inventory scanner's
+// budget (Config.ScanRate) instead of the read budget.
+func WithScan(ctx context.Context) context.Context {
+	return context.WithValue(ctx, scanKey{}, true)
+}
+
 type pacingKey struct{}
 
 // pacing carries an attempt's rate budget to the HTTP client, and how long
@@ -159,7 +167,11 @@ func attemptMiddleware(b *budgets, obs Observer, tracer trace.Tracer) func(*midd
 			// request goes on the wire: between here and there, signing and
 			// scheduling add delays that would bunch requests together
 			// where the budget is measured, at the receiving end.
-			pace := &pacing{limiter: b.limiter(account, region, bucketOf(api))}
+			bk := bucketOf(api)
+			if scan, _ := ctx.Value(scanKey{}).(bool); scan {
+				bk = bucketScan
+			}
+			pace := &pacing{limiter: b.limiter(account, region, bk)}
 			ctx = context.WithValue(ctx, pacingKey{}, pace)
 			ctx, span := tracer.Start(ctx, "SecretsManager/"+api, trace.WithSpanKind(trace.SpanKindClient),
 				trace.WithAttributes(

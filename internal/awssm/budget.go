@@ -14,9 +14,10 @@ type bucket int
 const (
 	bucketWrite bucket = iota
 	bucketRead
-	// bucketList paces ListSecrets on its own: the inventory scanner's
-	// pages must never slow the DescribeSecret calls operations wait on.
-	bucketList
+	// bucketScan paces the inventory scanner on its own (ListSecrets, and
+	// its DescribeSecret calls): a scan must never slow the
+	// DescribeSecret calls operations wait on.
+	bucketScan
 )
 
 // writeAPIs share AWS's per-Region, per-account bucket of 50 requests/s.
@@ -33,7 +34,7 @@ func bucketOf(api string) bucket {
 	case writeAPIs[api]:
 		return bucketWrite
 	case api == "ListSecrets":
-		return bucketList
+		return bucketScan
 	}
 	return bucketRead
 }
@@ -94,15 +95,15 @@ func (p *pace) wait(ctx context.Context) error {
 // one spaces requests evenly: 10,000 queued operations drain at the budget
 // rather than arriving together and being throttled.
 type budgets struct {
-	write, read, list float64
+	write, read, scan float64
 	mu                sync.Mutex
 	limiters          map[budgetKey]*pace
 	// share is how many processes split the budgets (at least 1).
 	share int
 }
 
-func newBudgets(write, read, list float64) *budgets {
-	return &budgets{write: write, read: read, list: list, limiters: map[budgetKey]*pace{}, share: 1}
+func newBudgets(write, read, scan float64) *budgets {
+	return &budgets{write: write, read: read, scan: scan, limiters: map[budgetKey]*pace{}, share: 1}
 }
 
 // limit is this process's rate for a bucket: its share of the budget.
@@ -111,8 +112,8 @@ func (b *budgets) limit(bk bucket) rate.Limit {
 	switch bk {
 	case bucketRead:
 		r = b.read
-	case bucketList:
-		r = b.list
+	case bucketScan:
+		r = b.scan
 	}
 	if r < 0 {
 		return rate.Inf // negative budget: unlimited

@@ -38,11 +38,13 @@ const (
 	// budget must stay well above twice the write budget or reads, not the
 	// write quota, would pace a backlog.
 	ReadRateDefault = 250.0
-	// ListRateDefault paces ListSecrets, which only the inventory scanner
-	// calls, per (account, Region): 5 pages (up to 500 secrets) a second,
-	// a small fraction of AWS's per-Region read quota, so a scan of a large
-	// account never competes with the account's own readers.
-	ListRateDefault    = 5.0
+	// ScanRateDefault paces the inventory scanner per (account, Region):
+	// its ListSecrets pages (up to 100 secrets each) and the DescribeSecret
+	// calls it makes for replicated secrets (ListSecrets reports no
+	// replication status). 10 requests/s is a small fraction of AWS's
+	// per-Region read quotas, so a scan of a large account never competes
+	// with the account's own readers or with replicad's operations.
+	ScanRateDefault    = 10.0
 	MaxAttemptsDefault = 6
 	MaxBackoffDefault  = 10 * time.Second
 	TimeoutDefault     = 15 * time.Second
@@ -59,9 +61,9 @@ type Config struct {
 	// ReadRate is the separate budget for DescribeSecret (default
 	// ReadRateDefault).
 	ReadRate float64
-	// ListRate is the separate budget for ListSecrets (default
-	// ListRateDefault).
-	ListRate float64
+	// ScanRate is the inventory scanner's own budget: ListSecrets, and
+	// DescribeSecret calls made WithScan (default ScanRateDefault).
+	ScanRate float64
 	// Accounts are the AWS accounts replicad acts in through an assumed
 	// role. Calls for any other account (and calls naming no account) use
 	// the ambient credentials.
@@ -107,8 +109,8 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if cfg.ReadRate == 0 {
 		cfg.ReadRate = ReadRateDefault
 	}
-	if cfg.ListRate == 0 {
-		cfg.ListRate = ListRateDefault
+	if cfg.ScanRate == 0 {
+		cfg.ScanRate = ScanRateDefault
 	}
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = MaxAttemptsDefault
@@ -157,7 +159,7 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		tracer:   tp.Tracer("github.com/replicad/replicad/internal/awssm"),
 		base:     base,
 		cfg:      cfg,
-		limits:   newBudgets(cfg.WriteRate, cfg.ReadRate, cfg.ListRate),
+		limits:   newBudgets(cfg.WriteRate, cfg.ReadRate, cfg.ScanRate),
 		creds:    creds,
 		byRegion: map[clientKey]*secretsmanager.Client{},
 	}, nil

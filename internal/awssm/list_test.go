@@ -45,11 +45,11 @@ func TestListSecretsHasItsOwnBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	obs := &seen{}
-	const listRate = 4.0
+	const scanRate = 4.0
 	c, err := awssm.New(ctx, awssm.Config{
 		Endpoint:    hs.URL,
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "not-a-secret", ""),
-		ListRate:    listRate, ReadRate: 1000, Observer: obs,
+		ScanRate:    scanRate, ReadRate: 1000, Observer: obs,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -77,7 +77,7 @@ func TestListSecretsHasItsOwnBudget(t *testing.T) {
 		t.Fatalf("listed %d secrets in %d pages, want 40 in 8", n, pages)
 	}
 	// 8 pages at 4/s (less the jitter headroom): at least 7 intervals.
-	if min := 7 * time.Duration(float64(time.Second)/listRate); took < min {
+	if min := 7 * time.Duration(float64(time.Second)/scanRate); took < min {
 		t.Errorf("8 pages took %v, under the %v the budget allows", took, min)
 	}
 	reads := sm.Stats().Region("us-east-1").APIs

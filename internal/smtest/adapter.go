@@ -59,7 +59,7 @@ func newAdapter(t *testing.T, endpoint string) *adapter {
 		// The suite measures behaviour, not pacing.
 		WriteRate:  -1,
 		ReadRate:   -1,
-		ListRate:   -1,
+		ScanRate:   -1,
 		MaxBackoff: 50 * time.Millisecond,
 		Observer:   seen,
 	})
