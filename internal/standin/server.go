@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -42,6 +44,9 @@ type Options struct {
 	// Logger receives a Debug record per API request and Info records for
 	// admin changes. Default: records are discarded.
 	Logger *slog.Logger
+	// RoleExternalIDs lists roles whose AssumeRole requires an external
+	// id (sts.go); any other role may be assumed without one.
+	RoleExternalIDs map[string]string
 }
 
 // Server is the in-memory Secrets Manager. It is an http.Handler: serve it
@@ -63,6 +68,13 @@ type Server struct {
 	faults   Faults
 
 	meter *meter
+
+	roleExternalIDs map[string]string
+	// issuedKeys maps each access key AssumeRole issued to its account
+	// (guarded by mu).
+	issuedKeys        map[string]string
+	assumeRoleCalls   atomic.Int64
+	assumeRoleRefused atomic.Int64
 }
 
 // New returns a Server configured by opts.
@@ -91,6 +103,9 @@ func New(opts Options) (*Server, error) {
 		states:  map[string]*state{},
 		faults:  opts.Faults.clone(),
 		meter:   newMeter(),
+
+		roleExternalIDs: maps.Clone(opts.RoleExternalIDs),
+		issuedKeys:      map[string]string{},
 	}
 	s.ops = s.operations()
 	return s, nil
@@ -168,7 +183,9 @@ func (s *Server) patchFaults(p faultsPatch) (Faults, error) {
 
 // Stats returns a copy of the counters.
 func (s *Server) Stats() Stats {
-	return s.meter.snapshot()
+	st := s.meter.snapshot()
+	st.AssumeRole, st.AssumeRoleRefused = s.assumeRoleCalls.Load(), s.assumeRoleRefused.Load()
+	return st
 }
 
 // Reset deletes every secret in every Region and clears the counters. Faults
@@ -216,7 +233,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveAdmin(w, r)
 		return
 	}
-	s.serveAPI(w, r)
+	if isSTSRequest(r) {
+		s.serveSTS(w, r)
+		return
+	}
+	s.serveAPI(w, r.WithContext(withAccount(r.Context(), s.accountOfRequest(r))))
 }
 
 // operation is one API action: which budget it is under and how to run it.
