@@ -58,7 +58,7 @@ type Config struct {
 	// AccountsFile lists the accounts replicad acts in (YAML, see
 	// LoadAccounts).
 	AccountsFile string
-	Tracing tracing.Config
+	Tracing      tracing.Config
 	// TracerProvider, if set, replaces the one Tracing would build (tests).
 	TracerProvider trace.TracerProvider
 

@@ -77,6 +77,11 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	if len(cfg.AWS.Accounts) == 0 {
+		if err := cfg.LoadAccounts(); err != nil {
+			return nil, err
+		}
+	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = HeartbeatDefault
 	}

@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -83,6 +84,8 @@ type Scanner struct {
 	log   *slog.Logger
 	// accountIdx names configured accounts in logs by their position.
 	accountIdx map[string]int
+	// ensured: the targets are recorded in inventory_scans.
+	ensured atomic.Bool
 }
 
 // New returns a Scanner.
@@ -124,28 +127,12 @@ func (s *Scanner) Run(ctx context.Context) error {
 		<-ctx.Done()
 		return nil
 	}
-	if err := s.ensureTargets(ctx); err != nil {
-		return err
-	}
 	var wg sync.WaitGroup
 	for range s.cfg.Workers {
 		wg.Go(func() { s.work(ctx) })
 	}
 	wg.Wait()
 	return nil
-}
-
-func (s *Scanner) ensureTargets(ctx context.Context) error {
-	for {
-		err := s.store.EnsureScanTargets(ctx, s.db, s.cfg.Targets)
-		if err == nil || ctx.Err() != nil {
-			return nil
-		}
-		s.log.WarnContext(ctx, "inventory: recording scan targets failed; retrying", "error", err)
-		if !sleep(ctx, s.cfg.Poll) {
-			return nil
-		}
-	}
 }
 
 func (s *Scanner) work(ctx context.Context) {
@@ -187,6 +174,12 @@ func (s *Scanner) ScanOnce(ctx context.Context) (bool, error) {
 }
 
 func (s *Scanner) scanDue(ctx context.Context) (Result, bool, error) {
+	if !s.ensured.Load() {
+		if err := s.store.EnsureScanTargets(ctx, s.db, s.cfg.Targets); err != nil {
+			return Result{}, false, err
+		}
+		s.ensured.Store(true)
+	}
 	lease, ok, err := s.store.ClaimScan(ctx, s.db, s.cfg.Owner, s.cfg.Targets, s.cfg.Lease, s.cfg.Interval, time.Now())
 	if err != nil || !ok {
 		return Result{}, false, err

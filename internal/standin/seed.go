@@ -147,3 +147,27 @@ func (s *Server) SeedSecrets(ctx context.Context, specs []SeedSecret) ([]string,
 	}
 	return arns, nil
 }
+
+// ForceDelete deletes a secret at once, without a recovery window, directly
+// (like Seed: no request, no statistic), so a test can make a secret
+// disappear from under the inventory. A replicated primary's replicas go
+// with it.
+func (s *Server) ForceDelete(account, region, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if account == "" {
+		account = s.account
+	}
+	st := s.accountState(account)
+	sec := st.regions[region][name]
+	if sec == nil {
+		return fmt.Errorf("standin: force delete %s in %s: %w", name, region, errSecretNotFound())
+	}
+	for _, r := range sec.replicas {
+		if rs := st.replicaOf(sec, r.region); rs != nil {
+			delete(st.regions[r.region], rs.name)
+		}
+	}
+	delete(st.regions[region], name)
+	return nil
+}

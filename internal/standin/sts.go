@@ -159,4 +159,3 @@ func (s *Server) accountOfRequest(r *http.Request) string {
 	}
 	return s.account
 }
-
