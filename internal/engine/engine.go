@@ -110,6 +110,9 @@ type Config struct {
 	TracerProvider trace.TracerProvider
 	// Logger receives the engine's logs.
 	Logger *slog.Logger
+	// NoInventoryRefresh turns off the DescribeSecret that records, in the
+	// inventory, the secret an operation changed when it ends.
+	NoInventoryRefresh bool
 }
 
 // Engine accepts and executes operations.

@@ -90,7 +90,11 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 	switch {
 	case res.terminal:
 		e.wait.done(op.ID)
-		return r.finish(ctx, res)
+		if err := r.finish(ctx, res); err != nil {
+			return err
+		}
+		e.refreshInventory(ctx, r.op)
+		return nil
 	case res.snooze > 0:
 		// A look that saw nothing new is not written back: the job's
 		// schedule is the wait's durable state (waiter.go).
