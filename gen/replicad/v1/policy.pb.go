@@ -1502,6 +1502,191 @@ func (x *ReplicationPolicyStatus) GetReadTime() *timestamppb.Timestamp {
 	return nil
 }
 
+// CreateReplicationPolicyResponse carries the stored (or, with
+// validate_only, the validated) policy.
+type CreateReplicationPolicyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The policy.
+	Policy        *ReplicationPolicy `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateReplicationPolicyResponse) Reset() {
+	*x = CreateReplicationPolicyResponse{}
+	mi := &file_replicad_v1_policy_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateReplicationPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateReplicationPolicyResponse) ProtoMessage() {}
+
+func (x *CreateReplicationPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_replicad_v1_policy_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateReplicationPolicyResponse.ProtoReflect.Descriptor instead.
+func (*CreateReplicationPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_replicad_v1_policy_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CreateReplicationPolicyResponse) GetPolicy() *ReplicationPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+// GetReplicationPolicyResponse carries one policy.
+type GetReplicationPolicyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The policy.
+	Policy        *ReplicationPolicy `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetReplicationPolicyResponse) Reset() {
+	*x = GetReplicationPolicyResponse{}
+	mi := &file_replicad_v1_policy_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetReplicationPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetReplicationPolicyResponse) ProtoMessage() {}
+
+func (x *GetReplicationPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_replicad_v1_policy_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetReplicationPolicyResponse.ProtoReflect.Descriptor instead.
+func (*GetReplicationPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_replicad_v1_policy_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *GetReplicationPolicyResponse) GetPolicy() *ReplicationPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+// UpdateReplicationPolicyResponse carries the updated policy.
+type UpdateReplicationPolicyResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The policy, with its new etag.
+	Policy        *ReplicationPolicy `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateReplicationPolicyResponse) Reset() {
+	*x = UpdateReplicationPolicyResponse{}
+	mi := &file_replicad_v1_policy_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateReplicationPolicyResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateReplicationPolicyResponse) ProtoMessage() {}
+
+func (x *UpdateReplicationPolicyResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_replicad_v1_policy_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateReplicationPolicyResponse.ProtoReflect.Descriptor instead.
+func (*UpdateReplicationPolicyResponse) Descriptor() ([]byte, []int) {
+	return file_replicad_v1_policy_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *UpdateReplicationPolicyResponse) GetPolicy() *ReplicationPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+// GetReplicationPolicyStatusResponse carries the status.
+type GetReplicationPolicyStatusResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The policy's status.
+	Status        *ReplicationPolicyStatus `protobuf:"bytes,1,opt,name=status,proto3" json:"status,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetReplicationPolicyStatusResponse) Reset() {
+	*x = GetReplicationPolicyStatusResponse{}
+	mi := &file_replicad_v1_policy_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetReplicationPolicyStatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetReplicationPolicyStatusResponse) ProtoMessage() {}
+
+func (x *GetReplicationPolicyStatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_replicad_v1_policy_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetReplicationPolicyStatusResponse.ProtoReflect.Descriptor instead.
+func (*GetReplicationPolicyStatusResponse) Descriptor() ([]byte, []int) {
+	return file_replicad_v1_policy_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *GetReplicationPolicyStatusResponse) GetStatus() *ReplicationPolicyStatus {
+	if x != nil {
+		return x.Status
+	}
+	return nil
+}
+
 var File_replicad_v1_policy_proto protoreflect.FileDescriptor
 
 const file_replicad_v1_policy_proto_rawDesc = "" +
@@ -1624,7 +1809,15 @@ const file_replicad_v1_policy_proto_rawDesc = "" +
 	"\tread_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\breadTime\x1a:\n" +
 	"\fDriftedEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01*Z\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"Y\n" +
+	"\x1fCreateReplicationPolicyResponse\x126\n" +
+	"\x06policy\x18\x01 \x01(\v2\x1e.replicad.v1.ReplicationPolicyR\x06policy\"V\n" +
+	"\x1cGetReplicationPolicyResponse\x126\n" +
+	"\x06policy\x18\x01 \x01(\v2\x1e.replicad.v1.ReplicationPolicyR\x06policy\"Y\n" +
+	"\x1fUpdateReplicationPolicyResponse\x126\n" +
+	"\x06policy\x18\x01 \x01(\v2\x1e.replicad.v1.ReplicationPolicyR\x06policy\"b\n" +
+	"\"GetReplicationPolicyStatusResponse\x12<\n" +
+	"\x06status\x18\x01 \x01(\v2$.replicad.v1.ReplicationPolicyStatusR\x06status*Z\n" +
 	"\n" +
 	"PolicyMode\x12\x1b\n" +
 	"\x17POLICY_MODE_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -1637,15 +1830,15 @@ const file_replicad_v1_policy_proto_rawDesc = "" +
 	"\x1aDRIFT_KIND_KMS_KEY_DIFFERS\x10\x03\x12\x1b\n" +
 	"\x17DRIFT_KIND_EXTRA_REGION\x10\x04\x12!\n" +
 	"\x1dDRIFT_KIND_UNEXPECTED_PRIMARY\x10\x05\x12%\n" +
-	"!DRIFT_KIND_SCHEDULED_FOR_DELETION\x10\x062\xf3\a\n" +
-	"\rPolicyService\x12\x84\x01\n" +
-	"\x17CreateReplicationPolicy\x12+.replicad.v1.CreateReplicationPolicyRequest\x1a\x1e.replicad.v1.ReplicationPolicy\"\x1c\x82\xd3\xe4\x93\x02\x16:\x06policy\"\f/v1/policies\x12}\n" +
-	"\x14GetReplicationPolicy\x12(.replicad.v1.GetReplicationPolicyRequest\x1a\x1e.replicad.v1.ReplicationPolicy\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/policies/{name}\x12\x8a\x01\n" +
-	"\x17ListReplicationPolicies\x12+.replicad.v1.ListReplicationPoliciesRequest\x1a,.replicad.v1.ListReplicationPoliciesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/policies\x12\x92\x01\n" +
-	"\x17UpdateReplicationPolicy\x12+.replicad.v1.UpdateReplicationPolicyRequest\x1a\x1e.replicad.v1.ReplicationPolicy\"*\x82\xd3\xe4\x93\x02$:\x06policy2\x1a/v1/policies/{policy.name}\x12\x91\x01\n" +
+	"!DRIFT_KIND_SCHEDULED_FOR_DELETION\x10\x062\xa6\b\n" +
+	"\rPolicyService\x12\x92\x01\n" +
+	"\x17CreateReplicationPolicy\x12+.replicad.v1.CreateReplicationPolicyRequest\x1a,.replicad.v1.CreateReplicationPolicyResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x06policy\"\f/v1/policies\x12\x88\x01\n" +
+	"\x14GetReplicationPolicy\x12(.replicad.v1.GetReplicationPolicyRequest\x1a).replicad.v1.GetReplicationPolicyResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/policies/{name}\x12\x8a\x01\n" +
+	"\x17ListReplicationPolicies\x12+.replicad.v1.ListReplicationPoliciesRequest\x1a,.replicad.v1.ListReplicationPoliciesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/policies\x12\xa0\x01\n" +
+	"\x17UpdateReplicationPolicy\x12+.replicad.v1.UpdateReplicationPolicyRequest\x1a,.replicad.v1.UpdateReplicationPolicyResponse\"*\x82\xd3\xe4\x93\x02$:\x06policy2\x1a/v1/policies/{policy.name}\x12\x91\x01\n" +
 	"\x17DeleteReplicationPolicy\x12+.replicad.v1.DeleteReplicationPolicyRequest\x1a,.replicad.v1.DeleteReplicationPolicyResponse\"\x1b\x82\xd3\xe4\x93\x02\x15*\x13/v1/policies/{name}\x12\x8c\x01\n" +
-	"\x15PlanReplicationPolicy\x12).replicad.v1.PlanReplicationPolicyRequest\x1a*.replicad.v1.PlanReplicationPolicyResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/policies:plan\x12\x96\x01\n" +
-	"\x1aGetReplicationPolicyStatus\x12..replicad.v1.GetReplicationPolicyStatusRequest\x1a$.replicad.v1.ReplicationPolicyStatus\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/policies/{name}/statusB9Z7github.com/replicad/replicad/gen/replicad/v1;replicadv1b\x06proto3"
+	"\x15PlanReplicationPolicy\x12).replicad.v1.PlanReplicationPolicyRequest\x1a*.replicad.v1.PlanReplicationPolicyResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/policies:plan\x12\xa1\x01\n" +
+	"\x1aGetReplicationPolicyStatus\x12..replicad.v1.GetReplicationPolicyStatusRequest\x1a/.replicad.v1.GetReplicationPolicyStatusResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/policies/{name}/statusB9Z7github.com/replicad/replicad/gen/replicad/v1;replicadv1b\x06proto3"
 
 var (
 	file_replicad_v1_policy_proto_rawDescOnce sync.Once
@@ -1660,77 +1853,85 @@ func file_replicad_v1_policy_proto_rawDescGZIP() []byte {
 }
 
 var file_replicad_v1_policy_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_replicad_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
+var file_replicad_v1_policy_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_replicad_v1_policy_proto_goTypes = []any{
-	(PolicyMode)(0),                           // 0: replicad.v1.PolicyMode
-	(DriftKind)(0),                            // 1: replicad.v1.DriftKind
-	(*ReplicationPolicy)(nil),                 // 2: replicad.v1.ReplicationPolicy
-	(*PolicySelector)(nil),                    // 3: replicad.v1.PolicySelector
-	(*DesiredReplica)(nil),                    // 4: replicad.v1.DesiredReplica
-	(*CreateReplicationPolicyRequest)(nil),    // 5: replicad.v1.CreateReplicationPolicyRequest
-	(*GetReplicationPolicyRequest)(nil),       // 6: replicad.v1.GetReplicationPolicyRequest
-	(*ListReplicationPoliciesRequest)(nil),    // 7: replicad.v1.ListReplicationPoliciesRequest
-	(*ListReplicationPoliciesResponse)(nil),   // 8: replicad.v1.ListReplicationPoliciesResponse
-	(*UpdateReplicationPolicyRequest)(nil),    // 9: replicad.v1.UpdateReplicationPolicyRequest
-	(*DeleteReplicationPolicyRequest)(nil),    // 10: replicad.v1.DeleteReplicationPolicyRequest
-	(*DeleteReplicationPolicyResponse)(nil),   // 11: replicad.v1.DeleteReplicationPolicyResponse
-	(*PlanReplicationPolicyRequest)(nil),      // 12: replicad.v1.PlanReplicationPolicyRequest
-	(*PlanReplicationPolicyResponse)(nil),     // 13: replicad.v1.PlanReplicationPolicyResponse
-	(*PlannedSecret)(nil),                     // 14: replicad.v1.PlannedSecret
-	(*Drift)(nil),                             // 15: replicad.v1.Drift
-	(*PlannedOperation)(nil),                  // 16: replicad.v1.PlannedOperation
-	(*PlannedRegion)(nil),                     // 17: replicad.v1.PlannedRegion
-	(*GetReplicationPolicyStatusRequest)(nil), // 18: replicad.v1.GetReplicationPolicyStatusRequest
-	(*ReplicationPolicyStatus)(nil),           // 19: replicad.v1.ReplicationPolicyStatus
-	nil,                                       // 20: replicad.v1.PolicySelector.TagsEntry
-	nil,                                       // 21: replicad.v1.PlanReplicationPolicyResponse.DriftCountsEntry
-	nil,                                       // 22: replicad.v1.ReplicationPolicyStatus.DriftedEntry
-	(*timestamppb.Timestamp)(nil),             // 23: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),               // 24: google.protobuf.Duration
-	(OperationKind)(0),                        // 25: replicad.v1.OperationKind
+	(PolicyMode)(0),                            // 0: replicad.v1.PolicyMode
+	(DriftKind)(0),                             // 1: replicad.v1.DriftKind
+	(*ReplicationPolicy)(nil),                  // 2: replicad.v1.ReplicationPolicy
+	(*PolicySelector)(nil),                     // 3: replicad.v1.PolicySelector
+	(*DesiredReplica)(nil),                     // 4: replicad.v1.DesiredReplica
+	(*CreateReplicationPolicyRequest)(nil),     // 5: replicad.v1.CreateReplicationPolicyRequest
+	(*GetReplicationPolicyRequest)(nil),        // 6: replicad.v1.GetReplicationPolicyRequest
+	(*ListReplicationPoliciesRequest)(nil),     // 7: replicad.v1.ListReplicationPoliciesRequest
+	(*ListReplicationPoliciesResponse)(nil),    // 8: replicad.v1.ListReplicationPoliciesResponse
+	(*UpdateReplicationPolicyRequest)(nil),     // 9: replicad.v1.UpdateReplicationPolicyRequest
+	(*DeleteReplicationPolicyRequest)(nil),     // 10: replicad.v1.DeleteReplicationPolicyRequest
+	(*DeleteReplicationPolicyResponse)(nil),    // 11: replicad.v1.DeleteReplicationPolicyResponse
+	(*PlanReplicationPolicyRequest)(nil),       // 12: replicad.v1.PlanReplicationPolicyRequest
+	(*PlanReplicationPolicyResponse)(nil),      // 13: replicad.v1.PlanReplicationPolicyResponse
+	(*PlannedSecret)(nil),                      // 14: replicad.v1.PlannedSecret
+	(*Drift)(nil),                              // 15: replicad.v1.Drift
+	(*PlannedOperation)(nil),                   // 16: replicad.v1.PlannedOperation
+	(*PlannedRegion)(nil),                      // 17: replicad.v1.PlannedRegion
+	(*GetReplicationPolicyStatusRequest)(nil),  // 18: replicad.v1.GetReplicationPolicyStatusRequest
+	(*ReplicationPolicyStatus)(nil),            // 19: replicad.v1.ReplicationPolicyStatus
+	(*CreateReplicationPolicyResponse)(nil),    // 20: replicad.v1.CreateReplicationPolicyResponse
+	(*GetReplicationPolicyResponse)(nil),       // 21: replicad.v1.GetReplicationPolicyResponse
+	(*UpdateReplicationPolicyResponse)(nil),    // 22: replicad.v1.UpdateReplicationPolicyResponse
+	(*GetReplicationPolicyStatusResponse)(nil), // 23: replicad.v1.GetReplicationPolicyStatusResponse
+	nil,                           // 24: replicad.v1.PolicySelector.TagsEntry
+	nil,                           // 25: replicad.v1.PlanReplicationPolicyResponse.DriftCountsEntry
+	nil,                           // 26: replicad.v1.ReplicationPolicyStatus.DriftedEntry
+	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),   // 28: google.protobuf.Duration
+	(OperationKind)(0),            // 29: replicad.v1.OperationKind
 }
 var file_replicad_v1_policy_proto_depIdxs = []int32{
 	3,  // 0: replicad.v1.ReplicationPolicy.selector:type_name -> replicad.v1.PolicySelector
 	4,  // 1: replicad.v1.ReplicationPolicy.replicas:type_name -> replicad.v1.DesiredReplica
 	0,  // 2: replicad.v1.ReplicationPolicy.mode:type_name -> replicad.v1.PolicyMode
-	23, // 3: replicad.v1.ReplicationPolicy.create_time:type_name -> google.protobuf.Timestamp
-	23, // 4: replicad.v1.ReplicationPolicy.update_time:type_name -> google.protobuf.Timestamp
-	20, // 5: replicad.v1.PolicySelector.tags:type_name -> replicad.v1.PolicySelector.TagsEntry
+	27, // 3: replicad.v1.ReplicationPolicy.create_time:type_name -> google.protobuf.Timestamp
+	27, // 4: replicad.v1.ReplicationPolicy.update_time:type_name -> google.protobuf.Timestamp
+	24, // 5: replicad.v1.PolicySelector.tags:type_name -> replicad.v1.PolicySelector.TagsEntry
 	2,  // 6: replicad.v1.CreateReplicationPolicyRequest.policy:type_name -> replicad.v1.ReplicationPolicy
 	2,  // 7: replicad.v1.ListReplicationPoliciesResponse.policies:type_name -> replicad.v1.ReplicationPolicy
 	2,  // 8: replicad.v1.UpdateReplicationPolicyRequest.policy:type_name -> replicad.v1.ReplicationPolicy
 	2,  // 9: replicad.v1.PlanReplicationPolicyRequest.policy:type_name -> replicad.v1.ReplicationPolicy
 	14, // 10: replicad.v1.PlanReplicationPolicyResponse.secrets:type_name -> replicad.v1.PlannedSecret
-	24, // 11: replicad.v1.PlanReplicationPolicyResponse.estimated_time_to_compliance:type_name -> google.protobuf.Duration
-	21, // 12: replicad.v1.PlanReplicationPolicyResponse.drift_counts:type_name -> replicad.v1.PlanReplicationPolicyResponse.DriftCountsEntry
+	28, // 11: replicad.v1.PlanReplicationPolicyResponse.estimated_time_to_compliance:type_name -> google.protobuf.Duration
+	25, // 12: replicad.v1.PlanReplicationPolicyResponse.drift_counts:type_name -> replicad.v1.PlanReplicationPolicyResponse.DriftCountsEntry
 	15, // 13: replicad.v1.PlannedSecret.drifts:type_name -> replicad.v1.Drift
 	16, // 14: replicad.v1.PlannedSecret.operations:type_name -> replicad.v1.PlannedOperation
 	1,  // 15: replicad.v1.Drift.kind:type_name -> replicad.v1.DriftKind
-	25, // 16: replicad.v1.PlannedOperation.kind:type_name -> replicad.v1.OperationKind
+	29, // 16: replicad.v1.PlannedOperation.kind:type_name -> replicad.v1.OperationKind
 	17, // 17: replicad.v1.PlannedOperation.regions:type_name -> replicad.v1.PlannedRegion
 	0,  // 18: replicad.v1.ReplicationPolicyStatus.mode:type_name -> replicad.v1.PolicyMode
-	22, // 19: replicad.v1.ReplicationPolicyStatus.drifted:type_name -> replicad.v1.ReplicationPolicyStatus.DriftedEntry
-	24, // 20: replicad.v1.ReplicationPolicyStatus.estimated_time_to_compliance:type_name -> google.protobuf.Duration
-	23, // 21: replicad.v1.ReplicationPolicyStatus.read_time:type_name -> google.protobuf.Timestamp
-	5,  // 22: replicad.v1.PolicyService.CreateReplicationPolicy:input_type -> replicad.v1.CreateReplicationPolicyRequest
-	6,  // 23: replicad.v1.PolicyService.GetReplicationPolicy:input_type -> replicad.v1.GetReplicationPolicyRequest
-	7,  // 24: replicad.v1.PolicyService.ListReplicationPolicies:input_type -> replicad.v1.ListReplicationPoliciesRequest
-	9,  // 25: replicad.v1.PolicyService.UpdateReplicationPolicy:input_type -> replicad.v1.UpdateReplicationPolicyRequest
-	10, // 26: replicad.v1.PolicyService.DeleteReplicationPolicy:input_type -> replicad.v1.DeleteReplicationPolicyRequest
-	12, // 27: replicad.v1.PolicyService.PlanReplicationPolicy:input_type -> replicad.v1.PlanReplicationPolicyRequest
-	18, // 28: replicad.v1.PolicyService.GetReplicationPolicyStatus:input_type -> replicad.v1.GetReplicationPolicyStatusRequest
-	2,  // 29: replicad.v1.PolicyService.CreateReplicationPolicy:output_type -> replicad.v1.ReplicationPolicy
-	2,  // 30: replicad.v1.PolicyService.GetReplicationPolicy:output_type -> replicad.v1.ReplicationPolicy
-	8,  // 31: replicad.v1.PolicyService.ListReplicationPolicies:output_type -> replicad.v1.ListReplicationPoliciesResponse
-	2,  // 32: replicad.v1.PolicyService.UpdateReplicationPolicy:output_type -> replicad.v1.ReplicationPolicy
-	11, // 33: replicad.v1.PolicyService.DeleteReplicationPolicy:output_type -> replicad.v1.DeleteReplicationPolicyResponse
-	13, // 34: replicad.v1.PolicyService.PlanReplicationPolicy:output_type -> replicad.v1.PlanReplicationPolicyResponse
-	19, // 35: replicad.v1.PolicyService.GetReplicationPolicyStatus:output_type -> replicad.v1.ReplicationPolicyStatus
-	29, // [29:36] is the sub-list for method output_type
-	22, // [22:29] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	26, // 19: replicad.v1.ReplicationPolicyStatus.drifted:type_name -> replicad.v1.ReplicationPolicyStatus.DriftedEntry
+	28, // 20: replicad.v1.ReplicationPolicyStatus.estimated_time_to_compliance:type_name -> google.protobuf.Duration
+	27, // 21: replicad.v1.ReplicationPolicyStatus.read_time:type_name -> google.protobuf.Timestamp
+	2,  // 22: replicad.v1.CreateReplicationPolicyResponse.policy:type_name -> replicad.v1.ReplicationPolicy
+	2,  // 23: replicad.v1.GetReplicationPolicyResponse.policy:type_name -> replicad.v1.ReplicationPolicy
+	2,  // 24: replicad.v1.UpdateReplicationPolicyResponse.policy:type_name -> replicad.v1.ReplicationPolicy
+	19, // 25: replicad.v1.GetReplicationPolicyStatusResponse.status:type_name -> replicad.v1.ReplicationPolicyStatus
+	5,  // 26: replicad.v1.PolicyService.CreateReplicationPolicy:input_type -> replicad.v1.CreateReplicationPolicyRequest
+	6,  // 27: replicad.v1.PolicyService.GetReplicationPolicy:input_type -> replicad.v1.GetReplicationPolicyRequest
+	7,  // 28: replicad.v1.PolicyService.ListReplicationPolicies:input_type -> replicad.v1.ListReplicationPoliciesRequest
+	9,  // 29: replicad.v1.PolicyService.UpdateReplicationPolicy:input_type -> replicad.v1.UpdateReplicationPolicyRequest
+	10, // 30: replicad.v1.PolicyService.DeleteReplicationPolicy:input_type -> replicad.v1.DeleteReplicationPolicyRequest
+	12, // 31: replicad.v1.PolicyService.PlanReplicationPolicy:input_type -> replicad.v1.PlanReplicationPolicyRequest
+	18, // 32: replicad.v1.PolicyService.GetReplicationPolicyStatus:input_type -> replicad.v1.GetReplicationPolicyStatusRequest
+	20, // 33: replicad.v1.PolicyService.CreateReplicationPolicy:output_type -> replicad.v1.CreateReplicationPolicyResponse
+	21, // 34: replicad.v1.PolicyService.GetReplicationPolicy:output_type -> replicad.v1.GetReplicationPolicyResponse
+	8,  // 35: replicad.v1.PolicyService.ListReplicationPolicies:output_type -> replicad.v1.ListReplicationPoliciesResponse
+	22, // 36: replicad.v1.PolicyService.UpdateReplicationPolicy:output_type -> replicad.v1.UpdateReplicationPolicyResponse
+	11, // 37: replicad.v1.PolicyService.DeleteReplicationPolicy:output_type -> replicad.v1.DeleteReplicationPolicyResponse
+	13, // 38: replicad.v1.PolicyService.PlanReplicationPolicy:output_type -> replicad.v1.PlanReplicationPolicyResponse
+	23, // 39: replicad.v1.PolicyService.GetReplicationPolicyStatus:output_type -> replicad.v1.GetReplicationPolicyStatusResponse
+	33, // [33:40] is the sub-list for method output_type
+	26, // [26:33] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_replicad_v1_policy_proto_init() }
@@ -1746,7 +1947,7 @@ func file_replicad_v1_policy_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_replicad_v1_policy_proto_rawDesc), len(file_replicad_v1_policy_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   21,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

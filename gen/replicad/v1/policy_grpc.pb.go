@@ -41,14 +41,14 @@ type PolicyServiceClient interface {
 	// CreateReplicationPolicy stores a new policy (or, with validate_only,
 	// checks it and changes nothing). Two policies that select the same
 	// secret with different desires are refused.
-	CreateReplicationPolicy(ctx context.Context, in *CreateReplicationPolicyRequest, opts ...grpc.CallOption) (*ReplicationPolicy, error)
+	CreateReplicationPolicy(ctx context.Context, in *CreateReplicationPolicyRequest, opts ...grpc.CallOption) (*CreateReplicationPolicyResponse, error)
 	// GetReplicationPolicy returns one policy.
-	GetReplicationPolicy(ctx context.Context, in *GetReplicationPolicyRequest, opts ...grpc.CallOption) (*ReplicationPolicy, error)
+	GetReplicationPolicy(ctx context.Context, in *GetReplicationPolicyRequest, opts ...grpc.CallOption) (*GetReplicationPolicyResponse, error)
 	// ListReplicationPolicies lists policies by name, with AIP-158 pages.
 	ListReplicationPolicies(ctx context.Context, in *ListReplicationPoliciesRequest, opts ...grpc.CallOption) (*ListReplicationPoliciesResponse, error)
 	// UpdateReplicationPolicy replaces a policy's specification. The etag
 	// must be the stored one (AIP-154): a stale etag is ABORTED.
-	UpdateReplicationPolicy(ctx context.Context, in *UpdateReplicationPolicyRequest, opts ...grpc.CallOption) (*ReplicationPolicy, error)
+	UpdateReplicationPolicy(ctx context.Context, in *UpdateReplicationPolicyRequest, opts ...grpc.CallOption) (*UpdateReplicationPolicyResponse, error)
 	// DeleteReplicationPolicy deletes a policy. Operations it created are
 	// left to finish; no new ones are created.
 	DeleteReplicationPolicy(ctx context.Context, in *DeleteReplicationPolicyRequest, opts ...grpc.CallOption) (*DeleteReplicationPolicyResponse, error)
@@ -59,7 +59,7 @@ type PolicyServiceClient interface {
 	PlanReplicationPolicy(ctx context.Context, in *PlanReplicationPolicyRequest, opts ...grpc.CallOption) (*PlanReplicationPolicyResponse, error)
 	// GetReplicationPolicyStatus reports a policy's progress towards
 	// compliance.
-	GetReplicationPolicyStatus(ctx context.Context, in *GetReplicationPolicyStatusRequest, opts ...grpc.CallOption) (*ReplicationPolicyStatus, error)
+	GetReplicationPolicyStatus(ctx context.Context, in *GetReplicationPolicyStatusRequest, opts ...grpc.CallOption) (*GetReplicationPolicyStatusResponse, error)
 }
 
 type policyServiceClient struct {
@@ -70,9 +70,9 @@ func NewPolicyServiceClient(cc grpc.ClientConnInterface) PolicyServiceClient {
 	return &policyServiceClient{cc}
 }
 
-func (c *policyServiceClient) CreateReplicationPolicy(ctx context.Context, in *CreateReplicationPolicyRequest, opts ...grpc.CallOption) (*ReplicationPolicy, error) {
+func (c *policyServiceClient) CreateReplicationPolicy(ctx context.Context, in *CreateReplicationPolicyRequest, opts ...grpc.CallOption) (*CreateReplicationPolicyResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ReplicationPolicy)
+	out := new(CreateReplicationPolicyResponse)
 	err := c.cc.Invoke(ctx, PolicyService_CreateReplicationPolicy_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -80,9 +80,9 @@ func (c *policyServiceClient) CreateReplicationPolicy(ctx context.Context, in *C
 	return out, nil
 }
 
-func (c *policyServiceClient) GetReplicationPolicy(ctx context.Context, in *GetReplicationPolicyRequest, opts ...grpc.CallOption) (*ReplicationPolicy, error) {
+func (c *policyServiceClient) GetReplicationPolicy(ctx context.Context, in *GetReplicationPolicyRequest, opts ...grpc.CallOption) (*GetReplicationPolicyResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ReplicationPolicy)
+	out := new(GetReplicationPolicyResponse)
 	err := c.cc.Invoke(ctx, PolicyService_GetReplicationPolicy_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -100,9 +100,9 @@ func (c *policyServiceClient) ListReplicationPolicies(ctx context.Context, in *L
 	return out, nil
 }
 
-func (c *policyServiceClient) UpdateReplicationPolicy(ctx context.Context, in *UpdateReplicationPolicyRequest, opts ...grpc.CallOption) (*ReplicationPolicy, error) {
+func (c *policyServiceClient) UpdateReplicationPolicy(ctx context.Context, in *UpdateReplicationPolicyRequest, opts ...grpc.CallOption) (*UpdateReplicationPolicyResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ReplicationPolicy)
+	out := new(UpdateReplicationPolicyResponse)
 	err := c.cc.Invoke(ctx, PolicyService_UpdateReplicationPolicy_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -130,9 +130,9 @@ func (c *policyServiceClient) PlanReplicationPolicy(ctx context.Context, in *Pla
 	return out, nil
 }
 
-func (c *policyServiceClient) GetReplicationPolicyStatus(ctx context.Context, in *GetReplicationPolicyStatusRequest, opts ...grpc.CallOption) (*ReplicationPolicyStatus, error) {
+func (c *policyServiceClient) GetReplicationPolicyStatus(ctx context.Context, in *GetReplicationPolicyStatusRequest, opts ...grpc.CallOption) (*GetReplicationPolicyStatusResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ReplicationPolicyStatus)
+	out := new(GetReplicationPolicyStatusResponse)
 	err := c.cc.Invoke(ctx, PolicyService_GetReplicationPolicyStatus_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
@@ -153,14 +153,14 @@ type PolicyServiceServer interface {
 	// CreateReplicationPolicy stores a new policy (or, with validate_only,
 	// checks it and changes nothing). Two policies that select the same
 	// secret with different desires are refused.
-	CreateReplicationPolicy(context.Context, *CreateReplicationPolicyRequest) (*ReplicationPolicy, error)
+	CreateReplicationPolicy(context.Context, *CreateReplicationPolicyRequest) (*CreateReplicationPolicyResponse, error)
 	// GetReplicationPolicy returns one policy.
-	GetReplicationPolicy(context.Context, *GetReplicationPolicyRequest) (*ReplicationPolicy, error)
+	GetReplicationPolicy(context.Context, *GetReplicationPolicyRequest) (*GetReplicationPolicyResponse, error)
 	// ListReplicationPolicies lists policies by name, with AIP-158 pages.
 	ListReplicationPolicies(context.Context, *ListReplicationPoliciesRequest) (*ListReplicationPoliciesResponse, error)
 	// UpdateReplicationPolicy replaces a policy's specification. The etag
 	// must be the stored one (AIP-154): a stale etag is ABORTED.
-	UpdateReplicationPolicy(context.Context, *UpdateReplicationPolicyRequest) (*ReplicationPolicy, error)
+	UpdateReplicationPolicy(context.Context, *UpdateReplicationPolicyRequest) (*UpdateReplicationPolicyResponse, error)
 	// DeleteReplicationPolicy deletes a policy. Operations it created are
 	// left to finish; no new ones are created.
 	DeleteReplicationPolicy(context.Context, *DeleteReplicationPolicyRequest) (*DeleteReplicationPolicyResponse, error)
@@ -171,7 +171,7 @@ type PolicyServiceServer interface {
 	PlanReplicationPolicy(context.Context, *PlanReplicationPolicyRequest) (*PlanReplicationPolicyResponse, error)
 	// GetReplicationPolicyStatus reports a policy's progress towards
 	// compliance.
-	GetReplicationPolicyStatus(context.Context, *GetReplicationPolicyStatusRequest) (*ReplicationPolicyStatus, error)
+	GetReplicationPolicyStatus(context.Context, *GetReplicationPolicyStatusRequest) (*GetReplicationPolicyStatusResponse, error)
 	mustEmbedUnimplementedPolicyServiceServer()
 }
 
@@ -182,16 +182,16 @@ type PolicyServiceServer interface {
 // pointer dereference when methods are called.
 type UnimplementedPolicyServiceServer struct{}
 
-func (UnimplementedPolicyServiceServer) CreateReplicationPolicy(context.Context, *CreateReplicationPolicyRequest) (*ReplicationPolicy, error) {
+func (UnimplementedPolicyServiceServer) CreateReplicationPolicy(context.Context, *CreateReplicationPolicyRequest) (*CreateReplicationPolicyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateReplicationPolicy not implemented")
 }
-func (UnimplementedPolicyServiceServer) GetReplicationPolicy(context.Context, *GetReplicationPolicyRequest) (*ReplicationPolicy, error) {
+func (UnimplementedPolicyServiceServer) GetReplicationPolicy(context.Context, *GetReplicationPolicyRequest) (*GetReplicationPolicyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetReplicationPolicy not implemented")
 }
 func (UnimplementedPolicyServiceServer) ListReplicationPolicies(context.Context, *ListReplicationPoliciesRequest) (*ListReplicationPoliciesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ListReplicationPolicies not implemented")
 }
-func (UnimplementedPolicyServiceServer) UpdateReplicationPolicy(context.Context, *UpdateReplicationPolicyRequest) (*ReplicationPolicy, error) {
+func (UnimplementedPolicyServiceServer) UpdateReplicationPolicy(context.Context, *UpdateReplicationPolicyRequest) (*UpdateReplicationPolicyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method UpdateReplicationPolicy not implemented")
 }
 func (UnimplementedPolicyServiceServer) DeleteReplicationPolicy(context.Context, *DeleteReplicationPolicyRequest) (*DeleteReplicationPolicyResponse, error) {
@@ -200,7 +200,7 @@ func (UnimplementedPolicyServiceServer) DeleteReplicationPolicy(context.Context,
 func (UnimplementedPolicyServiceServer) PlanReplicationPolicy(context.Context, *PlanReplicationPolicyRequest) (*PlanReplicationPolicyResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method PlanReplicationPolicy not implemented")
 }
-func (UnimplementedPolicyServiceServer) GetReplicationPolicyStatus(context.Context, *GetReplicationPolicyStatusRequest) (*ReplicationPolicyStatus, error) {
+func (UnimplementedPolicyServiceServer) GetReplicationPolicyStatus(context.Context, *GetReplicationPolicyStatusRequest) (*GetReplicationPolicyStatusResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetReplicationPolicyStatus not implemented")
 }
 func (UnimplementedPolicyServiceServer) mustEmbedUnimplementedPolicyServiceServer() {}
