@@ -131,6 +131,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Engine.PollInitial, "poll-initial", engine.PollInitialDefault, "first DescribeSecret polling interval")
 	fs.DurationVar(&c.Engine.PollMax, "poll-max", engine.PollMaxDefault, "longest DescribeSecret polling interval")
 	fs.DurationVar(&c.Engine.InlinePoll, "inline-poll", engine.InlinePollDefault, "how long one execution polls before freeing its worker and resuming later (0: snooze after one look)")
+	fs.DurationVar(&c.Engine.ReconcileInterval, "policy-reconcile-interval", engine.ReconcileIntervalDefault, "how often ENFORCE replication policies turn drift into operations (negative: never)")
+	fs.DurationVar(&c.Engine.PolicyRetryBackoff, "policy-retry-backoff", engine.PolicyRetryBackoffDefault, "how long a policy waits before trying again what one of its operations failed to do")
 	fs.DurationVar(&c.Heartbeat, "heartbeat-interval", HeartbeatDefault, "how often processes sharing the database announce themselves; each takes an equal share of the AWS rate budgets")
 	fs.DurationVar(&c.Drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight operations may finish before they are handed back to the queue")
 	fs.StringVar(&c.DataKeyFile, "data-key-file", "", "file holding the 32-byte data key (base64) that seals operation parameters (required)")

@@ -151,6 +151,9 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 	engCfg.Logger = log
 	engCfg.Observer = engineObservers{d.metrics, operationLog{log}}
 	engCfg.TracerProvider = tp
+	// Policies' budget shares and estimates are shares of the configured
+	// write budget.
+	engCfg.WriteRate = cfg.AWS.WriteRate
 	if trail != nil {
 		engCfg.Auditor = approvalAudit{trail}
 	}

@@ -55,7 +55,7 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 	r := &run{e: e, op: op, job: job, resumed: op.State == domain.StateRunning}
 	r.op.Attempts++
 	ctx = awssm.WithRecorder(ctx, r.record)
-	ctx = awssm.WithCaller(ctx, awssm.Caller{Principal: op.Principal, OperationID: op.ID.String()})
+	ctx = awssm.WithCaller(ctx, awssm.Caller{Principal: op.Principal, OperationID: op.ID.String(), Background: op.OriginPolicy != ""})
 
 	var res result
 	switch op.Kind {
