@@ -75,6 +75,7 @@ func operationToProto(op domain.Operation) *replicadv1.Operation {
 		EndTime:           ts(op.EndedAt),
 		Labels:            op.Labels,
 		Approval:          approvalToProto(op.Approval),
+		OriginPolicy:      op.OriginPolicy,
 	}
 	for _, r := range op.Regions {
 		out.Regions = append(out.Regions, &replicadv1.RegionProgress{

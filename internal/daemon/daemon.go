@@ -183,6 +183,7 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		GRPCAddr:       cfg.GRPCAddr,
 		HTTPAddr:       cfg.HTTPAddr,
 		Engine:         d.engine,
+		Policies:       d.engine,
 		Rules:          rules,
 		Redactor:       red,
 		Trail:          trail,
