@@ -265,9 +265,9 @@ func statusToProto(st domain.PolicyStatus) *replicadv1.ReplicationPolicyStatus {
 		Selected: int32(st.Selected), Compliant: int32(st.Compliant), InConflict: int32(st.InConflict), //nolint:gosec // counts
 		Unfixable: int32(st.Unfixable), Drifted: countsToProto(st.Drifted), //nolint:gosec // counts
 		OperationsPending:   int32(st.Operations[domain.StatePending] + st.Operations[domain.StateAwaitingApproval]), //nolint:gosec // counts
-		OperationsRunning:   int32(st.Operations[domain.StateRunning]),                                            //nolint:gosec // counts
-		OperationsFailed:    int32(st.Operations[domain.StateFailed]),                                             //nolint:gosec // counts
-		OperationsSucceeded: int32(st.Operations[domain.StateSucceeded]),                                          //nolint:gosec // counts
+		OperationsRunning:   int32(st.Operations[domain.StateRunning]),                                               //nolint:gosec // counts
+		OperationsFailed:    int32(st.Operations[domain.StateFailed]),                                                //nolint:gosec // counts
+		OperationsSucceeded: int32(st.Operations[domain.StateSucceeded]),                                             //nolint:gosec // counts
 		CompliantAll:        st.Selected == st.Compliant,
 		ReadTime:            timestamppb.New(st.ReadAt),
 	}
