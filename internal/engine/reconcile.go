@@ -32,8 +32,8 @@ import (
 //     described again (and the inventory updated) before anything else is
 //     decided for it.
 //   - No flapping: a secret two policies select with different desires is
-//     in conflict and left alone by both; an operation that failed is not
-//     tried again for PolicyRetryBackoff.
+//     in conflict and left alone by both; what an operation failed to do is
+//     not tried again for PolicyRetryBackoff, unless the policy changes.
 //   - One process at a time reconciles a policy (a try-lock per policy per
 //     round), and a round creates only as many operations per (account,
 //     Region) as the policy's share of the write budget allows for the time
@@ -140,7 +140,9 @@ func (e *Engine) reconcilePolicy(ctx context.Context, p domain.Policy, all []dom
 			if len(s.ops) == 0 {
 				continue
 			}
-			if act != nil && !act.LastFailed.IsZero() && time.Since(act.LastFailed) < e.cfg.PolicyRetryBackoff {
+			// A failure since the policy last changed waits out the backoff;
+			// a change of the policy is a new intent, tried at once.
+			if act != nil && act.LastFailed.After(p.UpdatedAt) && time.Since(act.LastFailed) < e.cfg.PolicyRetryBackoff {
 				continue
 			}
 			key := [2]string{s.sec.Account, s.sec.Region}
