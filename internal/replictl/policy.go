@@ -17,7 +17,9 @@ import (
 
 // policyNotCompliantError reports `policy status --wait` ending with the
 // policy still not compliant: nothing pending or running would change it.
-type policyNotCompliantError struct{ st *replicadv1.ReplicationPolicyStatus }
+type policyNotCompliantError struct {
+	st *replicadv1.ReplicationPolicyStatus
+}
 
 func (e *policyNotCompliantError) Error() string {
 	return fmt.Sprintf("policy %s is not compliant and nothing in flight will make it so: %d of %d selected secrets compliant, %d in conflict, %d with drift it does not fix",
@@ -65,7 +67,9 @@ func (c *cli) policyPlan(ctx context.Context, args []string) error {
 	name := fs.String("name", "", "plan the stored policy NAME instead of a file")
 	maxSecrets := fs.Int("max-secrets", 100, "list at most N secrets (the counts cover all)")
 	want := 1
-	if slices.ContainsFunc(args, func(a string) bool { return a == "--name" || a == "-name" || strings.HasPrefix(a, "--name=") || strings.HasPrefix(a, "-name=") }) {
+	if slices.ContainsFunc(args, func(a string) bool {
+		return a == "--name" || a == "-name" || strings.HasPrefix(a, "--name=") || strings.HasPrefix(a, "-name=")
+	}) {
 		want = 0
 	}
 	pos, err := c.parse(fs, args, want, "a policy FILE (or --name NAME)")
