@@ -80,6 +80,7 @@ func operationToProto(op domain.Operation) *replicadv1.Operation {
 		Approval:          approvalToProto(op.Approval),
 		NextAttemptTime:   ts(op.NextAttemptAt),
 		RetryDeadline:     ts(op.RetryDeadline),
+		OriginPolicy:      op.OriginPolicy,
 	}
 	if e := op.LastAttemptError; e != nil {
 		// Already redacted by the engine, like error.

@@ -55,6 +55,8 @@ type Config struct {
 	TLS *tls.Config
 	// Engine executes operations.
 	Engine Engine
+	// Policies serves the PolicyService; nil leaves it unregistered.
+	Policies PolicyEngine
 	// Rules validate requests.
 	Rules *validate.Rules
 	// Redactor fingerprints sensitive values.
@@ -159,6 +161,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.grpc.RegisterService(guardDecoding(&replicadv1.ReplicationService_ServiceDesc, codec),
 		&replicationService{engine: cfg.Engine, rules: cfg.Rules, red: cfg.Redactor, errs: errs, authz: cfg.Authorizer,
 			approvals: approvalPolicyOf(cfg.Authorizer)})
+	if cfg.Policies != nil {
+		s.grpc.RegisterService(guardDecoding(&replicadv1.PolicyService_ServiceDesc, codec),
+			&policyService{engine: cfg.Policies, rules: cfg.Rules, red: cfg.Redactor, errs: errs, authz: cfg.Authorizer})
+	}
 	if cfg.AuditReader != nil {
 		s.grpc.RegisterService(guardDecoding(&replicadv1.AuditService_ServiceDesc, codec), &auditService{trail: cfg.AuditReader, errs: errs, authz: cfg.Authorizer})
 	}

@@ -33,6 +33,10 @@ type DB interface {
 // ErrNotFound is returned when no operation matches.
 var ErrNotFound = errors.New("operation not found")
 
+// ErrDuplicatePolicyOperation is returned by Insert when the operation's
+// policy already has an active operation of its kind on the secret.
+var ErrDuplicatePolicyOperation = errors.New("the policy already has such an operation in flight on the secret")
+
 // ErrDuplicateRequestID is returned by Insert when the principal already
 // used the request_id (a concurrent replay lost the race).
 var ErrDuplicateRequestID = errors.New("request_id already used")
@@ -53,7 +57,7 @@ var columnList = []string{
 	"{t}labels", "{t}error_code", "coalesce({t}error_message, '')", "{t}aws_calls", "{t}attempts",
 	"coalesce({t}job_id, 0)", "{t}created_at", "{t}updated_at", "{t}started_at", "{t}ended_at", "{t}trace_parent",
 	"{t}approval", "{t}last_attempt_error_code", "coalesce({t}last_attempt_error_message, '')", "{t}next_attempt_at",
-	"{t}retry_deadline", "{t}mutation",
+	"{t}retry_deadline", "{t}mutation", "coalesce({t}origin_policy, '')",
 }
 
 func selectList(alias string) string {
@@ -82,16 +86,19 @@ func (s *Store) Insert(ctx context.Context, db DB, op *domain.Operation) error {
 	}
 	err = db.QueryRow(ctx, `
 		INSERT INTO operations (id, kind, state, secret_key, secret_display, aws_region, params, regions, force,
-			principal, request_id, request_hash, reason_fingerprint, labels, job_id, trace_parent)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, nullif($15::bigint, 0), $16)
+			principal, request_id, request_hash, reason_fingerprint, labels, job_id, trace_parent, origin_policy)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, nullif($15::bigint, 0), $16, nullif($17, ''))
 		RETURNING seq, created_at, updated_at`,
 		pgUUID(op.ID), op.Kind, op.State, op.SecretKey, op.SecretDisplay, op.AWSRegion,
 		s.box.Seal(params, op.ID[:]), regions, op.Force, op.Principal, requestID, op.RequestHash,
-		op.ReasonFingerprint, labels, op.JobID, op.TraceParent,
+		op.ReasonFingerprint, labels, op.JobID, op.TraceParent, op.OriginPolicy,
 	).Scan(&op.Seq, &op.CreatedAt, &op.UpdatedAt)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "operations_principal_request_id" {
 		return ErrDuplicateRequestID
+	}
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "operations_policy_active" {
+		return ErrDuplicatePolicyOperation
 	}
 	if err != nil {
 		return fmt.Errorf("insert operation: %w", err)
@@ -273,7 +280,7 @@ func (s *Store) scan(row pgx.Row) (domain.Operation, error) {
 	err := row.Scan(&op.ID, &op.Seq, &op.Kind, &op.State, &op.SecretKey, &op.SecretDisplay, &op.AWSRegion,
 		&sealed, &regions, &op.Force, &op.Principal, &op.RequestID, &op.RequestHash, &op.ReasonFingerprint,
 		&op.Labels, &code, &msg, &calls, &op.Attempts, &op.JobID, &op.CreatedAt, &op.UpdatedAt, &started, &ended, &op.TraceParent,
-		&approval, &lastCode, &lastMsg, &next, &deadline, &op.Mutation)
+		&approval, &lastCode, &lastMsg, &next, &deadline, &op.Mutation, &op.OriginPolicy)
 	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return op, err

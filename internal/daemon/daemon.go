@@ -158,6 +158,9 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 	engCfg.Logger = log
 	engCfg.Observer = engineObservers{d.metrics, operationLog{log}}
 	engCfg.TracerProvider = tp
+	// Policies' budget shares and estimates are shares of the configured
+	// write budget.
+	engCfg.WriteRate = cfg.AWS.WriteRate
 	if trail != nil {
 		engCfg.Auditor = approvalAudit{trail}
 	}
@@ -196,6 +199,7 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		GRPCAddr:       cfg.GRPCAddr,
 		HTTPAddr:       cfg.HTTPAddr,
 		Engine:         d.engine,
+		Policies:       d.engine,
 		Rules:          rules,
 		Redactor:       red,
 		Trail:          trail,

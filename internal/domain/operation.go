@@ -127,6 +127,9 @@ type Operation struct {
 	EndedAt     time.Time // zero until terminal
 	// Approval is set when the access policy required a second person.
 	Approval *Approval
+	// OriginPolicy names the replication policy whose reconciliation
+	// created the operation; "" for an interactive request.
+	OriginPolicy string
 }
 
 // Approval is an operation's two-person approval: who asked, who may and

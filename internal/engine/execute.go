@@ -61,7 +61,7 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 	wasRetrying := !r.op.NextAttemptAt.IsZero()
 	r.op.NextAttemptAt = time.Time{}
 	ctx = awssm.WithRecorder(ctx, r.record)
-	ctx = awssm.WithCaller(ctx, awssm.Caller{Principal: op.Principal, OperationID: op.ID.String()})
+	ctx = awssm.WithCaller(ctx, awssm.Caller{Principal: op.Principal, OperationID: op.ID.String(), Background: op.OriginPolicy != ""})
 
 	var res result
 	switch op.Kind {

@@ -256,6 +256,21 @@ func (q *Queue) EnqueueTx(ctx context.Context, tx pgx.Tx, operationID uuid.UUID)
 	return res.Job.ID, nil
 }
 
+// BackgroundPriority is the River priority of background jobs (policy
+// reconciliation): River fetches jobs in priority order, so a worker that
+// frees up takes an interactive operation's job before any background one.
+const BackgroundPriority = 4
+
+// EnqueueBackgroundTx is EnqueueTx for background work, which yields to
+// interactive jobs whenever both wait for a worker.
+func (q *Queue) EnqueueBackgroundTx(ctx context.Context, tx pgx.Tx, operationID uuid.UUID) (int64, error) {
+	res, err := q.client.InsertTx(ctx, tx, args{OperationID: operationID}, &river.InsertOpts{Queue: Name, Priority: BackgroundPriority})
+	if err != nil {
+		return 0, fmt.Errorf("enqueue operation %s: %w", operationID, err)
+	}
+	return res.Job.ID, nil
+}
+
 // CancelTx cancels a job in tx. A job that is running is marked for
 // cancellation and its context is cancelled.
 func (q *Queue) CancelTx(ctx context.Context, tx pgx.Tx, jobID int64) error {

@@ -47,6 +47,11 @@ Usage:
   replictl operations approve ID
   replictl audit list [--since 1h] [--principal P] [--secret S] [--method M] [--outcome O]
   replictl audit verify
+  replictl policy plan FILE | --name NAME
+  replictl policy create|update FILE [--validate-only]
+  replictl policy get|delete NAME
+  replictl policy list
+  replictl policy status NAME [--wait]
   replictl --version
 
 SECRET is a name (prod/db/primary) or a full ARN. Every command takes
@@ -55,7 +60,7 @@ SECRET is a name (prod/db/primary) or a full ARN. Every command takes
 --cert-file, --key-file, --token-file or --token (env REPLICTL_TOKEN).
 
 Exit status: 0 success; 1 operation FAILED or CANCELLED (or audit chain
-broken); 2 bad usage or INVALID_ARGUMENT; 3 server unreachable; 4 other
+broken, or policy status --wait ending not compliant); 2 bad usage or INVALID_ARGUMENT; 3 server unreachable; 4 other
 errors.
 `
 
@@ -96,6 +101,7 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		"status":     c.status,
 		"operations": c.operations,
 		"audit":      c.audit,
+		"policy":     c.policy,
 	}
 	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(c.io.Stdout, usageText)
@@ -139,7 +145,7 @@ func (c *cli) moveLeadingFlags(args []string) []string {
 func (c *cli) subcommands(ctx context.Context, group string, args []string, subs map[string]commandFunc) error {
 	if len(args) == 0 || subs[args[0]] == nil {
 		names := make([]string, 0, len(subs))
-		for _, n := range []string{"list", "get", "cancel", "verify"} {
+		for _, n := range []string{"plan", "create", "update", "list", "get", "delete", "status", "cancel", "approve", "verify"} {
 			if subs[n] != nil {
 				names = append(names, n)
 			}
@@ -207,6 +213,7 @@ type clients struct {
 	conn        *grpc.ClientConn
 	replication replicadv1.ReplicationServiceClient
 	audit       replicadv1.AuditServiceClient
+	policies    replicadv1.PolicyServiceClient
 }
 
 func (c *cli) dial() (*clients, error) {
@@ -218,6 +225,7 @@ func (c *cli) dial() (*clients, error) {
 		conn:        conn,
 		replication: replicadv1.NewReplicationServiceClient(conn),
 		audit:       replicadv1.NewAuditServiceClient(conn),
+		policies:    replicadv1.NewPolicyServiceClient(conn),
 	}, nil
 }
 

@@ -356,7 +356,10 @@ type Operation struct {
 	RetryDeadline *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=retry_deadline,json=retryDeadline,proto3" json:"retry_deadline,omitempty"`
 	// Two-person approval, when the access policy requires it for this
 	// kind of operation on this secret.
-	Approval      *Approval `protobuf:"bytes,29,opt,name=approval,proto3" json:"approval,omitempty"`
+	Approval *Approval `protobuf:"bytes,29,opt,name=approval,proto3" json:"approval,omitempty"`
+	// The replication policy whose reconciliation created the operation;
+	// empty for an interactive request.
+	OriginPolicy  string `protobuf:"bytes,24,opt,name=origin_policy,json=originPolicy,proto3" json:"origin_policy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -543,6 +546,13 @@ func (x *Operation) GetApproval() *Approval {
 		return x.Approval
 	}
 	return nil
+}
+
+func (x *Operation) GetOriginPolicy() string {
+	if x != nil {
+		return x.OriginPolicy
+	}
+	return ""
 }
 
 // Approval is an operation's two-person approval.
@@ -859,7 +869,7 @@ var File_replicad_v1_operation_proto protoreflect.FileDescriptor
 
 const file_replicad_v1_operation_proto_rawDesc = "" +
 	"\n" +
-	"\x1breplicad/v1/operation.proto\x12\vreplicad.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x19replicad/v1/options.proto\"\xc4\t\n" +
+	"\x1breplicad/v1/operation.proto\x12\vreplicad.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x19replicad/v1/options.proto\"\xee\t\n" +
 	"\tOperation\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x123\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1a.replicad.v1.OperationKindB\x03\xe0A\x03R\x04kind\x126\n" +
@@ -888,7 +898,8 @@ const file_replicad_v1_operation_proto_rawDesc = "" +
 	"\x12last_attempt_error\x18\x13 \x01(\v2\x12.google.rpc.StatusB\x03\xe0A\x03R\x10lastAttemptError\x12K\n" +
 	"\x11next_attempt_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x0fnextAttemptTime\x12F\n" +
 	"\x0eretry_deadline\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\rretryDeadline\x126\n" +
-	"\bapproval\x18\x1d \x01(\v2\x15.replicad.v1.ApprovalB\x03\xe0A\x03R\bapproval\x1a9\n" +
+	"\bapproval\x18\x1d \x01(\v2\x15.replicad.v1.ApprovalB\x03\xe0A\x03R\bapproval\x12(\n" +
+	"\rorigin_policy\x18\x18 \x01(\tB\x03\xe0A\x03R\foriginPolicy\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfa\x01\n" +
