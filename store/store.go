@@ -52,7 +52,7 @@ var columnList = []string{
 	"{t}regions", "{t}force", "{t}principal", "coalesce({t}request_id, '')", "{t}request_hash", "{t}reason_fingerprint",
 	"{t}labels", "{t}error_code", "coalesce({t}error_message, '')", "{t}aws_calls", "{t}attempts",
 	"coalesce({t}job_id, 0)", "{t}created_at", "{t}updated_at", "{t}started_at", "{t}ended_at", "{t}trace_parent",
-	"{t}approval",
+	"{t}approval", "{t}parent_id", "{t}steps",
 }
 
 func selectList(alias string) string {
@@ -79,14 +79,18 @@ func (s *Store) Insert(ctx context.Context, db DB, op *domain.Operation) error {
 	if op.RequestID != "" {
 		requestID = &op.RequestID
 	}
+	steps, err := encodeSteps(op.Steps)
+	if err != nil {
+		return err
+	}
 	err = db.QueryRow(ctx, `
 		INSERT INTO operations (id, kind, state, secret_key, secret_display, aws_region, params, regions, force,
-			principal, request_id, request_hash, reason_fingerprint, labels, job_id, trace_parent)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, nullif($15::bigint, 0), $16)
+			principal, request_id, request_hash, reason_fingerprint, labels, job_id, trace_parent, parent_id, steps)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, nullif($15::bigint, 0), $16, $17, $18)
 		RETURNING seq, created_at, updated_at`,
 		pgUUID(op.ID), op.Kind, op.State, op.SecretKey, op.SecretDisplay, op.AWSRegion,
 		s.box.Seal(params, op.ID[:]), regions, op.Force, op.Principal, requestID, op.RequestHash,
-		op.ReasonFingerprint, labels, op.JobID, op.TraceParent,
+		op.ReasonFingerprint, labels, op.JobID, op.TraceParent, pgUUID(op.ParentID), steps,
 	).Scan(&op.Seq, &op.CreatedAt, &op.UpdatedAt)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "operations_principal_request_id" {
@@ -185,11 +189,15 @@ func (s *Store) Update(ctx context.Context, db DB, op *domain.Operation) error {
 	if op.Error != nil {
 		code, msg = &op.Error.Code, &op.Error.Message
 	}
+	steps, err := encodeSteps(op.Steps)
+	if err != nil {
+		return err
+	}
 	err = db.QueryRow(ctx, `
 		UPDATE operations SET state = $2, regions = $3, error_code = $4, error_message = $5, aws_calls = $6,
-			attempts = $7, job_id = nullif($8::bigint, 0), started_at = $9, ended_at = $10, updated_at = now()
+			attempts = $7, job_id = nullif($8::bigint, 0), started_at = $9, ended_at = $10, steps = $11, updated_at = now()
 		WHERE id = $1 RETURNING updated_at`,
-		pgUUID(op.ID), op.State, regions, code, msg, calls, op.Attempts, op.JobID, nullTime(op.StartedAt), nullTime(op.EndedAt),
+		pgUUID(op.ID), op.State, regions, code, msg, calls, op.Attempts, op.JobID, nullTime(op.StartedAt), nullTime(op.EndedAt), steps,
 	).Scan(&op.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrNotFound
@@ -259,11 +267,13 @@ func (s *Store) scan(row pgx.Row) (domain.Operation, error) {
 		msg            string
 		started, ended *time.Time
 		approval       []byte
+		parent         pgtype.UUID
+		steps          []byte
 	)
 	err := row.Scan(&op.ID, &op.Seq, &op.Kind, &op.State, &op.SecretKey, &op.SecretDisplay, &op.AWSRegion,
 		&sealed, &regions, &op.Force, &op.Principal, &op.RequestID, &op.RequestHash, &op.ReasonFingerprint,
 		&op.Labels, &code, &msg, &calls, &op.Attempts, &op.JobID, &op.CreatedAt, &op.UpdatedAt, &started, &ended, &op.TraceParent,
-		&approval)
+		&approval, &parent, &steps)
 	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return op, err
@@ -298,7 +308,87 @@ func (s *Store) scan(row pgx.Row) (domain.Operation, error) {
 	if ended != nil {
 		op.EndedAt = *ended
 	}
+	if parent.Valid {
+		op.ParentID = parent.Bytes
+	}
+	if steps != nil {
+		if err := json.Unmarshal(steps, &op.Steps); err != nil {
+			return op, fmt.Errorf("operation %s: decode steps: %w", op.ID, err)
+		}
+		// The KMS keys are sealed in params; the steps column names
+		// Regions only.
+		kms := map[string]string{}
+		for _, p := range op.Params.Replicas {
+			kms[p.Region] = p.KMSKeyID
+		}
+		for i := range op.Steps {
+			for j := range op.Steps[i].Targets {
+				op.Steps[i].Targets[j].KMSKeyID = kms[op.Steps[i].Targets[j].Region]
+			}
+		}
+	}
 	return op, nil
+}
+
+// encodeSteps is the steps column: nil for operations without steps, and
+// no KMS key (those are sealed in params).
+func encodeSteps(steps []domain.Step) ([]byte, error) {
+	if steps == nil {
+		return nil, nil
+	}
+	bare := make([]domain.Step, len(steps))
+	for i, st := range steps {
+		bare[i] = st
+		bare[i].Targets = nil
+		for _, t := range st.Targets {
+			bare[i].Targets = append(bare[i].Targets, domain.ReplicaParam{Region: t.Region})
+		}
+	}
+	b, err := json.Marshal(bare)
+	if err != nil {
+		return nil, fmt.Errorf("encode steps: %w", err)
+	}
+	return b, nil
+}
+
+// Children returns a parent operation's children, in creation order.
+func (s *Store) Children(ctx context.Context, db DB, parent uuid.UUID) ([]domain.Operation, error) {
+	rows, err := db.Query(ctx, `SELECT `+columns+` FROM operations WHERE parent_id = $1 ORDER BY seq`, pgUUID(parent))
+	if err != nil {
+		return nil, fmt.Errorf("list children: %w", err)
+	}
+	defer rows.Close()
+	var ops []domain.Operation
+	for rows.Next() {
+		op, err := s.scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, op)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list children: %w", err)
+	}
+	return ops, nil
+}
+
+// ChildStates counts a parent's children by state.
+func ChildStates(ctx context.Context, db DB, parent uuid.UUID) (map[domain.State]int, error) {
+	rows, err := db.Query(ctx, `SELECT state, count(*) FROM operations WHERE parent_id = $1 GROUP BY state`, pgUUID(parent))
+	if err != nil {
+		return nil, fmt.Errorf("count children: %w", err)
+	}
+	defer rows.Close()
+	out := map[domain.State]int{}
+	for rows.Next() {
+		var st domain.State
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("count children: %w", err)
+		}
+		out[st] = n
+	}
+	return out, rows.Err()
 }
 
 func nullTime(t time.Time) *time.Time {

@@ -22,18 +22,20 @@ const (
 	ActionOperationsRead   = "operations.read"
 	ActionOperationsCancel = "operations.cancel"
 	ActionAuditRead        = "audit.read"
+	// ActionFailover moves secrets' primaries to another Region (issue 15).
+	ActionFailover = "failover"
 )
 
 // Actions returns every action name, for CLIs and documentation.
 func Actions() []string {
 	return []string{ActionReplicate, ActionRemove, ActionPromote, ActionStatus,
-		ActionOperationsRead, ActionOperationsCancel, ActionOperationsApprove, ActionAuditRead}
+		ActionOperationsRead, ActionOperationsCancel, ActionOperationsApprove, ActionAuditRead, ActionFailover}
 }
 
 func isAction(a string) bool {
 	switch a {
 	case ActionReplicate, ActionRemove, ActionPromote, ActionStatus,
-		ActionOperationsRead, ActionOperationsCancel, ActionOperationsApprove, ActionAuditRead:
+		ActionOperationsRead, ActionOperationsCancel, ActionOperationsApprove, ActionAuditRead, ActionFailover:
 		return true
 	}
 	return false

@@ -205,6 +205,8 @@ type Submission struct {
 	ReasonFingerprint string
 	// Labels are label keys to fingerprints of their values.
 	Labels map[string]string
+	// DR, if set, makes a failover parent with this plan (Secret unused).
+	DR *domain.DRPlan
 	// Approval, if set, holds the operation as AWAITING_APPROVAL until a
 	// second person approves it (approval.go); with BreakGlass it runs at
 	// once, loudly audited.
@@ -243,6 +245,10 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (op domain.Operation,
 		Labels:            s.Labels,
 		TraceParent:       tracing.Inject(ctx),
 		Approval:          s.Approval,
+	}
+	if s.DR != nil {
+		op.SecretKey, op.SecretDisplay = failoverKey(op.ID), failoverDisplay(*s.DR)
+		op.Params = domain.Params{DR: s.DR}
 	}
 	if s.Approval != nil && !s.Approval.BreakGlass {
 		op.State = domain.StateAwaitingApproval
@@ -364,16 +370,25 @@ func (e *Engine) startNext(ctx context.Context, tx pgx.Tx, secretKey string) err
 	if err != nil {
 		return err
 	}
-	jobID, err := e.queue.EnqueueTx(ctx, tx, next.ID)
+	enqueue := e.queue.EnqueueTx
+	if next.ParentID != uuid.Nil {
+		enqueue = e.queue.EnqueueBulkTx // a failover child yields to interactive work
+	}
+	jobID, err := enqueue(ctx, tx, next.ID)
 	if err != nil {
 		return err
 	}
 	return e.store.SetJob(ctx, tx, next.ID, jobID)
 }
 
-// Get returns an operation.
+// Get returns an operation; a failover parent comes with its children's
+// progress.
 func (e *Engine) Get(ctx context.Context, id uuid.UUID) (domain.Operation, error) {
-	return e.store.Get(ctx, e.api, id)
+	op, err := e.store.Get(ctx, e.api, id)
+	if err != nil {
+		return op, err
+	}
+	return e.withChildren(ctx, op)
 }
 
 // List returns operations newest first.

@@ -236,6 +236,21 @@ func (q *Queue) EnqueueTx(ctx context.Context, tx pgx.Tx, operationID uuid.UUID)
 	return res.Job.ID, nil
 }
 
+// BulkPriority is the River priority of jobs enqueued by EnqueueBulkTx:
+// after every job at the default priority (1), so that a failover's
+// hundreds of children never keep an interactive request from a worker.
+const BulkPriority = 3
+
+// EnqueueBulkTx is EnqueueTx for work that yields to interactive requests
+// (River fetches by priority first).
+func (q *Queue) EnqueueBulkTx(ctx context.Context, tx pgx.Tx, operationID uuid.UUID) (int64, error) {
+	res, err := q.client.InsertTx(ctx, tx, args{OperationID: operationID}, &river.InsertOpts{Queue: Name, Priority: BulkPriority})
+	if err != nil {
+		return 0, fmt.Errorf("enqueue operation %s: %w", operationID, err)
+	}
+	return res.Job.ID, nil
+}
+
 // CancelTx cancels a job in tx. A job that is running is marked for
 // cancellation and its context is cancelled.
 func (q *Queue) CancelTx(ctx context.Context, tx pgx.Tx, jobID int64) error {
