@@ -91,7 +91,12 @@ func (s *drService) Failover(ctx context.Context, req *replicadv1.FailoverReques
 	}
 	sub := s.rs.submission(ctx, domain.KindFailover, "Failover", req, secretid.ID{}, req.GetRequestId(), req.GetReason(), nil)
 	sub.AWSRegion, sub.Force, sub.DR = req.GetTargetRegion(), req.GetForce(), &plan
-	sub.Approval = s.rs.approvalFor(ctx, access.ActionFailover, scope)
+	// The failover needs approval when any secret in it does.
+	for _, sec := range plan.Secrets {
+		if sec.Skip == "" && sub.Approval == nil {
+			sub.Approval = s.rs.approvalFor(ctx, access.ActionFailover, sec.Name)
+		}
+	}
 	op, _, err := s.engine.Submit(ctx, sub)
 	if err != nil {
 		return nil, s.rs.errs.toStatus(ctx, err)
