@@ -27,6 +27,8 @@ type IO struct {
 	// Width is the terminal's width in columns (0: unknown); live progress
 	// lines are cut to it so redrawing stays aligned.
 	Width int
+	// Stdin answers the confirmation a failover asks for on a terminal.
+	Stdin io.Reader
 	// Getenv reads the environment (REPLICTL_SERVER, REPLICTL_TOKEN, …).
 	Getenv func(string) string
 	// PollInterval is how often --wait asks for the operation; 0 means
@@ -47,6 +49,8 @@ Usage:
   replictl operations approve ID
   replictl audit list [--since 1h] [--principal P] [--secret S] [--method M] [--outcome O]
   replictl audit verify
+  replictl dr readiness --from REGION --to REGION
+  replictl dr failover --from REGION --to REGION [--secret S] [--name GLOB] [--tag K=V] [--force] [--plan|--yes] [--wait]
   replictl --version
 
 SECRET is a name (prod/db/primary) or a full ARN. Every command takes
@@ -96,6 +100,7 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		"status":     c.status,
 		"operations": c.operations,
 		"audit":      c.audit,
+		"dr":         c.dr,
 	}
 	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(c.io.Stdout, usageText)
@@ -139,7 +144,7 @@ func (c *cli) moveLeadingFlags(args []string) []string {
 func (c *cli) subcommands(ctx context.Context, group string, args []string, subs map[string]commandFunc) error {
 	if len(args) == 0 || subs[args[0]] == nil {
 		names := make([]string, 0, len(subs))
-		for _, n := range []string{"list", "get", "cancel", "verify"} {
+		for _, n := range []string{"list", "get", "cancel", "verify", "readiness", "failover"} {
 			if subs[n] != nil {
 				names = append(names, n)
 			}
@@ -207,6 +212,7 @@ type clients struct {
 	conn        *grpc.ClientConn
 	replication replicadv1.ReplicationServiceClient
 	audit       replicadv1.AuditServiceClient
+	dr          replicadv1.DisasterRecoveryServiceClient
 }
 
 func (c *cli) dial() (*clients, error) {
@@ -218,6 +224,7 @@ func (c *cli) dial() (*clients, error) {
 		conn:        conn,
 		replication: replicadv1.NewReplicationServiceClient(conn),
 		audit:       replicadv1.NewAuditServiceClient(conn),
+		dr:          replicadv1.NewDisasterRecoveryServiceClient(conn),
 	}, nil
 }
 
