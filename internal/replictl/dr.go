@@ -205,4 +205,3 @@ func writePlan(w io.Writer, p *replicadv1.DisasterRecoveryProgress) {
 		}
 	}
 }
-
