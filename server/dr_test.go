@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -26,11 +27,15 @@ const (
 	drTarget = "us-west-2"
 	drOther  = "eu-west-1"
 	drEUKey  = "alias/eu-key"
+	// drAccount is in every ARN: a canary that must reach no log, audit
+	// row or printable operations column.
+	drAccount = "975318642097"
 )
 
 // drFleet is a stand-in with secrets whose primary is in us-east-1, their
 // inventory rows in replicad's database, and a replicad on top.
 type drFleet struct {
+	logs  *testenv.Buffer
 	sm    *standin.Server
 	url   string
 	env   *testenv.Env
@@ -42,14 +47,14 @@ type drFleet struct {
 
 func newDRFleet(t *testing.T, ready, noTarget, inProgress int) *drFleet {
 	t.Helper()
-	sm, err := standin.New(standin.Options{})
+	sm, err := standin.New(standin.Options{AccountID: drAccount})
 	if err != nil {
 		t.Fatal(err)
 	}
 	hs := httptest.NewServer(sm)
 	t.Cleanup(hs.Close)
-	f := &drFleet{sm: sm, url: hs.URL}
-	f.env = testenv.Start(t, testenv.Options{AWSEndpoint: hs.URL})
+	f := &drFleet{sm: sm, url: hs.URL, logs: &testenv.Buffer{}}
+	f.env = testenv.Start(t, testenv.Options{AWSEndpoint: hs.URL, Logs: f.logs})
 	ctx := context.Background()
 	east := testenv.SecretsManager(hs.URL, drSource)
 	seed := func(prefix string, i int, regions ...smtypes.ReplicaRegionType) string {
@@ -93,7 +98,7 @@ func newDRFleet(t *testing.T, ready, noTarget, inProgress int) *drFleet {
 		}
 		rj, _ := json.Marshal(reps)
 		if _, err := f.env.DB.Exec(ctx, `INSERT INTO inventory_secrets (account, region, arn, name, replicas, first_seen, last_seen, read_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $6, $6)`, "123456789012", drSource, arn, aws.ToString(d.Name), rj, read); err != nil {
+			VALUES ($1, $2, $3, $4, $5, $6, $6, $6)`, drAccount, drSource, arn, aws.ToString(d.Name), rj, read); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -273,6 +278,25 @@ func testFailoverRegionDown(t *testing.T, ready, noTarget, inProgress int) {
 			if st.GetState() != replicadv1.DisasterRecoveryStepState_DISASTER_RECOVERY_STEP_STATE_SUCCEEDED || st.GetRequestId() == "" {
 				t.Errorf("%s step %s in %s: %s, request id %q", s.GetSecretId(), st.GetApi(), st.GetRegion(), st.GetState(), st.GetRequestId())
 			}
+		}
+	}
+
+	// The account in the ARNs reached no log, audit row or printable
+	// operations column (the plan's ARNs travel sealed in params).
+	if strings.Contains(f.logs.String(), drAccount) {
+		t.Error("the account id reached the logs")
+	}
+	for table, q := range map[string]string{
+		"audit_events": "SELECT coalesce(string_agg(t::text, E'\\n'), '') FROM audit_events t",
+		"operations": `SELECT coalesce(string_agg(concat_ws(' ', secret_key, secret_display, regions::text, steps::text,
+			error_message, aws_calls::text, approval::text), E'\\n'), '') FROM operations`,
+	} {
+		var text string
+		if err := f.env.DB.QueryRow(ctx, q).Scan(&text); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(text, drAccount) {
+			t.Errorf("the account id reached %s", table)
 		}
 	}
 }
