@@ -28,7 +28,9 @@ type drService struct {
 }
 
 func (s *drService) GetRegionReadiness(ctx context.Context, req *replicadv1.GetRegionReadinessRequest) (*replicadv1.GetRegionReadinessResponse, error) {
-	if err := authorize(ctx, s.rs.authz, access.ActionStatus, "*", []string{req.GetRegion(), req.GetTarget()}); err != nil {
+	// Readiness lists every secret of the Region: the caller must be able
+	// to read them all ("" is every secret to the policy).
+	if err := authorize(ctx, s.rs.authz, access.ActionStatus, "", []string{req.GetRegion(), req.GetTarget()}); err != nil {
 		return nil, s.rs.errs.toStatus(ctx, err)
 	}
 	if err := s.rs.rules.Readiness(req); err != nil {
@@ -51,13 +53,15 @@ func (s *drService) GetRegionReadiness(ctx context.Context, req *replicadv1.GetR
 }
 
 func (s *drService) Failover(ctx context.Context, req *replicadv1.FailoverRequest) (*replicadv1.FailoverResponse, error) {
-	scope := req.GetSecretId()
-	if scope == "" {
-		scope = "*"
-	}
 	regions := []string{req.GetSourceRegion(), req.GetTargetRegion()}
-	if err := authorize(ctx, s.rs.authz, access.ActionFailover, scope, regions); err != nil {
-		return nil, s.rs.errs.toStatus(ctx, err)
+	// One named secret is authorised before anything else; a Region-wide
+	// selection is authorised per selected secret below, once the
+	// inventory has said which they are, so a caller allowed only some
+	// prefixes can fail those over with a name glob.
+	if id := req.GetSecretId(); id != "" {
+		if err := authorize(ctx, s.rs.authz, access.ActionFailover, id, regions); err != nil {
+			return nil, s.rs.errs.toStatus(ctx, err)
+		}
 	}
 	if _, err := s.rs.rules.Failover(req); err != nil {
 		return nil, s.rs.errs.toStatus(ctx, err)
