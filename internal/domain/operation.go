@@ -51,6 +51,35 @@ const (
 	RegionSucceeded RegionState = "succeeded"
 	RegionFailed    RegionState = "failed"
 	RegionSkipped   RegionState = "skipped"
+	// RegionCancelled: the operation was cancelled before anything changed
+	// in the Region.
+	RegionCancelled RegionState = "cancelled"
+	// RegionNotAttempted: the operation failed before it asked AWS
+	// anything for the Region.
+	RegionNotAttempted RegionState = "not_attempted"
+)
+
+// Terminal reports whether the Region's part is over. Once an operation
+// has ended, every one of its Regions is in a terminal state.
+func (s RegionState) Terminal() bool {
+	return s != RegionPending && s != RegionRunning
+}
+
+// Mutation is where an operation's mutating AWS call stands: it decides
+// whether a RUNNING operation may still be cancelled (AIP-151: best
+// effort, between attempts, while AWS has not taken the call).
+type Mutation string
+
+// Mutation states.
+const (
+	// MutationNone: no mutating call has gone through; the last one, if
+	// any, was refused with an answer from AWS.
+	MutationNone Mutation = ""
+	// MutationSending: an execution is sending it, or stopped without an
+	// answer (a crash, a timeout): it may have gone through.
+	MutationSending Mutation = "sending"
+	// MutationApplied: AWS took the call.
+	MutationApplied Mutation = "applied"
 )
 
 // Operation is an accepted Replicate, Remove or Promote request and where
@@ -81,6 +110,17 @@ type Operation struct {
 	Error    *Error
 	AWSCalls []AWSCall
 	Attempts int
+	// LastAttemptError is why the last attempt failed transiently (it was,
+	// or is to be, retried); redacted.
+	LastAttemptError *Error
+	// NextAttemptAt is when the next attempt starts while the operation
+	// waits to retry; zero otherwise.
+	NextAttemptAt time.Time
+	// RetryDeadline is when the operation stops retrying, set at its first
+	// failed attempt; zero before.
+	RetryDeadline time.Time
+	// Mutation is where its mutating AWS call stands.
+	Mutation Mutation
 	// JobID is the queue job carrying the operation, 0 while it waits behind
 	// an earlier operation on the same secret.
 	JobID int64
@@ -129,6 +169,10 @@ type Params struct {
 	Replicas []ReplicaParam `json:"replicas,omitempty"`
 	// DR is a failover parent's plan, as shown before it ran.
 	DR *DRPlan `json:"dr,omitempty"`
+	// ReplaceKMSKey (Replicate): a replica under another key is removed and
+	// added again under the requested key, instead of failing the
+	// operation.
+	ReplaceKMSKey bool `json:"replace_kms_key,omitempty"`
 }
 
 // ReplicaParam is one requested Region and, for Replicate, its KMS key.
@@ -143,7 +187,30 @@ type RegionProgress struct {
 	State             RegionState `json:"state"`
 	ReplicationStatus string      `json:"replication_status,omitempty"` // AWS's InProgress/InSync/Failed
 	Message           string      `json:"message,omitempty"`
+	// KeyReplace is where a replacement of the replica's KMS key stands
+	// (Replicate with ReplaceKMSKey); empty when the Region is not having
+	// its key replaced. It is saved before each of its AWS calls, so an
+	// execution resumed after a crash knows which call to make next.
+	KeyReplace KeyReplace `json:"key_replace,omitempty"`
+	// ReplacedKMSKey is the key the replaced replica had, redacted: for
+	// the Region's messages only.
+	ReplacedKMSKey string `json:"replaced_kms_key,omitempty"`
 }
+
+// KeyReplace is a step of replacing a replica's KMS key.
+type KeyReplace string
+
+// Key replacement steps.
+const (
+	// KeyReplaceRemoving: the replica under the old key is to be removed
+	// (RemoveRegionsFromReplication may have been sent).
+	KeyReplaceRemoving KeyReplace = "removing"
+	// KeyReplaceReadding: the old replica is gone; the Region is to be
+	// added again under the requested key (ReplicateSecretToRegions may
+	// have been sent). A replica found in this step is never removed
+	// again, whatever key it reports.
+	KeyReplaceReadding KeyReplace = "readding"
+)
 
 // Error is why an operation failed or was cancelled: a canonical code and
 // a redacted message.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/replicad/replicad/internal/awssm"
 	"github.com/replicad/replicad/internal/domain"
+	"github.com/replicad/replicad/internal/kmskey"
 	"github.com/replicad/replicad/internal/queue"
 	"github.com/replicad/replicad/internal/secretid"
 	"github.com/replicad/replicad/internal/tracing"
@@ -55,6 +57,10 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 	defer span.End()
 	r := &run{e: e, op: op, job: job, resumed: op.State == domain.StateRunning}
 	r.op.Attempts++
+	// The wait for this attempt is over: whatever this execution writes no
+	// longer shows a next attempt time (retry sets a new one).
+	wasRetrying := !r.op.NextAttemptAt.IsZero()
+	r.op.NextAttemptAt = time.Time{}
 	ctx = awssm.WithRecorder(ctx, r.record)
 	ctx = awssm.WithCaller(ctx, awssm.Caller{Principal: op.Principal, OperationID: op.ID.String()})
 
@@ -83,22 +89,23 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 			_ = r.save(context.WithoutCancel(ctx))
 			return queue.Snooze(0)
 		}
-		if !job.LastAttempt() {
-			_ = r.save(ctx)
-			// The queue stores and logs this error: only its redacted text
-			// may go there.
-			return errors.New(e.describeErr(err))
+		var retryAt error
+		if res, retryAt = r.retry(ctx, err); retryAt != nil {
+			return retryAt
 		}
-		res = failed(codeOf(err), "gave up after %d attempts: %s", job.Attempt, e.describeErr(err))
 	}
 	switch {
 	case res.terminal:
 		e.wait.done(op.ID)
-		return r.finish(ctx, res)
+		if err := r.finish(ctx, res); err != nil {
+			return err
+		}
+		e.refreshInventory(ctx, r.op)
+		return nil
 	case res.snooze > 0:
 		// A look that saw nothing new is not written back: the job's
 		// schedule is the wait's durable state (waiter.go).
-		if !res.unchanged {
+		if !res.unchanged || wasRetrying {
 			if err := r.save(ctx); err != nil {
 				return err
 			}
@@ -124,6 +131,48 @@ func failed(code domain.Code, format string, args ...any) result {
 	return result{terminal: true, state: domain.StateFailed, err: &domain.Error{Code: code, Message: fmt.Sprintf(format, args...)}}
 }
 
+// retry handles a transient failure of this execution: it records the
+// failure on the operation for its users (last_attempt_error, the next
+// attempt's time, the retry deadline) and hands the job back to the queue
+// to retry at exactly the time shown, or, once the attempts or the retry
+// deadline are spent, returns the failed result that ends the operation.
+func (r *run) retry(ctx context.Context, err error) (result, error) {
+	now := time.Now()
+	code, desc := codeOf(err), r.e.describeErr(err)
+	r.mu.Lock()
+	r.op.LastAttemptError = &domain.Error{Code: code, Message: desc}
+	if r.op.RetryDeadline.IsZero() {
+		// The retry clock starts at the first failure, not at acceptance:
+		// time spent queued behind other operations is not retrying.
+		r.op.RetryDeadline = now.Add(r.e.cfg.RetryFor)
+	}
+	deadline := r.op.RetryDeadline
+	r.mu.Unlock()
+	switch {
+	case r.job.LastAttempt():
+		return failed(code, "gave up after %d attempts: %s", r.job.Attempt, desc), nil
+	case !now.Before(deadline):
+		return failed(code, "gave up at its retry deadline %s, after %d attempts: %s",
+			deadline.UTC().Format(time.RFC3339), r.job.Attempt, desc), nil
+	}
+	// The last attempt runs at the deadline rather than never.
+	next := r.job.NextRetry(now)
+	if next.After(deadline) {
+		next = deadline
+	}
+	r.mu.Lock()
+	r.op.NextAttemptAt = next
+	r.mu.Unlock()
+	if err := r.save(ctx); err != nil {
+		// The queue retries on its own schedule; the operation shows the
+		// previous attempt's state until an execution saves again.
+		return result{}, fmt.Errorf("save retrying operation: %w", err)
+	}
+	// The queue stores and logs this error: only its redacted text may go
+	// there.
+	return result{}, queue.RetryAt(next, errors.New(desc))
+}
+
 // run is one execution of one operation.
 type run struct {
 	e   *Engine
@@ -133,6 +182,10 @@ type run struct {
 	// resumed: the operation was RUNNING when loaded; mutated: this
 	// execution made a mutating call. Either way it has news to save.
 	resumed, mutated bool
+	// keys (Replicate) are the requested KMS keys by Region; account is
+	// the secret's account, where bare key ids and aliases resolve.
+	keys    map[string]string
+	account string
 }
 
 func (r *run) record(a awssm.Attempt) {
@@ -149,9 +202,30 @@ func (r *run) record(a awssm.Attempt) {
 func (r *run) awsResult(err error) (result, error) {
 	var ae *awssm.Error
 	if errors.As(err, &ae) && !ae.Transient() {
+		if ae.Class == awssm.ClassNotFound {
+			// Say which secret, as the caller named it (account
+			// fingerprinted): AWS's own message never does.
+			return failed(ae.Class.Code(), "secret %s not found in %s: %s", r.op.SecretDisplay, ae.Region, r.e.describeErr(err)), nil
+		}
 		return failed(ae.Class.Code(), "%s", r.e.describeErr(err)), nil
 	}
 	return result{}, err
+}
+
+// sent records how the operation's mutating call ended: AWS took it, AWS
+// refused it with an answer (nothing changed: a RUNNING operation may be
+// cancelled before the next attempt), or no answer came (it may have gone
+// through: too late to cancel).
+func (r *run) sent(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ae *awssm.Error
+	switch {
+	case err == nil:
+		r.op.Mutation = domain.MutationApplied
+	case errors.As(err, &ae) && ae.RequestID != "":
+		r.op.Mutation = domain.MutationNone
+	}
 }
 
 // describeErr is the redacted, user-facing text of an error.
@@ -172,21 +246,35 @@ func codeOf(err error) domain.Code {
 }
 
 // begin moves the operation from PENDING to RUNNING just before its first
-// mutating AWS call, unless it was cancelled meanwhile. It reports whether
-// the operation may go on.
-func (r *run) begin(ctx context.Context) (bool, error) {
+// mutating AWS call and, when sending, records that call as being sent —
+// unless the operation was cancelled meanwhile. Under the row's lock, so a
+// cancel and the call cannot both win: a cancel that committed first is
+// seen here and the call is never sent; one that comes after sees the call
+// under way and is refused (Engine.Cancel). A resumed RUNNING operation
+// calls it before each retried mutating call. It reports whether the
+// operation may go on.
+func (r *run) begin(ctx context.Context, sending bool) (bool, error) {
 	ok := false
 	err := pgx.BeginFunc(ctx, r.e.work, func(tx pgx.Tx) error {
 		cur, err := r.e.store.GetForUpdate(ctx, tx, r.op.ID)
 		if err != nil {
 			return err
 		}
-		if cur.State != domain.StatePending {
+		if cur.State != domain.StatePending && cur.State != domain.StateRunning {
+			r.mu.Lock()
 			r.op = cur
+			r.mu.Unlock()
 			return nil
 		}
 		ok = true
-		r.op.State, r.op.StartedAt = domain.StateRunning, time.Now()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if cur.State == domain.StatePending {
+			r.op.State, r.op.StartedAt = domain.StateRunning, time.Now()
+		}
+		if sending {
+			r.op.Mutation = domain.MutationSending
+		}
 		return r.e.store.Update(ctx, tx, &r.op)
 	})
 	return ok, err
@@ -236,6 +324,7 @@ func (r *run) finish(ctx context.Context, res result) error {
 		if r.op.StartedAt.IsZero() {
 			r.op.StartedAt = now
 		}
+		settleRegions(&r.op)
 		if err := r.e.store.Update(ctx, tx, &r.op); err != nil {
 			return err
 		}
@@ -282,48 +371,170 @@ func (r *run) replicate(ctx context.Context) (result, error) {
 	if stop != nil || err != nil {
 		return deref(stop), err
 	}
-	var add []domain.ReplicaParam
-	kms := map[string]string{}
+	r.keys = map[string]string{}
 	for _, p := range r.op.Params.Replicas {
-		kms[p.Region] = p.KMSKeyID
+		r.keys[p.Region] = p.KMSKeyID
 	}
+	// The account a bare key id or alias resolves in (kmskey's reading):
+	// the secret's, as the ARN DescribeSecret answers with names it.
+	if id, err := secretid.Parse(sec.ARN); err == nil {
+		r.account = id.Account
+	}
+	var add []domain.ReplicaParam
+	var replace []string
 	if r.op.State == domain.StatePending {
+		var mismatches []string
 		for i := range r.op.Regions {
 			rp := &r.op.Regions[i]
+			want := r.keys[rp.Region]
 			rep, ok := sec.Replica(rp.Region)
+			if ok && rep.Status != domain.StatusFailed && !kmskey.Same(want, rep.KMSKeyID, rp.Region, r.account) {
+				// Not provably the requested key (kmskey): refused unless the
+				// request asks to replace it, never silently kept.
+				have := r.showKey(rep.KMSKeyID)
+				rp.ReplicationStatus = string(rep.Status)
+				if !r.op.Params.ReplaceKMSKey {
+					rp.State = domain.RegionFailed
+					rp.Message = fmt.Sprintf("the replica is under KMS key %s, not the requested %s; set replace_kms_key to remove it and add it again under the requested key",
+						have, r.showKey(want))
+					mismatches = append(mismatches, fmt.Sprintf("the replica in %s is under %s, the request asks for %s", rp.Region, have, r.showKey(want)))
+					continue
+				}
+				rp.State, rp.KeyReplace, rp.ReplacedKMSKey = domain.RegionRunning, domain.KeyReplaceRemoving, have
+				rp.Message = r.replaceMessage(*rp, "")
+				replace = append(replace, rp.Region)
+				continue
+			}
 			switch {
 			case ok && rep.Status == domain.StatusInSync:
-				rp.State, rp.ReplicationStatus, rp.Message = domain.RegionSkipped, string(rep.Status), "already an InSync replica"
+				rp.State, rp.ReplicationStatus, rp.Message = domain.RegionSkipped, string(rep.Status), "already an InSync replica under the requested KMS key"
 			case ok && rep.Status == domain.StatusInProgress:
 				// AWS is already replicating there: wait for it, don't ask twice.
 				rp.State, rp.ReplicationStatus = domain.RegionRunning, string(rep.Status)
 			default:
 				// Absent, or Failed earlier: ask AWS (again).
 				rp.State = domain.RegionRunning
-				add = append(add, domain.ReplicaParam{Region: rp.Region, KMSKeyID: kms[rp.Region]})
+				add = append(add, domain.ReplicaParam{Region: rp.Region, KMSKeyID: want})
 			}
 		}
-		if proceed, err := r.begin(ctx); err != nil || !proceed {
+		if len(mismatches) > 0 {
+			// Refused before any mutating call: nothing changed anywhere.
+			for i := range r.op.Regions {
+				if rp := &r.op.Regions[i]; rp.State == domain.RegionRunning {
+					rp.State, rp.Message = domain.RegionSkipped, "not attempted: the operation was refused for a KMS key mismatch in another Region"
+				}
+			}
+			return failed(domain.CodeFailedPrecondition, "KMS key mismatch: %s; nothing was changed (set replace_kms_key to remove and re-add these replicas under the requested keys)",
+				strings.Join(mismatches, "; ")), nil
+		}
+		if proceed, err := r.begin(ctx, len(add) > 0 || len(replace) > 0); err != nil || !proceed {
 			return r.cancelled(), err
 		}
 	} else {
 		// Resumed after a crash or a snooze: ask again only for Regions the
-		// earlier call did not reach.
+		// earlier calls did not reach.
 		for _, rp := range r.op.Regions {
-			if _, ok := sec.Replica(rp.Region); rp.State == domain.RegionRunning && !ok {
-				add = append(add, domain.ReplicaParam{Region: rp.Region, KMSKeyID: kms[rp.Region]})
+			if rp.State != domain.RegionRunning {
+				continue
 			}
+			rep, ok := sec.Replica(rp.Region)
+			switch {
+			case rp.KeyReplace == domain.KeyReplaceRemoving && ok && !kmskey.Same(r.keys[rp.Region], rep.KMSKeyID, rp.Region, r.account):
+				// The removal did not go through (or was never sent).
+				replace = append(replace, rp.Region)
+			case !ok:
+				add = append(add, domain.ReplicaParam{Region: rp.Region, KMSKeyID: r.keys[rp.Region]})
+			}
+			// A replica found while re-adding is never removed again, even
+			// under another key (an endpoint that ignores KmsKeyId would
+			// make that a loop): poll judges it.
+		}
+		if len(add) > 0 || len(replace) > 0 {
+			if proceed, err := r.begin(ctx, true); err != nil || !proceed {
+				return r.cancelled(), err
+			}
+		}
+	}
+	if len(replace) > 0 {
+		r.mutated = true
+		_, err := r.e.sm.RemoveRegions(ctx, r.op.AWSRegion, r.op.Params.SecretID, replace)
+		r.sent(err)
+		if err != nil {
+			res, err := r.awsResult(err)
+			if res.terminal {
+				r.endReplace(replace, r.e.describeErr(err))
+			}
+			return res, err
+		}
+	}
+	// Each Region whose old replica is gone moves to re-adding, durably
+	// before the re-add is sent: a resumed execution must not remove what
+	// it re-added.
+	readd := false
+	for i := range r.op.Regions {
+		rp := &r.op.Regions[i]
+		if rp.State != domain.RegionRunning || rp.KeyReplace != domain.KeyReplaceRemoving {
+			continue
+		}
+		if _, ok := sec.Replica(rp.Region); ok && !slices.Contains(replace, rp.Region) {
+			continue // already under the requested key: nothing to remove or add
+		}
+		rp.KeyReplace, rp.ReplicationStatus = domain.KeyReplaceReadding, ""
+		rp.Message = r.replaceMessage(*rp, "")
+		readd = true
+		if !slices.ContainsFunc(add, func(p domain.ReplicaParam) bool { return p.Region == rp.Region }) {
+			add = append(add, domain.ReplicaParam{Region: rp.Region, KMSKeyID: r.keys[rp.Region]})
+		}
+	}
+	if readd {
+		if err := r.save(ctx); err != nil {
+			return result{}, err
 		}
 	}
 	if len(add) > 0 {
 		r.mutated = true
 		statuses, err := r.e.sm.Replicate(ctx, r.op.AWSRegion, r.op.Params.SecretID, add, r.op.Force)
+		r.sent(err)
 		if err != nil {
 			return r.awsResult(err)
 		}
 		sec.Replicas = statuses
 	}
 	return r.poll(ctx, sec)
+}
+
+// showKey is a KMS key as operations show it: the AWS managed key by its
+// alias, an ARN with its account fingerprinted (the proto's redaction of
+// kms_key_id).
+func (r *run) showKey(key string) string { return r.e.red.ARN(kmskey.Display(key)) }
+
+// replaceMessage says where a replacement of a Region's KMS key stands,
+// with AWS's status message if it has one.
+func (r *run) replaceMessage(rp domain.RegionProgress, aws string) string {
+	want := r.showKey(r.keys[rp.Region])
+	var msg string
+	switch {
+	case rp.State == domain.RegionSucceeded:
+		msg = fmt.Sprintf("KMS key replaced: the replica under %s was removed and added again under %s", rp.ReplacedKMSKey, want)
+	case rp.KeyReplace == domain.KeyReplaceRemoving:
+		msg = fmt.Sprintf("replacing the KMS key: removing the replica under %s, then adding it again under %s", rp.ReplacedKMSKey, want)
+	default:
+		msg = fmt.Sprintf("replacing the KMS key: removed the replica under %s; adding it again under %s", rp.ReplacedKMSKey, want)
+	}
+	if aws != "" {
+		msg += ": " + aws
+	}
+	return msg
+}
+
+// endReplace marks the Regions whose replacement stopped at a failed call.
+func (r *run) endReplace(regions []string, why string) {
+	for i := range r.op.Regions {
+		if rp := &r.op.Regions[i]; slices.Contains(regions, rp.Region) {
+			rp.State = domain.RegionFailed
+			rp.Message = fmt.Sprintf("replacing the KMS key stopped: %s; the replica under %s is unchanged", why, rp.ReplacedKMSKey)
+		}
+	}
 }
 
 // poll follows DescribeSecret until every requested Region is InSync or
@@ -391,8 +602,21 @@ func (r *run) applyReplicas(sec domain.Secret) bool {
 		switch rep.Status {
 		case domain.StatusInSync:
 			rp.State = domain.RegionSucceeded
+			if want := r.keys[rp.Region]; kmskey.Different(want, rep.KMSKeyID, rp.Region, r.account) {
+				// The replica exists, but not under the key asked for: that
+				// is not what was requested, so it is not a success. moto
+				// does this (it ignores KmsKeyId); on AWS it would mean
+				// someone else changed the replica meanwhile.
+				rp.State = domain.RegionFailed
+				rp.Message = fmt.Sprintf("the replica is InSync but under KMS key %s, not the requested %s: the endpoint did not apply KmsKeyId (moto ignores it)",
+					r.showKey(rep.KMSKeyID), r.showKey(want))
+				continue
+			}
 		case domain.StatusFailed:
 			rp.State = domain.RegionFailed
+		}
+		if rp.KeyReplace != "" {
+			rp.Message = r.replaceMessage(*rp, rp.Message)
 		}
 		changed = changed || *rp != before
 	}
@@ -439,9 +663,6 @@ func (r *run) remove(ctx context.Context) (result, error) {
 				rp.State, rp.Message = domain.RegionSkipped, "not a replica of this secret"
 			}
 		}
-		if proceed, err := r.begin(ctx); err != nil || !proceed {
-			return r.cancelled(), err
-		}
 	}
 	var regions []string
 	for _, rp := range r.op.Regions {
@@ -449,8 +670,16 @@ func (r *run) remove(ctx context.Context) (result, error) {
 			regions = append(regions, rp.Region)
 		}
 	}
+	if r.op.State == domain.StatePending || len(regions) > 0 {
+		if proceed, err := r.begin(ctx, len(regions) > 0); err != nil || !proceed {
+			return r.cancelled(), err
+		}
+	}
 	if len(regions) > 0 {
-		if _, err := r.e.sm.RemoveRegions(ctx, r.op.AWSRegion, r.op.Params.SecretID, regions); err != nil {
+		r.mutated = true
+		_, err := r.e.sm.RemoveRegions(ctx, r.op.AWSRegion, r.op.Params.SecretID, regions)
+		r.sent(err)
+		if err != nil {
 			return r.awsResult(err)
 		}
 	}
@@ -479,6 +708,7 @@ func (r *run) promote(ctx context.Context) (result, error) {
 		if r.op.State == domain.StateRunning {
 			// An earlier execution's StopReplicationToReplica went through.
 			rp.State, rp.Message = domain.RegionSucceeded, "promoted to a standalone secret"
+			r.op.Mutation = domain.MutationApplied
 			return succeeded(), nil
 		}
 		return failed(domain.CodeFailedPrecondition, "the secret in %s is not a replica: it is already a standalone or primary secret", region), nil
@@ -497,11 +727,14 @@ func (r *run) promote(ctx context.Context) (result, error) {
 			return failed(domain.CodeFailedPrecondition, "the replica in %s is %s, not InSync: promoting it could lose changes; set force to promote anyway", region, rep.Status), nil
 		}
 		rp.State = domain.RegionRunning
-		if proceed, err := r.begin(ctx); err != nil || !proceed {
-			return r.cancelled(), err
-		}
 	}
-	if _, err := r.e.sm.StopReplication(ctx, region, replicaID); err != nil {
+	if proceed, err := r.begin(ctx, true); err != nil || !proceed {
+		return r.cancelled(), err
+	}
+	r.mutated = true
+	_, err = r.e.sm.StopReplication(ctx, region, replicaID)
+	r.sent(err)
+	if err != nil {
 		return r.awsResult(err)
 	}
 	rp.State, rp.Message = domain.RegionSucceeded, "promoted to a standalone secret"
@@ -512,6 +745,39 @@ func (r *run) promote(ctx context.Context) (result, error) {
 // canceller already ended it, so only the job remains to complete.
 func (r *run) cancelled() result {
 	return result{terminal: true, state: r.op.State, err: r.op.Error}
+}
+
+// settleRegions gives every Region of an operation that just ended a
+// terminal state that says what happened to it: none is left PENDING or
+// RUNNING. Regions already SUCCEEDED, FAILED or SKIPPED keep their state.
+func settleRegions(op *domain.Operation) {
+	why := ""
+	if op.Error != nil {
+		why = op.Error.Message
+	}
+	for i := range op.Regions {
+		rp := &op.Regions[i]
+		if rp.State.Terminal() {
+			continue
+		}
+		switch {
+		case op.State == domain.StateCancelled:
+			rp.State = domain.RegionCancelled
+			rp.Message = "cancelled before anything changed in this Region: " + why
+		case rp.State == domain.RegionPending:
+			rp.State = domain.RegionNotAttempted
+			rp.Message = "not attempted: " + why
+		default:
+			// RUNNING: asked of AWS (or about to be) when the operation
+			// failed: the call failed, or AWS did not finish in time.
+			rp.State = domain.RegionFailed
+			if rp.Message == "" {
+				rp.Message = why
+			} else {
+				rp.Message += " (" + why + ")"
+			}
+		}
+	}
 }
 
 func deref(r *result) result {

@@ -286,7 +286,7 @@ func (r *run) failoverChild(ctx context.Context) (result, error) {
 		return failed(domain.CodeInvalidArgument, "stored secret id no longer parses"), nil //nolint:nilerr // the result carries the failure
 	}
 	if r.op.State == domain.StatePending {
-		if proceed, err := r.begin(ctx); err != nil || !proceed {
+		if proceed, err := r.begin(ctx, false); err != nil || !proceed {
 			return r.cancelled(), err
 		}
 	}
@@ -315,10 +315,12 @@ func (r *run) failoverChild(ctx context.Context) (result, error) {
 				st.State, r.mutated = domain.StepSucceeded, true
 				continue
 			}
-			if err := r.intend(ctx, st); err != nil {
-				return result{}, err
+			if proceed, err := r.intend(ctx, st); err != nil || !proceed {
+				return r.cancelled(), err
 			}
-			if _, err := r.e.sm.StopReplication(ctx, st.Region, inRegion(id, st.Region)); err != nil {
+			_, err := r.e.sm.StopReplication(ctx, st.Region, inRegion(id, st.Region))
+			r.sent(err)
+			if err != nil {
 				return r.stepFailed(i, err)
 			}
 		case domain.APIReplicate:
@@ -342,12 +344,13 @@ func (r *run) failoverChild(ctx context.Context) (result, error) {
 				primary = &sec
 				continue
 			}
-			if err := r.intend(ctx, st); err != nil {
-				return result{}, err
+			if proceed, err := r.intend(ctx, st); err != nil || !proceed {
+				return r.cancelled(), err
 			}
 			// Overwrite: each target holds the standalone secret its own
 			// promotion left, with the same name.
 			statuses, err := r.e.sm.Replicate(ctx, st.Region, inRegion(id, st.Region), add, true)
+			r.sent(err)
 			if err != nil {
 				return r.stepFailed(i, err)
 			}
@@ -371,11 +374,12 @@ func (r *run) failoverChild(ctx context.Context) (result, error) {
 	return r.poll(ctx, *primary)
 }
 
-// intend records that a step's call is about to be sent: after a crash the
-// step is RUNNING, and is re-decided from a DescribeSecret.
-func (r *run) intend(ctx context.Context, st *domain.Step) error {
+// intend records that a step's call is about to be sent, under the row's
+// lock (begin), unless the child was cancelled: after a crash the step is
+// RUNNING, and is re-decided from a DescribeSecret.
+func (r *run) intend(ctx context.Context, st *domain.Step) (bool, error) {
 	st.State = domain.StepRunning
-	return r.save(ctx)
+	return r.begin(ctx, true)
 }
 
 func (r *run) markRegionsRunning(targets []domain.ReplicaParam) {
