@@ -3,6 +3,7 @@ package server
 import (
 	"time"
 
+	"github.com/google/uuid"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -15,6 +16,8 @@ var (
 		domain.KindReplicate: replicadv1.OperationKind_OPERATION_KIND_REPLICATE,
 		domain.KindRemove:    replicadv1.OperationKind_OPERATION_KIND_REMOVE,
 		domain.KindPromote:   replicadv1.OperationKind_OPERATION_KIND_PROMOTE,
+		domain.KindFailover:  replicadv1.OperationKind_OPERATION_KIND_FAILOVER,
+		domain.KindFailback:  replicadv1.OperationKind_OPERATION_KIND_FAILBACK,
 	}
 	stateToProto = map[domain.State]replicadv1.OperationState{
 		domain.StatePending:   replicadv1.OperationState_OPERATION_STATE_PENDING,
@@ -78,6 +81,7 @@ func operationToProto(op domain.Operation) *replicadv1.Operation {
 		EndTime:           ts(op.EndedAt),
 		Labels:            op.Labels,
 		Approval:          approvalToProto(op.Approval),
+		DisasterRecovery:  drProgressToProto(op.DR),
 		NextAttemptTime:   ts(op.NextAttemptAt),
 		RetryDeadline:     ts(op.RetryDeadline),
 		OriginPolicy:      op.OriginPolicy,
@@ -85,6 +89,12 @@ func operationToProto(op domain.Operation) *replicadv1.Operation {
 	if e := op.LastAttemptError; e != nil {
 		// Already redacted by the engine, like error.
 		out.LastAttemptError = &statuspb.Status{Code: int32(grpcCode(e.Code)), Message: e.Message}
+	}
+	if op.Steps != nil {
+		out.Steps = stepsToProto(op.Steps)
+	}
+	if op.ParentID != uuid.Nil {
+		out.ParentId = op.ParentID.String()
 	}
 	for _, r := range op.Regions {
 		out.Regions = append(out.Regions, &replicadv1.RegionProgress{

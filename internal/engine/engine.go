@@ -247,6 +247,8 @@ type Submission struct {
 	ReasonFingerprint string
 	// Labels are label keys to fingerprints of their values.
 	Labels map[string]string
+	// DR, if set, makes a failover parent with this plan (Secret unused).
+	DR *domain.DRPlan
 	// Approval, if set, holds the operation as AWAITING_APPROVAL until a
 	// second person approves it (approval.go); with BreakGlass it runs at
 	// once, loudly audited.
@@ -289,6 +291,10 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (op domain.Operation,
 		TraceParent:       tracing.Inject(ctx),
 		Approval:          s.Approval,
 		OriginPolicy:      s.OriginPolicy,
+	}
+	if s.DR != nil {
+		op.SecretKey, op.SecretDisplay = failoverKey(op.ID), failoverDisplay(*s.DR)
+		op.Params = domain.Params{DR: s.DR}
 	}
 	if s.Approval != nil && !s.Approval.BreakGlass {
 		op.State = domain.StateAwaitingApproval
@@ -428,18 +434,23 @@ func (e *Engine) startNext(ctx context.Context, tx pgx.Tx, secretKey string) err
 	return e.store.SetJob(ctx, tx, next.ID, jobID)
 }
 
-// enqueue gives op a job: a background one for a policy's operation, so
+// enqueue gives op a job: a background one for a policy's operation or a failover's child, so
 // that interactive operations go first whenever both wait for a worker.
 func (e *Engine) enqueue(ctx context.Context, tx pgx.Tx, op domain.Operation) (int64, error) {
-	if op.OriginPolicy != "" {
+	if op.OriginPolicy != "" || op.ParentID != uuid.Nil {
 		return e.queue.EnqueueBackgroundTx(ctx, tx, op.ID)
 	}
 	return e.queue.EnqueueTx(ctx, tx, op.ID)
 }
 
-// Get returns an operation.
+// Get returns an operation; a failover parent comes with its children's
+// progress.
 func (e *Engine) Get(ctx context.Context, id uuid.UUID) (domain.Operation, error) {
-	return e.store.Get(ctx, e.api, id)
+	op, err := e.store.Get(ctx, e.api, id)
+	if err != nil {
+		return op, err
+	}
+	return e.withChildren(ctx, op)
 }
 
 // List returns operations newest first.

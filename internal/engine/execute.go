@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -71,6 +72,12 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 		res, err = r.remove(ctx)
 	case domain.KindPromote:
 		res, err = r.promote(ctx)
+	case domain.KindFailover:
+		if op.ParentID == uuid.Nil {
+			res, err = r.failoverParent(ctx)
+		} else {
+			res, err = r.failoverChild(ctx)
+		}
 	default:
 		res = failed(domain.CodeInternal, "unknown operation kind %q", op.Kind)
 	}
