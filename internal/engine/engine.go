@@ -209,6 +209,11 @@ type Submission struct {
 	// second person approves it (approval.go); with BreakGlass it runs at
 	// once, loudly audited.
 	Approval *domain.Approval
+	// ValidateOnly answers the operation Submit would accept without
+	// storing, queueing or announcing it (AIP-163 validate_only: a plan
+	// preview). A request_id already used is answered as the real request
+	// would be: its first operation, or ErrRequestIDReused.
+	ValidateOnly bool
 }
 
 // Submit accepts an operation: when it returns, the operation and its place
@@ -224,9 +229,12 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (op domain.Operation,
 			return domain.Operation{}, false, err
 		}
 	}
-	id, err := uuid.NewV7()
-	if err != nil {
-		return domain.Operation{}, false, fmt.Errorf("operation id: %w", err)
+	// A preview has no id: nothing may look it up, and nothing can.
+	var id uuid.UUID
+	if !s.ValidateOnly {
+		if id, err = uuid.NewV7(); err != nil {
+			return domain.Operation{}, false, fmt.Errorf("operation id: %w", err)
+		}
 	}
 	op = domain.Operation{
 		ID:                id,
@@ -249,6 +257,11 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (op domain.Operation,
 	}
 	for _, r := range s.Replicas {
 		op.Regions = append(op.Regions, domain.RegionProgress{Region: r.Region, State: domain.RegionPending})
+	}
+	if s.ValidateOnly {
+		now := time.Now()
+		op.CreatedAt, op.UpdatedAt = now, now
+		return op, false, nil
 	}
 	if s.RequestID != "" {
 		op.RequestHash = e.box.MAC(s.Canonical)
