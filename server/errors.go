@@ -72,6 +72,8 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 	case errors.Is(err, engine.ErrApprovalExpired):
 		return withDetails(codes.FailedPrecondition, "the operation's approval window has closed: request it again",
 			&errdetails.ErrorInfo{Reason: "APPROVAL_EXPIRED", Domain: ErrorDomain})
+	case errors.Is(err, errConsoleReadOnly):
+		return withDetails(codes.PermissionDenied, err.Error(), &errdetails.ErrorInfo{Reason: "CONSOLE_READ_ONLY", Domain: ErrorDomain})
 	case errors.Is(err, access.ErrPermissionDenied):
 		// Names the action and the resource, never the policy's contents.
 		return withDetails(codes.PermissionDenied, err.Error(), &errdetails.ErrorInfo{Reason: "PERMISSION_DENIED", Domain: ErrorDomain})
