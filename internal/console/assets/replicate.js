@@ -1,4 +1,4 @@
-import { call, seg } from './api.js';
+import { call, seg, codeInWords } from './api.js';
 import { h, alertBox, allowedRegions, defaultRegion, field, uuid, readOnly, announce, table, badge, kindWord } from './ui.js';
 import { focusHeading } from './app.js';
 
@@ -122,7 +122,9 @@ export function replicatePage(q) {
       items.push(h('li', {}, where, ` — ${v.description}`));
     }
     summary.replaceChildren(h('div', { class: 'alert', role: 'alert', tabindex: '-1', id: 'error-summary' },
-      h('p', { class: 'alert-title' }, h('span', { 'aria-hidden': 'true' }, '⚠ '), err.words),
+      // With violations listed below, the title need not repeat them.
+      h('p', { class: 'alert-title' }, h('span', { 'aria-hidden': 'true' }, '⚠ '),
+        items.length && err.httpStatus ? `${codeInWords(err.code)} (HTTP ${err.httpStatus}, ${err.code}): fix the fields below.` : err.words),
       items.length ? h('ul', {}, items) : null));
     summary.firstChild.focus();
   }
