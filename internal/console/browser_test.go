@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -558,15 +559,17 @@ func pages(t *testing.T, s *stack) map[string]string {
 const ready = `!document.querySelector('[aria-busy=true]') && !document.querySelector('.loading') && document.querySelector('#main h1') !== null &&
 	!(document.querySelector('#live-status')?.textContent || '').startsWith('Loading')`
 
+type axeViolation struct {
+	ID     string `json:"id"`
+	Impact string `json:"impact"`
+	Help   string `json:"help"`
+	Nodes  []struct {
+		Target []any `json:"target"`
+	} `json:"nodes"`
+}
+
 type axeResult struct {
-	Violations []struct {
-		ID     string `json:"id"`
-		Impact string `json:"impact"`
-		Help   string `json:"help"`
-		Nodes  []struct {
-			Target []any `json:"target"`
-		} `json:"nodes"`
-	} `json:"violations"`
+	Violations []axeViolation `json:"violations"`
 }
 
 func TestEveryPagePassesAxe(t *testing.T) {
@@ -577,6 +580,16 @@ func TestEveryPagePassesAxe(t *testing.T) {
 		w, h int
 	}{{"laptop", 1280, 800}, {"narrow", 380, 800}} {
 		b := newBrowser(t, size.w, size.h)
+		// The check can fail: an unlabelled input is a critical violation.
+		var probe axeResult
+		b.run(t, "probe", chromedp.Navigate(s.portal+"#/operations"), until(ready),
+			evalInto(`document.querySelector('#main').append(document.createElement('input')), true`, new(bool)),
+			evalInto(axeSource+"\n;axe.run(document, {resultTypes: ['violations']})", &probe))
+		if !slices.ContainsFunc(probe.Violations, func(v axeViolation) bool {
+			return v.ID == "label" && v.Impact == "critical"
+		}) {
+			t.Fatalf("axe did not report an unlabelled input: %+v", probe)
+		}
 		for name, hash := range targets {
 			b.run(t, name, chromedp.Navigate(s.portal+hash), until(ready))
 			var res axeResult
