@@ -74,6 +74,15 @@ function render(op, body, actions, errors, reload) {
       h('h2', { id: 'err-h' }, state === 'CANCELLED' ? 'Why it was cancelled' : 'Why it failed'),
       h('p', { id: 'op-error' }, `${codeInWords(op.error.code)} (${codeName(op.error.code)}): ${op.error.message || 'no message'}`)));
   }
+  if (op.last_attempt_error) {
+    // A transient failure being retried (or, once ended, the last one).
+    parts.push(h('section', { class: 'warning', 'aria-labelledby': 'retry-h' },
+      h('h2', { id: 'retry-h' }, live.has(state) ? 'Retrying after a failed attempt' : 'Last failed attempt'),
+      h('p', { id: 'op-last-error' }, `${codeInWords(op.last_attempt_error.code)} (${codeName(op.last_attempt_error.code)}): ${op.last_attempt_error.message || 'no message'}`),
+      h('dl', { class: 'facts' },
+        op.next_attempt_time ? [h('dt', {}, 'Next attempt'), h('dd', {}, time(op.next_attempt_time))] : null,
+        op.retry_deadline ? [h('dt', {}, 'Retries stop at'), h('dd', {}, time(op.retry_deadline))] : null)));
+  }
   if (op.approval) parts.push(approval(op.approval));
   parts.push(h('h2', {}, 'Progress per Region'));
   parts.push(table('Progress per Region', ['Region', 'KMS key', 'Progress', 'AWS replication status', 'Message'],
@@ -89,7 +98,9 @@ function render(op, body, actions, errors, reload) {
 
   actions.replaceChildren();
   if (readOnly()) return;
-  if (state === 'PENDING' || state === 'AWAITING_APPROVAL') {
+  // A RUNNING operation waiting to retry a refused mutating call can
+  // still be cancelled; the server decides (FAILED_PRECONDITION otherwise).
+  if (state === 'PENDING' || state === 'AWAITING_APPROVAL' || (state === 'RUNNING' && op.next_attempt_time)) {
     actions.append(h('button', { type: 'button', class: 'danger', onclick: () => act(op, 'cancel', errors, reload) }, 'Cancel operation…'));
   }
   if (state === 'AWAITING_APPROVAL') {

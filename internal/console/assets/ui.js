@@ -38,6 +38,7 @@ const looks = {
   RUNNING: ['↻', 'Running', 'busy'],
   AWAITING_APPROVAL: ['⏸', 'Awaiting approval', 'wait'],
   SKIPPED: ['–', 'Skipped (nothing to do)', 'muted'],
+  NOT_ATTEMPTED: ['–', 'Not attempted (nothing changed)', 'muted'],
   IN_SYNC: ['✓', 'InSync', 'ok'],
   IN_PROGRESS: ['↻', 'InProgress', 'busy'],
   OK: ['✓', 'OK', 'ok'],
