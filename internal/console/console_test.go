@@ -30,7 +30,14 @@ func startAPIOnly(t *testing.T, configure func(*daemon.Config)) *testenv.Env {
 	})
 }
 
-func get(t *testing.T, method, url string, header map[string]string, body string) (*http.Response, string) {
+// reply is what a test reads of a response (its body already read and
+// closed).
+type reply struct {
+	StatusCode int
+	Header     http.Header
+}
+
+func get(t *testing.T, method, url string, header map[string]string, body string) (reply, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, strings.NewReader(body))
 	if err != nil {
@@ -46,7 +53,7 @@ func get(t *testing.T, method, url string, header map[string]string, body string
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
-	return resp, string(b)
+	return reply{StatusCode: resp.StatusCode, Header: resp.Header}, string(b)
 }
 
 var (
@@ -124,7 +131,7 @@ func TestShellAndAssetsAreStrictAndRelative(t *testing.T) {
 	}
 }
 
-func checkHeaders(t *testing.T, what string, resp *http.Response) {
+func checkHeaders(t *testing.T, what string, resp reply) {
 	t.Helper()
 	if got := resp.Header.Get("Content-Security-Policy"); got != console.ContentSecurityPolicy {
 		t.Errorf("%s: CSP %q", what, got)
