@@ -1,21 +1,118 @@
 import { call, seg, query } from './api.js';
-import { h, badge, time, table, alertBox, readOnly, openDialog, uuid, announce, field } from './ui.js';
+import { h, badge, time, table, alertBox, readOnly, openDialog, uuid, announce, field, allowedRegions, title, shortEnum } from './ui.js';
 import { operationRows, operationHeaders } from './operations.js';
 import { focusHeading } from './app.js';
 
-// secretsPage looks a secret up by name or ARN.
-export function secretsPage() {
+const replicaStatuses = ['', 'IN_SYNC', 'IN_PROGRESS', 'FAILED'];
+const driftKinds = ['', 'MISSING_REGION', 'FAILED_REPLICA', 'KMS_KEY_DIFFERS', 'EXTRA_REGION', 'UNEXPECTED_PRIMARY', 'SCHEDULED_FOR_DELETION'];
+const pageSize = 50;
+
+// secretsPage is the inventory (InventoryService.ListSecrets), filtered and
+// paged by the server, never the whole fleet in the page; and a lookup of
+// any secret by name or ARN, read live from AWS.
+export function secretsPage(q) {
   const main = document.getElementById('main');
   const input = h('input', { id: 'lookup', type: 'text', required: true, autocomplete: 'off', spellcheck: 'false' });
-  const form = h('form', { class: 'filters', role: 'search', 'aria-label': 'Find a secret' },
+  const lookup = h('form', { class: 'filters', role: 'search', 'aria-label': 'Find a secret' },
     field('lookup', 'Secret name or ARN', input),
     h('button', { type: 'submit' }, 'Show replication'));
-  form.addEventListener('submit', (e) => {
+  lookup.addEventListener('submit', (e) => {
     e.preventDefault();
     if (input.value.trim()) location.hash = `#/secrets/${encodeURIComponent(input.value.trim())}`;
   });
-  main.append(h('h1', {}, 'Secrets'), form);
+
+  const text = (name, label) => {
+    const el = h('input', { id: `s-${name}`, name, type: 'text', value: q.get(name) || '', autocomplete: 'off', spellcheck: 'false' });
+    return [name, el, field(`s-${name}`, label, el)];
+  };
+  const select = (name, label, values, words) => {
+    const el = h('select', { id: `s-${name}`, name }, values.map((v) => h('option', { value: v, selected: v === (q.get(name) || '') }, v ? words(v) : 'any')));
+    return [name, el, field(`s-${name}`, label, el)];
+  };
+  const regions = ['', ...allowedRegions()];
+  const controls = [
+    text('name_prefix', 'Name starts with'),
+    text('account', 'Account'),
+    select('primary_region', 'Primary Region', regions, (v) => v),
+    select('replica_region', 'Replica Region', regions, (v) => v),
+    select('replica_status', 'Replica status', replicaStatuses, (v) => title(v)),
+    select('drift', 'Drift', ['', 'DRIFTED', 'COMPLIANT'], (v) => title(v)),
+    select('drift_kind', 'Kind of drift', driftKinds, (v) => title(v)),
+    text('tag', 'Tag (key or key=value)'),
+  ];
+  const gone = h('input', { type: 'checkbox', id: 's-show_gone', checked: q.get('show_gone') === 'true' });
+  const filters = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter the inventory' },
+    controls.map((c) => c[2]),
+    h('div', { class: 'field check' }, gone, h('label', { for: 's-show_gone' }, 'Include gone secrets')),
+    h('button', { type: 'submit' }, 'Filter'));
+  filters.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const p = new URLSearchParams();
+    for (const [name, el] of controls) if (el.value.trim()) p.set(name, el.value.trim());
+    if (gone.checked) p.set('show_gone', 'true');
+    location.hash = `#/secrets?${p}`;
+  });
+
+  const counts = h('p', { id: 'inventory-counts', class: 'counts' });
+  const out = h('div', { 'aria-busy': 'true' }, h('p', {}, 'Loading the inventory…'));
+  main.append(h('h1', {}, 'Secrets'), lookup, h('h2', {}, 'Inventory'), filters, counts, out);
   focusHeading();
+
+  const tokens = (q.get('pages') || '').split(',').filter(Boolean);
+  const params = { page_size: pageSize, page_token: tokens[tokens.length - 1] || '' };
+  for (const [name] of controls) params[name] = q.get(name) || '';
+  if (params.replica_status) params.replica_status = `REPLICATION_STATUS_${params.replica_status}`;
+  if (params.drift) params.drift = `DRIFT_FILTER_${params.drift}`;
+  if (q.get('show_gone') === 'true') params.show_gone = 'true';
+  call('GET', `v1/secrets${query(params)}`)
+    .then((res) => {
+      const secrets = res.secrets || [];
+      const link = (list) => {
+        const p = new URLSearchParams(q);
+        if (list.length) p.set('pages', list.join(',')); else p.delete('pages');
+        return `#/secrets?${p}`;
+      };
+      const nav = h('nav', { class: 'pager', 'aria-label': 'Pages' });
+      if (tokens.length) nav.append(h('a', { href: link(tokens.slice(0, -1)) }, '← Previous'));
+      if (res.next_page_token) nav.append(h('a', { href: link([...tokens, res.next_page_token]) }, 'Next →'));
+      // Counts of what this page shows: the server pages the fleet, so
+      // the page never holds (or counts) all of it.
+      let replicas = 0; let failed = 0; let deleting = 0;
+      for (const s of secrets) {
+        replicas += (s.replicas || []).length;
+        failed += (s.replicas || []).filter((r) => shortEnum(r.status) === 'FAILED').length;
+        if (s.scheduled_for_deletion) deleting++;
+      }
+      counts.replaceChildren(
+        h('span', { class: 'count' }, h('strong', {}, String(secrets.length)), ` secret${secrets.length === 1 ? '' : 's'} on page ${tokens.length + 1}`),
+        h('span', { class: 'count' }, h('strong', {}, String(replicas)), ' replicas'),
+        h('span', { class: `count${failed ? ' bad' : ''}` }, h('strong', {}, String(failed)), ' failed replicas'),
+        h('span', { class: 'count' }, h('strong', {}, String(deleting)), ' scheduled for deletion'),
+        res.next_page_token ? h('span', { class: 'count' }, 'more on the next pages') : null);
+      const rows = secrets.map((s) => [
+        h('a', { href: `#/secrets/${encodeURIComponent(s.arn)}` }, s.name),
+        s.account || '—',
+        s.primary_region || '—',
+        (s.replicas || []).length
+          ? h('ul', { class: 'plain' }, s.replicas.map((r) => h('li', {}, `${r.region} `, r.status ? badge(r.status) : '—')))
+          : 'none',
+        s.kms_key_id || 'aws/secretsmanager',
+        [s.scheduled_for_deletion ? h('span', { class: 'badge bad' }, h('span', { 'aria-hidden': 'true' }, '✗ '), 'Scheduled for deletion') : null,
+          s.gone ? h('span', { class: 'badge muted' }, h('span', { 'aria-hidden': 'true' }, '⊘ '), 'Gone') : null],
+        time(s.read_time || s.last_seen_time),
+      ]);
+      out.replaceChildren(table('Inventory, by account, Region and ARN',
+        ['Secret', 'Account', 'Primary Region', 'Replicas (AWS status)', 'Primary KMS key', 'Flags', 'Read from AWS'], rows, 'No secrets match.'), nav);
+      out.setAttribute('aria-busy', 'false');
+    })
+    .catch((err) => {
+      out.setAttribute('aria-busy', 'false');
+      if (err.httpStatus === 404 || err.code === 'UNIMPLEMENTED') {
+        out.replaceChildren(h('p', { class: 'empty' }, 'This server has no inventory to list; look a secret up by name or ARN above.'));
+      } else {
+        out.replaceChildren(alertBox(err, 'Could not list the inventory'));
+      }
+    });
 }
 
 // secretPage shows a secret's replication as AWS reports it, with its
