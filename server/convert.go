@@ -64,8 +64,12 @@ func operationToProto(op domain.Operation) *replicadv1.Operation {
 	for _, p := range op.Params.Replicas {
 		kms[p.Region] = p.KMSKeyID
 	}
+	id := op.ID.String()
+	if op.ID == uuid.Nil {
+		id = "" // a validate_only preview: never stored, so no id
+	}
 	out := &replicadv1.Operation{
-		Id:                op.ID.String(),
+		Id:                id,
 		Kind:              kindToProto[op.Kind],
 		State:             stateToProto[op.State],
 		SecretId:          op.Params.SecretID,

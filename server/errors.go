@@ -93,6 +93,8 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 	case errors.Is(err, engine.ErrPolicyETag):
 		return withDetails(codes.Aborted, "the policy changed since it was read: get it again and retry with its current etag",
 			&errdetails.ErrorInfo{Reason: "ETAG_MISMATCH", Domain: ErrorDomain})
+	case errors.Is(err, errConsoleReadOnly):
+		return withDetails(codes.PermissionDenied, err.Error(), &errdetails.ErrorInfo{Reason: "CONSOLE_READ_ONLY", Domain: ErrorDomain})
 	case errors.Is(err, access.ErrPermissionDenied):
 		// Names the action and the resource, never the policy's contents.
 		return withDetails(codes.PermissionDenied, err.Error(), &errdetails.ErrorInfo{Reason: "PERMISSION_DENIED", Domain: ErrorDomain})

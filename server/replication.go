@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/access"
@@ -60,6 +61,7 @@ func (s *replicationService) Replicate(ctx context.Context, req *replicadv1.Repl
 	}
 	sub := s.submission(ctx, domain.KindReplicate, "Replicate", req, t.ID, req.GetRequestId(), req.GetReason(), req.GetLabels())
 	sub.AWSRegion, sub.Force = t.PrimaryRegion, req.GetForceOverwriteReplicaSecret()
+	sub.ValidateOnly = req.GetValidateOnly()
 	sub.ReplaceKMSKey = req.GetReplaceKmsKey()
 	for _, r := range req.GetRegions() {
 		sub.Replicas = append(sub.Replicas, domain.ReplicaParam{Region: r.GetRegion(), KMSKeyID: r.GetKmsKeyId()})
@@ -265,9 +267,12 @@ func (s *replicationService) submission(ctx context.Context, kind domain.Kind, m
 // prefixed by the method: what a replay must match exactly (AIP-155).
 func canonical(method string, req proto.Message) []byte {
 	c := proto.Clone(req)
-	fd := c.ProtoReflect().Descriptor().Fields().ByName("request_id")
-	if fd != nil {
-		c.ProtoReflect().Clear(fd)
+	// validate_only is left out too: a preview with a request_id answers
+	// what the real request with that request_id would get.
+	for _, name := range []protoreflect.Name{"request_id", "validate_only"} {
+		if fd := c.ProtoReflect().Descriptor().Fields().ByName(name); fd != nil {
+			c.ProtoReflect().Clear(fd)
+		}
 	}
 	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c)
 	return append([]byte(method+"\x00"), b...)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -106,6 +107,15 @@ type Config struct {
 	// InsecureDev serves without authentication, on loopback only.
 	InsecureDev bool
 
+	// The web console (internal/console) at /ui/ on the HTTP listener:
+	// UIOff turns it off (--ui=false); UIReadOnly hides its mutating
+	// actions and refuses them to browsers. AuthTokenHeader names a header
+	// an authenticating proxy uses to forward the user's bearer token
+	// (X-Forwarded-Access-Token), read when Authorization is absent.
+	UIOff           bool
+	UIReadOnly      bool
+	AuthTokenHeader string
+
 	LogLevel slog.Level
 	Logger   *slog.Logger
 }
@@ -176,6 +186,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.JWTPrincipalClaim, "jwt-principal-claim", "sub", "token claim holding the principal")
 	fs.StringVar(&c.JWTGroupsClaim, "jwt-groups-claim", "groups", "token claim holding the caller's groups")
 	fs.StringVar(&c.PolicyFile, "policy-file", "", "authorization policy (YAML); reloaded on change and on SIGHUP; a broken file is refused and the old policy kept")
+	fs.BoolFunc("ui", "serve the web console at /ui/ on --http-addr (default true; --ui=false turns it off)", func(v string) error {
+		on, err := strconv.ParseBool(v)
+		c.UIOff = !on
+		return err
+	})
+	fs.BoolVar(&c.UIReadOnly, "ui-read-only", false, "read-only web console: mutating actions are hidden, and refused to browsers over REST (PERMISSION_DENIED)")
+	fs.StringVar(&c.AuthTokenHeader, "auth-token-header", "", "request header carrying the bearer token when Authorization is absent, as an authenticating proxy forwards it (e.g. X-Forwarded-Access-Token)")
 	fs.BoolVar(&c.InsecureDev, "insecure-dev", false, "development only: serve without authentication; refuses non-loopback addresses")
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 }
@@ -385,6 +402,9 @@ func (c Config) LogValue() slog.Value {
 		slog.String("jwt_audience", c.JWTAudience),
 		slog.String("policy_file", c.PolicyFile),
 		slog.Bool("insecure_dev", c.InsecureDev),
+		slog.Bool("ui", !c.UIOff),
+		slog.Bool("ui_read_only", c.UIReadOnly),
+		slog.String("auth_token_header", c.AuthTokenHeader),
 		slog.String("log_level", c.LogLevel.String()),
 	)
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/replicad/replicad/internal/auth"
 	"github.com/replicad/replicad/internal/awssm"
 	"github.com/replicad/replicad/internal/buildinfo"
+	"github.com/replicad/replicad/internal/console"
 	"github.com/replicad/replicad/internal/domain"
 	"github.com/replicad/replicad/internal/engine"
 	"github.com/replicad/replicad/internal/inventory"
@@ -185,12 +186,26 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 	if err := d.accessControl(ctx, &scfg); err != nil {
 		return nil, err
 	}
-	handlers := map[string]http.Handler{"GET /metrics": d.metrics.Handler()}
+	handlers := map[string]http.Handler{}
 	if cfg.MetricsAddr != "" {
 		if d.metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
 			return nil, fmt.Errorf("metrics listener: %w", err)
 		}
-		handlers = nil
+	} else {
+		handlers["GET /metrics"] = d.metrics.Handler()
+	}
+	if !cfg.UIOff {
+		regions := cfg.AllowedRegions
+		if len(regions) == 0 {
+			regions = validate.DefaultAllowedRegions
+		}
+		ui, err := console.New(console.Options{ReadOnly: cfg.UIReadOnly, AllowedRegions: regions,
+			DefaultRegion: cfg.DefaultRegion, Version: buildinfo.Read().String()})
+		if err != nil {
+			return nil, err
+		}
+		handlers["/ui/"] = ui
+		handlers["GET /ui"] = http.HandlerFunc(console.Redirect)
 	}
 	if cfg.PprofAddr != "" {
 		if d.pprofLn, err = net.Listen("tcp", cfg.PprofAddr); err != nil {
@@ -212,8 +227,12 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		Metrics:        d.metrics.UnaryInterceptor(),
 		TracerProvider: tp,
 		HTTPHandlers:   handlers,
-		Ready:          d.ready,
-		Logger:         log,
+		BearerHeader:   cfg.AuthTokenHeader,
+		// Read-only is the console's mode; without the console there is
+		// nothing to be read-only about.
+		ConsoleReadOnly: cfg.UIReadOnly && !cfg.UIOff,
+		Ready:           d.ready,
+		Logger:          log,
 	})
 	if err != nil {
 		return nil, err

@@ -256,6 +256,11 @@ type Submission struct {
 	// OriginPolicy names the replication policy creating the operation
 	// (reconcile.go); its job and AWS calls then yield to interactive ones.
 	OriginPolicy string
+	// ValidateOnly answers the operation Submit would accept without
+	// storing, queueing or announcing it (AIP-163 validate_only: a plan
+	// preview). A request_id already used is answered as the real request
+	// would be: its first operation, or ErrRequestIDReused.
+	ValidateOnly bool
 }
 
 // Submit accepts an operation: when it returns, the operation and its place
@@ -271,9 +276,12 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (op domain.Operation,
 			return domain.Operation{}, false, err
 		}
 	}
-	id, err := uuid.NewV7()
-	if err != nil {
-		return domain.Operation{}, false, fmt.Errorf("operation id: %w", err)
+	// A preview has no id: nothing may look it up, and nothing can.
+	var id uuid.UUID
+	if !s.ValidateOnly {
+		if id, err = uuid.NewV7(); err != nil {
+			return domain.Operation{}, false, fmt.Errorf("operation id: %w", err)
+		}
 	}
 	op = domain.Operation{
 		ID:                id,
@@ -301,6 +309,11 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (op domain.Operation,
 	}
 	for _, r := range s.Replicas {
 		op.Regions = append(op.Regions, domain.RegionProgress{Region: r.Region, State: domain.RegionPending})
+	}
+	if s.ValidateOnly {
+		now := time.Now()
+		op.CreatedAt, op.UpdatedAt = now, now
+		return op, false, nil
 	}
 	if s.RequestID != "" {
 		op.RequestHash = e.box.MAC(s.Canonical)
