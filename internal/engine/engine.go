@@ -86,6 +86,10 @@ type Config struct {
 	// RepairInterval is how often the engine looks for chains whose head
 	// lost its job (default RepairIntervalDefault).
 	RepairInterval time.Duration
+	// StatusCacheTTL is how long Status reuses a DescribeSecret answer
+	// (default StatusCacheTTLDefault; negative: never, every Status calls
+	// AWS). See statusCache for when an answer is dropped sooner.
+	StatusCacheTTL time.Duration
 	// Queue configures the worker pool.
 	Queue queue.Config
 	// Observer, if set, hears about finished operations.
@@ -114,6 +118,7 @@ type Engine struct {
 	log    *slog.Logger
 	tracer trace.Tracer
 	wait   *waiters
+	status *statusCache
 }
 
 // New returns an Engine. api serves requests; work is the queue's own pool.
@@ -131,6 +136,7 @@ func New(api, work *pgxpool.Pool, box *seal.Box, red *redact.Redactor, sm Secret
 	}
 	def(&cfg.RepairInterval, RepairIntervalDefault)
 	def(&cfg.ApprovalSweep, ApprovalSweepDefault)
+	def(&cfg.StatusCacheTTL, StatusCacheTTLDefault)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -141,6 +147,7 @@ func New(api, work *pgxpool.Pool, box *seal.Box, red *redact.Redactor, sm Secret
 		cfg.TracerProvider = noop.NewTracerProvider()
 	}
 	e := &Engine{api: api, work: work, store: store.New(box), sm: sm, box: box, red: red, cfg: cfg, log: cfg.Logger, wait: newWaiters(),
+		status: newStatusCache(cfg.StatusCacheTTL),
 		tracer: cfg.TracerProvider.Tracer("github.com/replicad/replicad/internal/engine")}
 	q, err := queue.New(work, e, cfg.Queue)
 	if err != nil {
@@ -381,9 +388,37 @@ func (e *Engine) List(ctx context.Context, f domain.OperationFilter) ([]domain.O
 	return e.store.List(ctx, e.api, f)
 }
 
-// Describe reads a secret's replication from AWS for principal. A bare name
-// is looked up in region; if that finds a replica, the primary is described
-// instead. AWS failures are *domain.AWSError.
+// Status reads a secret's replication from AWS for principal, with its
+// recent operations (at most recent, newest first). A bare name is looked
+// up in region; if that finds a replica, the primary is described instead.
+// The DescribeSecret answer may be a shared one up to StatusCacheTTL old,
+// never one older than a change to the listed operations (statusCache).
+// AWS failures are *domain.AWSError.
+func (e *Engine) Status(ctx context.Context, principal string, id secretid.ID, region string, recent int) (domain.Secret, []domain.Operation, error) {
+	// The operations first: their newest update says which cached answers
+	// replicad itself may have made stale, in whichever process.
+	ops, err := e.store.List(ctx, e.api, domain.OperationFilter{SecretKey: id.Key(), Limit: recent})
+	if err != nil {
+		return domain.Secret{}, nil, err
+	}
+	var notBefore time.Time
+	for _, op := range ops {
+		if op.UpdatedAt.After(notBefore) {
+			notBefore = op.UpdatedAt
+		}
+	}
+	sec, err := e.status.get(ctx, id.Key(), id.Raw, region, notBefore, func(ctx context.Context) (domain.Secret, error) {
+		return e.Describe(ctx, principal, id, region)
+	})
+	if err != nil {
+		return domain.Secret{}, nil, err
+	}
+	return sec, ops, nil
+}
+
+// Describe reads a secret's replication from AWS for principal, uncached. A
+// bare name is looked up in region; if that finds a replica, the primary is
+// described instead. AWS failures are *domain.AWSError.
 func (e *Engine) Describe(ctx context.Context, principal string, id secretid.ID, region string) (domain.Secret, error) {
 	ctx = awssm.WithCaller(ctx, awssm.Caller{Principal: principal})
 	sec, err := e.sm.Describe(ctx, region, id.Raw)
