@@ -234,6 +234,9 @@ func (s *replicationService) submission(ctx context.Context, kind domain.Kind, m
 		Principal: CallerFrom(ctx).Principal,
 		RequestID: requestID,
 	}
+	if a := acceptAudit(ctx); a != nil {
+		sub.Audit = a
+	}
 	if requestID != "" {
 		sub.Canonical = canonical(method, req)
 	}

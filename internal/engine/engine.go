@@ -90,6 +90,14 @@ type Config struct {
 	// (default StatusCacheTTLDefault; negative: never, every Status calls
 	// AWS). See statusCache for when an answer is dropped sooner.
 	StatusCacheTTL time.Duration
+	// AcceptCommitters, AcceptBatch and AcceptWindow shape the group
+	// commit of accepts (defaults AcceptCommittersDefault,
+	// AcceptBatchDefault, and no window): up to AcceptCommitters
+	// transactions commit at once, each holding up to AcceptBatch accepts,
+	// those queued when it started, or arriving within AcceptWindow of its
+	// first.
+	AcceptCommitters, AcceptBatch int
+	AcceptWindow                  time.Duration
 	// Queue configures the worker pool.
 	Queue queue.Config
 	// Observer, if set, hears about finished operations.
@@ -119,6 +127,7 @@ type Engine struct {
 	tracer trace.Tracer
 	wait   *waiters
 	status *statusCache
+	accept *committer
 }
 
 // New returns an Engine. api serves requests; work is the queue's own pool.
@@ -154,8 +163,19 @@ func New(api, work *pgxpool.Pool, box *seal.Box, red *redact.Redactor, sm Secret
 		return nil, err
 	}
 	e.queue = q
+	if cfg.AcceptCommitters <= 0 {
+		cfg.AcceptCommitters = AcceptCommittersDefault
+	}
+	if cfg.AcceptBatch <= 0 {
+		cfg.AcceptBatch = AcceptBatchDefault
+	}
+	e.accept = newCommitter(e, cfg.AcceptCommitters, cfg.AcceptBatch, cfg.AcceptWindow)
 	return e, nil
 }
+
+// Close stops accepting operations, once those already handed to the
+// group commit are committed. Call it after the API stopped serving.
+func (e *Engine) Close() { e.accept.close() }
 
 // Run works operations until ctx ends, then drains: running executions get
 // drain to finish before their contexts are cancelled and they hand their
@@ -212,6 +232,9 @@ type Submission struct {
 	ReasonFingerprint string
 	// Labels are label keys to fingerprints of their values.
 	Labels map[string]string
+	// Audit, if set, is the request's audit event, stored in the
+	// transaction that accepts the operation.
+	Audit AcceptAudit
 	// Approval, if set, holds the operation as AWAITING_APPROVAL until a
 	// second person approves it (approval.go); with BreakGlass it runs at
 	// once, loudly audited.
@@ -260,26 +283,9 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (op domain.Operation,
 	if s.RequestID != "" {
 		op.RequestHash = e.box.MAC(s.Canonical)
 	}
-	// READ COMMITTED whatever the server's default: the active-operation
-	// check must see operations committed while it waited for the lock.
-	err = pgx.BeginTxFunc(ctx, e.api, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
-		active, err := e.store.LockSecretHasActive(ctx, tx, op.SecretKey)
-		if err != nil {
-			return err
-		}
-		if !active && op.State == domain.StatePending {
-			if op.JobID, err = e.queue.EnqueueTx(ctx, tx, op.ID); err != nil {
-				return err
-			}
-		}
-		if err := e.store.Insert(ctx, tx, &op); err != nil {
-			return err
-		}
-		if op.Approval != nil {
-			return e.store.SetApproval(ctx, tx, op.ID, op.Approval)
-		}
-		return nil
-	})
+	// Group-committed with concurrent accepts, in one transaction with the
+	// request's audit event (committer).
+	err = e.accept.accept(ctx, &accepting{op: &op, audit: s.Audit})
 	if errors.Is(err, store.ErrDuplicateRequestID) {
 		// A concurrent request with the same request_id committed first.
 		existing, getErr := e.store.GetByRequestID(ctx, e.api, s.Principal, s.RequestID)
