@@ -336,7 +336,7 @@ func (d *Daemon) heartbeat(ctx context.Context) error {
 // others take the jobs it was executing: two intervals, so one late
 // heartbeat never costs an execution, and, with the rescue pass every half
 // interval, a killed process's work is picked up within about 2.5 intervals
-// of its last heartbeat (12.5 s at the default 5 s), far sooner than
+// of its last heartbeat (7.5 s at the default 3 s), far sooner than
 // --rescue-after, which stays as the queue's own safety net.
 func (d *Daemon) deadAfter() time.Duration { return 2 * d.cfg.Heartbeat }
 
