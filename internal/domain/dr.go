@@ -34,4 +34,5 @@ type Step struct {
 const (
 	APIStopReplication = "StopReplicationToReplica"
 	APIReplicate       = "ReplicateSecretToRegions"
+	APIRemoveRegions   = "RemoveRegionsFromReplication"
 )
