@@ -37,6 +37,7 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 	}
 	var (
 		verr     *validate.Error
+		overlap  *engine.PolicyOverlapError
 		aerr     *domain.AWSError
 		tooLarge errRequestTooLarge
 	)
@@ -55,7 +56,7 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 		return withDetails(codes.AlreadyExists, "request_id was already used for a different request: use a new request_id for a new request",
 			&errdetails.ErrorInfo{Reason: "REQUEST_ID_REUSED", Domain: ErrorDomain})
 	case errors.Is(err, engine.ErrTooLate):
-		return withDetails(codes.FailedPrecondition, "too late to cancel: the operation has started its AWS call; wait for it to finish, then undo it with a new request if needed",
+		return withDetails(codes.FailedPrecondition, "too late to cancel: the operation's AWS call that changes the secret has gone through or is under way; wait for it to finish, then undo it with a new request if needed",
 			&errdetails.ErrorInfo{Reason: "OPERATION_STARTED", Domain: ErrorDomain})
 	case errors.Is(err, engine.ErrFinished):
 		return withDetails(codes.FailedPrecondition, "the operation has already finished",
@@ -72,6 +73,28 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 	case errors.Is(err, engine.ErrApprovalExpired):
 		return withDetails(codes.FailedPrecondition, "the operation's approval window has closed: request it again",
 			&errdetails.ErrorInfo{Reason: "APPROVAL_EXPIRED", Domain: ErrorDomain})
+	case errors.As(err, &overlap):
+		// Names the other policies (the caller may read policies) and a
+		// count, never a secret.
+		pf := &errdetails.PreconditionFailure{}
+		for _, name := range overlap.Policies {
+			pf.Violations = append(pf.Violations, &errdetails.PreconditionFailure_Violation{Type: "POLICY_OVERLAP", Subject: "policies/" + name,
+				Description: "selects some of the same secrets with different desired replicas"})
+		}
+		return withDetails(codes.FailedPrecondition, overlap.Error(), pf,
+			&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "policy.selector", Reason: "POLICY_OVERLAP",
+				Description: "the selector selects secrets another policy selects with different desired replicas"}}},
+			&errdetails.ErrorInfo{Reason: "POLICY_OVERLAP", Domain: ErrorDomain})
+	case errors.Is(err, engine.ErrPolicyNotFound):
+		return status.Error(codes.NotFound, "replication policy not found")
+	case errors.Is(err, engine.ErrPolicyExists):
+		return withDetails(codes.AlreadyExists, "a replication policy with this name already exists",
+			&errdetails.ErrorInfo{Reason: "POLICY_EXISTS", Domain: ErrorDomain})
+	case errors.Is(err, engine.ErrPolicyETag):
+		return withDetails(codes.Aborted, "the policy changed since it was read: get it again and retry with its current etag",
+			&errdetails.ErrorInfo{Reason: "ETAG_MISMATCH", Domain: ErrorDomain})
+	case errors.Is(err, errConsoleReadOnly):
+		return withDetails(codes.PermissionDenied, err.Error(), &errdetails.ErrorInfo{Reason: "CONSOLE_READ_ONLY", Domain: ErrorDomain})
 	case errors.Is(err, access.ErrPermissionDenied):
 		// Names the action and the resource, never the policy's contents.
 		return withDetails(codes.PermissionDenied, err.Error(), &errdetails.ErrorInfo{Reason: "PERMISSION_DENIED", Domain: ErrorDomain})

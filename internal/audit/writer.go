@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -179,7 +178,7 @@ func (w *Writer) schedule(p *pending) {
 		w.mu.Unlock()
 		err := w.insertOne(p)
 		if err == nil {
-			w.stored(p)
+			w.logStored(p.row.Body, p.event.Routine)
 			return
 		}
 		w.schedule(p)
@@ -193,19 +192,7 @@ func (w *Writer) lastTry(p *pending) {
 		p.unstored(fmt.Errorf("audit: %w", err))
 		return
 	}
-	w.stored(p)
-}
-
-// stored logs a stored event for the SIEM.
-func (w *Writer) stored(p *pending) {
-	if w.cfg.Log == nil {
-		return
-	}
-	level := slog.LevelInfo
-	if p.event.Routine {
-		level = slog.LevelDebug
-	}
-	w.cfg.Log.Log(context.Background(), level, "audit_event", "event", json.RawMessage(p.row.Body))
+	w.logStored(p.row.Body, p.event.Routine)
 }
 
 // Retrying is how many events wait in Retry for the database.
@@ -313,7 +300,7 @@ func (w *Writer) store(batch []*pending) {
 			failed++
 			errs[i] = fmt.Errorf("audit: %w", errs[i])
 		} else {
-			w.stored(p)
+			w.logStored(p.row.Body, p.event.Routine)
 		}
 		switch {
 		case p.done != nil:

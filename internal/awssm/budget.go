@@ -14,6 +14,10 @@ type bucket int
 const (
 	bucketWrite bucket = iota
 	bucketRead
+	// bucketScan paces the inventory scanner on its own (ListSecrets, and
+	// its DescribeSecret calls): a scan must never slow the
+	// DescribeSecret calls operations wait on.
+	bucketScan
 )
 
 // writeAPIs share AWS's per-Region, per-account bucket of 50 requests/s.
@@ -26,8 +30,11 @@ var writeAPIs = map[string]bool{
 }
 
 func bucketOf(api string) bucket {
-	if writeAPIs[api] {
+	switch {
+	case writeAPIs[api]:
 		return bucketWrite
+	case api == "ListSecrets":
+		return bucketScan
 	}
 	return bucketRead
 }
@@ -57,6 +64,28 @@ type pace struct {
 
 	mu   sync.Mutex // held while a request waits out the gap: releases are serial
 	last time.Time  // when the previous request was released
+
+	// bg admits one background request at a time to the bucket. The
+	// bucket hands out send times in arrival order, so a backlog of
+	// background requests inside it would queue every later interactive
+	// request behind the whole backlog; with at most one of them inside,
+	// an interactive request waits at most one interval longer than it
+	// would on an idle budget, and background requests take what the
+	// interactive ones leave.
+	bg chan struct{}
+}
+
+// waitBackground is wait for a background request: it first waits its turn
+// among background requests, so it never holds more than one place in the
+// bucket ahead of interactive ones.
+func (p *pace) waitBackground(ctx context.Context) error {
+	select {
+	case p.bg <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-p.bg }()
+	return p.wait(ctx)
 }
 
 // wait blocks until a request may be sent, or ctx ends.
@@ -88,22 +117,25 @@ func (p *pace) wait(ctx context.Context) error {
 // one spaces requests evenly: 10,000 queued operations drain at the budget
 // rather than arriving together and being throttled.
 type budgets struct {
-	write, read float64
-	mu          sync.Mutex
-	limiters    map[budgetKey]*pace
+	write, read, scan float64
+	mu                sync.Mutex
+	limiters          map[budgetKey]*pace
 	// share is how many processes split the budgets (at least 1).
 	share int
 }
 
-func newBudgets(write, read float64) *budgets {
-	return &budgets{write: write, read: read, limiters: map[budgetKey]*pace{}, share: 1}
+func newBudgets(write, read, scan float64) *budgets {
+	return &budgets{write: write, read: read, scan: scan, limiters: map[budgetKey]*pace{}, share: 1}
 }
 
 // limit is this process's rate for a bucket: its share of the budget.
 func (b *budgets) limit(bk bucket) rate.Limit {
 	r := b.write
-	if bk == bucketRead {
+	switch bk {
+	case bucketRead:
 		r = b.read
+	case bucketScan:
+		r = b.scan
 	}
 	if r < 0 {
 		return rate.Inf // negative budget: unlimited
@@ -134,7 +166,7 @@ func (b *budgets) limiter(account, region string, bk bucket) *pace {
 	if p, ok := b.limiters[k]; ok {
 		return p
 	}
-	p := &pace{lim: rate.NewLimiter(b.limit(bk), 1)}
+	p := &pace{lim: rate.NewLimiter(b.limit(bk), 1), bg: make(chan struct{}, 1)}
 	b.limiters[k] = p
 	return p
 }

@@ -38,7 +38,7 @@ func releases(t *testing.T, p *pace, callers int) []time.Time {
 func TestBudgetSpacesReleases(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		b := newBudgets(10, 100)
+		b := newBudgets(10, 100, 5)
 		start := time.Now()
 		got := releases(t, b.limiter("", "us-east-1", bucketWrite), 30)
 		rate := 10 * JitterHeadroom
@@ -68,7 +68,7 @@ func TestBudgetSpacesReleases(t *testing.T) {
 func TestBudgetsAreSeparatePerAccountRegionAndBucket(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		b := newBudgets(1, 1)
+		b := newBudgets(1, 1, 1)
 		keys := []struct {
 			account, region string
 			bk              bucket
@@ -96,7 +96,7 @@ func TestBudgetsAreSeparatePerAccountRegionAndBucket(t *testing.T) {
 func TestBudgetShareSplitsTheRate(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		b := newBudgets(10, 10)
+		b := newBudgets(10, 10, 10)
 		p := b.limiter("", "us-east-1", bucketWrite)
 		b.setShare(2)
 		got := releases(t, p, 11)
@@ -115,7 +115,7 @@ func TestBudgetShareSplitsTheRate(t *testing.T) {
 func TestBudgetWaitEndsWithItsContext(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		p := newBudgets(1, 1).limiter("", "us-east-1", bucketWrite)
+		p := newBudgets(1, 1, 1).limiter("", "us-east-1", bucketWrite)
 		if err := p.wait(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -132,11 +132,53 @@ func TestBudgetWaitEndsWithItsContext(t *testing.T) {
 func TestNegativeBudgetIsUnlimited(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		p := newBudgets(-1, -1).limiter("", "us-east-1", bucketWrite)
+		p := newBudgets(-1, -1, -1).limiter("", "us-east-1", bucketWrite)
 		start := time.Now()
 		releases(t, p, 100)
 		if took := time.Since(start); took != 0 {
 			t.Errorf("an unlimited budget made 100 requests wait %s", took)
+		}
+	})
+}
+
+// TestBackgroundYieldsToInteractive: with a backlog of background
+// (policy) requests waiting on a budget, an interactive request is
+// released within two intervals of its arrival — at most one background
+// request goes before it — not behind the backlog; the backlog still
+// drains at the full rate when nothing else waits.
+func TestBackgroundYieldsToInteractive(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		b := newBudgets(10, 100, 5)
+		p := b.limiter("", "us-east-1", bucketWrite)
+		rate := 10 * JitterHeadroom
+		interval := time.Duration(float64(time.Second) / rate)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var bgDone []time.Time
+		start := time.Now()
+		for range 40 {
+			wg.Go(func() {
+				if err := p.waitBackground(context.Background()); err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				bgDone = append(bgDone, time.Now())
+				mu.Unlock()
+			})
+		}
+		time.Sleep(time.Second)
+		arrived := time.Now()
+		if err := p.wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if waited := time.Since(arrived); waited > 2*interval {
+			t.Errorf("interactive request waited %s behind a background backlog, want at most %s", waited, 2*interval)
+		}
+		wg.Wait()
+		// 41 releases in all at the budget's spacing: nothing wasted.
+		if took, want := bgDone[len(bgDone)-1].Sub(start), 40*interval; took > want+time.Millisecond {
+			t.Errorf("the backlog drained in %s, want %s", took, want)
 		}
 	})
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/replicad/replicad/internal/auth"
 	"github.com/replicad/replicad/internal/awssm"
 	"github.com/replicad/replicad/internal/engine"
+	"github.com/replicad/replicad/internal/inventory"
 	"github.com/replicad/replicad/internal/queue"
 	"github.com/replicad/replicad/internal/redact"
 	"github.com/replicad/replicad/internal/seal"
@@ -45,9 +47,19 @@ type Config struct {
 	DefaultRegion  string
 	AllowedRegions []string
 
-	AWS     awssm.Config
-	Engine  engine.Config
-	Tracing tracing.Config
+	AWS    awssm.Config
+	Engine engine.Config
+	// Inventory configures the inventory scanner. Its targets are each
+	// configured account's Regions, or, with no account configured, the
+	// ambient account in InventoryRegions.
+	Inventory inventory.Config
+	// InventoryRegions are the Regions scanned in the ambient account
+	// (default AllowedRegions, else DefaultRegion).
+	InventoryRegions []string
+	// AccountsFile lists the accounts replicad acts in (YAML, see
+	// LoadAccounts).
+	AccountsFile string
+	Tracing      tracing.Config
 	// TracerProvider, if set, replaces the one Tracing would build (tests).
 	TracerProvider trace.TracerProvider
 
@@ -95,6 +107,15 @@ type Config struct {
 	// InsecureDev serves without authentication, on loopback only.
 	InsecureDev bool
 
+	// The web console (internal/console) at /ui/ on the HTTP listener:
+	// UIOff turns it off (--ui=false); UIReadOnly hides its mutating
+	// actions and refuses them to browsers. AuthTokenHeader names a header
+	// an authenticating proxy uses to forward the user's bearer token
+	// (X-Forwarded-Access-Token), read when Authorization is absent.
+	UIOff           bool
+	UIReadOnly      bool
+	AuthTokenHeader string
+
 	LogLevel slog.Level
 	Logger   *slog.Logger
 }
@@ -117,6 +138,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AWS.Endpoint, "aws-endpoint", "", "send every Region's Secrets Manager requests to this URL (moto, the stand-in, a VPC endpoint); the Region travels in the signature")
 	fs.Float64Var(&c.AWS.WriteRate, "aws-write-rate", awssm.WriteRateDefault, "requests/s per (account, Region) for ReplicateSecretToRegions, RemoveRegionsFromReplication and StopReplicationToReplica (AWS allows 50/s shared with the account's other writers); negative: unlimited")
 	fs.Float64Var(&c.AWS.ReadRate, "aws-read-rate", awssm.ReadRateDefault, "requests/s per (account, Region) for DescribeSecret; negative: unlimited")
+	fs.Float64Var(&c.AWS.ScanRate, "aws-scan-rate", awssm.ScanRateDefault, "requests/s per (account, Region) for the inventory scanner (its ListSecrets and DescribeSecret calls), a budget separate from --aws-read-rate; negative: unlimited")
 	fs.IntVar(&c.AWS.MaxAttempts, "aws-max-attempts", awssm.MaxAttemptsDefault, "attempts per AWS call for throttling, 5xx, timeouts and connection errors (exponential backoff, full jitter)")
 	fs.DurationVar(&c.AWS.MaxBackoff, "aws-max-backoff", awssm.MaxBackoffDefault, "longest wait between attempts of one AWS call")
 	fs.DurationVar(&c.AWS.Timeout, "aws-timeout", awssm.TimeoutDefault, "timeout of one AWS call attempt")
@@ -127,10 +149,20 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Engine.Queue.MaxAttempts, "max-attempts", queue.MaxAttemptsDefault, "executions of an operation failing transiently before it is FAILED")
 	fs.DurationVar(&c.Engine.Queue.RetryBase, "retry-base", queue.RetryBaseDefault, "first retry delay of a transiently failing operation (exponential, full jitter)")
 	fs.DurationVar(&c.Engine.Queue.RetryMax, "retry-max", queue.RetryMaxDefault, "longest retry delay of a transiently failing operation")
+	fs.DurationVar(&c.Engine.RetryFor, "retry-for", engine.RetryForDefault, "how long an operation retries transient AWS failures after its first failed attempt (its retry_deadline) before it is FAILED with the last error")
 	fs.DurationVar(&c.Engine.ReplicationDeadline, "replication-deadline", engine.ReplicationDeadlineDefault, "how long Replicate waits for every Region to be InSync or Failed")
 	fs.DurationVar(&c.Engine.PollInitial, "poll-initial", engine.PollInitialDefault, "first DescribeSecret polling interval")
 	fs.DurationVar(&c.Engine.PollMax, "poll-max", engine.PollMaxDefault, "longest DescribeSecret polling interval")
+	fs.DurationVar(&c.Engine.StatusCacheTTL, "status-cache-ttl", engine.StatusCacheTTLDefault, "how long Status reuses a secret's DescribeSecret answer; concurrent callers share one call, and replicad's own changes to the secret drop it sooner (negative: call AWS every time)")
 	fs.DurationVar(&c.Engine.InlinePoll, "inline-poll", engine.InlinePollDefault, "how long one execution polls before freeing its worker and resuming later (0: snooze after one look)")
+	fs.DurationVar(&c.Inventory.Interval, "inventory-interval", inventory.IntervalDefault, "how often each (account, Region) is scanned into the inventory, from the end of its last complete scan; 0: no scanning")
+	fs.Func("inventory-regions", "comma-separated Regions the inventory scans in the ambient account when no --accounts-file is given (default: --allowed-regions, else --default-region)",
+		listSetter(&c.InventoryRegions))
+	fs.IntVar(&c.Inventory.Workers, "inventory-workers", inventory.WorkersDefault, "(account, Region)s this process scans at once")
+	fs.DurationVar(&c.Inventory.Lease, "inventory-lease", inventory.LeaseDefault, "how long a process holds an (account, Region) it scans without renewing (renewed after each page); a crashed scanner's target is taken over after this")
+	fs.StringVar(&c.AccountsFile, "accounts-file", "", "YAML file listing the AWS accounts to act in, each with an IAM role to assume (optional external id) and its Regions; empty: the ambient credentials' account")
+	fs.DurationVar(&c.Engine.ReconcileInterval, "policy-reconcile-interval", engine.ReconcileIntervalDefault, "how often ENFORCE replication policies turn drift into operations (negative: never)")
+	fs.DurationVar(&c.Engine.PolicyRetryBackoff, "policy-retry-backoff", engine.PolicyRetryBackoffDefault, "how long a policy waits before trying again what one of its operations failed to do")
 	fs.DurationVar(&c.Heartbeat, "heartbeat-interval", HeartbeatDefault, "how often processes sharing the database announce themselves; each takes an equal share of the AWS rate budgets")
 	fs.DurationVar(&c.Drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight operations may finish before they are handed back to the queue")
 	fs.StringVar(&c.DataKeyFile, "data-key-file", "", "file holding the 32-byte data key (base64) that seals operation parameters (required)")
@@ -155,6 +187,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.JWTPrincipalClaim, "jwt-principal-claim", "sub", "token claim holding the principal")
 	fs.StringVar(&c.JWTGroupsClaim, "jwt-groups-claim", "groups", "token claim holding the caller's groups")
 	fs.StringVar(&c.PolicyFile, "policy-file", "", "authorization policy (YAML); reloaded on change and on SIGHUP; a broken file is refused and the old policy kept")
+	fs.BoolFunc("ui", "serve the web console at /ui/ on --http-addr (default true; --ui=false turns it off)", func(v string) error {
+		on, err := strconv.ParseBool(v)
+		c.UIOff = !on
+		return err
+	})
+	fs.BoolVar(&c.UIReadOnly, "ui-read-only", false, "read-only web console: mutating actions are hidden, and refused to browsers over REST (PERMISSION_DENIED)")
+	fs.StringVar(&c.AuthTokenHeader, "auth-token-header", "", "request header carrying the bearer token when Authorization is absent, as an authenticating proxy forwards it (e.g. X-Forwarded-Access-Token)")
 	fs.BoolVar(&c.InsecureDev, "insecure-dev", false, "development only: serve without authentication; refuses non-loopback addresses")
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 }
@@ -331,15 +370,21 @@ func (c Config) LogValue() slog.Value {
 		slog.String("aws_endpoint", maskURL(c.AWS.Endpoint)),
 		slog.Float64("aws_write_rate", c.AWS.WriteRate),
 		slog.Float64("aws_read_rate", c.AWS.ReadRate),
+		slog.Float64("aws_scan_rate", c.AWS.ScanRate),
 		slog.Int("aws_max_attempts", c.AWS.MaxAttempts),
 		slog.String("aws_max_backoff", c.AWS.MaxBackoff.String()),
 		slog.String("aws_timeout", c.AWS.Timeout.String()),
 		slog.Int("workers", c.Engine.Queue.Workers),
+		slog.String("inventory_interval", c.Inventory.Interval.String()),
+		slog.Any("inventory_regions", c.InventoryRegions),
+		slog.String("accounts_file", c.AccountsFile),
+		slog.Int("accounts", len(c.AWS.Accounts)),
 		slog.Bool("api_only", c.Engine.Queue.InsertOnly),
 		slog.String("job_timeout", c.Engine.Queue.JobTimeout.String()),
 		slog.String("rescue_after", c.Engine.Queue.RescueAfter.String()),
 		slog.Int("max_attempts", c.Engine.Queue.MaxAttempts),
 		slog.String("replication_deadline", c.Engine.ReplicationDeadline.String()),
+		slog.String("retry_for", c.Engine.RetryFor.String()),
 		slog.String("drain_timeout", c.Drain.String()),
 		slog.String("data_key_file", c.DataKeyFile),
 		slog.Int("data_keys_previous", len(c.DataKeyPreviousFiles)),
@@ -358,6 +403,9 @@ func (c Config) LogValue() slog.Value {
 		slog.String("jwt_audience", c.JWTAudience),
 		slog.String("policy_file", c.PolicyFile),
 		slog.Bool("insecure_dev", c.InsecureDev),
+		slog.Bool("ui", !c.UIOff),
+		slog.Bool("ui_read_only", c.UIReadOnly),
+		slog.String("auth_token_header", c.AuthTokenHeader),
 		slog.String("log_level", c.LogLevel.String()),
 	)
 }

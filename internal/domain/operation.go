@@ -14,6 +14,11 @@ const (
 	KindReplicate Kind = "replicate"
 	KindRemove    Kind = "remove"
 	KindPromote   Kind = "promote"
+	// KindFailover is a Region failover: a parent operation (ParentID
+	// unset) with one child operation (ParentID set) per planned secret.
+	KindFailover Kind = "failover"
+	// KindFailback is a failback to a Region that returned.
+	KindFailback Kind = "failback"
 )
 
 // State is where an operation is in its life.
@@ -46,6 +51,35 @@ const (
 	RegionSucceeded RegionState = "succeeded"
 	RegionFailed    RegionState = "failed"
 	RegionSkipped   RegionState = "skipped"
+	// RegionCancelled: the operation was cancelled before anything changed
+	// in the Region.
+	RegionCancelled RegionState = "cancelled"
+	// RegionNotAttempted: the operation failed before it asked AWS
+	// anything for the Region.
+	RegionNotAttempted RegionState = "not_attempted"
+)
+
+// Terminal reports whether the Region's part is over. Once an operation
+// has ended, every one of its Regions is in a terminal state.
+func (s RegionState) Terminal() bool {
+	return s != RegionPending && s != RegionRunning
+}
+
+// Mutation is where an operation's mutating AWS call stands: it decides
+// whether a RUNNING operation may still be cancelled (AIP-151: best
+// effort, between attempts, while AWS has not taken the call).
+type Mutation string
+
+// Mutation states.
+const (
+	// MutationNone: no mutating call has gone through; the last one, if
+	// any, was refused with an answer from AWS.
+	MutationNone Mutation = ""
+	// MutationSending: an execution is sending it, or stopped without an
+	// answer (a crash, a timeout): it may have gone through.
+	MutationSending Mutation = "sending"
+	// MutationApplied: AWS took the call.
+	MutationApplied Mutation = "applied"
 )
 
 // Operation is an accepted Replicate, Remove or Promote request and where
@@ -81,6 +115,17 @@ type Operation struct {
 	// back with it: an execution adopts them into AWSCalls.
 	OpenCalls []AWSCall
 	Attempts  int
+	// LastAttemptError is why the last attempt failed transiently (it was,
+	// or is to be, retried); redacted.
+	LastAttemptError *Error
+	// NextAttemptAt is when the next attempt starts while the operation
+	// waits to retry; zero otherwise.
+	NextAttemptAt time.Time
+	// RetryDeadline is when the operation stops retrying, set at its first
+	// failed attempt; zero before.
+	RetryDeadline time.Time
+	// Mutation is where its mutating AWS call stands.
+	Mutation Mutation
 	// JobID is the queue job carrying the operation, 0 while it waits behind
 	// an earlier operation on the same secret.
 	JobID int64
@@ -92,6 +137,17 @@ type Operation struct {
 	EndedAt     time.Time // zero until terminal
 	// Approval is set when the access policy required a second person.
 	Approval *Approval
+	// OriginPolicy names the replication policy whose reconciliation
+	// created the operation; "" for an interactive request.
+	OriginPolicy string
+	// ParentID is a failover child's parent operation.
+	ParentID uuid.UUID
+	// Steps are a failover child's AWS calls and their outcomes (targets'
+	// KMS keys are in Params.Replicas, sealed).
+	Steps []Step
+	// DR is a failover parent's plan and progress, filled in by the engine
+	// from its children when read.
+	DR *DRProgress
 }
 
 // Approval is an operation's two-person approval: who asked, who may and
@@ -119,6 +175,8 @@ type ApprovedBy struct {
 type Params struct {
 	SecretID string         `json:"secret_id"`
 	Replicas []ReplicaParam `json:"replicas,omitempty"`
+	// DR is a failover parent's plan, as shown before it ran.
+	DR *DRPlan `json:"dr,omitempty"`
 	// ReplaceKMSKey (Replicate): a replica under another key is removed and
 	// added again under the requested key, instead of failing the
 	// operation.

@@ -122,7 +122,7 @@ func (e *Engine) Approve(ctx context.Context, id uuid.UUID, principal string, gr
 		a.Approvals = append(a.Approvals, domain.ApprovedBy{Principal: principal, Time: time.Now()})
 		op.State = domain.StatePending
 		if !active {
-			if op.JobID, err = e.queue.EnqueueTx(ctx, tx, op.ID); err != nil {
+			if op.JobID, err = e.enqueue(ctx, tx, op); err != nil {
 				return err
 			}
 		}
@@ -201,9 +201,7 @@ func (e *Engine) expire(ctx context.Context, op domain.Operation) error {
 		cur.Error = &domain.Error{Code: domain.CodeCancelled, Message: fmt.Sprintf(
 			"approval expired: no member of %v approved it by %s", cur.Approval.ApproverGroups,
 			cur.Approval.ExpiresAt.UTC().Format(time.RFC3339))}
-		for i := range cur.Regions {
-			cur.Regions[i].State = domain.RegionSkipped
-		}
+		settleRegions(&cur)
 		op, expired = cur, true
 		return e.store.Update(ctx, tx, &cur)
 	})

@@ -64,6 +64,12 @@ const (
 	// left to first looks and Status.
 	WaitReadRateDefault   = 125.0
 	RepairIntervalDefault = 30 * time.Second
+	// RetryForDefault bounds how long an operation retries transient
+	// failures (throttling, 5xx, timeouts) from its first failed attempt:
+	// long enough to ride out a throttling burst or a short AWS incident,
+	// short enough that a call AWS keeps refusing ends the operation FAILED
+	// (freeing its secret's queue) while its user is still looking.
+	RetryForDefault = 15 * time.Minute
 )
 
 // Config tunes the engine. The zero value means the defaults.
@@ -86,6 +92,23 @@ type Config struct {
 	// RepairInterval is how often the engine looks for chains whose head
 	// lost its job (default RepairIntervalDefault).
 	RepairInterval time.Duration
+	// RetryFor is how long an operation keeps retrying transient failures
+	// after its first failed attempt (its retry_deadline); then it ends
+	// FAILED with the last error (default RetryForDefault). The queue's
+	// MaxAttempts bounds the attempts as well.
+	RetryFor time.Duration
+	// StatusCacheTTL is how long Status reuses a DescribeSecret answer
+	// (default StatusCacheTTLDefault; negative: never, every Status calls
+	// AWS). See statusCache for when an answer is dropped sooner.
+	StatusCacheTTL time.Duration
+	// AcceptCommitters, AcceptBatch and AcceptWindow shape the group
+	// commit of accepts (defaults AcceptCommittersDefault,
+	// AcceptBatchDefault, and no window): up to AcceptCommitters
+	// transactions commit at once, each holding up to AcceptBatch accepts,
+	// those queued when it started, or arriving within AcceptWindow of its
+	// first.
+	AcceptCommitters, AcceptBatch int
+	AcceptWindow                  time.Duration
 	// Queue configures the worker pool.
 	Queue queue.Config
 	// Observer, if set, hears about finished operations.
@@ -97,8 +120,23 @@ type Config struct {
 	Auditor ApprovalAuditor
 	// TracerProvider traces executions (default: none).
 	TracerProvider trace.TracerProvider
+	// WriteRate is the configured write budget per (account, Region), in
+	// calls per second for the whole deployment (negative: unbounded);
+	// policies' shares, plans and estimates are computed from it (default
+	// awssm.WriteRateDefault).
+	WriteRate float64
+	// ReconcileInterval is how often ENFORCE policies are reconciled
+	// (default ReconcileIntervalDefault; negative: never).
+	ReconcileInterval time.Duration
+	// PolicyRetryBackoff is how long reconciliation waits before trying
+	// again what one of its operations failed to do (default
+	// PolicyRetryBackoffDefault).
+	PolicyRetryBackoff time.Duration
 	// Logger receives the engine's logs.
 	Logger *slog.Logger
+	// NoInventoryRefresh turns off the DescribeSecret that records, in the
+	// inventory, the secret an operation changed when it ends.
+	NoInventoryRefresh bool
 }
 
 // Engine accepts and executes operations.
@@ -114,6 +152,8 @@ type Engine struct {
 	log    *slog.Logger
 	tracer trace.Tracer
 	wait   *waiters
+	status *statusCache
+	accept *committer
 }
 
 // New returns an Engine. api serves requests; work is the queue's own pool.
@@ -130,7 +170,14 @@ func New(api, work *pgxpool.Pool, box *seal.Box, red *redact.Redactor, sm Secret
 		cfg.WaitReadRate = WaitReadRateDefault
 	}
 	def(&cfg.RepairInterval, RepairIntervalDefault)
+	def(&cfg.RetryFor, RetryForDefault)
 	def(&cfg.ApprovalSweep, ApprovalSweepDefault)
+	def(&cfg.ReconcileInterval, ReconcileIntervalDefault)
+	def(&cfg.PolicyRetryBackoff, PolicyRetryBackoffDefault)
+	if cfg.WriteRate == 0 {
+		cfg.WriteRate = awssm.WriteRateDefault
+	}
+	def(&cfg.StatusCacheTTL, StatusCacheTTLDefault)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -141,14 +188,26 @@ func New(api, work *pgxpool.Pool, box *seal.Box, red *redact.Redactor, sm Secret
 		cfg.TracerProvider = noop.NewTracerProvider()
 	}
 	e := &Engine{api: api, work: work, store: store.New(box), sm: sm, box: box, red: red, cfg: cfg, log: cfg.Logger, wait: newWaiters(),
+		status: newStatusCache(cfg.StatusCacheTTL),
 		tracer: cfg.TracerProvider.Tracer("github.com/replicad/replicad/internal/engine")}
 	q, err := queue.New(work, e, cfg.Queue)
 	if err != nil {
 		return nil, err
 	}
 	e.queue = q
+	if cfg.AcceptCommitters <= 0 {
+		cfg.AcceptCommitters = AcceptCommittersDefault
+	}
+	if cfg.AcceptBatch <= 0 {
+		cfg.AcceptBatch = AcceptBatchDefault
+	}
+	e.accept = newCommitter(e, cfg.AcceptCommitters, cfg.AcceptBatch, cfg.AcceptWindow)
 	return e, nil
 }
+
+// Close stops accepting operations, once those already handed to the
+// group commit are committed. Call it after the API stopped serving.
+func (e *Engine) Close() { e.accept.close() }
 
 // Run works operations until ctx ends, then drains: running executions get
 // drain to finish before their contexts are cancelled and they hand their
@@ -167,8 +226,14 @@ func (e *Engine) Run(ctx context.Context, drain time.Duration) error {
 		defer close(expiryDone)
 		e.approvalExpiryLoop(ctx)
 	}()
+	reconcileDone := make(chan struct{})
+	go func() {
+		defer close(reconcileDone)
+		e.reconcileLoop(ctx)
+	}()
 	<-ctx.Done()
 	<-expiryDone
+	<-reconcileDone
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
 	defer cancel()
 	err := e.queue.Stop(stopCtx)
@@ -180,8 +245,9 @@ func (e *Engine) Run(ctx context.Context, drain time.Duration) error {
 var (
 	// ErrRequestIDReused: the request_id was used for a different request.
 	ErrRequestIDReused = errors.New("request_id was already used for a different request")
-	// ErrTooLate: the operation started its AWS call and cannot be cancelled.
-	ErrTooLate = errors.New("operation already started its AWS call")
+	// ErrTooLate: the operation's mutating AWS call went through, or is
+	// under way, so it cannot be cancelled.
+	ErrTooLate = errors.New("operation's AWS call went through or is under way")
 	// ErrFinished: the operation already ended.
 	ErrFinished = errors.New("operation already finished")
 	// ErrNotFound: no such operation.
@@ -208,10 +274,23 @@ type Submission struct {
 	ReasonFingerprint string
 	// Labels are label keys to fingerprints of their values.
 	Labels map[string]string
+	// DR, if set, makes a failover parent with this plan (Secret unused).
+	DR *domain.DRPlan
+	// Audit, if set, is the request's audit event, stored in the
+	// transaction that accepts the operation.
+	Audit AcceptAudit
 	// Approval, if set, holds the operation as AWAITING_APPROVAL until a
 	// second person approves it (approval.go); with BreakGlass it runs at
 	// once, loudly audited.
 	Approval *domain.Approval
+	// OriginPolicy names the replication policy creating the operation
+	// (reconcile.go); its job and AWS calls then yield to interactive ones.
+	OriginPolicy string
+	// ValidateOnly answers the operation Submit would accept without
+	// storing, queueing or announcing it (AIP-163 validate_only: a plan
+	// preview). A request_id already used is answered as the real request
+	// would be: its first operation, or ErrRequestIDReused.
+	ValidateOnly bool
 }
 
 // Submit accepts an operation: when it returns, the operation and its place
@@ -227,9 +306,12 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (op domain.Operation,
 			return domain.Operation{}, false, err
 		}
 	}
-	id, err := uuid.NewV7()
-	if err != nil {
-		return domain.Operation{}, false, fmt.Errorf("operation id: %w", err)
+	// A preview has no id: nothing may look it up, and nothing can.
+	var id uuid.UUID
+	if !s.ValidateOnly {
+		if id, err = uuid.NewV7(); err != nil {
+			return domain.Operation{}, false, fmt.Errorf("operation id: %w", err)
+		}
 	}
 	op = domain.Operation{
 		ID:                id,
@@ -246,6 +328,11 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (op domain.Operation,
 		Labels:            s.Labels,
 		TraceParent:       tracing.Inject(ctx),
 		Approval:          s.Approval,
+		OriginPolicy:      s.OriginPolicy,
+	}
+	if s.DR != nil {
+		op.SecretKey, op.SecretDisplay = failoverKey(op.ID), failoverDisplay(*s.DR)
+		op.Params = domain.Params{DR: s.DR}
 	}
 	if s.Approval != nil && !s.Approval.BreakGlass {
 		op.State = domain.StateAwaitingApproval
@@ -253,29 +340,17 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (op domain.Operation,
 	for _, r := range s.Replicas {
 		op.Regions = append(op.Regions, domain.RegionProgress{Region: r.Region, State: domain.RegionPending})
 	}
+	if s.ValidateOnly {
+		now := time.Now()
+		op.CreatedAt, op.UpdatedAt = now, now
+		return op, false, nil
+	}
 	if s.RequestID != "" {
 		op.RequestHash = e.box.MAC(s.Canonical)
 	}
-	// READ COMMITTED whatever the server's default: the active-operation
-	// check must see operations committed while it waited for the lock.
-	err = pgx.BeginTxFunc(ctx, e.api, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
-		active, err := e.store.LockSecretHasActive(ctx, tx, op.SecretKey)
-		if err != nil {
-			return err
-		}
-		if !active && op.State == domain.StatePending {
-			if op.JobID, err = e.queue.EnqueueTx(ctx, tx, op.ID); err != nil {
-				return err
-			}
-		}
-		if err := e.store.Insert(ctx, tx, &op); err != nil {
-			return err
-		}
-		if op.Approval != nil {
-			return e.store.SetApproval(ctx, tx, op.ID, op.Approval)
-		}
-		return nil
-	})
+	// Group-committed with concurrent accepts, in one transaction with the
+	// request's audit event (committer).
+	err = e.accept.accept(ctx, &accepting{op: &op, audit: s.Audit})
 	if errors.Is(err, store.ErrDuplicateRequestID) {
 		// A concurrent request with the same request_id committed first.
 		existing, getErr := e.store.GetByRequestID(ctx, e.api, s.Principal, s.RequestID)
@@ -301,8 +376,12 @@ func (e *Engine) replay(existing domain.Operation, s Submission) (domain.Operati
 	return existing, true, nil
 }
 
-// Cancel cancels a PENDING operation. Cancelling a CANCELLED one returns it
-// unchanged; a RUNNING one gives ErrTooLate, a finished one ErrFinished.
+// Cancel cancels a PENDING operation, or a RUNNING one between attempts
+// while none of its mutating AWS calls has gone through (AIP-151: best
+// effort; the attempt that would send the call checks under the same row
+// lock, so the cancel wins over the next retry). Cancelling a CANCELLED one
+// returns it unchanged; a RUNNING one whose call went through or is under
+// way gives ErrTooLate, a finished one ErrFinished.
 func (e *Engine) Cancel(ctx context.Context, id uuid.UUID) (domain.Operation, error) {
 	op, err := e.store.Get(ctx, e.api, id)
 	if err != nil {
@@ -326,19 +405,26 @@ func (e *Engine) Cancel(ctx context.Context, id uuid.UUID) (domain.Operation, er
 		case domain.StateSucceeded, domain.StateFailed:
 			return ErrFinished
 		case domain.StateRunning:
-			return ErrTooLate
+			if op.Mutation != domain.MutationNone {
+				return ErrTooLate
+			}
 		}
 		wasHead := op.JobID != 0
 		if wasHead {
+			// A job waiting to retry is cancelled at once; one executing
+			// an attempt has its context cancelled, and its next begin sees
+			// this cancel before any mutating call.
 			if err := e.queue.CancelTx(ctx, tx, op.JobID); err != nil {
 				return err
 			}
 		}
-		op.State, op.EndedAt = domain.StateCancelled, time.Now()
-		op.Error = &domain.Error{Code: domain.CodeCancelled, Message: "cancelled by request before its AWS call started"}
-		for i := range op.Regions {
-			op.Regions[i].State = domain.RegionSkipped
+		msg := "cancelled by request before its AWS call started"
+		if op.State == domain.StateRunning {
+			msg = "cancelled by request between attempts: none of its AWS calls that change the secret had gone through"
 		}
+		op.State, op.EndedAt, op.NextAttemptAt = domain.StateCancelled, time.Now(), time.Time{}
+		op.Error = &domain.Error{Code: domain.CodeCancelled, Message: msg}
+		settleRegions(&op)
 		if err := e.store.Update(ctx, tx, &op); err != nil {
 			return err
 		}
@@ -367,16 +453,30 @@ func (e *Engine) startNext(ctx context.Context, tx pgx.Tx, secretKey string) err
 	if err != nil {
 		return err
 	}
-	jobID, err := e.queue.EnqueueTx(ctx, tx, next.ID)
+	jobID, err := e.enqueue(ctx, tx, next)
 	if err != nil {
 		return err
 	}
 	return e.store.SetJob(ctx, tx, next.ID, jobID)
 }
 
-// Get returns an operation.
+// enqueue gives op a job: a background one for a policy's operation or a failover's child, so
+// that interactive operations go first whenever both wait for a worker.
+func (e *Engine) enqueue(ctx context.Context, tx pgx.Tx, op domain.Operation) (int64, error) {
+	if op.OriginPolicy != "" || op.ParentID != uuid.Nil {
+		return e.queue.EnqueueBackgroundTx(ctx, tx, op.ID)
+	}
+	return e.queue.EnqueueTx(ctx, tx, op.ID)
+}
+
+// Get returns an operation; a failover parent comes with its children's
+// progress.
 func (e *Engine) Get(ctx context.Context, id uuid.UUID) (domain.Operation, error) {
-	return e.store.Get(ctx, e.api, id)
+	op, err := e.store.Get(ctx, e.api, id)
+	if err != nil {
+		return op, err
+	}
+	return e.withChildren(ctx, op)
 }
 
 // List returns operations newest first.
@@ -384,9 +484,37 @@ func (e *Engine) List(ctx context.Context, f domain.OperationFilter) ([]domain.O
 	return e.store.List(ctx, e.api, f)
 }
 
-// Describe reads a secret's replication from AWS for principal. A bare name
-// is looked up in region; if that finds a replica, the primary is described
-// instead. AWS failures are *domain.AWSError.
+// Status reads a secret's replication from AWS for principal, with its
+// recent operations (at most recent, newest first). A bare name is looked
+// up in region; if that finds a replica, the primary is described instead.
+// The DescribeSecret answer may be a shared one up to StatusCacheTTL old,
+// never one older than a change to the listed operations (statusCache).
+// AWS failures are *domain.AWSError.
+func (e *Engine) Status(ctx context.Context, principal string, id secretid.ID, region string, recent int) (domain.Secret, []domain.Operation, error) {
+	// The operations first: their newest update says which cached answers
+	// replicad itself may have made stale, in whichever process.
+	ops, err := e.store.List(ctx, e.api, domain.OperationFilter{SecretKey: id.Key(), Limit: recent})
+	if err != nil {
+		return domain.Secret{}, nil, err
+	}
+	var notBefore time.Time
+	for _, op := range ops {
+		if op.UpdatedAt.After(notBefore) {
+			notBefore = op.UpdatedAt
+		}
+	}
+	sec, err := e.status.get(ctx, id.Key(), id.Raw, region, notBefore, func(ctx context.Context) (domain.Secret, error) {
+		return e.Describe(ctx, principal, id, region)
+	})
+	if err != nil {
+		return domain.Secret{}, nil, err
+	}
+	return sec, ops, nil
+}
+
+// Describe reads a secret's replication from AWS for principal, uncached. A
+// bare name is looked up in region; if that finds a replica, the primary is
+// described instead. AWS failures are *domain.AWSError.
 func (e *Engine) Describe(ctx context.Context, principal string, id secretid.ID, region string) (domain.Secret, error) {
 	ctx = awssm.WithCaller(ctx, awssm.Caller{Principal: principal})
 	sec, err := e.sm.Describe(ctx, region, id.Raw)

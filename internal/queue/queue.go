@@ -10,14 +10,17 @@ package queue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -87,7 +90,8 @@ type Job struct {
 	// MaxAttempts is when the queue gives up.
 	MaxAttempts int
 
-	river *river.Job[args]
+	river   *river.Job[args]
+	backoff *backoff
 }
 
 // CompleteTx marks the job completed as part of tx.
@@ -104,6 +108,25 @@ func (j *Job) LastAttempt() bool { return j.Attempt >= j.MaxAttempts }
 // Snooze returns the error that makes the queue rework the job after d
 // without spending an attempt.
 func Snooze(d time.Duration) error { return river.JobSnooze(d) }
+
+// NextRetry is when the queue would retry the job if this execution failed
+// at now: the backoff policy's choice, which the handler may show its users
+// and then pass to RetryAt so that the queue keeps exactly that time.
+func (j *Job) NextRetry(now time.Time) time.Time {
+	return now.Add(j.backoff.delay(j.Attempt))
+}
+
+// RetryAt returns an error that makes the queue retry the job at t
+// (spending an attempt, as any error does); err is what the queue records.
+func RetryAt(t time.Time, err error) error { return &retryError{at: t, err: err} }
+
+type retryError struct {
+	at  time.Time
+	err error
+}
+
+func (e *retryError) Error() string { return e.err.Error() }
+func (e *retryError) Unwrap() error { return e.err }
 
 type args struct {
 	OperationID uuid.UUID `json:"operation_id"`
@@ -141,7 +164,7 @@ func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Queue, error) {
 	}
 	if !cfg.InsertOnly {
 		workers := river.NewWorkers()
-		if err := river.AddWorkerSafely(workers, &worker{h: h}); err != nil {
+		if err := river.AddWorkerSafely(workers, &worker{h: h, backoff: &backoff{base: cfg.RetryBase, max: cfg.RetryMax}, retryAt: map[int64]time.Time{}}); err != nil {
 			return nil, fmt.Errorf("register worker: %w", err)
 		}
 		rc.Workers = workers
@@ -235,6 +258,70 @@ func (q *Queue) EnqueueTx(ctx context.Context, tx pgx.Tx, operationID uuid.UUID)
 	return res.Job.ID, nil
 }
 
+// BackgroundPriority is the River priority of background jobs (policy
+// reconciliation): River fetches jobs in priority order, so a worker that
+// frees up takes an interactive operation's job before any background one.
+const BackgroundPriority = 4
+
+// EnqueueBackgroundTx is EnqueueTx for background work, which yields to
+// interactive jobs whenever both wait for a worker.
+func (q *Queue) EnqueueBackgroundTx(ctx context.Context, tx pgx.Tx, operationID uuid.UUID) (int64, error) {
+	res, err := q.client.InsertTx(ctx, tx, args{OperationID: operationID}, &river.InsertOpts{Queue: Name, Priority: BackgroundPriority})
+	if err != nil {
+		return 0, fmt.Errorf("enqueue operation %s: %w", operationID, err)
+	}
+	return res.Job.ID, nil
+}
+
+// NewJob is one operation to enqueue with EnqueueManyTx.
+type NewJob struct {
+	OperationID uuid.UUID
+	// Background jobs yield to interactive ones (EnqueueBackgroundTx).
+	Background bool
+}
+
+// EnqueueManyTx adds a job for each operation in tx, in one statement, and
+// returns their ids in the same order.
+func (q *Queue) EnqueueManyTx(ctx context.Context, tx pgx.Tx, jobs []NewJob) ([]int64, error) {
+	if len(jobs) == 0 {
+		return nil, nil
+	}
+	operationIDs := make([]uuid.UUID, len(jobs))
+	params := make([]river.InsertManyParams, len(jobs))
+	for i, j := range jobs {
+		operationIDs[i] = j.OperationID
+		opts := &river.InsertOpts{Queue: Name}
+		if j.Background {
+			opts.Priority = BackgroundPriority
+		}
+		params[i] = river.InsertManyParams{Args: args{OperationID: j.OperationID}, InsertOpts: opts}
+	}
+	res, err := q.client.InsertManyTx(ctx, tx, params)
+	if err != nil {
+		return nil, fmt.Errorf("enqueue %d operations: %w", len(operationIDs), err)
+	}
+	if len(res) != len(operationIDs) {
+		return nil, fmt.Errorf("enqueue %d operations: %d jobs inserted", len(operationIDs), len(res))
+	}
+	// Matched by the job's own arguments, not by position: River does not
+	// promise to return rows in the order given.
+	byOp := make(map[uuid.UUID]int64, len(res))
+	for _, r := range res {
+		var a args
+		if err := json.Unmarshal(r.Job.EncodedArgs, &a); err != nil {
+			return nil, fmt.Errorf("enqueued job %d: %w", r.Job.ID, err)
+		}
+		byOp[a.OperationID] = r.Job.ID
+	}
+	ids := make([]int64, len(operationIDs))
+	for i, id := range operationIDs {
+		if ids[i] = byOp[id]; ids[i] == 0 {
+			return nil, fmt.Errorf("enqueue operation %s: no job inserted", id)
+		}
+	}
+	return ids, nil
+}
+
 // CancelTx cancels a job in tx. A job that is running is marked for
 // cancellation and its context is cancelled.
 func (q *Queue) CancelTx(ctx context.Context, tx pgx.Tx, jobID int64) error {
@@ -247,17 +334,51 @@ func (q *Queue) CancelTx(ctx context.Context, tx pgx.Tx, jobID int64) error {
 
 type worker struct {
 	river.WorkerDefaults[args]
-	h Handler
+	h       Handler
+	backoff *backoff
+
+	// retryAt holds the retry time a handler chose (RetryAt) from the
+	// moment Work returns until River asks NextRetry for it, right after,
+	// in the same executor.
+	mu      sync.Mutex
+	retryAt map[int64]time.Time
 }
 
 func (w *worker) Work(ctx context.Context, rj *river.Job[args]) error {
-	return w.h.Execute(ctx, &Job{
+	err := w.h.Execute(ctx, &Job{
 		ID:          rj.ID,
 		OperationID: rj.Args.OperationID,
 		Attempt:     rj.Attempt,
 		MaxAttempts: rj.MaxAttempts,
 		river:       rj,
+		backoff:     w.backoff,
 	})
+	var re *retryError
+	if errors.As(err, &re) && rj.Attempt < rj.MaxAttempts {
+		w.mu.Lock()
+		w.retryAt[rj.ID] = re.at
+		w.mu.Unlock()
+	}
+	return err
+}
+
+// NextRetry overrides the client's retry policy with the time the handler
+// chose, when it chose one: the time it showed its users is the time the
+// job runs again.
+func (w *worker) NextRetry(rj *river.Job[args]) time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	at, ok := w.retryAt[rj.ID]
+	if !ok {
+		return time.Time{} // the client's policy
+	}
+	delete(w.retryAt, rj.ID)
+	// River refuses a time already past (and falls back to its default
+	// policy): a retry due now runs at once.
+	if soon := time.Now().Add(time.Millisecond); at.Before(soon) {
+		return soon
+	}
+	return at
 }
 
 // backoff is exponential backoff with full jitter: a retry waits a uniformly
@@ -266,11 +387,49 @@ func (w *worker) Work(ctx context.Context, rj *river.Job[args]) error {
 type backoff struct{ base, max time.Duration }
 
 func (b *backoff) NextRetry(job *rivertype.JobRow) time.Time {
+	return time.Now().Add(b.delay(job.Attempt))
+}
+
+// delay is the wait after the attempt-th execution failed.
+func (b *backoff) delay(attempt int) time.Duration {
 	ceiling := b.max
-	if shift := job.Attempt - 1; shift < 30 {
+	if shift := attempt - 1; shift < 30 {
 		if d := b.base << shift; d > 0 && d < ceiling {
 			ceiling = d
 		}
 	}
-	return time.Now().Add(time.Duration(rand.Int64N(int64(ceiling) + 1)))
+	return time.Duration(rand.Int64N(int64(ceiling) + 1))
+}
+
+// Execer is what RescueJobsOf needs: a pool or a transaction.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// RescueJobsOf makes the jobs that the given clients (queue Config.IDs)
+// were executing available to any process at once, instead of after
+// RescueAfter: the caller has established that those clients are dead. Each
+// rescued job gets an error entry saying why, and its next execution resumes
+// the operation from AWS's state like any retry. It returns how many jobs
+// were rescued.
+func RescueJobsOf(ctx context.Context, db Execer, clientIDs []string, reason string) (int64, error) {
+	if len(clientIDs) == 0 {
+		return 0, nil
+	}
+	// The last element of attempted_by is the client working the current
+	// attempt (River appends on every fetch). 'available' with scheduled_at
+	// now is what River's own rescuer achieves via 'retryable' and its
+	// scheduler, without waiting for the scheduler's next pass.
+	tag, err := db.Exec(ctx, `UPDATE river_job SET
+			state = 'available',
+			scheduled_at = now(),
+			errors = array_append(errors, jsonb_build_object(
+				'at', now(), 'attempt', attempt, 'error', $2::text, 'trace', ''))
+		WHERE state = 'running' AND queue = $3
+		  AND attempted_by[array_length(attempted_by, 1)] = ANY($1::text[])`,
+		clientIDs, reason, Name)
+	if err != nil {
+		return 0, fmt.Errorf("rescue jobs: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }

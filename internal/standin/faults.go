@@ -49,13 +49,23 @@ type Faults struct {
 	// killed meanwhile is one that crashed between sending a call and
 	// recording its outcome. Default 0.
 	WriteAnswerDelay time.Duration
+	// FailingAPIs are actions (such as StopReplicationToReplica) answered
+	// with InternalServiceError (HTTP 500) every time, in every Region,
+	// before they change anything: moto answers StopReplicationToReplica
+	// so, and a test needs one call to keep failing while the rest work.
+	// Default none.
+	FailingAPIs []string
 }
 
-// clone returns f with its own copy of DownRegions.
+// clone returns f with its own copies of DownRegions and FailingAPIs.
 func (f Faults) clone() Faults {
 	f.DownRegions = slices.Clone(f.DownRegions)
+	f.FailingAPIs = slices.Clone(f.FailingAPIs)
 	return f
 }
+
+// apiFailing reports whether requests for action are refused.
+func (f Faults) apiFailing(action string) bool { return slices.Contains(f.FailingAPIs, action) }
 
 // regionDown reports whether requests to region are refused.
 func (f Faults) regionDown(region string) bool { return slices.Contains(f.DownRegions, region) }
@@ -65,7 +75,7 @@ func (f Faults) regionDown(region string) bool { return slices.Contains(f.DownRe
 func (f Faults) Equal(g Faults) bool {
 	return f.ThrottleRate == g.ThrottleRate && f.ErrorRate == g.ErrorRate && f.Latency == g.Latency &&
 		f.WriteBudget == g.WriteBudget && f.ReadBudget == g.ReadBudget && slices.Equal(f.DownRegions, g.DownRegions) &&
-		f.WriteAnswerDelay == g.WriteAnswerDelay
+		f.WriteAnswerDelay == g.WriteAnswerDelay && slices.Equal(f.FailingAPIs, g.FailingAPIs)
 }
 
 // Validate reports whether f is usable.
@@ -95,6 +105,11 @@ func (f Faults) Validate() error {
 			errs = append(errs, fmt.Errorf("down Region %q is not a known Region", r))
 		}
 	}
+	for _, a := range f.FailingAPIs {
+		if !isKnownAction(a) {
+			errs = append(errs, fmt.Errorf("failing API %q is not an action the stand-in serves", a))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -108,7 +123,8 @@ type faultsJSON struct {
 	ReadBudget   int      `json:"readBudget"`
 	DownRegions  []string `json:"downRegions"`
 	// WriteAnswerDelay is a Go duration string, like latency.
-	WriteAnswerDelay string `json:"writeAnswerDelay"`
+	WriteAnswerDelay string   `json:"writeAnswerDelay"`
+	FailingAPIs      []string `json:"failingApis"`
 }
 
 // MarshalJSON writes f as the admin endpoints show it.
@@ -121,6 +137,7 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 		ReadBudget:       f.ReadBudget,
 		DownRegions:      f.DownRegions,
 		WriteAnswerDelay: f.WriteAnswerDelay.String(),
+		FailingAPIs:      f.FailingAPIs,
 	})
 }
 
@@ -151,6 +168,8 @@ type faultsPatch struct {
 	// DownRegions replaces the whole list; [] brings every Region back.
 	DownRegions      *[]string `json:"downRegions"`
 	WriteAnswerDelay *string   `json:"writeAnswerDelay"`
+	// FailingAPIs replaces the whole list; [] makes every action work.
+	FailingAPIs *[]string `json:"failingApis"`
 }
 
 func (p faultsPatch) apply(f Faults) (Faults, error) {
@@ -183,7 +202,21 @@ func (p faultsPatch) apply(f Faults) (Faults, error) {
 		}
 		f.WriteAnswerDelay = d
 	}
+	if p.FailingAPIs != nil {
+		f.FailingAPIs = slices.Clone(*p.FailingAPIs)
+	}
 	return f, f.Validate()
+}
+
+// isKnownAction reports whether the stand-in serves action (the keys of
+// Server.operations).
+func isKnownAction(action string) bool {
+	switch action {
+	case "CreateSecret", "DeleteSecret", "ReplicateSecretToRegions", "RemoveRegionsFromReplication",
+		"StopReplicationToReplica", "DescribeSecret", "ListSecrets", "GetSecretValue":
+		return true
+	}
+	return false
 }
 
 // roll reports whether an event of probability p happens. math/rand/v2's
