@@ -34,6 +34,7 @@ type Step struct {
 const (
 	APIStopReplication = "StopReplicationToReplica"
 	APIReplicate       = "ReplicateSecretToRegions"
+	APIRemoveRegions   = "RemoveRegionsFromReplication"
 )
 
 // DRPlan is a failover's plan: every selected secret with its steps or why
