@@ -206,7 +206,7 @@ func (r *run) sent(err error) {
 	switch {
 	case err == nil:
 		r.op.Mutation = domain.MutationApplied
-	case errors.As(err, &ae) && ae.RequestID != "":
+	case errors.As(err, &ae) && ae.RequestID != "" && r.op.Mutation == domain.MutationSending:
 		r.op.Mutation = domain.MutationNone
 	}
 }
@@ -255,7 +255,10 @@ func (r *run) begin(ctx context.Context, sending bool) (bool, error) {
 		if cur.State == domain.StatePending {
 			r.op.State, r.op.StartedAt = domain.StateRunning, time.Now()
 		}
-		if sending {
+		if sending && r.op.Mutation != domain.MutationApplied {
+			// An earlier call that went through stays recorded: a retry
+			// for the Regions it did not reach cannot make the operation
+			// cancellable again.
 			r.op.Mutation = domain.MutationSending
 		}
 		return r.e.store.Update(ctx, tx, &r.op)
