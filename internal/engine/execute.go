@@ -417,7 +417,7 @@ func (r *run) replicate(ctx context.Context) (result, error) {
 			// Refused before any mutating call: nothing changed anywhere.
 			for i := range r.op.Regions {
 				if rp := &r.op.Regions[i]; rp.State == domain.RegionRunning {
-					rp.State, rp.Message = domain.RegionSkipped, "not attempted: the operation was refused for a KMS key mismatch in another Region"
+					rp.State, rp.Message = domain.RegionNotAttempted, "not attempted: the operation was refused for a KMS key mismatch in another Region"
 				}
 			}
 			return failed(domain.CodeFailedPrecondition, "KMS key mismatch: %s; nothing was changed (set replace_kms_key to remove and re-add these replicas under the requested keys)",
