@@ -448,3 +448,23 @@ func TestPendingOperationShowsWhyItRetries(t *testing.T) {
 		t.Errorf("cancelled: %s", protojson.Format(cancelled))
 	}
 }
+
+// TestStatusNotFoundNamesTheSecret: Status of a secret AWS does not know
+// says which secret (account fingerprinted), over gRPC and REST.
+func TestStatusNotFoundNamesTheSecret(t *testing.T) {
+	t.Parallel()
+	_, endpoint := startStandin(t, standin.Options{})
+	env := start(t, endpoint)
+	const account = "565656565656"
+	missing := "arn:aws:secretsmanager:us-east-1:" + account + ":secret:team/gone-AbCdEf"
+	_, err := env.Client.Status(context.Background(), &replicadv1.StatusRequest{SecretId: missing})
+	if msg := status.Convert(err).Message(); status.Code(err) != codes.NotFound ||
+		!strings.Contains(msg, "secret arn:aws:secretsmanager:us-east-1:") || !strings.Contains(msg, ":secret:team/gone-AbCdEf not found in us-east-1") ||
+		strings.Contains(msg, account) {
+		t.Errorf("Status of a missing secret: %v; want NotFound naming the secret without its account", err)
+	}
+	code, body := env.REST(t, http.MethodGet, "/v1/secrets/"+strings.ReplaceAll(missing, "/", "%2F")+"/replication", nil)
+	if code != http.StatusNotFound || !strings.Contains(string(body), "team/gone-AbCdEf not found") || strings.Contains(string(body), account) {
+		t.Errorf("REST Status of a missing secret: %d %s", code, body)
+	}
+}
