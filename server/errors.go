@@ -109,7 +109,13 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 		if aerr.RequestID != "" {
 			info.Metadata = map[string]string{"aws_request_id": aerr.RequestID}
 		}
-		return withDetails(grpcCode(aerr.Code), aerr.API+" in "+aerr.Region+" failed: "+aerr.AWSCode+": "+m.red.Text(aerr.Message), info)
+		msg := aerr.API + " in " + aerr.Region + " failed: " + aerr.AWSCode + ": " + m.red.Text(aerr.Message)
+		if aerr.Code == domain.CodeNotFound && aerr.Secret != "" {
+			// Say which secret: AWS's message never does. Redacted by
+			// the engine, and again here like every text that leaves.
+			msg = "secret " + m.red.Text(aerr.Secret) + " not found in " + aerr.Region + ": " + msg
+		}
+		return withDetails(grpcCode(aerr.Code), msg, info)
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "request cancelled")
 	case errors.Is(err, context.DeadlineExceeded):

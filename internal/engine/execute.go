@@ -237,7 +237,7 @@ func (r *run) sent(err error) {
 	switch {
 	case err == nil:
 		r.op.Mutation = domain.MutationApplied
-	case errors.As(err, &ae) && ae.RequestID != "":
+	case errors.As(err, &ae) && ae.RequestID != "" && r.op.Mutation == domain.MutationSending:
 		r.op.Mutation = domain.MutationNone
 	}
 }
@@ -286,7 +286,10 @@ func (r *run) begin(ctx context.Context, sending bool) (bool, error) {
 		if cur.State == domain.StatePending {
 			r.op.State, r.op.StartedAt = domain.StateRunning, time.Now()
 		}
-		if sending {
+		if sending && r.op.Mutation != domain.MutationApplied {
+			// An earlier call that went through stays recorded: a retry
+			// for the Regions it did not reach cannot make the operation
+			// cancellable again.
 			r.op.Mutation = domain.MutationSending
 		}
 		return r.e.store.Update(ctx, tx, &r.op)
@@ -493,7 +496,7 @@ func (r *run) replicate(ctx context.Context) (result, error) {
 			// Refused before any mutating call: nothing changed anywhere.
 			for i := range r.op.Regions {
 				if rp := &r.op.Regions[i]; rp.State == domain.RegionRunning {
-					rp.State, rp.Message = domain.RegionSkipped, "not attempted: the operation was refused for a KMS key mismatch in another Region"
+					rp.State, rp.Message = domain.RegionNotAttempted, "not attempted: the operation was refused for a KMS key mismatch in another Region"
 				}
 			}
 			return failed(domain.CodeFailedPrecondition, "KMS key mismatch: %s; nothing was changed (set replace_kms_key to remove and re-add these replicas under the requested keys)",
