@@ -109,7 +109,12 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 		if err := r.finish(ctx, res); err != nil {
 			return err
 		}
-		e.refreshInventory(ctx, r.op)
+		if r.mutated {
+			// Only what replicad changed can be newer than the inventory's
+			// last ListSecrets; an operation that sent no write (refused,
+			// nothing to do, the secret not found) costs no extra read.
+			e.refreshInventory(ctx, r.op)
+		}
 		return nil
 	case res.snooze > 0:
 		// A look that saw nothing new is not written back: the job's
