@@ -554,10 +554,20 @@ func pgUUID(id uuid.UUID) pgtype.UUID {
 // RUNNING. Like LockSecretHasActive it is one round trip whose check runs
 // after every lock is held.
 func (s *Store) LockSecretsActive(ctx context.Context, tx pgx.Tx, keys []string) (map[string]bool, error) {
+	b := &pgx.Batch{}
+	active := QueueLockSecretsActive(b, keys)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("lock secret queues and check active operations: %w", err)
+	}
+	return active, nil
+}
+
+// QueueLockSecretsActive queues LockSecretsActive's statements in b; the
+// map it returns is filled in when the batch's results are read.
+func QueueLockSecretsActive(b *pgx.Batch, keys []string) map[string]bool {
 	sorted := slices.Clone(keys)
 	slices.Sort(sorted)
 	sorted = slices.Compact(sorted)
-	b := &pgx.Batch{}
 	for _, k := range sorted {
 		b.Queue(lockSecretSQL, k)
 	}
@@ -573,10 +583,7 @@ func (s *Store) LockSecretsActive(ctx context.Context, tx pgx.Tx, keys []string)
 			}
 			return rows.Err()
 		})
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, fmt.Errorf("lock secret queues and check active operations: %w", err)
-	}
-	return active, nil
+	return active
 }
 
 // QueueInsert queues Insert's statement in b: when the batch's results are
