@@ -294,6 +294,9 @@ func (r *run) failoverChild(ctx context.Context) (result, error) {
 	for _, p := range r.op.Params.Replicas {
 		kms[p.Region] = p.KMSKeyID
 	}
+	// The poll below holds each re-established replica to the key it had
+	// (as a Replicate holds its requested keys), in the secret's account.
+	r.keys, r.account = kms, id.Account
 	var primary *domain.Secret
 	for i := range r.op.Steps {
 		st := &r.op.Steps[i]
