@@ -72,6 +72,12 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 	case errors.Is(err, engine.ErrApprovalExpired):
 		return withDetails(codes.FailedPrecondition, "the operation's approval window has closed: request it again",
 			&errdetails.ErrorInfo{Reason: "APPROVAL_EXPIRED", Domain: ErrorDomain})
+	case errors.Is(err, engine.ErrNotAFailover):
+		return withDetails(codes.FailedPrecondition, "the operation named is not a failover: fail back the failover that moved the secrets",
+			&errdetails.ErrorInfo{Reason: "NOT_A_FAILOVER", Domain: ErrorDomain})
+	case errors.Is(err, engine.ErrFailoverUnfinished):
+		return withDetails(codes.FailedPrecondition, "the failover has not ended: wait for it before failing back",
+			&errdetails.ErrorInfo{Reason: "FAILOVER_UNFINISHED", Domain: ErrorDomain})
 	case errors.Is(err, access.ErrPermissionDenied):
 		// Names the action and the resource, never the policy's contents.
 		return withDetails(codes.PermissionDenied, err.Error(), &errdetails.ErrorInfo{Reason: "PERMISSION_DENIED", Domain: ErrorDomain})

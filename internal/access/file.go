@@ -24,18 +24,20 @@ const (
 	ActionAuditRead        = "audit.read"
 	// ActionFailover moves secrets' primaries to another Region (issue 15).
 	ActionFailover = "failover"
+	// ActionFailback brings them back to a Region that returned.
+	ActionFailback = "failback"
 )
 
 // Actions returns every action name, for CLIs and documentation.
 func Actions() []string {
 	return []string{ActionReplicate, ActionRemove, ActionPromote, ActionStatus,
-		ActionOperationsRead, ActionOperationsCancel, ActionOperationsApprove, ActionAuditRead, ActionFailover}
+		ActionOperationsRead, ActionOperationsCancel, ActionOperationsApprove, ActionAuditRead, ActionFailover, ActionFailback}
 }
 
 func isAction(a string) bool {
 	switch a {
 	case ActionReplicate, ActionRemove, ActionPromote, ActionStatus,
-		ActionOperationsRead, ActionOperationsCancel, ActionOperationsApprove, ActionAuditRead, ActionFailover:
+		ActionOperationsRead, ActionOperationsCancel, ActionOperationsApprove, ActionAuditRead, ActionFailover, ActionFailback:
 		return true
 	}
 	return false
