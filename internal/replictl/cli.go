@@ -51,6 +51,7 @@ Usage:
   replictl audit verify
   replictl dr readiness --from REGION --to REGION
   replictl dr failover --from REGION --to REGION [--secret S] [--name GLOB] [--tag K=V] [--force] [--plan|--yes] [--wait]
+  replictl dr failback FAILOVER_ID [--force] [--plan|--yes] [--wait]
   replictl --version
 
 SECRET is a name (prod/db/primary) or a full ARN. Every command takes
@@ -144,7 +145,7 @@ func (c *cli) moveLeadingFlags(args []string) []string {
 func (c *cli) subcommands(ctx context.Context, group string, args []string, subs map[string]commandFunc) error {
 	if len(args) == 0 || subs[args[0]] == nil {
 		names := make([]string, 0, len(subs))
-		for _, n := range []string{"list", "get", "cancel", "verify", "readiness", "failover"} {
+		for _, n := range []string{"list", "get", "cancel", "verify", "readiness", "failover", "failback"} {
 			if subs[n] != nil {
 				names = append(names, n)
 			}
