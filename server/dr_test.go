@@ -230,6 +230,7 @@ func testFailoverRegionDown(t *testing.T, ready, noTarget, inProgress int) {
 	}
 
 	// The failover, over gRPC.
+	began := time.Now()
 	resp, err := dr.Failover(ctx, &replicadv1.FailoverRequest{SourceRegion: drSource, TargetRegion: drTarget})
 	if err != nil {
 		t.Fatal(err)
@@ -241,6 +242,16 @@ func testFailoverRegionDown(t *testing.T, ready, noTarget, inProgress int) {
 	if op.GetState() != replicadv1.OperationState_OPERATION_STATE_SUCCEEDED {
 		t.Fatalf("failover ended %s", protojson.Format(op))
 	}
+	took := time.Since(began)
+	// The budget-bound ideal: us-west-2 takes two writes per ready secret
+	// at the default write budget.
+	rate := f.env.Config.AWS.WriteRate
+	if rate == 0 {
+		rate = 25 // awssm.WriteRateDefault
+	}
+	ideal := time.Duration(float64(2*ready) / rate * float64(time.Second))
+	t.Logf("failover of %d ready secrets took %s; budget-bound ideal (%d writes in %s at %.0f/s) %s",
+		ready, took.Round(time.Millisecond), 2*ready, drTarget, rate, ideal.Round(time.Millisecond))
 	f.checkFailedOver(t)
 	after := f.sm.Stats()
 	wantWrites := map[[2]string]int64{
