@@ -95,6 +95,12 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 			&errdetails.ErrorInfo{Reason: "ETAG_MISMATCH", Domain: ErrorDomain})
 	case errors.Is(err, errConsoleReadOnly):
 		return withDetails(codes.PermissionDenied, err.Error(), &errdetails.ErrorInfo{Reason: "CONSOLE_READ_ONLY", Domain: ErrorDomain})
+	case errors.Is(err, engine.ErrNotAFailover):
+		return withDetails(codes.FailedPrecondition, "the operation named is not a failover: fail back the failover that moved the secrets",
+			&errdetails.ErrorInfo{Reason: "NOT_A_FAILOVER", Domain: ErrorDomain})
+	case errors.Is(err, engine.ErrFailoverUnfinished):
+		return withDetails(codes.FailedPrecondition, "the failover has not ended: wait for it before failing back",
+			&errdetails.ErrorInfo{Reason: "FAILOVER_UNFINISHED", Domain: ErrorDomain})
 	case errors.Is(err, access.ErrPermissionDenied):
 		// Names the action and the resource, never the policy's contents.
 		return withDetails(codes.PermissionDenied, err.Error(), &errdetails.ErrorInfo{Reason: "PERMISSION_DENIED", Domain: ErrorDomain})

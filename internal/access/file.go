@@ -33,20 +33,22 @@ const (
 	ActionPoliciesPrune = "policies.prune"
 	// ActionFailover moves secrets' primaries to another Region (issue 15).
 	ActionFailover = "failover"
+	// ActionFailback brings them back to a Region that returned.
+	ActionFailback = "failback"
 )
 
 // Actions returns every action name, for CLIs and documentation.
 func Actions() []string {
 	return []string{ActionReplicate, ActionRemove, ActionPromote, ActionStatus,
 		ActionOperationsRead, ActionOperationsCancel, ActionOperationsApprove, ActionAuditRead,
-		ActionPoliciesRead, ActionPoliciesWrite, ActionPoliciesPrune, ActionFailover}
+		ActionPoliciesRead, ActionPoliciesWrite, ActionPoliciesPrune, ActionFailover, ActionFailback}
 }
 
 func isAction(a string) bool {
 	switch a {
 	case ActionReplicate, ActionRemove, ActionPromote, ActionStatus,
 		ActionOperationsRead, ActionOperationsCancel, ActionOperationsApprove, ActionAuditRead,
-		ActionPoliciesRead, ActionPoliciesWrite, ActionPoliciesPrune, ActionFailover:
+		ActionPoliciesRead, ActionPoliciesWrite, ActionPoliciesPrune, ActionFailover, ActionFailback:
 		return true
 	}
 	return false

@@ -81,7 +81,7 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 		res, err = r.remove(ctx)
 	case domain.KindPromote:
 		res, err = r.promote(ctx)
-	case domain.KindFailover:
+	case domain.KindFailover, domain.KindFailback:
 		if op.ParentID == uuid.Nil {
 			res, err = r.failoverParent(ctx)
 		} else {

@@ -52,7 +52,8 @@ const refreshTimeout = 15 * time.Second
 // is sent before the reading is stored with its send time, so it never
 // replaces a newer reading.
 func (e *Engine) refreshInventory(ctx context.Context, op domain.Operation) {
-	if e.cfg.NoInventoryRefresh {
+	if e.cfg.NoInventoryRefresh || op.Params.SecretID == "" {
+		// A failover parent names no secret: its children refresh theirs.
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)

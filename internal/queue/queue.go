@@ -451,12 +451,14 @@ func RescueJobsOf(ctx context.Context, db Execer, clientIDs []string, reason str
 		return 0, nil
 	}
 	// The last element of attempted_by is the client working the current
-	// attempt (River appends on every fetch). 'available' with scheduled_at
-	// now is what River's own rescuer achieves via 'retryable' and its
-	// scheduler, without waiting for the scheduler's next pass.
+	// attempt (River appends on every fetch). 'available' is what River's
+	// own rescuer achieves via 'retryable' and its scheduler, without
+	// waiting for the scheduler's next pass. scheduled_at is left as it
+	// was, in the past: River fetches by priority, then scheduled_at, so a
+	// rescued job goes to the front of its priority, not behind the backlog
+	// that piled up while it was held.
 	tag, err := db.Exec(ctx, `UPDATE river_job SET
 			state = 'available',
-			scheduled_at = now(),
 			errors = array_append(errors, jsonb_build_object(
 				'at', now(), 'attempt', attempt, 'error', $2::text, 'trace', ''))
 		WHERE state = 'running' AND queue = $3

@@ -56,6 +56,7 @@ Usage:
   replictl policy status NAME [--wait]
   replictl dr readiness --from REGION --to REGION
   replictl dr failover --from REGION --to REGION [--secret S] [--name GLOB] [--tag K=V] [--force] [--plan|--yes] [--wait]
+  replictl dr failback FAILOVER_ID [--force] [--plan|--yes] [--wait]
   replictl --version
 
 SECRET is a name (prod/db/primary) or a full ARN. Every command takes
@@ -150,7 +151,7 @@ func (c *cli) moveLeadingFlags(args []string) []string {
 func (c *cli) subcommands(ctx context.Context, group string, args []string, subs map[string]commandFunc) error {
 	if len(args) == 0 || subs[args[0]] == nil {
 		names := make([]string, 0, len(subs))
-		for _, n := range []string{"plan", "create", "update", "list", "get", "delete", "status", "cancel", "approve", "verify", "readiness", "failover"} {
+		for _, n := range []string{"plan", "create", "update", "list", "get", "delete", "status", "cancel", "approve", "verify", "readiness", "failover", "failback"} {
 			if subs[n] != nil {
 				names = append(names, n)
 			}

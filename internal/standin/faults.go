@@ -213,7 +213,7 @@ func (p faultsPatch) apply(f Faults) (Faults, error) {
 func isKnownAction(action string) bool {
 	switch action {
 	case "CreateSecret", "DeleteSecret", "ReplicateSecretToRegions", "RemoveRegionsFromReplication",
-		"StopReplicationToReplica", "DescribeSecret", "ListSecrets", "GetSecretValue":
+		"StopReplicationToReplica", "DescribeSecret", "ListSecrets", "GetSecretValue", "PutSecretValue":
 		return true
 	}
 	return false
