@@ -64,6 +64,8 @@ type Config struct {
 	Metrics grpc.UnaryServerInterceptor
 	// Trail records audit events; nil disables auditing (benchmarks only).
 	Trail *audit.Trail
+	// Inventory serves the InventoryService; nil leaves it unregistered.
+	Inventory InventoryEngine
 	// AuditReader serves the AuditService; nil leaves it unregistered.
 	AuditReader AuditReader
 	// Ready reports whether the service can take traffic (database
@@ -159,6 +161,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	s.grpc.RegisterService(guardDecoding(&replicadv1.ReplicationService_ServiceDesc, codec),
 		&replicationService{engine: cfg.Engine, rules: cfg.Rules, red: cfg.Redactor, errs: errs, authz: cfg.Authorizer,
 			approvals: approvalPolicyOf(cfg.Authorizer)})
+	if cfg.Inventory != nil {
+		s.grpc.RegisterService(guardDecoding(&replicadv1.InventoryService_ServiceDesc, codec),
+			&inventoryService{engine: cfg.Inventory, rules: cfg.Rules, errs: errs, authz: cfg.Authorizer})
+	}
 	if cfg.AuditReader != nil {
 		s.grpc.RegisterService(guardDecoding(&replicadv1.AuditService_ServiceDesc, codec), &auditService{trail: cfg.AuditReader, errs: errs, authz: cfg.Authorizer})
 	}

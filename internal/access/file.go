@@ -22,18 +22,21 @@ const (
 	ActionOperationsRead   = "operations.read"
 	ActionOperationsCancel = "operations.cancel"
 	ActionAuditRead        = "audit.read"
+	// ActionInventoryRead reads the inventory (ListSecrets, GetSecret),
+	// decided per secret ARN.
+	ActionInventoryRead = "inventory.read"
 )
 
 // Actions returns every action name, for CLIs and documentation.
 func Actions() []string {
 	return []string{ActionReplicate, ActionRemove, ActionPromote, ActionStatus,
-		ActionOperationsRead, ActionOperationsCancel, ActionOperationsApprove, ActionAuditRead}
+		ActionOperationsRead, ActionOperationsCancel, ActionOperationsApprove, ActionAuditRead, ActionInventoryRead}
 }
 
 func isAction(a string) bool {
 	switch a {
 	case ActionReplicate, ActionRemove, ActionPromote, ActionStatus,
-		ActionOperationsRead, ActionOperationsCancel, ActionOperationsApprove, ActionAuditRead:
+		ActionOperationsRead, ActionOperationsCancel, ActionOperationsApprove, ActionAuditRead, ActionInventoryRead:
 		return true
 	}
 	return false

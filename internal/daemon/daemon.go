@@ -196,6 +196,7 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		GRPCAddr:       cfg.GRPCAddr,
 		HTTPAddr:       cfg.HTTPAddr,
 		Engine:         d.engine,
+		Inventory:      d.engine,
 		Rules:          rules,
 		Redactor:       red,
 		Trail:          trail,

@@ -90,7 +90,10 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 		if err := r.finish(ctx, res); err != nil {
 			return err
 		}
-		e.refreshInventory(ctx, r.op)
+		if r.mutated || r.resumed {
+			// This execution or an earlier one changed the secret.
+			e.refreshInventory(ctx, r.op)
+		}
 		return nil
 	case res.snooze > 0:
 		// A look that saw nothing new is not written back: the job's
@@ -447,6 +450,7 @@ func (r *run) remove(ctx context.Context) (result, error) {
 		}
 	}
 	if len(regions) > 0 {
+		r.mutated = true
 		if _, err := r.e.sm.RemoveRegions(ctx, r.op.AWSRegion, r.op.Params.SecretID, regions); err != nil {
 			return r.awsResult(err)
 		}
@@ -498,6 +502,7 @@ func (r *run) promote(ctx context.Context) (result, error) {
 			return r.cancelled(), err
 		}
 	}
+	r.mutated = true
 	if _, err := r.e.sm.StopReplication(ctx, region, replicaID); err != nil {
 		return r.awsResult(err)
 	}
