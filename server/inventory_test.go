@@ -339,5 +339,152 @@ func TestInventoryScanPagesAndFiltersOverGRPCAndREST(t *testing.T) {
 	if st.AssumeRole != 2 || st.AssumeRoleRefused != 0 {
 		t.Errorf("AssumeRole %d (refused %d), want 2: one per account, cached, the second with its external id", st.AssumeRole, st.AssumeRoleRefused)
 	}
+
+	// An operation refreshes its secret's row when it ends: no scan runs
+	// (the interval is an hour), yet the inventory shows the new replica.
+	var target string
+	for arn, sp := range e.seeded {
+		if sp.Account == accountB && sp.Region == "us-east-1" && len(sp.Replicas) == 0 {
+			target = arn
+			break
+		}
+	}
+	before, err := e.inv.GetSecret(context.Background(), &replicadv1.GetSecretRequest{SecretId: target})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := e.Client.Replicate(context.Background(), &replicadv1.ReplicateRequest{SecretId: target,
+		Regions: []*replicadv1.ReplicaRegion{{Region: "us-west-2", KmsKeyId: "alias/west"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := mustFinish(t, e.Env, rep.GetOperation().GetId())
+	var after *replicadv1.GetSecretResponse
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		// The refresh follows the operation's end; wait for it.
+		if after, err = e.inv.GetSecret(context.Background(), &replicadv1.GetSecretRequest{SecretId: target}); err != nil {
+			t.Fatal(err)
+		}
+		if len(after.GetSecret().GetReplicas()) == 1 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond) // polls a condition
+	}
+	r := after.GetSecret().GetReplicas()
+	if len(r) != 1 || r[0].GetRegion() != "us-west-2" || r[0].GetKmsKeyId() != "alias/west" || !after.GetSecret().GetReadTime().AsTime().After(before.GetSecret().GetReadTime().AsTime()) {
+		t.Errorf("after Replicate the inventory shows %v", protojson.Format(after.GetSecret()))
+	}
+	if len(after.GetRecentOperations()) != 1 || after.GetRecentOperations()[0].GetId() != op.GetId() {
+		t.Errorf("recent operations %v, want the Replicate", after.GetRecentOperations())
+	}
+	if n := e.sm.Stats().Region("us-east-1").APIs["ListSecrets"].Requests; n != 6 {
+		t.Errorf("%d ListSecrets pages in us-east-1 after the operation, want still 6: the refresh is a DescribeSecret", n)
+	}
 }
 
+func mustFinish(t *testing.T, env *testenv.Env, id string) *replicadv1.Operation {
+	t.Helper()
+	op := env.WaitOperation(t, id, 30*time.Second)
+	if op.GetState() != replicadv1.OperationState_OPERATION_STATE_SUCCEEDED {
+		t.Fatalf("operation ended %s: %s", op.GetState(), protojson.Format(op))
+	}
+	return op
+}
+
+// TestInventoryGoneAndAccountsNeverLogged: a secret deleted under the
+// inventory is marked gone by the next complete scan and kept; scans, a
+// failing scan, reads and operations leave no account id in the logs or
+// the audit trail.
+func TestInventoryGoneAndAccountsNeverLogged(t *testing.T) {
+	t.Parallel()
+	c := &canaries{}
+	accountA, accountB := c.account(), c.account()
+	e := startInventory(t, accountA, accountB, 4, 200*time.Millisecond)
+	e.waitScanned(t)
+	var victim string
+	for arn, sp := range e.seeded {
+		if sp.Account == accountB && sp.Region == "eu-west-1" {
+			victim = arn
+			break
+		}
+	}
+	if err := e.sm.ForceDelete(accountB, "eu-west-1", e.seeded[victim].Name); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, body := e.REST(t, http.MethodGet, "/v1/secrets/"+escape(victim), nil)
+		var resp replicadv1.GetSecretResponse
+		if code != http.StatusOK || protojson.Unmarshal(body, &resp) != nil {
+			t.Fatalf("GetSecret: %d %s", code, body)
+		}
+		if resp.GetSecret().GetGone() {
+			if resp.GetSecret().GetGoneTime() == nil {
+				t.Error("gone without a time")
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a deleted secret was never marked gone")
+		}
+		time.Sleep(50 * time.Millisecond) // polls a condition
+	}
+	visible := e.listAll(t, &replicadv1.ListSecretsRequest{Account: accountB})
+	withGone := e.listAll(t, &replicadv1.ListSecretsRequest{Account: accountB, ShowGone: true})
+	if len(visible) != len(withGone)-1 || !slices.Contains(arnSet(withGone), victim) || slices.Contains(arnSet(visible), victim) {
+		t.Errorf("gone secret: %d listed, %d with gone", len(visible), len(withGone))
+	}
+	// A Region refusing every call: its scans fail, and say so.
+	if err := e.sm.SetFaults(standin.Faults{DownRegions: []string{"ap-southeast-2"}}); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(30 * time.Second)
+	for !strings.Contains(e.logs.String(), "inventory scan failed") {
+		if time.Now().After(deadline) {
+			t.Fatal("no failed scan logged with a Region down")
+		}
+		time.Sleep(50 * time.Millisecond) // polls a condition
+	}
+	// Reads with the account as a filter, and an operation.
+	e.listAll(t, &replicadv1.ListSecretsRequest{Account: accountA, PageSize: 2})
+	e.restAll(t, url.Values{"account": {accountB}, "page_size": {"2"}})
+	var target string
+	for arn, sp := range e.seeded {
+		if sp.Account == accountA && sp.Region == "us-east-1" && len(sp.Replicas) == 0 {
+			target = arn
+		}
+	}
+	rep, err := e.Client.Replicate(context.Background(), &replicadv1.ReplicateRequest{SecretId: target, Regions: []*replicadv1.ReplicaRegion{{Region: "us-west-2"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustFinish(t, e.Env, rep.GetOperation().GetId())
+	if _, err := e.inv.GetSecret(context.Background(), &replicadv1.GetSecretRequest{SecretId: target}); err != nil {
+		t.Fatal(err)
+	}
+
+	logs := e.logs.String()
+	var audit string
+	if err := e.DB.QueryRow(context.Background(), `SELECT coalesce(string_agg(e::text, ' '), '') FROM audit_events e`).Scan(&audit); err != nil {
+		t.Fatal(err)
+	}
+	var scans string
+	if err := e.DB.QueryRow(context.Background(), `SELECT coalesce(string_agg(last_error, ' '), '') FROM inventory_scans`).Scan(&scans); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []string{accountA, accountB} {
+		if strings.Contains(logs, a) {
+			t.Errorf("an account id reached the logs")
+		}
+		if strings.Contains(audit, a) {
+			t.Errorf("an account id reached the audit trail")
+		}
+		if strings.Contains(scans, a) {
+			t.Errorf("an account id reached the scan errors")
+		}
+	}
+	if !strings.Contains(audit, "InventoryService/ListSecrets") || !strings.Contains(audit, "InventoryService/GetSecret") {
+		t.Error("inventory reads are not audited")
+	}
+}
