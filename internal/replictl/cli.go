@@ -47,6 +47,9 @@ Usage:
   replictl operations approve ID
   replictl audit list [--since 1h] [--principal P] [--secret S] [--method M] [--outcome O]
   replictl audit verify
+  replictl secrets list [--account ID] [--primary-region R] [--replica-region R] [--replica-status S]
+                        [--name-prefix P] [--tag K[=V]] [--drift yes|no] [--drift-kind K] [--gone] [--limit N]
+  replictl secrets get ARN [--recent N]
   replictl --version
 
 SECRET is a name (prod/db/primary) or a full ARN. Every command takes
@@ -96,6 +99,7 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		"status":     c.status,
 		"operations": c.operations,
 		"audit":      c.audit,
+		"secrets":    c.secrets,
 	}
 	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(c.io.Stdout, usageText)
@@ -207,6 +211,7 @@ type clients struct {
 	conn        *grpc.ClientConn
 	replication replicadv1.ReplicationServiceClient
 	audit       replicadv1.AuditServiceClient
+	inventory   replicadv1.InventoryServiceClient
 }
 
 func (c *cli) dial() (*clients, error) {
@@ -218,6 +223,7 @@ func (c *cli) dial() (*clients, error) {
 		conn:        conn,
 		replication: replicadv1.NewReplicationServiceClient(conn),
 		audit:       replicadv1.NewAuditServiceClient(conn),
+		inventory:   replicadv1.NewInventoryServiceClient(conn),
 	}, nil
 }
 
