@@ -6,6 +6,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -16,7 +18,6 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
-	"github.com/replicad/replicad/internal/awssm"
 	"github.com/replicad/replicad/internal/daemon"
 	"github.com/replicad/replicad/internal/standin"
 	"github.com/replicad/replicad/internal/testenv"
@@ -70,11 +71,16 @@ func startInventory(t *testing.T, accountA, accountB string, perRegion int, inte
 	for i, a := range arns {
 		e.seeded[a] = specs[i]
 	}
+	// The accounts file, as an operator writes it.
+	accountsFile := filepath.Join(t.TempDir(), "accounts.yaml")
+	regions := strings.Join(invRegions, ", ")
+	if err := os.WriteFile(accountsFile, []byte("accounts:\n"+
+		"  - role_arn: arn:aws:iam::"+accountA+":role/replicad\n    regions: ["+regions+"]\n"+
+		"  - role_arn: arn:aws:iam::"+accountB+":role/replicad\n    external_id: ext-b\n    regions: ["+regions+"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	e.Env = testenv.Start(t, testenv.Options{AWSEndpoint: hs.URL, Logs: e.logs, Configure: func(c *daemon.Config) {
-		c.AWS.Accounts = []awssm.Account{
-			{RoleARN: "arn:aws:iam::" + accountA + ":role/replicad", Regions: invRegions},
-			{RoleARN: "arn:aws:iam::" + accountB + ":role/replicad", ExternalID: "ext-b", Regions: invRegions},
-		}
+		c.AccountsFile = accountsFile
 		c.AllowedRegions = []string{"us-east-1", "eu-west-1", "ap-southeast-2", "us-west-2"}
 		c.Inventory.Interval = interval
 		c.Inventory.Poll = 50 * time.Millisecond

@@ -105,8 +105,8 @@ func (r *Rules) ListSecrets(req *replicadv1.ListSecretsRequest) (domain.Inventor
 func (r *Rules) GetSecret(req *replicadv1.GetSecretRequest) (secretid.ID, error) {
 	var c collector
 	var id secretid.ID
-	switch s := req.GetSecretId(); {
-	case s == "":
+	switch s := req.GetSecretId(); s {
+	case "":
 		c.add("secret_id", "REQUIRED", "the secret's ARN is required")
 	default:
 		var err error
