@@ -106,6 +106,11 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 		return withDetails(codes.PermissionDenied, err.Error(), &errdetails.ErrorInfo{Reason: "PERMISSION_DENIED", Domain: ErrorDomain})
 	case errors.Is(err, engine.ErrNotFound):
 		return status.Error(codes.NotFound, "operation not found")
+	case errors.Is(err, engine.ErrSecretNotInInventory):
+		return status.Error(codes.NotFound, "secret not in the inventory: it was never listed by a scan nor changed by replicad")
+	case errors.Is(err, engine.ErrDriftNotComputed):
+		return withDetails(codes.FailedPrecondition, "drift filters need replication policies to compare against; this server computes no drift yet",
+			&errdetails.ErrorInfo{Reason: "DRIFT_NOT_COMPUTED", Domain: ErrorDomain})
 	case errors.Is(err, errPageToken):
 		return withDetails(codes.InvalidArgument, err.Error(), &errdetails.BadRequest{
 			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "page_token", Reason: "INVALID_PAGE_TOKEN", Description: err.Error()}},

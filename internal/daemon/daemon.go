@@ -220,6 +220,7 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		HTTPAddr:       cfg.HTTPAddr,
 		Engine:         d.engine,
 		Policies:       d.engine,
+		Inventory:      d.engine,
 		Rules:          rules,
 		Redactor:       red,
 		Trail:          trail,
@@ -487,8 +488,13 @@ func scanTargets(cfg Config) []store.ScanTarget {
 	var out []store.ScanTarget
 	if len(cfg.AWS.Accounts) > 0 {
 		for _, a := range cfg.AWS.Accounts {
+			id := a.ID
+			if id == "" {
+				// awssm.New refused an account whose role ARN names none.
+				id, _ = awssm.AccountOfRole(a.RoleARN)
+			}
 			for _, r := range a.Regions {
-				out = append(out, store.ScanTarget{Account: a.ID, Region: r})
+				out = append(out, store.ScanTarget{Account: id, Region: r})
 			}
 		}
 		return out

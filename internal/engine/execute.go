@@ -109,10 +109,10 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 		if err := r.finish(ctx, res); err != nil {
 			return err
 		}
-		if r.mutated {
-			// Only what replicad changed can be newer than the inventory's
-			// last ListSecrets; an operation that sent no write (refused,
-			// nothing to do, the secret not found) costs no extra read.
+		if r.mutated || r.resumed {
+			// This execution or an earlier one may have changed the secret,
+			// and ListSecrets lags; one that sent no write (refused, nothing
+			// to do, the secret not found) costs no extra read.
 			e.refreshInventory(ctx, r.op)
 		}
 		return nil
