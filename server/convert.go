@@ -31,6 +31,9 @@ var (
 		domain.RegionSucceeded: replicadv1.RegionState_REGION_STATE_SUCCEEDED,
 		domain.RegionFailed:    replicadv1.RegionState_REGION_STATE_FAILED,
 		domain.RegionSkipped:   replicadv1.RegionState_REGION_STATE_SKIPPED,
+
+		domain.RegionCancelled:    replicadv1.RegionState_REGION_STATE_CANCELLED,
+		domain.RegionNotAttempted: replicadv1.RegionState_REGION_STATE_NOT_ATTEMPTED,
 	}
 	replicationStatusToProto = map[string]replicadv1.ReplicationStatus{
 		string(domain.StatusInProgress): replicadv1.ReplicationStatus_REPLICATION_STATUS_IN_PROGRESS,
@@ -76,6 +79,12 @@ func operationToProto(op domain.Operation) *replicadv1.Operation {
 		Labels:            op.Labels,
 		Approval:          approvalToProto(op.Approval),
 		OriginPolicy:      op.OriginPolicy,
+		NextAttemptTime:   ts(op.NextAttemptAt),
+		RetryDeadline:     ts(op.RetryDeadline),
+	}
+	if e := op.LastAttemptError; e != nil {
+		// Already redacted by the engine, like error.
+		out.LastAttemptError = &statuspb.Status{Code: int32(grpcCode(e.Code)), Message: e.Message}
 	}
 	for _, r := range op.Regions {
 		out.Regions = append(out.Regions, &replicadv1.RegionProgress{

@@ -56,7 +56,7 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 		return withDetails(codes.AlreadyExists, "request_id was already used for a different request: use a new request_id for a new request",
 			&errdetails.ErrorInfo{Reason: "REQUEST_ID_REUSED", Domain: ErrorDomain})
 	case errors.Is(err, engine.ErrTooLate):
-		return withDetails(codes.FailedPrecondition, "too late to cancel: the operation has started its AWS call; wait for it to finish, then undo it with a new request if needed",
+		return withDetails(codes.FailedPrecondition, "too late to cancel: the operation's AWS call that changes the secret has gone through or is under way; wait for it to finish, then undo it with a new request if needed",
 			&errdetails.ErrorInfo{Reason: "OPERATION_STARTED", Domain: ErrorDomain})
 	case errors.Is(err, engine.ErrFinished):
 		return withDetails(codes.FailedPrecondition, "the operation has already finished",

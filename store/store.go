@@ -56,7 +56,8 @@ var columnList = []string{
 	"{t}regions", "{t}force", "{t}principal", "coalesce({t}request_id, '')", "{t}request_hash", "{t}reason_fingerprint",
 	"{t}labels", "{t}error_code", "coalesce({t}error_message, '')", "{t}aws_calls", "{t}attempts",
 	"coalesce({t}job_id, 0)", "{t}created_at", "{t}updated_at", "{t}started_at", "{t}ended_at", "{t}trace_parent",
-	"{t}approval", "coalesce({t}origin_policy, '')",
+	"{t}approval", "{t}last_attempt_error_code", "coalesce({t}last_attempt_error_message, '')", "{t}next_attempt_at",
+	"{t}retry_deadline", "{t}mutation", "coalesce({t}origin_policy, '')",
 }
 
 func selectList(alias string) string {
@@ -187,16 +188,22 @@ func (s *Store) Update(ctx context.Context, db DB, op *domain.Operation) error {
 	if err != nil {
 		return fmt.Errorf("encode aws calls: %w", err)
 	}
-	var code *domain.Code
-	var msg *string
+	var code, lastCode *domain.Code
+	var msg, lastMsg *string
 	if op.Error != nil {
 		code, msg = &op.Error.Code, &op.Error.Message
 	}
+	if op.LastAttemptError != nil {
+		lastCode, lastMsg = &op.LastAttemptError.Code, &op.LastAttemptError.Message
+	}
 	err = db.QueryRow(ctx, `
 		UPDATE operations SET state = $2, regions = $3, error_code = $4, error_message = $5, aws_calls = $6,
-			attempts = $7, job_id = nullif($8::bigint, 0), started_at = $9, ended_at = $10, updated_at = now()
+			attempts = $7, job_id = nullif($8::bigint, 0), started_at = $9, ended_at = $10,
+			last_attempt_error_code = $11, last_attempt_error_message = $12, next_attempt_at = $13,
+			retry_deadline = $14, mutation = $15, updated_at = now()
 		WHERE id = $1 RETURNING updated_at`,
 		pgUUID(op.ID), op.State, regions, code, msg, calls, op.Attempts, op.JobID, nullTime(op.StartedAt), nullTime(op.EndedAt),
+		lastCode, lastMsg, nullTime(op.NextAttemptAt), nullTime(op.RetryDeadline), op.Mutation,
 	).Scan(&op.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrNotFound
@@ -266,11 +273,14 @@ func (s *Store) scan(row pgx.Row) (domain.Operation, error) {
 		msg            string
 		started, ended *time.Time
 		approval       []byte
+		lastCode       *domain.Code
+		lastMsg        string
+		next, deadline *time.Time
 	)
 	err := row.Scan(&op.ID, &op.Seq, &op.Kind, &op.State, &op.SecretKey, &op.SecretDisplay, &op.AWSRegion,
 		&sealed, &regions, &op.Force, &op.Principal, &op.RequestID, &op.RequestHash, &op.ReasonFingerprint,
 		&op.Labels, &code, &msg, &calls, &op.Attempts, &op.JobID, &op.CreatedAt, &op.UpdatedAt, &started, &ended, &op.TraceParent,
-		&approval, &op.OriginPolicy)
+		&approval, &lastCode, &lastMsg, &next, &deadline, &op.Mutation, &op.OriginPolicy)
 	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return op, err
@@ -304,6 +314,15 @@ func (s *Store) scan(row pgx.Row) (domain.Operation, error) {
 	}
 	if ended != nil {
 		op.EndedAt = *ended
+	}
+	if lastCode != nil {
+		op.LastAttemptError = &domain.Error{Code: *lastCode, Message: lastMsg}
+	}
+	if next != nil {
+		op.NextAttemptAt = *next
+	}
+	if deadline != nil {
+		op.RetryDeadline = *deadline
 	}
 	return op, nil
 }

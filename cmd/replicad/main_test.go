@@ -53,6 +53,12 @@ func TestConfigPrecedence(t *testing.T) {
 	if cfg.Engine.ReplicationDeadline != 10*time.Minute {
 		t.Errorf("defaults lost: replication deadline %s", cfg.Engine.ReplicationDeadline)
 	}
+	if cfg.Engine.RetryFor != 15*time.Minute {
+		t.Errorf("defaults lost: --retry-for %s, want the documented 15m", cfg.Engine.RetryFor)
+	}
+	if set, err := parseConfig([]string{"--config", cfgFile, "--retry-for", "90s"}, &bytes.Buffer{}); err != nil || set.Engine.RetryFor != 90*time.Second {
+		t.Errorf("--retry-for 90s: %v, %v", set.Engine.RetryFor, err)
+	}
 
 	// The effective configuration is logged with the password masked.
 	var logs bytes.Buffer

@@ -127,6 +127,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Engine.Queue.MaxAttempts, "max-attempts", queue.MaxAttemptsDefault, "executions of an operation failing transiently before it is FAILED")
 	fs.DurationVar(&c.Engine.Queue.RetryBase, "retry-base", queue.RetryBaseDefault, "first retry delay of a transiently failing operation (exponential, full jitter)")
 	fs.DurationVar(&c.Engine.Queue.RetryMax, "retry-max", queue.RetryMaxDefault, "longest retry delay of a transiently failing operation")
+	fs.DurationVar(&c.Engine.RetryFor, "retry-for", engine.RetryForDefault, "how long an operation retries transient AWS failures after its first failed attempt (its retry_deadline) before it is FAILED with the last error")
 	fs.DurationVar(&c.Engine.ReplicationDeadline, "replication-deadline", engine.ReplicationDeadlineDefault, "how long Replicate waits for every Region to be InSync or Failed")
 	fs.DurationVar(&c.Engine.PollInitial, "poll-initial", engine.PollInitialDefault, "first DescribeSecret polling interval")
 	fs.DurationVar(&c.Engine.PollMax, "poll-max", engine.PollMaxDefault, "longest DescribeSecret polling interval")
@@ -342,6 +343,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("rescue_after", c.Engine.Queue.RescueAfter.String()),
 		slog.Int("max_attempts", c.Engine.Queue.MaxAttempts),
 		slog.String("replication_deadline", c.Engine.ReplicationDeadline.String()),
+		slog.String("retry_for", c.Engine.RetryFor.String()),
 		slog.String("drain_timeout", c.Drain.String()),
 		slog.String("data_key_file", c.DataKeyFile),
 		slog.Int("data_keys_previous", len(c.DataKeyPreviousFiles)),

@@ -46,6 +46,35 @@ const (
 	RegionSucceeded RegionState = "succeeded"
 	RegionFailed    RegionState = "failed"
 	RegionSkipped   RegionState = "skipped"
+	// RegionCancelled: the operation was cancelled before anything changed
+	// in the Region.
+	RegionCancelled RegionState = "cancelled"
+	// RegionNotAttempted: the operation failed before it asked AWS
+	// anything for the Region.
+	RegionNotAttempted RegionState = "not_attempted"
+)
+
+// Terminal reports whether the Region's part is over. Once an operation
+// has ended, every one of its Regions is in a terminal state.
+func (s RegionState) Terminal() bool {
+	return s != RegionPending && s != RegionRunning
+}
+
+// Mutation is where an operation's mutating AWS call stands: it decides
+// whether a RUNNING operation may still be cancelled (AIP-151: best
+// effort, between attempts, while AWS has not taken the call).
+type Mutation string
+
+// Mutation states.
+const (
+	// MutationNone: no mutating call has gone through; the last one, if
+	// any, was refused with an answer from AWS.
+	MutationNone Mutation = ""
+	// MutationSending: an execution is sending it, or stopped without an
+	// answer (a crash, a timeout): it may have gone through.
+	MutationSending Mutation = "sending"
+	// MutationApplied: AWS took the call.
+	MutationApplied Mutation = "applied"
 )
 
 // Operation is an accepted Replicate, Remove or Promote request and where
@@ -76,6 +105,17 @@ type Operation struct {
 	Error    *Error
 	AWSCalls []AWSCall
 	Attempts int
+	// LastAttemptError is why the last attempt failed transiently (it was,
+	// or is to be, retried); redacted.
+	LastAttemptError *Error
+	// NextAttemptAt is when the next attempt starts while the operation
+	// waits to retry; zero otherwise.
+	NextAttemptAt time.Time
+	// RetryDeadline is when the operation stops retrying, set at its first
+	// failed attempt; zero before.
+	RetryDeadline time.Time
+	// Mutation is where its mutating AWS call stands.
+	Mutation Mutation
 	// JobID is the queue job carrying the operation, 0 while it waits behind
 	// an earlier operation on the same secret.
 	JobID int64

@@ -201,9 +201,7 @@ func (e *Engine) expire(ctx context.Context, op domain.Operation) error {
 		cur.Error = &domain.Error{Code: domain.CodeCancelled, Message: fmt.Sprintf(
 			"approval expired: no member of %v approved it by %s", cur.Approval.ApproverGroups,
 			cur.Approval.ExpiresAt.UTC().Format(time.RFC3339))}
-		for i := range cur.Regions {
-			cur.Regions[i].State = domain.RegionSkipped
-		}
+		settleRegions(&cur)
 		op, expired = cur, true
 		return e.store.Update(ctx, tx, &cur)
 	})

@@ -64,6 +64,12 @@ const (
 	// left to first looks and Status.
 	WaitReadRateDefault   = 125.0
 	RepairIntervalDefault = 30 * time.Second
+	// RetryForDefault bounds how long an operation retries transient
+	// failures (throttling, 5xx, timeouts) from its first failed attempt:
+	// long enough to ride out a throttling burst or a short AWS incident,
+	// short enough that a call AWS keeps refusing ends the operation FAILED
+	// (freeing its secret's queue) while its user is still looking.
+	RetryForDefault = 15 * time.Minute
 )
 
 // Config tunes the engine. The zero value means the defaults.
@@ -86,6 +92,11 @@ type Config struct {
 	// RepairInterval is how often the engine looks for chains whose head
 	// lost its job (default RepairIntervalDefault).
 	RepairInterval time.Duration
+	// RetryFor is how long an operation keeps retrying transient failures
+	// after its first failed attempt (its retry_deadline); then it ends
+	// FAILED with the last error (default RetryForDefault). The queue's
+	// MaxAttempts bounds the attempts as well.
+	RetryFor time.Duration
 	// Queue configures the worker pool.
 	Queue queue.Config
 	// Observer, if set, hears about finished operations.
@@ -142,6 +153,7 @@ func New(api, work *pgxpool.Pool, box *seal.Box, red *redact.Redactor, sm Secret
 		cfg.WaitReadRate = WaitReadRateDefault
 	}
 	def(&cfg.RepairInterval, RepairIntervalDefault)
+	def(&cfg.RetryFor, RetryForDefault)
 	def(&cfg.ApprovalSweep, ApprovalSweepDefault)
 	def(&cfg.ReconcileInterval, ReconcileIntervalDefault)
 	def(&cfg.PolicyRetryBackoff, PolicyRetryBackoffDefault)
@@ -203,8 +215,9 @@ func (e *Engine) Run(ctx context.Context, drain time.Duration) error {
 var (
 	// ErrRequestIDReused: the request_id was used for a different request.
 	ErrRequestIDReused = errors.New("request_id was already used for a different request")
-	// ErrTooLate: the operation started its AWS call and cannot be cancelled.
-	ErrTooLate = errors.New("operation already started its AWS call")
+	// ErrTooLate: the operation's mutating AWS call went through, or is
+	// under way, so it cannot be cancelled.
+	ErrTooLate = errors.New("operation's AWS call went through or is under way")
 	// ErrFinished: the operation already ended.
 	ErrFinished = errors.New("operation already finished")
 	// ErrNotFound: no such operation.
@@ -325,8 +338,12 @@ func (e *Engine) replay(existing domain.Operation, s Submission) (domain.Operati
 	return existing, true, nil
 }
 
-// Cancel cancels a PENDING operation. Cancelling a CANCELLED one returns it
-// unchanged; a RUNNING one gives ErrTooLate, a finished one ErrFinished.
+// Cancel cancels a PENDING operation, or a RUNNING one between attempts
+// while none of its mutating AWS calls has gone through (AIP-151: best
+// effort; the attempt that would send the call checks under the same row
+// lock, so the cancel wins over the next retry). Cancelling a CANCELLED one
+// returns it unchanged; a RUNNING one whose call went through or is under
+// way gives ErrTooLate, a finished one ErrFinished.
 func (e *Engine) Cancel(ctx context.Context, id uuid.UUID) (domain.Operation, error) {
 	op, err := e.store.Get(ctx, e.api, id)
 	if err != nil {
@@ -350,19 +367,26 @@ func (e *Engine) Cancel(ctx context.Context, id uuid.UUID) (domain.Operation, er
 		case domain.StateSucceeded, domain.StateFailed:
 			return ErrFinished
 		case domain.StateRunning:
-			return ErrTooLate
+			if op.Mutation != domain.MutationNone {
+				return ErrTooLate
+			}
 		}
 		wasHead := op.JobID != 0
 		if wasHead {
+			// A job waiting to retry is cancelled at once; one executing
+			// an attempt has its context cancelled, and its next begin sees
+			// this cancel before any mutating call.
 			if err := e.queue.CancelTx(ctx, tx, op.JobID); err != nil {
 				return err
 			}
 		}
-		op.State, op.EndedAt = domain.StateCancelled, time.Now()
-		op.Error = &domain.Error{Code: domain.CodeCancelled, Message: "cancelled by request before its AWS call started"}
-		for i := range op.Regions {
-			op.Regions[i].State = domain.RegionSkipped
+		msg := "cancelled by request before its AWS call started"
+		if op.State == domain.StateRunning {
+			msg = "cancelled by request between attempts: none of its AWS calls that change the secret had gone through"
 		}
+		op.State, op.EndedAt, op.NextAttemptAt = domain.StateCancelled, time.Now(), time.Time{}
+		op.Error = &domain.Error{Code: domain.CodeCancelled, Message: msg}
+		settleRegions(&op)
 		if err := e.store.Update(ctx, tx, &op); err != nil {
 			return err
 		}

@@ -54,6 +54,10 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 	defer span.End()
 	r := &run{e: e, op: op, job: job, resumed: op.State == domain.StateRunning}
 	r.op.Attempts++
+	// The wait for this attempt is over: whatever this execution writes no
+	// longer shows a next attempt time (retry sets a new one).
+	wasRetrying := !r.op.NextAttemptAt.IsZero()
+	r.op.NextAttemptAt = time.Time{}
 	ctx = awssm.WithRecorder(ctx, r.record)
 	ctx = awssm.WithCaller(ctx, awssm.Caller{Principal: op.Principal, OperationID: op.ID.String(), Background: op.OriginPolicy != ""})
 
@@ -76,13 +80,10 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 			_ = r.save(context.WithoutCancel(ctx))
 			return queue.Snooze(0)
 		}
-		if !job.LastAttempt() {
-			_ = r.save(ctx)
-			// The queue stores and logs this error: only its redacted text
-			// may go there.
-			return errors.New(e.describeErr(err))
+		var retryAt error
+		if res, retryAt = r.retry(ctx, err); retryAt != nil {
+			return retryAt
 		}
-		res = failed(codeOf(err), "gave up after %d attempts: %s", job.Attempt, e.describeErr(err))
 	}
 	switch {
 	case res.terminal:
@@ -91,7 +92,7 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 	case res.snooze > 0:
 		// A look that saw nothing new is not written back: the job's
 		// schedule is the wait's durable state (waiter.go).
-		if !res.unchanged {
+		if !res.unchanged || wasRetrying {
 			if err := r.save(ctx); err != nil {
 				return err
 			}
@@ -115,6 +116,48 @@ func succeeded() result { return result{terminal: true, state: domain.StateSucce
 
 func failed(code domain.Code, format string, args ...any) result {
 	return result{terminal: true, state: domain.StateFailed, err: &domain.Error{Code: code, Message: fmt.Sprintf(format, args...)}}
+}
+
+// retry handles a transient failure of this execution: it records the
+// failure on the operation for its users (last_attempt_error, the next
+// attempt's time, the retry deadline) and hands the job back to the queue
+// to retry at exactly the time shown, or, once the attempts or the retry
+// deadline are spent, returns the failed result that ends the operation.
+func (r *run) retry(ctx context.Context, err error) (result, error) {
+	now := time.Now()
+	code, desc := codeOf(err), r.e.describeErr(err)
+	r.mu.Lock()
+	r.op.LastAttemptError = &domain.Error{Code: code, Message: desc}
+	if r.op.RetryDeadline.IsZero() {
+		// The retry clock starts at the first failure, not at acceptance:
+		// time spent queued behind other operations is not retrying.
+		r.op.RetryDeadline = now.Add(r.e.cfg.RetryFor)
+	}
+	deadline := r.op.RetryDeadline
+	r.mu.Unlock()
+	switch {
+	case r.job.LastAttempt():
+		return failed(code, "gave up after %d attempts: %s", r.job.Attempt, desc), nil
+	case !now.Before(deadline):
+		return failed(code, "gave up at its retry deadline %s, after %d attempts: %s",
+			deadline.UTC().Format(time.RFC3339), r.job.Attempt, desc), nil
+	}
+	// The last attempt runs at the deadline rather than never.
+	next := r.job.NextRetry(now)
+	if next.After(deadline) {
+		next = deadline
+	}
+	r.mu.Lock()
+	r.op.NextAttemptAt = next
+	r.mu.Unlock()
+	if err := r.save(ctx); err != nil {
+		// The queue retries on its own schedule; the operation shows the
+		// previous attempt's state until an execution saves again.
+		return result{}, fmt.Errorf("save retrying operation: %w", err)
+	}
+	// The queue stores and logs this error: only its redacted text may go
+	// there.
+	return result{}, queue.RetryAt(next, errors.New(desc))
 }
 
 // run is one execution of one operation.
@@ -142,9 +185,30 @@ func (r *run) record(a awssm.Attempt) {
 func (r *run) awsResult(err error) (result, error) {
 	var ae *awssm.Error
 	if errors.As(err, &ae) && !ae.Transient() {
+		if ae.Class == awssm.ClassNotFound {
+			// Say which secret, as the caller named it (account
+			// fingerprinted): AWS's own message never does.
+			return failed(ae.Class.Code(), "secret %s not found in %s: %s", r.op.SecretDisplay, ae.Region, r.e.describeErr(err)), nil
+		}
 		return failed(ae.Class.Code(), "%s", r.e.describeErr(err)), nil
 	}
 	return result{}, err
+}
+
+// sent records how the operation's mutating call ended: AWS took it, AWS
+// refused it with an answer (nothing changed: a RUNNING operation may be
+// cancelled before the next attempt), or no answer came (it may have gone
+// through: too late to cancel).
+func (r *run) sent(err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ae *awssm.Error
+	switch {
+	case err == nil:
+		r.op.Mutation = domain.MutationApplied
+	case errors.As(err, &ae) && ae.RequestID != "":
+		r.op.Mutation = domain.MutationNone
+	}
 }
 
 // describeErr is the redacted, user-facing text of an error.
@@ -165,21 +229,35 @@ func codeOf(err error) domain.Code {
 }
 
 // begin moves the operation from PENDING to RUNNING just before its first
-// mutating AWS call, unless it was cancelled meanwhile. It reports whether
-// the operation may go on.
-func (r *run) begin(ctx context.Context) (bool, error) {
+// mutating AWS call and, when sending, records that call as being sent —
+// unless the operation was cancelled meanwhile. Under the row's lock, so a
+// cancel and the call cannot both win: a cancel that committed first is
+// seen here and the call is never sent; one that comes after sees the call
+// under way and is refused (Engine.Cancel). A resumed RUNNING operation
+// calls it before each retried mutating call. It reports whether the
+// operation may go on.
+func (r *run) begin(ctx context.Context, sending bool) (bool, error) {
 	ok := false
 	err := pgx.BeginFunc(ctx, r.e.work, func(tx pgx.Tx) error {
 		cur, err := r.e.store.GetForUpdate(ctx, tx, r.op.ID)
 		if err != nil {
 			return err
 		}
-		if cur.State != domain.StatePending {
+		if cur.State != domain.StatePending && cur.State != domain.StateRunning {
+			r.mu.Lock()
 			r.op = cur
+			r.mu.Unlock()
 			return nil
 		}
 		ok = true
-		r.op.State, r.op.StartedAt = domain.StateRunning, time.Now()
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if cur.State == domain.StatePending {
+			r.op.State, r.op.StartedAt = domain.StateRunning, time.Now()
+		}
+		if sending {
+			r.op.Mutation = domain.MutationSending
+		}
 		return r.e.store.Update(ctx, tx, &r.op)
 	})
 	return ok, err
@@ -229,6 +307,7 @@ func (r *run) finish(ctx context.Context, res result) error {
 		if r.op.StartedAt.IsZero() {
 			r.op.StartedAt = now
 		}
+		settleRegions(&r.op)
 		if err := r.e.store.Update(ctx, tx, &r.op); err != nil {
 			return err
 		}
@@ -296,7 +375,7 @@ func (r *run) replicate(ctx context.Context) (result, error) {
 				add = append(add, domain.ReplicaParam{Region: rp.Region, KMSKeyID: kms[rp.Region]})
 			}
 		}
-		if proceed, err := r.begin(ctx); err != nil || !proceed {
+		if proceed, err := r.begin(ctx, len(add) > 0); err != nil || !proceed {
 			return r.cancelled(), err
 		}
 	} else {
@@ -307,10 +386,16 @@ func (r *run) replicate(ctx context.Context) (result, error) {
 				add = append(add, domain.ReplicaParam{Region: rp.Region, KMSKeyID: kms[rp.Region]})
 			}
 		}
+		if len(add) > 0 {
+			if proceed, err := r.begin(ctx, true); err != nil || !proceed {
+				return r.cancelled(), err
+			}
+		}
 	}
 	if len(add) > 0 {
 		r.mutated = true
 		statuses, err := r.e.sm.Replicate(ctx, r.op.AWSRegion, r.op.Params.SecretID, add, r.op.Force)
+		r.sent(err)
 		if err != nil {
 			return r.awsResult(err)
 		}
@@ -432,9 +517,6 @@ func (r *run) remove(ctx context.Context) (result, error) {
 				rp.State, rp.Message = domain.RegionSkipped, "not a replica of this secret"
 			}
 		}
-		if proceed, err := r.begin(ctx); err != nil || !proceed {
-			return r.cancelled(), err
-		}
 	}
 	var regions []string
 	for _, rp := range r.op.Regions {
@@ -442,8 +524,16 @@ func (r *run) remove(ctx context.Context) (result, error) {
 			regions = append(regions, rp.Region)
 		}
 	}
+	if r.op.State == domain.StatePending || len(regions) > 0 {
+		if proceed, err := r.begin(ctx, len(regions) > 0); err != nil || !proceed {
+			return r.cancelled(), err
+		}
+	}
 	if len(regions) > 0 {
-		if _, err := r.e.sm.RemoveRegions(ctx, r.op.AWSRegion, r.op.Params.SecretID, regions); err != nil {
+		r.mutated = true
+		_, err := r.e.sm.RemoveRegions(ctx, r.op.AWSRegion, r.op.Params.SecretID, regions)
+		r.sent(err)
+		if err != nil {
 			return r.awsResult(err)
 		}
 	}
@@ -472,6 +562,7 @@ func (r *run) promote(ctx context.Context) (result, error) {
 		if r.op.State == domain.StateRunning {
 			// An earlier execution's StopReplicationToReplica went through.
 			rp.State, rp.Message = domain.RegionSucceeded, "promoted to a standalone secret"
+			r.op.Mutation = domain.MutationApplied
 			return succeeded(), nil
 		}
 		return failed(domain.CodeFailedPrecondition, "the secret in %s is not a replica: it is already a standalone or primary secret", region), nil
@@ -490,11 +581,14 @@ func (r *run) promote(ctx context.Context) (result, error) {
 			return failed(domain.CodeFailedPrecondition, "the replica in %s is %s, not InSync: promoting it could lose changes; set force to promote anyway", region, rep.Status), nil
 		}
 		rp.State = domain.RegionRunning
-		if proceed, err := r.begin(ctx); err != nil || !proceed {
-			return r.cancelled(), err
-		}
 	}
-	if _, err := r.e.sm.StopReplication(ctx, region, replicaID); err != nil {
+	if proceed, err := r.begin(ctx, true); err != nil || !proceed {
+		return r.cancelled(), err
+	}
+	r.mutated = true
+	_, err = r.e.sm.StopReplication(ctx, region, replicaID)
+	r.sent(err)
+	if err != nil {
 		return r.awsResult(err)
 	}
 	rp.State, rp.Message = domain.RegionSucceeded, "promoted to a standalone secret"
@@ -505,6 +599,39 @@ func (r *run) promote(ctx context.Context) (result, error) {
 // canceller already ended it, so only the job remains to complete.
 func (r *run) cancelled() result {
 	return result{terminal: true, state: r.op.State, err: r.op.Error}
+}
+
+// settleRegions gives every Region of an operation that just ended a
+// terminal state that says what happened to it: none is left PENDING or
+// RUNNING. Regions already SUCCEEDED, FAILED or SKIPPED keep their state.
+func settleRegions(op *domain.Operation) {
+	why := ""
+	if op.Error != nil {
+		why = op.Error.Message
+	}
+	for i := range op.Regions {
+		rp := &op.Regions[i]
+		if rp.State.Terminal() {
+			continue
+		}
+		switch {
+		case op.State == domain.StateCancelled:
+			rp.State = domain.RegionCancelled
+			rp.Message = "cancelled before anything changed in this Region: " + why
+		case rp.State == domain.RegionPending:
+			rp.State = domain.RegionNotAttempted
+			rp.Message = "not attempted: " + why
+		default:
+			// RUNNING: asked of AWS (or about to be) when the operation
+			// failed: the call failed, or AWS did not finish in time.
+			rp.State = domain.RegionFailed
+			if rp.Message == "" {
+				rp.Message = why
+			} else {
+				rp.Message += " (" + why + ")"
+			}
+		}
+	}
 }
 
 func deref(r *result) result {

@@ -49,6 +49,8 @@ func (e *Engine) Repair(ctx context.Context) error {
 			}
 			cur.State, cur.EndedAt = domain.StateFailed, time.Now()
 			cur.Error = &domain.Error{Code: domain.CodeInternal, Message: "execution was lost: its job ended without finishing the operation"}
+			cur.NextAttemptAt = time.Time{}
+			settleRegions(&cur)
 			if err := e.store.Update(ctx, tx, &cur); err != nil {
 				return err
 			}

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -87,7 +88,8 @@ type Job struct {
 	// MaxAttempts is when the queue gives up.
 	MaxAttempts int
 
-	river *river.Job[args]
+	river   *river.Job[args]
+	backoff *backoff
 }
 
 // CompleteTx marks the job completed as part of tx.
@@ -104,6 +106,25 @@ func (j *Job) LastAttempt() bool { return j.Attempt >= j.MaxAttempts }
 // Snooze returns the error that makes the queue rework the job after d
 // without spending an attempt.
 func Snooze(d time.Duration) error { return river.JobSnooze(d) }
+
+// NextRetry is when the queue would retry the job if this execution failed
+// at now: the backoff policy's choice, which the handler may show its users
+// and then pass to RetryAt so that the queue keeps exactly that time.
+func (j *Job) NextRetry(now time.Time) time.Time {
+	return now.Add(j.backoff.delay(j.Attempt))
+}
+
+// RetryAt returns an error that makes the queue retry the job at t
+// (spending an attempt, as any error does); err is what the queue records.
+func RetryAt(t time.Time, err error) error { return &retryError{at: t, err: err} }
+
+type retryError struct {
+	at  time.Time
+	err error
+}
+
+func (e *retryError) Error() string { return e.err.Error() }
+func (e *retryError) Unwrap() error { return e.err }
 
 type args struct {
 	OperationID uuid.UUID `json:"operation_id"`
@@ -141,7 +162,7 @@ func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Queue, error) {
 	}
 	if !cfg.InsertOnly {
 		workers := river.NewWorkers()
-		if err := river.AddWorkerSafely(workers, &worker{h: h}); err != nil {
+		if err := river.AddWorkerSafely(workers, &worker{h: h, backoff: &backoff{base: cfg.RetryBase, max: cfg.RetryMax}, retryAt: map[int64]time.Time{}}); err != nil {
 			return nil, fmt.Errorf("register worker: %w", err)
 		}
 		rc.Workers = workers
@@ -262,17 +283,51 @@ func (q *Queue) CancelTx(ctx context.Context, tx pgx.Tx, jobID int64) error {
 
 type worker struct {
 	river.WorkerDefaults[args]
-	h Handler
+	h       Handler
+	backoff *backoff
+
+	// retryAt holds the retry time a handler chose (RetryAt) from the
+	// moment Work returns until River asks NextRetry for it, right after,
+	// in the same executor.
+	mu      sync.Mutex
+	retryAt map[int64]time.Time
 }
 
 func (w *worker) Work(ctx context.Context, rj *river.Job[args]) error {
-	return w.h.Execute(ctx, &Job{
+	err := w.h.Execute(ctx, &Job{
 		ID:          rj.ID,
 		OperationID: rj.Args.OperationID,
 		Attempt:     rj.Attempt,
 		MaxAttempts: rj.MaxAttempts,
 		river:       rj,
+		backoff:     w.backoff,
 	})
+	var re *retryError
+	if errors.As(err, &re) && rj.Attempt < rj.MaxAttempts {
+		w.mu.Lock()
+		w.retryAt[rj.ID] = re.at
+		w.mu.Unlock()
+	}
+	return err
+}
+
+// NextRetry overrides the client's retry policy with the time the handler
+// chose, when it chose one: the time it showed its users is the time the
+// job runs again.
+func (w *worker) NextRetry(rj *river.Job[args]) time.Time {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	at, ok := w.retryAt[rj.ID]
+	if !ok {
+		return time.Time{} // the client's policy
+	}
+	delete(w.retryAt, rj.ID)
+	// River refuses a time already past (and falls back to its default
+	// policy): a retry due now runs at once.
+	if soon := time.Now().Add(time.Millisecond); at.Before(soon) {
+		return soon
+	}
+	return at
 }
 
 // backoff is exponential backoff with full jitter: a retry waits a uniformly
@@ -281,11 +336,16 @@ func (w *worker) Work(ctx context.Context, rj *river.Job[args]) error {
 type backoff struct{ base, max time.Duration }
 
 func (b *backoff) NextRetry(job *rivertype.JobRow) time.Time {
+	return time.Now().Add(b.delay(job.Attempt))
+}
+
+// delay is the wait after the attempt-th execution failed.
+func (b *backoff) delay(attempt int) time.Duration {
 	ceiling := b.max
-	if shift := job.Attempt - 1; shift < 30 {
+	if shift := attempt - 1; shift < 30 {
 		if d := b.base << shift; d > 0 && d < ceiling {
 			ceiling = d
 		}
 	}
-	return time.Now().Add(time.Duration(rand.Int64N(int64(ceiling) + 1)))
+	return time.Duration(rand.Int64N(int64(ceiling) + 1))
 }

@@ -129,6 +129,15 @@ func writeOperation(w io.Writer, op *replicadv1.Operation) {
 	fmt.Fprintf(tw, "principal\t%s\n", dash(op.GetPrincipal()))
 	fmt.Fprintf(tw, "request id\t%s\n", dash(op.GetRequestId()))
 	fmt.Fprintf(tw, "attempts\t%d\n", op.GetAttempts())
+	if st := op.GetLastAttemptError(); st != nil {
+		fmt.Fprintf(tw, "last attempt error\t%s: %s\n", codeName(codes.Code(st.GetCode())), printable(st.GetMessage()))
+	}
+	if op.GetNextAttemptTime() != nil {
+		fmt.Fprintf(tw, "next attempt\t%s\n", when(op.GetNextAttemptTime()))
+	}
+	if op.GetRetryDeadline() != nil {
+		fmt.Fprintf(tw, "retry deadline\t%s\n", when(op.GetRetryDeadline()))
+	}
 	fmt.Fprintf(tw, "created\t%s\n", when(op.GetCreateTime()))
 	fmt.Fprintf(tw, "started\t%s\n", when(op.GetStartTime()))
 	fmt.Fprintf(tw, "ended\t%s\n", when(op.GetEndTime()))
@@ -144,6 +153,21 @@ func writeOperation(w io.Writer, op *replicadv1.Operation) {
 		}
 		_ = tw.Flush()
 	}
+}
+
+// retrying says, in one line, why an operation is waiting to retry and
+// until when; "" when it is not.
+func retrying(op *replicadv1.Operation) string {
+	st, next := op.GetLastAttemptError(), op.GetNextAttemptTime()
+	if st == nil || next == nil || terminal(op.GetState()) {
+		return ""
+	}
+	line := fmt.Sprintf("attempt %d failed: %s: %s; next attempt at %s", op.GetAttempts(),
+		codeName(codes.Code(st.GetCode())), printable(st.GetMessage()), when(next))
+	if d := op.GetRetryDeadline(); d != nil {
+		line += ", retrying until " + when(d)
+	}
+	return line
 }
 
 func writeRegions(w io.Writer, op *replicadv1.Operation) {

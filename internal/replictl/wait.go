@@ -109,6 +109,7 @@ type lineProgress struct {
 	w       io.Writer
 	state   string
 	regions map[string]string
+	retry   string
 }
 
 func (p *lineProgress) update(op *replicadv1.Operation) {
@@ -132,6 +133,12 @@ func (p *lineProgress) update(op *replicadv1.Operation) {
 		if p.regions[r.GetRegion()] != line {
 			p.regions[r.GetRegion()] = line
 			fmt.Fprintf(p.w, "%s   %s %s\n", now, r.GetRegion(), line)
+		}
+	}
+	if line := retrying(op); line != p.retry {
+		p.retry = line
+		if line != "" {
+			fmt.Fprintf(p.w, "%s   %s\n", now, line)
 		}
 	}
 }
@@ -191,6 +198,9 @@ func (p *liveProgress) draw(op *replicadv1.Operation, final bool) {
 			awsStatus(r.GetReplicationStatus()), printable(r.GetMessage()))
 	}
 	_ = tw.Flush()
+	if line := retrying(op); line != "" {
+		fmt.Fprintf(&body, "  %sretrying%s: %s\n", ansiYellow, ansiReset, line)
+	}
 	if final {
 		if st := op.GetError(); st != nil {
 			fmt.Fprintf(&body, "  %serror%s: %s: %s\n", ansiRed, ansiReset, codeName(codes.Code(st.GetCode())), printable(st.GetMessage()))

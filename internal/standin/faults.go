@@ -43,13 +43,23 @@ type Faults struct {
 	// replica's Region as the way to recover when the primary's Region is
 	// unavailable). Default none.
 	DownRegions []string
+	// FailingAPIs are actions (such as StopReplicationToReplica) answered
+	// with InternalServiceError (HTTP 500) every time, in every Region,
+	// before they change anything: moto answers StopReplicationToReplica
+	// so, and a test needs one call to keep failing while the rest work.
+	// Default none.
+	FailingAPIs []string
 }
 
-// clone returns f with its own copy of DownRegions.
+// clone returns f with its own copies of DownRegions and FailingAPIs.
 func (f Faults) clone() Faults {
 	f.DownRegions = slices.Clone(f.DownRegions)
+	f.FailingAPIs = slices.Clone(f.FailingAPIs)
 	return f
 }
+
+// apiFailing reports whether requests for action are refused.
+func (f Faults) apiFailing(action string) bool { return slices.Contains(f.FailingAPIs, action) }
 
 // regionDown reports whether requests to region are refused.
 func (f Faults) regionDown(region string) bool { return slices.Contains(f.DownRegions, region) }
@@ -58,7 +68,8 @@ func (f Faults) regionDown(region string) bool { return slices.Contains(f.DownRe
 // slice, so == does not compile).
 func (f Faults) Equal(g Faults) bool {
 	return f.ThrottleRate == g.ThrottleRate && f.ErrorRate == g.ErrorRate && f.Latency == g.Latency &&
-		f.WriteBudget == g.WriteBudget && f.ReadBudget == g.ReadBudget && slices.Equal(f.DownRegions, g.DownRegions)
+		f.WriteBudget == g.WriteBudget && f.ReadBudget == g.ReadBudget && slices.Equal(f.DownRegions, g.DownRegions) &&
+		slices.Equal(f.FailingAPIs, g.FailingAPIs)
 }
 
 // Validate reports whether f is usable.
@@ -85,6 +96,11 @@ func (f Faults) Validate() error {
 			errs = append(errs, fmt.Errorf("down Region %q is not a known Region", r))
 		}
 	}
+	for _, a := range f.FailingAPIs {
+		if !isKnownAction(a) {
+			errs = append(errs, fmt.Errorf("failing API %q is not an action the stand-in serves", a))
+		}
+	}
 	return errors.Join(errs...)
 }
 
@@ -97,6 +113,7 @@ type faultsJSON struct {
 	WriteBudget  int      `json:"writeBudget"`
 	ReadBudget   int      `json:"readBudget"`
 	DownRegions  []string `json:"downRegions"`
+	FailingAPIs  []string `json:"failingApis"`
 }
 
 // MarshalJSON writes f as the admin endpoints show it.
@@ -108,6 +125,7 @@ func (f Faults) MarshalJSON() ([]byte, error) {
 		WriteBudget:  f.WriteBudget,
 		ReadBudget:   f.ReadBudget,
 		DownRegions:  f.DownRegions,
+		FailingAPIs:  f.FailingAPIs,
 	})
 }
 
@@ -137,6 +155,8 @@ type faultsPatch struct {
 	ReadBudget   *int     `json:"readBudget"`
 	// DownRegions replaces the whole list; [] brings every Region back.
 	DownRegions *[]string `json:"downRegions"`
+	// FailingAPIs replaces the whole list; [] makes every action work.
+	FailingAPIs *[]string `json:"failingApis"`
 }
 
 func (p faultsPatch) apply(f Faults) (Faults, error) {
@@ -162,7 +182,21 @@ func (p faultsPatch) apply(f Faults) (Faults, error) {
 	if p.DownRegions != nil {
 		f.DownRegions = slices.Clone(*p.DownRegions)
 	}
+	if p.FailingAPIs != nil {
+		f.FailingAPIs = slices.Clone(*p.FailingAPIs)
+	}
 	return f, f.Validate()
+}
+
+// isKnownAction reports whether the stand-in serves action (the keys of
+// Server.operations).
+func isKnownAction(action string) bool {
+	switch action {
+	case "CreateSecret", "DeleteSecret", "ReplicateSecretToRegions", "RemoveRegionsFromReplication",
+		"StopReplicationToReplica", "DescribeSecret", "ListSecrets", "GetSecretValue":
+		return true
+	}
+	return false
 }
 
 // roll reports whether an event of probability p happens. math/rand/v2's

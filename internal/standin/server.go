@@ -275,7 +275,7 @@ func (s *Server) run(ctx context.Context, r *http.Request, region, name string, 
 	if roll(f.ThrottleRate) {
 		return nil, errThrottled(), outcomeRandomThrottle
 	}
-	if roll(f.ErrorRate) {
+	if roll(f.ErrorRate) || f.apiFailing(name) {
 		return nil, errInternal(), outcomeServerError
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, maxBodyBytes))

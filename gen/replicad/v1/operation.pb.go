@@ -90,15 +90,18 @@ const (
 	// Accepted and waiting: behind an earlier operation on the same secret, or
 	// for a worker. A PENDING operation can be cancelled.
 	OperationState_OPERATION_STATE_PENDING OperationState = 1
-	// A worker is executing it and has started (or is about to start) its
-	// mutating AWS call: too late to cancel.
+	// A worker has started (or is about to start) its mutating AWS call. It
+	// can still be cancelled between attempts while no mutating call has gone
+	// through (the last one was refused and is to be retried); once AWS took
+	// the call it is too late to cancel.
 	OperationState_OPERATION_STATE_RUNNING OperationState = 2
 	// Every Region reached the requested state.
 	OperationState_OPERATION_STATE_SUCCEEDED OperationState = 3
 	// The operation ended without reaching the requested state; see error and
 	// the per-Region messages.
 	OperationState_OPERATION_STATE_FAILED OperationState = 4
-	// Cancelled before its AWS call started.
+	// Cancelled before its mutating AWS call started, or between attempts
+	// before any went through: AWS was not changed.
 	OperationState_OPERATION_STATE_CANCELLED OperationState = 5
 	// Accepted, waiting for a second person's ApproveOperation (or its
 	// expiry, which cancels it) before it joins its secret's queue.
@@ -171,6 +174,12 @@ const (
 	// Nothing to do: already an InSync replica (Replicate) or not a replica
 	// (Remove).
 	RegionState_REGION_STATE_SKIPPED RegionState = 5
+	// The operation was cancelled before anything changed in this Region.
+	RegionState_REGION_STATE_CANCELLED RegionState = 6
+	// The operation failed before it asked AWS anything for this Region (the
+	// secret was not found, a precondition failed, retries ran out); the
+	// message says why. Nothing changed in this Region.
+	RegionState_REGION_STATE_NOT_ATTEMPTED RegionState = 7
 )
 
 // Enum value maps for RegionState.
@@ -182,14 +191,18 @@ var (
 		3: "REGION_STATE_SUCCEEDED",
 		4: "REGION_STATE_FAILED",
 		5: "REGION_STATE_SKIPPED",
+		6: "REGION_STATE_CANCELLED",
+		7: "REGION_STATE_NOT_ATTEMPTED",
 	}
 	RegionState_value = map[string]int32{
-		"REGION_STATE_UNSPECIFIED": 0,
-		"REGION_STATE_PENDING":     1,
-		"REGION_STATE_RUNNING":     2,
-		"REGION_STATE_SUCCEEDED":   3,
-		"REGION_STATE_FAILED":      4,
-		"REGION_STATE_SKIPPED":     5,
+		"REGION_STATE_UNSPECIFIED":   0,
+		"REGION_STATE_PENDING":       1,
+		"REGION_STATE_RUNNING":       2,
+		"REGION_STATE_SUCCEEDED":     3,
+		"REGION_STATE_FAILED":        4,
+		"REGION_STATE_SKIPPED":       5,
+		"REGION_STATE_CANCELLED":     6,
+		"REGION_STATE_NOT_ATTEMPTED": 7,
 	}
 )
 
@@ -326,6 +339,21 @@ type Operation struct {
 	// Labels the request carried, keys as given; values are sensitive and are
 	// shown as keyed fingerprints.
 	Labels map[string]string `protobuf:"bytes,18,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Why the most recent attempt failed, when it failed transiently (AWS
+	// throttling, a 5xx, a timeout) and the operation was, or is to be,
+	// retried: a redacted description in words, such as
+	// "StopReplicationToReplica in us-west-2 failed: InternalServiceError:
+	// ...". Kept once a later attempt gets further, as a record; the
+	// operation's own error says why it ended.
+	LastAttemptError *status.Status `protobuf:"bytes,19,opt,name=last_attempt_error,json=lastAttemptError,proto3" json:"last_attempt_error,omitempty"`
+	// When the next attempt starts, while the operation waits to retry after
+	// last_attempt_error; unset otherwise (while an attempt runs, or once the
+	// operation ended).
+	NextAttemptTime *timestamppb.Timestamp `protobuf:"bytes,20,opt,name=next_attempt_time,json=nextAttemptTime,proto3" json:"next_attempt_time,omitempty"`
+	// When the operation stops retrying: set at its first failed attempt, the
+	// daemon's retry bound (--retry-for) later. An attempt failing after it
+	// ends the operation FAILED with last_attempt_error.
+	RetryDeadline *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=retry_deadline,json=retryDeadline,proto3" json:"retry_deadline,omitempty"`
 	// Two-person approval, when the access policy requires it for this
 	// kind of operation on this secret.
 	Approval *Approval `protobuf:"bytes,29,opt,name=approval,proto3" json:"approval,omitempty"`
@@ -488,6 +516,27 @@ func (x *Operation) GetEndTime() *timestamppb.Timestamp {
 func (x *Operation) GetLabels() map[string]string {
 	if x != nil {
 		return x.Labels
+	}
+	return nil
+}
+
+func (x *Operation) GetLastAttemptError() *status.Status {
+	if x != nil {
+		return x.LastAttemptError
+	}
+	return nil
+}
+
+func (x *Operation) GetNextAttemptTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NextAttemptTime
+	}
+	return nil
+}
+
+func (x *Operation) GetRetryDeadline() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RetryDeadline
 	}
 	return nil
 }
@@ -657,7 +706,9 @@ type RegionProgress struct {
 	Region string `protobuf:"bytes,1,opt,name=region,proto3" json:"region,omitempty"`
 	// The KMS key requested for the replica (Replicate only).
 	KmsKeyId string `protobuf:"bytes,2,opt,name=kms_key_id,json=kmsKeyId,proto3" json:"kms_key_id,omitempty"`
-	// Where this Region's part of the operation is.
+	// Where this Region's part of the operation is. Once the operation has
+	// ended, every Region is SUCCEEDED, FAILED, SKIPPED, CANCELLED or
+	// NOT_ATTEMPTED, with a message saying what happened.
 	State RegionState `protobuf:"varint,3,opt,name=state,proto3,enum=replicad.v1.RegionState" json:"state,omitempty"`
 	// The last replication status AWS reported for the Region, if any.
 	ReplicationStatus ReplicationStatus `protobuf:"varint,4,opt,name=replication_status,json=replicationStatus,proto3,enum=replicad.v1.ReplicationStatus" json:"replication_status,omitempty"`
@@ -818,7 +869,7 @@ var File_replicad_v1_operation_proto protoreflect.FileDescriptor
 
 const file_replicad_v1_operation_proto_rawDesc = "" +
 	"\n" +
-	"\x1breplicad/v1/operation.proto\x12\vreplicad.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x19replicad/v1/options.proto\"\x92\b\n" +
+	"\x1breplicad/v1/operation.proto\x12\vreplicad.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x19replicad/v1/options.proto\"\xee\t\n" +
 	"\tOperation\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x123\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1a.replicad.v1.OperationKindB\x03\xe0A\x03R\x04kind\x126\n" +
@@ -843,7 +894,10 @@ const file_replicad_v1_operation_proto_rawDesc = "" +
 	"\n" +
 	"start_time\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\tstartTime\x12:\n" +
 	"\bend_time\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\aendTime\x12B\n" +
-	"\x06labels\x18\x12 \x03(\v2\".replicad.v1.Operation.LabelsEntryB\x06\xe0A\x03\x80\x01\x01R\x06labels\x126\n" +
+	"\x06labels\x18\x12 \x03(\v2\".replicad.v1.Operation.LabelsEntryB\x06\xe0A\x03\x80\x01\x01R\x06labels\x12E\n" +
+	"\x12last_attempt_error\x18\x13 \x01(\v2\x12.google.rpc.StatusB\x03\xe0A\x03R\x10lastAttemptError\x12K\n" +
+	"\x11next_attempt_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x0fnextAttemptTime\x12F\n" +
+	"\x0eretry_deadline\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\rretryDeadline\x126\n" +
 	"\bapproval\x18\x1d \x01(\v2\x15.replicad.v1.ApprovalB\x03\xe0A\x03R\bapproval\x12(\n" +
 	"\rorigin_policy\x18\x18 \x01(\tB\x03\xe0A\x03R\foriginPolicy\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
@@ -889,14 +943,16 @@ const file_replicad_v1_operation_proto_rawDesc = "" +
 	"\x19OPERATION_STATE_SUCCEEDED\x10\x03\x12\x1a\n" +
 	"\x16OPERATION_STATE_FAILED\x10\x04\x12\x1d\n" +
 	"\x19OPERATION_STATE_CANCELLED\x10\x05\x12%\n" +
-	"!OPERATION_STATE_AWAITING_APPROVAL\x10\x06*\xae\x01\n" +
+	"!OPERATION_STATE_AWAITING_APPROVAL\x10\x06*\xea\x01\n" +
 	"\vRegionState\x12\x1c\n" +
 	"\x18REGION_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14REGION_STATE_PENDING\x10\x01\x12\x18\n" +
 	"\x14REGION_STATE_RUNNING\x10\x02\x12\x1a\n" +
 	"\x16REGION_STATE_SUCCEEDED\x10\x03\x12\x17\n" +
 	"\x13REGION_STATE_FAILED\x10\x04\x12\x18\n" +
-	"\x14REGION_STATE_SKIPPED\x10\x05*\x9a\x01\n" +
+	"\x14REGION_STATE_SKIPPED\x10\x05\x12\x1a\n" +
+	"\x16REGION_STATE_CANCELLED\x10\x06\x12\x1e\n" +
+	"\x1aREGION_STATE_NOT_ATTEMPTED\x10\a*\x9a\x01\n" +
 	"\x11ReplicationStatus\x12\"\n" +
 	"\x1eREPLICATION_STATUS_UNSPECIFIED\x10\x00\x12\"\n" +
 	"\x1eREPLICATION_STATUS_IN_PROGRESS\x10\x01\x12\x1e\n" +
@@ -942,18 +998,21 @@ var file_replicad_v1_operation_proto_depIdxs = []int32{
 	11, // 7: replicad.v1.Operation.start_time:type_name -> google.protobuf.Timestamp
 	11, // 8: replicad.v1.Operation.end_time:type_name -> google.protobuf.Timestamp
 	9,  // 9: replicad.v1.Operation.labels:type_name -> replicad.v1.Operation.LabelsEntry
-	5,  // 10: replicad.v1.Operation.approval:type_name -> replicad.v1.Approval
-	6,  // 11: replicad.v1.Approval.approvers:type_name -> replicad.v1.ApprovedBy
-	11, // 12: replicad.v1.Approval.expire_time:type_name -> google.protobuf.Timestamp
-	11, // 13: replicad.v1.ApprovedBy.approve_time:type_name -> google.protobuf.Timestamp
-	2,  // 14: replicad.v1.RegionProgress.state:type_name -> replicad.v1.RegionState
-	3,  // 15: replicad.v1.RegionProgress.replication_status:type_name -> replicad.v1.ReplicationStatus
-	11, // 16: replicad.v1.AwsCall.time:type_name -> google.protobuf.Timestamp
-	17, // [17:17] is the sub-list for method output_type
-	17, // [17:17] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	10, // 10: replicad.v1.Operation.last_attempt_error:type_name -> google.rpc.Status
+	11, // 11: replicad.v1.Operation.next_attempt_time:type_name -> google.protobuf.Timestamp
+	11, // 12: replicad.v1.Operation.retry_deadline:type_name -> google.protobuf.Timestamp
+	5,  // 13: replicad.v1.Operation.approval:type_name -> replicad.v1.Approval
+	6,  // 14: replicad.v1.Approval.approvers:type_name -> replicad.v1.ApprovedBy
+	11, // 15: replicad.v1.Approval.expire_time:type_name -> google.protobuf.Timestamp
+	11, // 16: replicad.v1.ApprovedBy.approve_time:type_name -> google.protobuf.Timestamp
+	2,  // 17: replicad.v1.RegionProgress.state:type_name -> replicad.v1.RegionState
+	3,  // 18: replicad.v1.RegionProgress.replication_status:type_name -> replicad.v1.ReplicationStatus
+	11, // 19: replicad.v1.AwsCall.time:type_name -> google.protobuf.Timestamp
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_replicad_v1_operation_proto_init() }
