@@ -66,6 +66,14 @@ func TestAuthorization(t *testing.T) {
 	if err != nil {
 		t.Fatalf("eu-operator in eu-west-1: %v", err)
 	}
+	// Replacing a replica's KMS key removes the replica: it needs the
+	// remove right, which eu-operator lacks.
+	_, err = eu.Replicate(ctx, &replicadv1.ReplicateRequest{SecretId: "prod/db/y", Regions: regions("eu-west-1"), ReplaceKmsKey: true})
+	denied(t, err, "remove", "prod/db/y")
+	code, _ = s.env.RESTAs(t, noCert, euTok, "POST", "/v1/secrets/prod%2Fdb%2Fy:replicate", `{"regions": [{"region": "eu-west-1"}], "replace_kms_key": true}`)
+	if code != http.StatusForbidden {
+		t.Errorf("REST eu-operator replacing a key: %d, want 403", code)
+	}
 
 	// A deny overrides the admins' allow.
 	_, err = admin.Promote(ctx, &replicadv1.PromoteRequest{SecretId: "prod/db/primary", Region: "eu-west-1"})

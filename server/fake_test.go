@@ -173,12 +173,13 @@ func TestSubmissionFromRequest(t *testing.T) {
 		SecretId:                    "arn:aws:secretsmanager:eu-west-1:123456789012:secret:prod/db-AbCdEf",
 		Regions:                     []*replicadv1.ReplicaRegion{{Region: "us-west-2", KmsKeyId: "alias/replica"}, {Region: "eu-west-3"}},
 		ForceOverwriteReplicaSecret: true, RequestId: rid, Reason: reason, Labels: map[string]string{"ticket": label},
+		ReplaceKmsKey: true,
 	}
 	check := func(transport string, s engine.Submission) {
 		t.Helper()
 		switch {
-		case s.Kind != domain.KindReplicate || s.AWSRegion != "eu-west-1" || s.Secret.Key() != "prod/db" || !s.Force:
-			t.Errorf("%s: kind %s region %s key %s force %v", transport, s.Kind, s.AWSRegion, s.Secret.Key(), s.Force)
+		case s.Kind != domain.KindReplicate || s.AWSRegion != "eu-west-1" || s.Secret.Key() != "prod/db" || !s.Force || !s.ReplaceKMSKey:
+			t.Errorf("%s: kind %s region %s key %s force %v replace_kms_key %v", transport, s.Kind, s.AWSRegion, s.Secret.Key(), s.Force, s.ReplaceKMSKey)
 		case len(s.Replicas) != 2 || s.Replicas[0] != (domain.ReplicaParam{Region: "us-west-2", KMSKeyID: "alias/replica"}):
 			t.Errorf("%s: replicas %+v", transport, s.Replicas)
 		case s.RequestID != rid || len(s.Canonical) == 0 || s.Principal != "anonymous":
@@ -197,7 +198,7 @@ func TestSubmissionFromRequest(t *testing.T) {
 		t.Errorf("gRPC answer: %v", resp.GetOperation())
 	}
 	body := `{"regions": [{"region": "us-west-2", "kms_key_id": "alias/replica"}, {"region": "eu-west-3"}],
-		"force_overwrite_replica_secret": true, "request_id": "` + rid + `", "reason": "` + reason + `", "labels": {"ticket": "` + label + `"}}`
+		"force_overwrite_replica_secret": true, "replace_kms_key": true, "request_id": "` + rid + `", "reason": "` + reason + `", "labels": {"ticket": "` + label + `"}}`
 	code, out := env.REST(t, http.MethodPost, "/v1/secrets/"+escape(req.GetSecretId())+":replicate", body)
 	if code != http.StatusOK {
 		t.Fatalf("REST: %d %s", code, out)

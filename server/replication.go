@@ -47,12 +47,20 @@ func (s *replicationService) Replicate(ctx context.Context, req *replicadv1.Repl
 	if err := authorize(ctx, s.authz, access.ActionReplicate, req.GetSecretId(), targets); err != nil {
 		return nil, s.errs.toStatus(ctx, err)
 	}
+	if req.GetReplaceKmsKey() {
+		// Replacing a replica's key removes the replica first: a caller
+		// who may not remove it may not do that either.
+		if err := authorize(ctx, s.authz, access.ActionRemove, req.GetSecretId(), targets); err != nil {
+			return nil, s.errs.toStatus(ctx, err)
+		}
+	}
 	t, err := s.rules.Replicate(req)
 	if err != nil {
 		return nil, s.errs.toStatus(ctx, err)
 	}
 	sub := s.submission(ctx, domain.KindReplicate, "Replicate", req, t.ID, req.GetRequestId(), req.GetReason(), req.GetLabels())
 	sub.AWSRegion, sub.Force = t.PrimaryRegion, req.GetForceOverwriteReplicaSecret()
+	sub.ReplaceKMSKey = req.GetReplaceKmsKey()
 	for _, r := range req.GetRegions() {
 		sub.Replicas = append(sub.Replicas, domain.ReplicaParam{Region: r.GetRegion(), KMSKeyID: r.GetKmsKeyId()})
 	}

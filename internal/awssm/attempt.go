@@ -102,14 +102,34 @@ func WithRecorder(ctx context.Context, f func(Attempt)) context.Context {
 
 type accountKey struct{}
 
-// withKey notes the account the call is for, which selects its rate budget:
-// an ARN names it, a bare name means the caller's own account ("").
+// withKey notes the account the call is for, which selects its rate budget
+// and its credentials: an ARN names it; a bare name means the account set
+// by WithAccount, or the ambient credentials' own ("").
 func withKey(ctx context.Context, secretID string) context.Context {
 	id, err := secretid.Parse(secretID)
 	if err != nil || id.Account == "" {
 		return ctx
 	}
 	return context.WithValue(ctx, accountKey{}, id.Account)
+}
+
+// WithAccount returns a context whose calls act in account (its assumed
+// role when the account is configured) and spend its budgets; "" leaves
+// the context as it is. An ARN passed to a call still names its own
+// account.
+func WithAccount(ctx context.Context, account string) context.Context {
+	if account == "" {
+		return ctx
+	}
+	return context.WithValue(ctx, accountKey{}, account)
+}
+
+type scanKey struct{}
+
+// WithScan returns a context whose calls spend the inventory scanner's
+// budget (Config.ScanRate) instead of the read budget.
+func WithScan(ctx context.Context) context.Context {
+	return context.WithValue(ctx, scanKey{}, true)
 }
 
 type pacingKey struct{}
@@ -154,7 +174,11 @@ func attemptMiddleware(b *budgets, obs Observer, tracer trace.Tracer) func(*midd
 			// request goes on the wire: between here and there, signing and
 			// scheduling add delays that would bunch requests together
 			// where the budget is measured, at the receiving end.
-			pace := &pacing{limiter: b.limiter(account, region, bucketOf(api))}
+			bk := bucketOf(api)
+			if scan, _ := ctx.Value(scanKey{}).(bool); scan {
+				bk = bucketScan
+			}
+			pace := &pacing{limiter: b.limiter(account, region, bk)}
 			ctx = context.WithValue(ctx, pacingKey{}, pace)
 			ctx, span := tracer.Start(ctx, "SecretsManager/"+api, trace.WithSpanKind(trace.SpanKindClient),
 				trace.WithAttributes(

@@ -14,6 +14,10 @@ type bucket int
 const (
 	bucketWrite bucket = iota
 	bucketRead
+	// bucketScan paces the inventory scanner on its own (ListSecrets, and
+	// its DescribeSecret calls): a scan must never slow the
+	// DescribeSecret calls operations wait on.
+	bucketScan
 )
 
 // writeAPIs share AWS's per-Region, per-account bucket of 50 requests/s.
@@ -26,8 +30,11 @@ var writeAPIs = map[string]bool{
 }
 
 func bucketOf(api string) bucket {
-	if writeAPIs[api] {
+	switch {
+	case writeAPIs[api]:
 		return bucketWrite
+	case api == "ListSecrets":
+		return bucketScan
 	}
 	return bucketRead
 }
@@ -110,22 +117,25 @@ func (p *pace) wait(ctx context.Context) error {
 // one spaces requests evenly: 10,000 queued operations drain at the budget
 // rather than arriving together and being throttled.
 type budgets struct {
-	write, read float64
-	mu          sync.Mutex
-	limiters    map[budgetKey]*pace
+	write, read, scan float64
+	mu                sync.Mutex
+	limiters          map[budgetKey]*pace
 	// share is how many processes split the budgets (at least 1).
 	share int
 }
 
-func newBudgets(write, read float64) *budgets {
-	return &budgets{write: write, read: read, limiters: map[budgetKey]*pace{}, share: 1}
+func newBudgets(write, read, scan float64) *budgets {
+	return &budgets{write: write, read: read, scan: scan, limiters: map[budgetKey]*pace{}, share: 1}
 }
 
 // limit is this process's rate for a bucket: its share of the budget.
 func (b *budgets) limit(bk bucket) rate.Limit {
 	r := b.write
-	if bk == bucketRead {
+	switch bk {
+	case bucketRead:
 		r = b.read
+	case bucketScan:
+		r = b.scan
 	}
 	if r < 0 {
 		return rate.Inf // negative budget: unlimited

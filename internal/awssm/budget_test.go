@@ -38,7 +38,7 @@ func releases(t *testing.T, p *pace, callers int) []time.Time {
 func TestBudgetSpacesReleases(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		b := newBudgets(10, 100)
+		b := newBudgets(10, 100, 5)
 		start := time.Now()
 		got := releases(t, b.limiter("", "us-east-1", bucketWrite), 30)
 		rate := 10 * JitterHeadroom
@@ -68,7 +68,7 @@ func TestBudgetSpacesReleases(t *testing.T) {
 func TestBudgetsAreSeparatePerAccountRegionAndBucket(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		b := newBudgets(1, 1)
+		b := newBudgets(1, 1, 1)
 		keys := []struct {
 			account, region string
 			bk              bucket
@@ -96,7 +96,7 @@ func TestBudgetsAreSeparatePerAccountRegionAndBucket(t *testing.T) {
 func TestBudgetShareSplitsTheRate(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		b := newBudgets(10, 10)
+		b := newBudgets(10, 10, 10)
 		p := b.limiter("", "us-east-1", bucketWrite)
 		b.setShare(2)
 		got := releases(t, p, 11)
@@ -115,7 +115,7 @@ func TestBudgetShareSplitsTheRate(t *testing.T) {
 func TestBudgetWaitEndsWithItsContext(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		p := newBudgets(1, 1).limiter("", "us-east-1", bucketWrite)
+		p := newBudgets(1, 1, 1).limiter("", "us-east-1", bucketWrite)
 		if err := p.wait(context.Background()); err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +132,7 @@ func TestBudgetWaitEndsWithItsContext(t *testing.T) {
 func TestNegativeBudgetIsUnlimited(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		p := newBudgets(-1, -1).limiter("", "us-east-1", bucketWrite)
+		p := newBudgets(-1, -1, -1).limiter("", "us-east-1", bucketWrite)
 		start := time.Now()
 		releases(t, p, 100)
 		if took := time.Since(start); took != 0 {

@@ -37,7 +37,14 @@ const (
 	// readers; a Replicate makes at least two reads per write, so the read
 	// budget must stay well above twice the write budget or reads, not the
 	// write quota, would pace a backlog.
-	ReadRateDefault    = 250.0
+	ReadRateDefault = 250.0
+	// ScanRateDefault paces the inventory scanner per (account, Region):
+	// its ListSecrets pages (up to 100 secrets each) and the DescribeSecret
+	// calls it makes for replicated secrets (ListSecrets reports no
+	// replication status). 10 requests/s is a small fraction of AWS's
+	// per-Region read quotas, so a scan of a large account never competes
+	// with the account's own readers or with replicad's operations.
+	ScanRateDefault    = 10.0
 	MaxAttemptsDefault = 6
 	MaxBackoffDefault  = 10 * time.Second
 	TimeoutDefault     = 15 * time.Second
@@ -54,6 +61,16 @@ type Config struct {
 	// ReadRate is the separate budget for DescribeSecret (default
 	// ReadRateDefault).
 	ReadRate float64
+	// ScanRate is the inventory scanner's own budget: ListSecrets, and
+	// DescribeSecret calls made WithScan (default ScanRateDefault).
+	ScanRate float64
+	// Accounts are the AWS accounts replicad acts in through an assumed
+	// role. Calls for any other account (and calls naming no account) use
+	// the ambient credentials.
+	Accounts []Account
+	// STSEndpoint, if set, receives AssumeRole calls; default Endpoint when
+	// that is set, else AWS's.
+	STSEndpoint string
 	// MaxAttempts per call, first attempt included, for throttling, 5xx,
 	// timeouts and connection errors (default MaxAttemptsDefault).
 	MaxAttempts int
@@ -69,15 +86,20 @@ type Config struct {
 	TracerProvider trace.TracerProvider
 }
 
-// Client calls Secrets Manager in any Region.
+// Client calls Secrets Manager in any Region of any configured account.
 type Client struct {
-	tracer   trace.Tracer
-	base     aws.Config
-	cfg      Config
-	limits   *budgets
+	tracer trace.Tracer
+	base   aws.Config
+	cfg    Config
+	limits *budgets
+	// creds holds each configured account's assumed-role credentials,
+	// cached and refreshed before they expire by the SDK.
+	creds    map[string]aws.CredentialsProvider
 	mu       sync.Mutex
-	byRegion map[string]*secretsmanager.Client
+	byRegion map[clientKey]*secretsmanager.Client
 }
+
+type clientKey struct{ account, region string }
 
 // New loads the AWS configuration (default chain) and returns a Client.
 func New(ctx context.Context, cfg Config) (*Client, error) {
@@ -86,6 +108,9 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	}
 	if cfg.ReadRate == 0 {
 		cfg.ReadRate = ReadRateDefault
+	}
+	if cfg.ScanRate == 0 {
+		cfg.ScanRate = ScanRateDefault
 	}
 	if cfg.MaxAttempts == 0 {
 		cfg.MaxAttempts = MaxAttemptsDefault
@@ -126,19 +151,34 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 	if tp == nil {
 		tp = noop.NewTracerProvider()
 	}
+	creds, err := assumeRoles(base, cfg)
+	if err != nil {
+		return nil, err
+	}
 	return &Client{
 		tracer:   tp.Tracer("github.com/replicad/replicad/internal/awssm"),
 		base:     base,
 		cfg:      cfg,
-		limits:   newBudgets(cfg.WriteRate, cfg.ReadRate),
-		byRegion: map[string]*secretsmanager.Client{},
+		limits:   newBudgets(cfg.WriteRate, cfg.ReadRate, cfg.ScanRate),
+		creds:    creds,
+		byRegion: map[clientKey]*secretsmanager.Client{},
 	}, nil
 }
 
-func (c *Client) client(region string) *secretsmanager.Client {
+// client returns the SDK client for the call's account (WithAccount, or
+// the account of the ARN the call names) in region: a configured account's
+// client signs with its assumed role's credentials, any other with the
+// ambient ones.
+func (c *Client) client(ctx context.Context, region string) *secretsmanager.Client {
+	account, _ := ctx.Value(accountKey{}).(string)
+	creds, assumed := c.creds[account]
+	if !assumed {
+		account = ""
+	}
+	k := clientKey{account, region}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if sm, ok := c.byRegion[region]; ok {
+	if sm, ok := c.byRegion[k]; ok {
 		return sm
 	}
 	sm := secretsmanager.NewFromConfig(c.base, func(o *secretsmanager.Options) {
@@ -146,9 +186,12 @@ func (c *Client) client(region string) *secretsmanager.Client {
 		if c.cfg.Endpoint != "" {
 			o.BaseEndpoint = aws.String(c.cfg.Endpoint)
 		}
+		if assumed {
+			o.Credentials = creds
+		}
 		o.APIOptions = append(o.APIOptions, attemptMiddleware(c.limits, c.cfg.Observer, c.tracer))
 	})
-	c.byRegion[region] = sm
+	c.byRegion[k] = sm
 	return sm
 }
 
@@ -158,7 +201,8 @@ func (c *Client) ShareBudgets(n int) { c.limits.setShare(n) }
 
 // Describe calls DescribeSecret in region.
 func (c *Client) Describe(ctx context.Context, region, secretID string) (domain.Secret, error) {
-	out, err := c.client(region).DescribeSecret(withKey(ctx, secretID), &secretsmanager.DescribeSecretInput{SecretId: aws.String(secretID)})
+	ctx = withKey(ctx, secretID)
+	out, err := c.client(ctx, region).DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(secretID)})
 	if err != nil {
 		return domain.Secret{}, classify("DescribeSecret", region, err)
 	}
@@ -169,6 +213,8 @@ func (c *Client) Describe(ctx context.Context, region, secretID string) (domain.
 		Replicas:      replicas(out.ReplicationStatus),
 		Deleted:       out.DeletedDate != nil,
 		LastChanged:   aws.ToTime(out.LastChangedDate),
+		KMSKeyID:      aws.ToString(out.KmsKeyId),
+		Tags:          tags(out.Tags),
 	}
 	if len(out.VersionIdsToStages) > 0 {
 		s.VersionIDsToStages = out.VersionIdsToStages
@@ -182,6 +228,7 @@ func (c *Client) Describe(ctx context.Context, region, secretID string) (domain.
 
 // Replicate calls ReplicateSecretToRegions in the primary's Region.
 func (c *Client) Replicate(ctx context.Context, region, secretID string, add []domain.ReplicaParam, force bool) ([]domain.Replica, error) {
+	ctx = withKey(ctx, secretID)
 	in := &secretsmanager.ReplicateSecretToRegionsInput{
 		SecretId:                    aws.String(secretID),
 		ForceOverwriteReplicaSecret: force,
@@ -193,7 +240,7 @@ func (c *Client) Replicate(ctx context.Context, region, secretID string, add []d
 		}
 		in.AddReplicaRegions = append(in.AddReplicaRegions, r)
 	}
-	out, err := c.client(region).ReplicateSecretToRegions(withKey(ctx, secretID), in)
+	out, err := c.client(ctx, region).ReplicateSecretToRegions(ctx, in)
 	if err != nil {
 		return nil, classify("ReplicateSecretToRegions", region, err)
 	}
@@ -203,7 +250,8 @@ func (c *Client) Replicate(ctx context.Context, region, secretID string, add []d
 // RemoveRegions calls RemoveRegionsFromReplication in the primary's Region
 // and returns the remaining replicas.
 func (c *Client) RemoveRegions(ctx context.Context, region, secretID string, regions []string) ([]domain.Replica, error) {
-	out, err := c.client(region).RemoveRegionsFromReplication(withKey(ctx, secretID), &secretsmanager.RemoveRegionsFromReplicationInput{
+	ctx = withKey(ctx, secretID)
+	out, err := c.client(ctx, region).RemoveRegionsFromReplication(ctx, &secretsmanager.RemoveRegionsFromReplicationInput{
 		SecretId:             aws.String(secretID),
 		RemoveReplicaRegions: regions,
 	})
@@ -217,7 +265,8 @@ func (c *Client) RemoveRegions(ctx context.Context, region, secretID string, reg
 // making the replica a standalone secret; it returns the promoted secret's
 // ARN.
 func (c *Client) StopReplication(ctx context.Context, region, secretID string) (string, error) {
-	out, err := c.client(region).StopReplicationToReplica(withKey(ctx, secretID), &secretsmanager.StopReplicationToReplicaInput{
+	ctx = withKey(ctx, secretID)
+	out, err := c.client(ctx, region).StopReplicationToReplica(ctx, &secretsmanager.StopReplicationToReplicaInput{
 		SecretId: aws.String(secretID),
 	})
 	if err != nil {
@@ -241,4 +290,68 @@ func replicas(in []types.ReplicationStatusType) []domain.Replica {
 		out = append(out, rep)
 	}
 	return out
+}
+
+func tags(in []types.Tag) map[string]string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(in))
+	for _, t := range in {
+		out[aws.ToString(t.Key)] = aws.ToString(t.Value)
+	}
+	return out
+}
+
+// ListedSecret is one ListSecrets entry. ListSecrets reports no
+// replication status: a replicated primary must be described for that.
+type ListedSecret struct {
+	ARN, Name string
+	// PrimaryRegion is "" for a secret that never took part in
+	// replication; a replica is listed in its own Region with its
+	// primary's Region here.
+	PrimaryRegion string
+	KMSKeyID      string
+	Tags          map[string]string
+	Deleted       bool
+	LastChanged   time.Time
+}
+
+// ListPage is one page of ListSecrets.
+type ListPage struct {
+	Secrets []ListedSecret
+	// NextToken is "" on the last page.
+	NextToken string
+}
+
+// ListPageSizeMax is the largest page ListSecrets returns.
+const ListPageSizeMax = 100
+
+// ListSecrets calls ListSecrets for one page of account's secrets in
+// region, secrets scheduled for deletion included (they are part of the
+// inventory), under the ListSecrets budget. token is the previous page's
+// NextToken ("" for the first page). account "" means the ambient
+// credentials' account.
+func (c *Client) ListSecrets(ctx context.Context, account, region, token string, pageSize int) (ListPage, error) {
+	ctx = WithAccount(ctx, account)
+	if pageSize <= 0 || pageSize > ListPageSizeMax {
+		pageSize = ListPageSizeMax
+	}
+	in := &secretsmanager.ListSecretsInput{MaxResults: aws.Int32(int32(pageSize)), IncludePlannedDeletion: aws.Bool(true)}
+	if token != "" {
+		in.NextToken = aws.String(token)
+	}
+	out, err := c.client(ctx, region).ListSecrets(ctx, in)
+	if err != nil {
+		return ListPage{}, classify("ListSecrets", region, err)
+	}
+	page := ListPage{Secrets: make([]ListedSecret, 0, len(out.SecretList)), NextToken: aws.ToString(out.NextToken)}
+	for _, e := range out.SecretList {
+		page.Secrets = append(page.Secrets, ListedSecret{
+			ARN: aws.ToString(e.ARN), Name: aws.ToString(e.Name), PrimaryRegion: aws.ToString(e.PrimaryRegion),
+			KMSKeyID: aws.ToString(e.KmsKeyId), Tags: tags(e.Tags), Deleted: e.DeletedDate != nil,
+			LastChanged: aws.ToTime(e.LastChangedDate),
+		})
+	}
+	return page, nil
 }

@@ -78,7 +78,7 @@ func TestBucketOf(t *testing.T) {
 	for api, want := range map[string]bucket{
 		"ReplicateSecretToRegions": bucketWrite, "RemoveRegionsFromReplication": bucketWrite,
 		"StopReplicationToReplica": bucketWrite, "PutSecretValue": bucketWrite,
-		"DescribeSecret": bucketRead, "ListSecrets": bucketRead,
+		"DescribeSecret": bucketRead, "ListSecrets": bucketScan, "GetSecretValue": bucketRead,
 	} {
 		if got := bucketOf(api); got != want {
 			t.Errorf("%s is in bucket %d, want %d", api, got, want)

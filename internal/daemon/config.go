@@ -20,6 +20,7 @@ import (
 	"github.com/replicad/replicad/internal/auth"
 	"github.com/replicad/replicad/internal/awssm"
 	"github.com/replicad/replicad/internal/engine"
+	"github.com/replicad/replicad/internal/inventory"
 	"github.com/replicad/replicad/internal/queue"
 	"github.com/replicad/replicad/internal/redact"
 	"github.com/replicad/replicad/internal/seal"
@@ -45,9 +46,19 @@ type Config struct {
 	DefaultRegion  string
 	AllowedRegions []string
 
-	AWS     awssm.Config
-	Engine  engine.Config
-	Tracing tracing.Config
+	AWS    awssm.Config
+	Engine engine.Config
+	// Inventory configures the inventory scanner. Its targets are each
+	// configured account's Regions, or, with no account configured, the
+	// ambient account in InventoryRegions.
+	Inventory inventory.Config
+	// InventoryRegions are the Regions scanned in the ambient account
+	// (default AllowedRegions, else DefaultRegion).
+	InventoryRegions []string
+	// AccountsFile lists the accounts replicad acts in (YAML, see
+	// LoadAccounts).
+	AccountsFile string
+	Tracing      tracing.Config
 	// TracerProvider, if set, replaces the one Tracing would build (tests).
 	TracerProvider trace.TracerProvider
 
@@ -117,6 +128,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AWS.Endpoint, "aws-endpoint", "", "send every Region's Secrets Manager requests to this URL (moto, the stand-in, a VPC endpoint); the Region travels in the signature")
 	fs.Float64Var(&c.AWS.WriteRate, "aws-write-rate", awssm.WriteRateDefault, "requests/s per (account, Region) for ReplicateSecretToRegions, RemoveRegionsFromReplication and StopReplicationToReplica (AWS allows 50/s shared with the account's other writers); negative: unlimited")
 	fs.Float64Var(&c.AWS.ReadRate, "aws-read-rate", awssm.ReadRateDefault, "requests/s per (account, Region) for DescribeSecret; negative: unlimited")
+	fs.Float64Var(&c.AWS.ScanRate, "aws-scan-rate", awssm.ScanRateDefault, "requests/s per (account, Region) for the inventory scanner (its ListSecrets and DescribeSecret calls), a budget separate from --aws-read-rate; negative: unlimited")
 	fs.IntVar(&c.AWS.MaxAttempts, "aws-max-attempts", awssm.MaxAttemptsDefault, "attempts per AWS call for throttling, 5xx, timeouts and connection errors (exponential backoff, full jitter)")
 	fs.DurationVar(&c.AWS.MaxBackoff, "aws-max-backoff", awssm.MaxBackoffDefault, "longest wait between attempts of one AWS call")
 	fs.DurationVar(&c.AWS.Timeout, "aws-timeout", awssm.TimeoutDefault, "timeout of one AWS call attempt")
@@ -134,6 +146,12 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Engine.InlinePoll, "inline-poll", engine.InlinePollDefault, "how long one execution polls before freeing its worker and resuming later (0: snooze after one look)")
 	fs.DurationVar(&c.Engine.ReconcileInterval, "policy-reconcile-interval", engine.ReconcileIntervalDefault, "how often ENFORCE replication policies turn drift into operations (negative: never)")
 	fs.DurationVar(&c.Engine.PolicyRetryBackoff, "policy-retry-backoff", engine.PolicyRetryBackoffDefault, "how long a policy waits before trying again what one of its operations failed to do")
+	fs.DurationVar(&c.Inventory.Interval, "inventory-interval", inventory.IntervalDefault, "how often each (account, Region) is scanned into the inventory, from the end of its last complete scan; 0: no scanning")
+	fs.Func("inventory-regions", "comma-separated Regions the inventory scans in the ambient account when no --accounts-file is given (default: --allowed-regions, else --default-region)",
+		listSetter(&c.InventoryRegions))
+	fs.IntVar(&c.Inventory.Workers, "inventory-workers", inventory.WorkersDefault, "(account, Region)s this process scans at once")
+	fs.DurationVar(&c.Inventory.Lease, "inventory-lease", inventory.LeaseDefault, "how long a process holds an (account, Region) it scans without renewing (renewed after each page); a crashed scanner's target is taken over after this")
+	fs.StringVar(&c.AccountsFile, "accounts-file", "", "YAML file listing the AWS accounts to act in, each with an IAM role to assume (optional external id) and its Regions; empty: the ambient credentials' account")
 	fs.DurationVar(&c.Heartbeat, "heartbeat-interval", HeartbeatDefault, "how often processes sharing the database announce themselves; each takes an equal share of the AWS rate budgets")
 	fs.DurationVar(&c.Drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight operations may finish before they are handed back to the queue")
 	fs.StringVar(&c.DataKeyFile, "data-key-file", "", "file holding the 32-byte data key (base64) that seals operation parameters (required)")
@@ -334,10 +352,15 @@ func (c Config) LogValue() slog.Value {
 		slog.String("aws_endpoint", maskURL(c.AWS.Endpoint)),
 		slog.Float64("aws_write_rate", c.AWS.WriteRate),
 		slog.Float64("aws_read_rate", c.AWS.ReadRate),
+		slog.Float64("aws_scan_rate", c.AWS.ScanRate),
 		slog.Int("aws_max_attempts", c.AWS.MaxAttempts),
 		slog.String("aws_max_backoff", c.AWS.MaxBackoff.String()),
 		slog.String("aws_timeout", c.AWS.Timeout.String()),
 		slog.Int("workers", c.Engine.Queue.Workers),
+		slog.String("inventory_interval", c.Inventory.Interval.String()),
+		slog.Any("inventory_regions", c.InventoryRegions),
+		slog.String("accounts_file", c.AccountsFile),
+		slog.Int("accounts", len(c.AWS.Accounts)),
 		slog.Bool("api_only", c.Engine.Queue.InsertOnly),
 		slog.String("job_timeout", c.Engine.Queue.JobTimeout.String()),
 		slog.String("rescue_after", c.Engine.Queue.RescueAfter.String()),

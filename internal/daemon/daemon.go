@@ -29,6 +29,7 @@ import (
 	"github.com/replicad/replicad/internal/buildinfo"
 	"github.com/replicad/replicad/internal/domain"
 	"github.com/replicad/replicad/internal/engine"
+	"github.com/replicad/replicad/internal/inventory"
 	"github.com/replicad/replicad/internal/metrics"
 	"github.com/replicad/replicad/internal/redact"
 	"github.com/replicad/replicad/internal/seal"
@@ -45,6 +46,7 @@ type Daemon struct {
 	api     *pgxpool.Pool
 	work    *pgxpool.Pool
 	engine  *engine.Engine
+	scanner *inventory.Scanner
 	server  *server.Server
 	writer  *audit.Writer
 	metrics *metrics.Metrics
@@ -74,6 +76,11 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
+	}
+	if len(cfg.AWS.Accounts) == 0 {
+		if err := cfg.LoadAccounts(); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Heartbeat <= 0 {
 		cfg.Heartbeat = HeartbeatDefault
@@ -160,6 +167,15 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 	if d.engine, err = engine.New(d.api, d.work, box, red, sm, engCfg); err != nil {
 		return nil, err
 	}
+	if cfg.Inventory.Interval > 0 {
+		icfg := cfg.Inventory
+		icfg.Owner = d.instance
+		icfg.Targets = scanTargets(cfg)
+		icfg.Logger = log.With("log", "inventory")
+		if d.scanner, err = inventory.New(d.work, sm, store.New(box), icfg); err != nil {
+			return nil, err
+		}
+	}
 	scfg := server.Config{}
 	if err := d.accessControl(ctx, &scfg); err != nil {
 		return nil, err
@@ -224,6 +240,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.server.Serve(ctx) })
 	g.Go(func() error { return d.engine.Run(ctx, d.cfg.Drain) })
+	if d.scanner != nil {
+		g.Go(func() error { return d.scanner.Run(ctx) })
+	}
 	g.Go(func() error { d.heartbeats(ctx); return nil })
 	g.Go(func() error { d.watchAccessControl(ctx); return nil })
 	if d.chainer != nil {
@@ -403,4 +422,29 @@ func (l operationLog) OperationFinished(op domain.Operation) {
 		attrs = append(attrs, "error_code", op.Error.Code.String(), "error", op.Error.Message)
 	}
 	l.log.Log(context.Background(), level, msg, attrs...)
+}
+
+// scanTargets are the (account, Region)s the inventory scans: each
+// configured account's Regions, or the ambient account's.
+func scanTargets(cfg Config) []store.ScanTarget {
+	var out []store.ScanTarget
+	if len(cfg.AWS.Accounts) > 0 {
+		for _, a := range cfg.AWS.Accounts {
+			for _, r := range a.Regions {
+				out = append(out, store.ScanTarget{Account: a.ID, Region: r})
+			}
+		}
+		return out
+	}
+	regions := cfg.InventoryRegions
+	if len(regions) == 0 {
+		regions = cfg.AllowedRegions
+	}
+	if len(regions) == 0 && cfg.DefaultRegion != "" {
+		regions = []string{cfg.DefaultRegion}
+	}
+	for _, r := range regions {
+		out = append(out, store.ScanTarget{Region: r})
+	}
+	return out
 }

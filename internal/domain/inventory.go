@@ -1,6 +1,9 @@
 package domain
 
-import "time"
+import (
+	"strings"
+	"time"
+)
 
 // InventorySecret is replicad's record of one secret in one (account,
 // Region), as the inventory scanner last saw it with ListSecrets or, after
@@ -56,4 +59,24 @@ type InventoryFilter struct {
 	// TagValue is empty).
 	TagKey, TagValue string
 	IncludeGone      bool
+}
+
+// AccountOfARN returns the account id in an ARN (its fifth field), or "".
+func AccountOfARN(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" {
+		return ""
+	}
+	return parts[4]
+}
+
+// InventoryFromSecret is the inventory row a DescribeSecret reading makes:
+// the secret's primary, as AWS reported it when the request was sent at
+// readAt. sec must be the primary's reading.
+func InventoryFromSecret(sec Secret, readAt time.Time) InventorySecret {
+	return InventorySecret{
+		Account: AccountOfARN(sec.ARN), Region: sec.PrimaryRegion, ARN: sec.ARN, Name: sec.Name,
+		KMSKeyID: sec.KMSKeyID, Replicas: sec.Replicas, Tags: sec.Tags, Deleted: sec.Deleted,
+		LastChanged: sec.LastChanged, ReadAt: readAt, LastSeen: readAt,
+	}
 }

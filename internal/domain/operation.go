@@ -157,6 +157,10 @@ type ApprovedBy struct {
 type Params struct {
 	SecretID string         `json:"secret_id"`
 	Replicas []ReplicaParam `json:"replicas,omitempty"`
+	// ReplaceKMSKey (Replicate): a replica under another key is removed and
+	// added again under the requested key, instead of failing the
+	// operation.
+	ReplaceKMSKey bool `json:"replace_kms_key,omitempty"`
 }
 
 // ReplicaParam is one requested Region and, for Replicate, its KMS key.
@@ -171,7 +175,30 @@ type RegionProgress struct {
 	State             RegionState `json:"state"`
 	ReplicationStatus string      `json:"replication_status,omitempty"` // AWS's InProgress/InSync/Failed
 	Message           string      `json:"message,omitempty"`
+	// KeyReplace is where a replacement of the replica's KMS key stands
+	// (Replicate with ReplaceKMSKey); empty when the Region is not having
+	// its key replaced. It is saved before each of its AWS calls, so an
+	// execution resumed after a crash knows which call to make next.
+	KeyReplace KeyReplace `json:"key_replace,omitempty"`
+	// ReplacedKMSKey is the key the replaced replica had, redacted: for
+	// the Region's messages only.
+	ReplacedKMSKey string `json:"replaced_kms_key,omitempty"`
 }
+
+// KeyReplace is a step of replacing a replica's KMS key.
+type KeyReplace string
+
+// Key replacement steps.
+const (
+	// KeyReplaceRemoving: the replica under the old key is to be removed
+	// (RemoveRegionsFromReplication may have been sent).
+	KeyReplaceRemoving KeyReplace = "removing"
+	// KeyReplaceReadding: the old replica is gone; the Region is to be
+	// added again under the requested key (ReplicateSecretToRegions may
+	// have been sent). A replica found in this step is never removed
+	// again, whatever key it reports.
+	KeyReplaceReadding KeyReplace = "readding"
+)
 
 // Error is why an operation failed or was cancelled: a canonical code and
 // a redacted message.

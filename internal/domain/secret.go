@@ -35,6 +35,10 @@ type Secret struct {
 	// version id with its staging labels. With LastChanged it is how a
 	// failback tells whether the old primary changed after a failover.
 	VersionIDsToStages map[string][]string
+	// KMSKeyID is the primary's key ("" for the AWS managed key) and Tags
+	// its tags, as DescribeSecret reports them: the inventory records both.
+	KMSKeyID string
+	Tags     map[string]string
 }
 
 // Replica returns the secret's replica in region.

@@ -122,6 +122,9 @@ type Config struct {
 	PolicyRetryBackoff time.Duration
 	// Logger receives the engine's logs.
 	Logger *slog.Logger
+	// NoInventoryRefresh turns off the DescribeSecret that records, in the
+	// inventory, the secret an operation changed when it ends.
+	NoInventoryRefresh bool
 }
 
 // Engine accepts and executes operations.
@@ -232,7 +235,10 @@ type Submission struct {
 	AWSRegion string
 	Replicas  []domain.ReplicaParam
 	Force     bool
-	Principal string
+	// ReplaceKMSKey (Replicate): remove and re-add a replica found under
+	// another key.
+	ReplaceKMSKey bool
+	Principal     string
 	// RequestID, if set, makes the submission idempotent (AIP-155).
 	RequestID string
 	// Canonical is the request's canonical encoding without its request_id:
@@ -274,7 +280,7 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (op domain.Operation,
 		SecretKey:         s.Secret.Key(),
 		SecretDisplay:     e.red.ARN(s.Secret.Raw),
 		AWSRegion:         s.AWSRegion,
-		Params:            domain.Params{SecretID: s.Secret.Raw, Replicas: s.Replicas},
+		Params:            domain.Params{SecretID: s.Secret.Raw, Replicas: s.Replicas, ReplaceKMSKey: s.ReplaceKMSKey},
 		Force:             s.Force,
 		Principal:         s.Principal,
 		RequestID:         s.RequestID,

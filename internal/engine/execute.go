@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/replicad/replicad/internal/awssm"
 	"github.com/replicad/replicad/internal/domain"
+	"github.com/replicad/replicad/internal/kmskey"
 	"github.com/replicad/replicad/internal/queue"
 	"github.com/replicad/replicad/internal/secretid"
 	"github.com/replicad/replicad/internal/tracing"
@@ -88,7 +90,11 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 	switch {
 	case res.terminal:
 		e.wait.done(op.ID)
-		return r.finish(ctx, res)
+		if err := r.finish(ctx, res); err != nil {
+			return err
+		}
+		e.refreshInventory(ctx, r.op)
+		return nil
 	case res.snooze > 0:
 		// A look that saw nothing new is not written back: the job's
 		// schedule is the wait's durable state (waiter.go).
@@ -169,6 +175,10 @@ type run struct {
 	// resumed: the operation was RUNNING when loaded; mutated: this
 	// execution made a mutating call. Either way it has news to save.
 	resumed, mutated bool
+	// keys (Replicate) are the requested KMS keys by Region; account is
+	// the secret's account, where bare key ids and aliases resolve.
+	keys    map[string]string
+	account string
 }
 
 func (r *run) record(a awssm.Attempt) {
@@ -354,42 +364,124 @@ func (r *run) replicate(ctx context.Context) (result, error) {
 	if stop != nil || err != nil {
 		return deref(stop), err
 	}
-	var add []domain.ReplicaParam
-	kms := map[string]string{}
+	r.keys = map[string]string{}
 	for _, p := range r.op.Params.Replicas {
-		kms[p.Region] = p.KMSKeyID
+		r.keys[p.Region] = p.KMSKeyID
 	}
+	// The account a bare key id or alias resolves in (kmskey's reading):
+	// the secret's, as the ARN DescribeSecret answers with names it.
+	if id, err := secretid.Parse(sec.ARN); err == nil {
+		r.account = id.Account
+	}
+	var add []domain.ReplicaParam
+	var replace []string
 	if r.op.State == domain.StatePending {
+		var mismatches []string
 		for i := range r.op.Regions {
 			rp := &r.op.Regions[i]
+			want := r.keys[rp.Region]
 			rep, ok := sec.Replica(rp.Region)
+			if ok && rep.Status != domain.StatusFailed && !kmskey.Same(want, rep.KMSKeyID, rp.Region, r.account) {
+				// Not provably the requested key (kmskey): refused unless the
+				// request asks to replace it, never silently kept.
+				have := r.showKey(rep.KMSKeyID)
+				rp.ReplicationStatus = string(rep.Status)
+				if !r.op.Params.ReplaceKMSKey {
+					rp.State = domain.RegionFailed
+					rp.Message = fmt.Sprintf("the replica is under KMS key %s, not the requested %s; set replace_kms_key to remove it and add it again under the requested key",
+						have, r.showKey(want))
+					mismatches = append(mismatches, fmt.Sprintf("the replica in %s is under %s, the request asks for %s", rp.Region, have, r.showKey(want)))
+					continue
+				}
+				rp.State, rp.KeyReplace, rp.ReplacedKMSKey = domain.RegionRunning, domain.KeyReplaceRemoving, have
+				rp.Message = r.replaceMessage(*rp, "")
+				replace = append(replace, rp.Region)
+				continue
+			}
 			switch {
 			case ok && rep.Status == domain.StatusInSync:
-				rp.State, rp.ReplicationStatus, rp.Message = domain.RegionSkipped, string(rep.Status), "already an InSync replica"
+				rp.State, rp.ReplicationStatus, rp.Message = domain.RegionSkipped, string(rep.Status), "already an InSync replica under the requested KMS key"
 			case ok && rep.Status == domain.StatusInProgress:
 				// AWS is already replicating there: wait for it, don't ask twice.
 				rp.State, rp.ReplicationStatus = domain.RegionRunning, string(rep.Status)
 			default:
 				// Absent, or Failed earlier: ask AWS (again).
 				rp.State = domain.RegionRunning
-				add = append(add, domain.ReplicaParam{Region: rp.Region, KMSKeyID: kms[rp.Region]})
+				add = append(add, domain.ReplicaParam{Region: rp.Region, KMSKeyID: want})
 			}
 		}
-		if proceed, err := r.begin(ctx, len(add) > 0); err != nil || !proceed {
+		if len(mismatches) > 0 {
+			// Refused before any mutating call: nothing changed anywhere.
+			for i := range r.op.Regions {
+				if rp := &r.op.Regions[i]; rp.State == domain.RegionRunning {
+					rp.State, rp.Message = domain.RegionSkipped, "not attempted: the operation was refused for a KMS key mismatch in another Region"
+				}
+			}
+			return failed(domain.CodeFailedPrecondition, "KMS key mismatch: %s; nothing was changed (set replace_kms_key to remove and re-add these replicas under the requested keys)",
+				strings.Join(mismatches, "; ")), nil
+		}
+		if proceed, err := r.begin(ctx, len(add) > 0 || len(replace) > 0); err != nil || !proceed {
 			return r.cancelled(), err
 		}
 	} else {
 		// Resumed after a crash or a snooze: ask again only for Regions the
-		// earlier call did not reach.
+		// earlier calls did not reach.
 		for _, rp := range r.op.Regions {
-			if _, ok := sec.Replica(rp.Region); rp.State == domain.RegionRunning && !ok {
-				add = append(add, domain.ReplicaParam{Region: rp.Region, KMSKeyID: kms[rp.Region]})
+			if rp.State != domain.RegionRunning {
+				continue
 			}
+			rep, ok := sec.Replica(rp.Region)
+			switch {
+			case rp.KeyReplace == domain.KeyReplaceRemoving && ok && !kmskey.Same(r.keys[rp.Region], rep.KMSKeyID, rp.Region, r.account):
+				// The removal did not go through (or was never sent).
+				replace = append(replace, rp.Region)
+			case !ok:
+				add = append(add, domain.ReplicaParam{Region: rp.Region, KMSKeyID: r.keys[rp.Region]})
+			}
+			// A replica found while re-adding is never removed again, even
+			// under another key (an endpoint that ignores KmsKeyId would
+			// make that a loop): poll judges it.
 		}
-		if len(add) > 0 {
+		if len(add) > 0 || len(replace) > 0 {
 			if proceed, err := r.begin(ctx, true); err != nil || !proceed {
 				return r.cancelled(), err
 			}
+		}
+	}
+	if len(replace) > 0 {
+		r.mutated = true
+		_, err := r.e.sm.RemoveRegions(ctx, r.op.AWSRegion, r.op.Params.SecretID, replace)
+		r.sent(err)
+		if err != nil {
+			res, err := r.awsResult(err)
+			if res.terminal {
+				r.endReplace(replace, r.e.describeErr(err))
+			}
+			return res, err
+		}
+	}
+	// Each Region whose old replica is gone moves to re-adding, durably
+	// before the re-add is sent: a resumed execution must not remove what
+	// it re-added.
+	readd := false
+	for i := range r.op.Regions {
+		rp := &r.op.Regions[i]
+		if rp.State != domain.RegionRunning || rp.KeyReplace != domain.KeyReplaceRemoving {
+			continue
+		}
+		if _, ok := sec.Replica(rp.Region); ok && !slices.Contains(replace, rp.Region) {
+			continue // already under the requested key: nothing to remove or add
+		}
+		rp.KeyReplace, rp.ReplicationStatus = domain.KeyReplaceReadding, ""
+		rp.Message = r.replaceMessage(*rp, "")
+		readd = true
+		if !slices.ContainsFunc(add, func(p domain.ReplicaParam) bool { return p.Region == rp.Region }) {
+			add = append(add, domain.ReplicaParam{Region: rp.Region, KMSKeyID: r.keys[rp.Region]})
+		}
+	}
+	if readd {
+		if err := r.save(ctx); err != nil {
+			return result{}, err
 		}
 	}
 	if len(add) > 0 {
@@ -402,6 +494,40 @@ func (r *run) replicate(ctx context.Context) (result, error) {
 		sec.Replicas = statuses
 	}
 	return r.poll(ctx, sec)
+}
+
+// showKey is a KMS key as operations show it: the AWS managed key by its
+// alias, an ARN with its account fingerprinted (the proto's redaction of
+// kms_key_id).
+func (r *run) showKey(key string) string { return r.e.red.ARN(kmskey.Display(key)) }
+
+// replaceMessage says where a replacement of a Region's KMS key stands,
+// with AWS's status message if it has one.
+func (r *run) replaceMessage(rp domain.RegionProgress, aws string) string {
+	want := r.showKey(r.keys[rp.Region])
+	var msg string
+	switch {
+	case rp.State == domain.RegionSucceeded:
+		msg = fmt.Sprintf("KMS key replaced: the replica under %s was removed and added again under %s", rp.ReplacedKMSKey, want)
+	case rp.KeyReplace == domain.KeyReplaceRemoving:
+		msg = fmt.Sprintf("replacing the KMS key: removing the replica under %s, then adding it again under %s", rp.ReplacedKMSKey, want)
+	default:
+		msg = fmt.Sprintf("replacing the KMS key: removed the replica under %s; adding it again under %s", rp.ReplacedKMSKey, want)
+	}
+	if aws != "" {
+		msg += ": " + aws
+	}
+	return msg
+}
+
+// endReplace marks the Regions whose replacement stopped at a failed call.
+func (r *run) endReplace(regions []string, why string) {
+	for i := range r.op.Regions {
+		if rp := &r.op.Regions[i]; slices.Contains(regions, rp.Region) {
+			rp.State = domain.RegionFailed
+			rp.Message = fmt.Sprintf("replacing the KMS key stopped: %s; the replica under %s is unchanged", why, rp.ReplacedKMSKey)
+		}
+	}
 }
 
 // poll follows DescribeSecret until every requested Region is InSync or
@@ -469,8 +595,21 @@ func (r *run) applyReplicas(sec domain.Secret) bool {
 		switch rep.Status {
 		case domain.StatusInSync:
 			rp.State = domain.RegionSucceeded
+			if want := r.keys[rp.Region]; kmskey.Different(want, rep.KMSKeyID, rp.Region, r.account) {
+				// The replica exists, but not under the key asked for: that
+				// is not what was requested, so it is not a success. moto
+				// does this (it ignores KmsKeyId); on AWS it would mean
+				// someone else changed the replica meanwhile.
+				rp.State = domain.RegionFailed
+				rp.Message = fmt.Sprintf("the replica is InSync but under KMS key %s, not the requested %s: the endpoint did not apply KmsKeyId (moto ignores it)",
+					r.showKey(rep.KMSKeyID), r.showKey(want))
+				continue
+			}
 		case domain.StatusFailed:
 			rp.State = domain.RegionFailed
+		}
+		if rp.KeyReplace != "" {
+			rp.Message = r.replaceMessage(*rp, rp.Message)
 		}
 		changed = changed || *rp != before
 	}

@@ -37,7 +37,7 @@ type IO struct {
 const usageText = `replictl: the replicad command-line client.
 
 Usage:
-  replictl replicate SECRET --region REGION[:KMS_KEY]... [--force-overwrite] [--wait]
+  replictl replicate SECRET --region REGION[:KMS_KEY]... [--force-overwrite] [--replace-kms-key] [--wait]
   replictl remove SECRET --region REGION... [--wait]
   replictl promote SECRET --region REGION [--force] [--wait]
   replictl status SECRET

@@ -54,6 +54,7 @@ func (c *cli) replicate(ctx context.Context, args []string) error {
 	var regions replicaFlag
 	fs.Var(&regions, "region", "replica `REGION` or REGION:KMS_KEY, e.g. us-east-1:alias/replica-key (repeatable)")
 	force := fs.Bool("force-overwrite", false, "overwrite a secret of the same name in a destination Region (ForceOverwriteReplicaSecret)")
+	replaceKey := fs.Bool("replace-kms-key", false, "remove and re-add a replica that exists under another KMS key (without it, that fails the operation)")
 	var m mutationFlags
 	m.register(fs)
 	secret, err := c.parseMutation(fs, args, &m)
@@ -64,7 +65,7 @@ func (c *cli) replicate(ctx context.Context, args []string) error {
 		return usageErrorf("replicate: give at least one --region")
 	}
 	req := &replicadv1.ReplicateRequest{
-		SecretId: secret, Regions: regions.regions, ForceOverwriteReplicaSecret: *force,
+		SecretId: secret, Regions: regions.regions, ForceOverwriteReplicaSecret: *force, ReplaceKmsKey: *replaceKey,
 		RequestId: m.id(), Reason: m.reason, Labels: m.labels,
 	}
 	return c.mutate(ctx, "replicate", &m, func(ctx context.Context, cl *clients) (*replicadv1.Operation, error) {

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/replicad/replicad/internal/awssm"
 	"github.com/replicad/replicad/internal/domain"
@@ -58,6 +59,7 @@ func newAdapter(t *testing.T, endpoint string) *adapter {
 		// The suite measures behaviour, not pacing.
 		WriteRate:  -1,
 		ReadRate:   -1,
+		ScanRate:   -1,
 		MaxBackoff: 50 * time.Millisecond,
 		Observer:   seen,
 	})
@@ -118,6 +120,76 @@ func waitAdapterInSync(t *testing.T, sm *adapter, id string, regions ...string) 
 func adapterScenarios() []scenario {
 	ctx := context.Background()
 	return []scenario{
+		{"list every page", func(b *conformance) {
+			t, c, sm := b.t, b.c, b.sm
+			// Regions no other scenario uses: a shared moto lists every
+			// scenario's secrets of a Region.
+			const home, away = "ca-central-1", "sa-east-1"
+			prefix := UniqueName("adapter-list")
+			var want []string
+			for i := range 7 {
+				name := prefix + "/" + string(rune('a'+i))
+				Check(c.In(home).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+					Name: aws.String(name), SecretString: aws.String("v"),
+					Tags: []types.Tag{{Key: aws.String("n"), Value: aws.String(name)}},
+				})).Must(t)
+				want = append(want, name)
+			}
+			replicated := want[0]
+			Check(c.In(home).ReplicateSecretToRegions(ctx, &secretsmanager.ReplicateSecretToRegionsInput{
+				SecretId: aws.String(replicated), AddReplicaRegions: []types.ReplicaRegionType{Region(away)},
+			})).Must(t)
+			deleted := want[1]
+			Check(c.In(home).DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String(deleted), RecoveryWindowInDays: aws.Int64(7)})).Must(t)
+
+			listAll := func(region string) map[string]awssm.ListedSecret {
+				t.Helper()
+				got := map[string]awssm.ListedSecret{}
+				token, pages := "", 0
+				for {
+					page, err := sm.ListSecrets(ctx, "", region, token, 3)
+					if err != nil {
+						t.Fatal(err)
+					}
+					pages++
+					if len(page.Secrets) > 3 {
+						t.Fatalf("a page of %d, asked for 3", len(page.Secrets))
+					}
+					for _, e := range page.Secrets {
+						got[e.Name] = e
+					}
+					if token = page.NextToken; token == "" {
+						break
+					}
+				}
+				if region == home && pages < 3 {
+					t.Errorf("%d pages for at least 7 secrets in pages of 3", pages)
+				}
+				return got
+			}
+			got := listAll(home)
+			for _, name := range want {
+				e, ok := got[name]
+				if !ok {
+					t.Errorf("%s not listed", name)
+					continue
+				}
+				WantSecretARN(t, e.ARN, home, name)
+				if e.Tags["n"] != name || e.Deleted != (name == deleted) || e.LastChanged.IsZero() {
+					t.Errorf("%s listed as %+v", name, e)
+				}
+			}
+			if e := got[replicated]; !b.motoDiffers("moto lists no PrimaryRegion for a replicated primary") && e.PrimaryRegion != home {
+				t.Errorf("the replicated primary lists PrimaryRegion %q", e.PrimaryRegion)
+			}
+			if e, ok := listAll(away)[replicated]; !ok || e.PrimaryRegion != home || e.ARN != InRegion(got[replicated].ARN, away) {
+				t.Errorf("the replica in its Region lists as %+v (listed: %v)", e, ok)
+			}
+			if calls := sm.seen.of("ListSecrets"); len(calls) == 0 || calls[0].RequestID == "" {
+				t.Errorf("ListSecrets attempts observed: %+v", calls)
+			}
+		}},
+
 		{"describe a primary and its replica", func(b *conformance) {
 			t, c, sm := b.t, b.c, b.sm
 			name := UniqueName("adapter-describe")

@@ -233,3 +233,12 @@ func StatusString(list []types.ReplicationStatusType) string {
 	}
 	return b.String()
 }
+
+// FilterString renders ListSecrets filters for a test's message.
+func FilterString(filters []types.Filter) string {
+	parts := make([]string, 0, len(filters))
+	for _, f := range filters {
+		parts = append(parts, string(f.Key)+"="+strings.Join(f.Values, "|"))
+	}
+	return strings.Join(parts, " ")
+}

@@ -77,6 +77,57 @@ type scenario struct {
 func scenarios() []scenario {
 	ctx := context.Background()
 	return []scenario{
+		{"list secrets with filters and pages", func(b *conformance) {
+			t, c := b.t, b.c
+			prefix := UniqueName("list") + "/"
+			sm := c.In(PrimaryRegion)
+			mk := func(name, desc string, tags map[string]string) {
+				in := &secretsmanager.CreateSecretInput{Name: aws.String(prefix + name), SecretString: aws.String("v"), Description: aws.String(desc)}
+				for k, v := range tags {
+					in.Tags = append(in.Tags, types.Tag{Key: aws.String(k), Value: aws.String(v)})
+				}
+				Check(sm.CreateSecret(ctx, in)).Must(t)
+			}
+			mk("app/a", "Payments database", map[string]string{"team": "pay", "env": "prod"})
+			mk("app/b", "search cache", map[string]string{"team": "search"})
+			mk("web/c", "payments web", map[string]string{"owner": "web"})
+			byName := types.Filter{Key: types.FilterNameStringTypeName, Values: []string{prefix}}
+			list := func(filters ...types.Filter) string {
+				t.Helper()
+				var names []string
+				p := secretsmanager.NewListSecretsPaginator(sm, &secretsmanager.ListSecretsInput{
+					MaxResults: aws.Int32(1), Filters: append([]types.Filter{byName}, filters...),
+				})
+				for p.HasMorePages() {
+					page := Check(p.NextPage(ctx)).Must(t)
+					for _, e := range page.SecretList {
+						names = append(names, strings.TrimPrefix(aws.ToString(e.Name), prefix))
+					}
+				}
+				slices.Sort(names)
+				return strings.Join(names, ",")
+			}
+			for _, tc := range []struct {
+				filters []types.Filter
+				want    string
+			}{
+				{nil, "app/a,app/b,web/c"},
+				{[]types.Filter{{Key: types.FilterNameStringTypeName, Values: []string{prefix + "app/"}}}, "app/a,app/b"},
+				{[]types.Filter{{Key: types.FilterNameStringTypeName, Values: []string{prefix + "web/", prefix + "app/b"}}}, "app/b,web/c"},
+				{[]types.Filter{{Key: types.FilterNameStringTypeTagKey, Values: []string{"team"}}}, "app/a,app/b"},
+				{[]types.Filter{{Key: types.FilterNameStringTypeTagValue, Values: []string{"sea"}}}, "app/b"},
+				{[]types.Filter{{Key: types.FilterNameStringTypeTagKey, Values: []string{"team"}}, {Key: types.FilterNameStringTypeTagValue, Values: []string{"pay"}}}, "app/a"},
+				{[]types.Filter{{Key: types.FilterNameStringTypeDescription, Values: []string{"payments"}}}, "app/a,web/c"},
+				// Negation of a single-valued attribute; for tags, AWS does not
+				// say whether "!k" means no key matches or some key does not.
+				{[]types.Filter{{Key: types.FilterNameStringTypeName, Values: []string{"!" + prefix + "app/"}}}, "web/c"},
+			} {
+				if got := list(tc.filters...); got != tc.want {
+					t.Errorf("ListSecrets(%s) = %q, want %q", FilterString(tc.filters), got, tc.want)
+				}
+			}
+		}},
+
 		{"create and describe", func(b *conformance) {
 			t, c := b.t, b.c
 			name := UniqueName("create")

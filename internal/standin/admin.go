@@ -17,6 +17,7 @@ const adminPrefix = "/_standin/"
 //	POST /_standin/faults     change some faults; answers the new Faults
 //	POST /_standin/reset      delete all secrets, clear stats; 204
 //	POST /_standin/seed-demo  create the demo secrets; {"arns":[...]}
+//	POST /_standin/seed       {"secrets":[SeedSecret...]}: SeedSecrets; {"arns":[...]}
 //
 // Errors are {"error":"..."} with status 400, 404 or 405.
 func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
@@ -42,6 +43,24 @@ func (s *Server) serveAdmin(w http.ResponseWriter, r *http.Request) {
 				writeAdminJSON(w, http.StatusBadRequest, map[string]string{"error": err.Error()})
 				return
 			}
+			writeAdminJSON(w, http.StatusOK, map[string][]string{"arns": arns})
+		}},
+		adminPrefix + "seed": {http.MethodPost, func(w http.ResponseWriter, r *http.Request) {
+			var body struct {
+				Secrets []SeedSecret `json:"secrets"`
+			}
+			dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<20))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&body); err != nil {
+				writeAdminJSON(w, http.StatusBadRequest, map[string]string{"error": "decode seed: " + err.Error()})
+				return
+			}
+			arns, err := s.SeedSecrets(r.Context(), body.Secrets)
+			if err != nil {
+				writeAdminJSON(w, http.StatusBadRequest, map[string]any{"error": err.Error(), "arns": arns})
+				return
+			}
+			s.logger.Info("secrets seeded", "count", len(arns))
 			writeAdminJSON(w, http.StatusOK, map[string][]string{"arns": arns})
 		}},
 	}

@@ -39,7 +39,17 @@
 // # Admin endpoints
 //
 // Under /_standin/: GET stats, GET and POST faults, POST reset, POST
-// seed-demo, GET healthz. See Server.ServeHTTP.
+// seed-demo, POST seed (many secrets at once, SeedSecrets), GET healthz.
+// See Server.ServeHTTP.
+//
+// # ListSecrets
+//
+// Every page (MaxResults 1 to 100, NextToken), SortBy and SortOrder, and
+// every documented filter key (description, name, tag-key, tag-value,
+// primary-region, owning-service, all) with "!" negation; the conformance
+// suite checks the same cases against moto. As on AWS, an entry has no
+// ReplicationStatus: a replica is listed in its own Region with its
+// primary's PrimaryRegion.
 //
 // The command cmd/sm-standin serves a Server on a port for manual and load
 // testing.

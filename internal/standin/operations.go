@@ -5,10 +5,12 @@ import (
 	"cmp"
 	"context"
 	"encoding/base64"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // operations lists the actions the stand-in speaks, keyed by the name after
@@ -45,7 +47,7 @@ type createSecretOutput struct {
 	ReplicationStatus []replicationStatusJSON `json:"ReplicationStatus,omitempty"`
 }
 
-func (s *Server) createSecret(_ context.Context, region string, in *createSecretInput) (any, *apiError) {
+func (s *Server) createSecret(ctx context.Context, region string, in *createSecretInput) (any, *apiError) {
 	if err := validateName(in.Name); err != nil {
 		return nil, err
 	}
@@ -64,7 +66,7 @@ func (s *Server) createSecret(_ context.Context, region string, in *createSecret
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.state
+	st := s.stateOf(ctx)
 	now := time.Now()
 	if existing := st.regions[region][in.Name]; existing != nil {
 		if existing.scheduledForDeletion() {
@@ -90,7 +92,7 @@ func (s *Server) createSecret(_ context.Context, region string, in *createSecret
 		created:     now,
 		changed:     now,
 	}
-	sec.arn = secretARN(region, s.account, sec.name, sec.suffix)
+	sec.arn = secretARN(region, st.account, sec.name, sec.suffix)
 	if in.SecretString != nil || in.SecretBinary != nil {
 		id := in.ClientRequestToken
 		if id == "" {
@@ -111,7 +113,7 @@ func (s *Server) createSecret(_ context.Context, region string, in *createSecret
 		out.VersionID = sec.value.versionID
 	}
 	if len(in.AddReplicaRegions) > 0 {
-		out.ReplicationStatus = s.replicate(sec, in.AddReplicaRegions, in.ForceOverwriteReplicaSecret, now)
+		out.ReplicationStatus = s.replicate(st, sec, in.AddReplicaRegions, in.ForceOverwriteReplicaSecret, now)
 	}
 	return out, nil
 }
@@ -127,27 +129,30 @@ type secretIDInput struct {
 	SecretID string `json:"SecretId"`
 }
 
-func (s *Server) describeSecret(_ context.Context, region string, in *secretIDInput) (any, *apiError) {
+func (s *Server) describeSecret(ctx context.Context, region string, in *secretIDInput) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sec, err := s.state.lookup(region, in.SecretID)
+	sec, err := s.stateOf(ctx).lookup(region, in.SecretID)
 	if err != nil {
 		return nil, err
 	}
 	// DescribeSecret works on a secret scheduled for deletion: it is how a
 	// client sees DeletedDate.
-	return s.state.describe(sec, time.Now()), nil
+	return s.stateOf(ctx).describe(sec, time.Now()), nil
 }
 
 type listSecretsInput struct {
-	IncludePlannedDeletion bool   `json:"IncludePlannedDeletion"`
-	MaxResults             *int   `json:"MaxResults"`
-	NextToken              string `json:"NextToken"`
-	SortOrder              string `json:"SortOrder"`
-	Filters                []struct {
-		Key    string   `json:"Key"`
-		Values []string `json:"Values"`
-	} `json:"Filters"`
+	IncludePlannedDeletion bool         `json:"IncludePlannedDeletion"`
+	MaxResults             *int         `json:"MaxResults"`
+	NextToken              string       `json:"NextToken"`
+	SortBy                 string       `json:"SortBy"`
+	SortOrder              string       `json:"SortOrder"`
+	Filters                []listFilter `json:"Filters"`
+}
+
+type listFilter struct {
+	Key    string   `json:"Key"`
+	Values []string `json:"Values"`
 }
 
 type listSecretsOutput struct {
@@ -155,11 +160,40 @@ type listSecretsOutput struct {
 	NextToken  string         `json:"NextToken,omitempty"`
 }
 
-// listSecrets supports the "name" filter (prefix match) and the
-// "primary-region" filter; other filter keys are refused rather than
-// silently ignored, so a test never passes by accident. Secrets are listed
-// by CreatedDate, oldest first unless SortOrder is "desc".
-func (s *Server) listSecrets(_ context.Context, region string, in *listSecretsInput) (any, *apiError) {
+// filterValuePattern is the documented pattern of a Filter value.
+var filterValuePattern = regexp.MustCompile(`^\!?[a-zA-Z0-9 :_@\/\+\=\.\-\!]*$`)
+
+// validateFilters applies the documented limits of ListSecrets' Filters: a
+// known key, 1 to 10 values of at most 512 characters matching the
+// documented pattern. AWS's exact messages for these are not documented.
+func validateFilters(filters []listFilter) *apiError {
+	for _, f := range filters {
+		switch f.Key {
+		case "description", "name", "tag-key", "tag-value", "primary-region", "owning-service", "all":
+		default:
+			return errInvalidParameter("Invalid filter key " + strconv.Quote(f.Key) + ".")
+		}
+		if len(f.Values) < 1 || len(f.Values) > 10 {
+			return errInvalidParameter("A filter must have between 1 and 10 values.")
+		}
+		for _, v := range f.Values {
+			if len(v) > 512 || !filterValuePattern.MatchString(v) {
+				return errInvalidParameter("Invalid filter value.")
+			}
+		}
+	}
+	return nil
+}
+
+// listSecrets lists a Region's secrets page by page. Filters follow the
+// API reference (Filter): every key is a prefix match, case-sensitive
+// except description and all; "all" splits its value into words and
+// matches any of them against the name, description, tag keys and tag
+// values, ignoring case. Several values of one filter match if any does; a
+// value starting with "!" matches secrets that do not match the rest; all
+// filters must match. Secrets are listed by CreatedDate (or SortBy), oldest
+// first unless SortOrder is "desc".
+func (s *Server) listSecrets(ctx context.Context, region string, in *listSecretsInput) (any, *apiError) {
 	limit := 100
 	if in.MaxResults != nil {
 		if *in.MaxResults < 1 || *in.MaxResults > 100 {
@@ -179,25 +213,37 @@ func (s *Server) listSecrets(_ context.Context, region string, in *listSecretsIn
 		}
 		offset = n
 	}
-	for _, f := range in.Filters {
-		if f.Key != "name" && f.Key != "primary-region" {
-			return nil, errInvalidParameter("The stand-in supports only the name and primary-region filters, not " + strconv.Quote(f.Key) + ".")
-		}
+	if err := validateFilters(in.Filters); err != nil {
+		return nil, err
+	}
+	switch in.SortBy {
+	case "", "created-date", "last-accessed-date", "last-changed-date", "name":
+	default:
+		return nil, errInvalidParameter("Invalid SortBy " + strconv.Quote(in.SortBy) + ".")
 	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := time.Now()
 	var matched []*secret
-	for _, sec := range s.state.regions[region] {
+	st := s.stateOf(ctx)
+	for _, sec := range st.regions[region] {
 		if sec.scheduledForDeletion() && !in.IncludePlannedDeletion {
 			continue
 		}
-		if matchesFilters(sec, in) {
+		if matchesFilters(sec, in.Filters) {
 			matched = append(matched, sec)
 		}
 	}
 	slices.SortFunc(matched, func(a, b *secret) int {
+		switch in.SortBy {
+		case "name":
+			return strings.Compare(a.name, b.name)
+		case "last-changed-date":
+			return cmp.Or(a.changed.Compare(b.changed), strings.Compare(a.name, b.name))
+		case "last-accessed-date":
+			return cmp.Or(a.lastAccessed.Compare(b.lastAccessed), strings.Compare(a.name, b.name))
+		}
 		return cmp.Or(a.created.Compare(b.created), strings.Compare(a.name, b.name))
 	})
 	if in.SortOrder == "desc" {
@@ -209,7 +255,7 @@ func (s *Server) listSecrets(_ context.Context, region string, in *listSecretsIn
 	}
 	end := min(offset+limit, len(matched))
 	for _, sec := range matched[offset:end] {
-		d := s.state.describe(sec, now)
+		d := st.describe(sec, now)
 		// SecretListEntry names the map differently and has no
 		// ReplicationStatus.
 		d.SecretVersionsToStages, d.VersionIdsToStages = d.VersionIdsToStages, nil
@@ -222,22 +268,103 @@ func (s *Server) listSecrets(_ context.Context, region string, in *listSecretsIn
 	return out, nil
 }
 
-func matchesFilters(sec *secret, in *listSecretsInput) bool {
-	for _, f := range in.Filters {
-		ok := false
-		for _, v := range f.Values {
-			switch f.Key {
-			case "name":
-				ok = ok || strings.HasPrefix(sec.name, v)
-			case "primary-region":
-				ok = ok || sec.primaryRegion == v
-			}
-		}
-		if !ok {
+func matchesFilters(sec *secret, filters []listFilter) bool {
+	for _, f := range filters {
+		if !matchesFilter(sec, f) {
 			return false
 		}
 	}
 	return true
+}
+
+// matchesFilter: any positive value matches (or there is none) and no
+// negated value matches.
+func matchesFilter(sec *secret, f listFilter) bool {
+	anyPositive, positive := false, false
+	for _, v := range f.Values {
+		if neg, ok := strings.CutPrefix(v, "!"); ok {
+			if matchesValue(sec, f.Key, neg) {
+				return false
+			}
+			continue
+		}
+		anyPositive = true
+		positive = positive || matchesValue(sec, f.Key, v)
+	}
+	return positive || !anyPositive
+}
+
+func matchesValue(sec *secret, key, v string) bool {
+	switch key {
+	case "name":
+		return strings.HasPrefix(sec.name, v)
+	case "description":
+		return strings.HasPrefix(strings.ToLower(sec.description), strings.ToLower(v))
+	case "primary-region":
+		return sec.primaryRegion != "" && strings.HasPrefix(sec.primaryRegion, v)
+	case "owning-service":
+		return false // the stand-in's secrets are never service-owned
+	case "tag-key":
+		return slices.ContainsFunc(sec.tags, func(t tagJSON) bool { return strings.HasPrefix(t.Key, v) })
+	case "tag-value":
+		return slices.ContainsFunc(sec.tags, func(t tagJSON) bool { return strings.HasPrefix(t.Value, v) })
+	case "all":
+		attrs := []string{sec.name, sec.description}
+		for _, t := range sec.tags {
+			attrs = append(attrs, t.Key, t.Value)
+		}
+		var have []string
+		for _, a := range attrs {
+			have = append(have, searchWords(a)...)
+		}
+		for _, w := range searchWords(v) {
+			if slices.ContainsFunc(have, func(h string) bool { return strings.HasPrefix(h, w) }) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// searchWords splits text the way the user guide says a search without a
+// filter does: at every change from lower to upper case, from letter to
+// digit and at punctuation; words are compared in lower case.
+func searchWords(text string) []string {
+	var words []string
+	var cur []rune
+	kind := func(r rune) int {
+		switch {
+		case unicode.IsLower(r):
+			return 1
+		case unicode.IsUpper(r):
+			return 2
+		case unicode.IsDigit(r):
+			return 3
+		}
+		return 0
+	}
+	flush := func() {
+		if len(cur) > 0 {
+			words = append(words, strings.ToLower(string(cur)))
+			cur = cur[:0]
+		}
+	}
+	prev := 0
+	for _, r := range text {
+		k := kind(r)
+		switch {
+		case k == 0:
+			flush()
+		case prev == 1 && k == 2, prev == 3 && k != 3, prev != 3 && prev != 0 && k == 3:
+			flush()
+			cur = append(cur, r)
+		default:
+			cur = append(cur, r)
+		}
+		prev = k
+	}
+	flush()
+	return words
 }
 
 type replicateInput struct {
@@ -251,13 +378,14 @@ type replicationOutput struct {
 	ReplicationStatus []replicationStatusJSON `json:"ReplicationStatus"`
 }
 
-func (s *Server) replicateSecretToRegions(_ context.Context, region string, in *replicateInput) (any, *apiError) {
+func (s *Server) replicateSecretToRegions(ctx context.Context, region string, in *replicateInput) (any, *apiError) {
 	if len(in.AddReplicaRegions) == 0 {
 		return nil, errInvalidParameter("AddReplicaRegions must contain at least one Region.")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sec, err := s.state.lookup(region, in.SecretID)
+	st := s.stateOf(ctx)
+	sec, err := st.lookup(region, in.SecretID)
 	if err != nil {
 		return nil, err
 	}
@@ -270,7 +398,7 @@ func (s *Server) replicateSecretToRegions(_ context.Context, region string, in *
 	if err := s.checkReplicaRegions(sec, in.AddReplicaRegions); err != nil {
 		return nil, err
 	}
-	statuses := s.replicate(sec, in.AddReplicaRegions, in.ForceOverwriteReplicaSecret, time.Now())
+	statuses := s.replicate(st, sec, in.AddReplicaRegions, in.ForceOverwriteReplicaSecret, time.Now())
 	return replicationOutput{ARN: sec.arn, ReplicationStatus: statuses}, nil
 }
 
@@ -303,8 +431,7 @@ func (s *Server) checkReplicaRegions(sec *secret, regions []replicaRegionJSON) *
 // replicate starts replication of primary p to regions, already checked by
 // checkReplicaRegions, and returns p's whole ReplicationStatus with the new
 // entries InProgress. Caller holds s.mu.
-func (s *Server) replicate(p *secret, regions []replicaRegionJSON, force bool, now time.Time) []replicationStatusJSON {
-	st := s.state
+func (s *Server) replicate(st *state, p *secret, regions []replicaRegionJSON, force bool, now time.Time) []replicationStatusJSON {
 	p.primaryRegion = p.region
 	fresh := map[string]bool{}
 	for _, rr := range regions {
@@ -334,7 +461,7 @@ func (s *Server) replicate(p *secret, regions []replicaRegionJSON, force bool, n
 				name:          p.name,
 				suffix:        p.suffix,
 				region:        rr.Region,
-				arn:           secretARN(rr.Region, s.account, p.name, p.suffix),
+				arn:           secretARN(rr.Region, st.account, p.name, p.suffix),
 				description:   p.description,
 				kmsKeyID:      rr.KMSKeyID,
 				tags:          slices.Clone(p.tags),
@@ -369,13 +496,13 @@ type removeInput struct {
 // removeRegionsFromReplication deletes the replicas at once, as AWS says it
 // does. A Region that holds no replica of the secret is ignored (moto does
 // the same; AWS does not document the case).
-func (s *Server) removeRegionsFromReplication(_ context.Context, region string, in *removeInput) (any, *apiError) {
+func (s *Server) removeRegionsFromReplication(ctx context.Context, region string, in *removeInput) (any, *apiError) {
 	if len(in.RemoveReplicaRegions) == 0 {
 		return nil, errInvalidParameter("RemoveReplicaRegions must contain at least one Region.")
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.state
+	st := s.stateOf(ctx)
 	sec, err := st.lookup(region, in.SecretID)
 	if err != nil {
 		return nil, err
@@ -410,10 +537,10 @@ type arnOutput struct {
 // stopReplicationToReplica promotes a replica, called in its Region, to a
 // standalone secret: it keeps its ARN, reports its own Region as
 // PrimaryRegion and leaves its former primary's ReplicationStatus.
-func (s *Server) stopReplicationToReplica(_ context.Context, region string, in *secretIDInput) (any, *apiError) {
+func (s *Server) stopReplicationToReplica(ctx context.Context, region string, in *secretIDInput) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.state
+	st := s.stateOf(ctx)
 	sec, err := st.lookup(region, in.SecretID)
 	if err != nil {
 		return nil, err
@@ -444,7 +571,7 @@ type deleteOutput struct {
 // deleteSecret schedules deletion after a recovery window (default 30 days)
 // or, with ForceDeleteWithoutRecovery, deletes at once. Scheduled secrets are
 // never purged: a stand-in run is shorter than the 7-day minimum window.
-func (s *Server) deleteSecret(_ context.Context, region string, in *deleteInput) (any, *apiError) {
+func (s *Server) deleteSecret(ctx context.Context, region string, in *deleteInput) (any, *apiError) {
 	force := in.ForceDeleteWithoutRecovery != nil && *in.ForceDeleteWithoutRecovery
 	days := int64(30)
 	if in.RecoveryWindowInDays != nil {
@@ -459,7 +586,7 @@ func (s *Server) deleteSecret(_ context.Context, region string, in *deleteInput)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.state
+	st := s.stateOf(ctx)
 	now := time.Now()
 	sec, err := st.lookup(region, in.SecretID)
 	if err != nil {
@@ -467,7 +594,7 @@ func (s *Server) deleteSecret(_ context.Context, region string, in *deleteInput)
 			// Force-deleting a secret that is not there succeeds, so a
 			// cleanup can be retried. This follows moto, which implements it
 			// on purpose; AWS does not document it.
-			return deleteOutput{ARN: secretARN(region, s.account, in.SecretID, arnSuffix()), Name: in.SecretID, DeletionDate: ts(now)}, nil
+			return deleteOutput{ARN: secretARN(region, st.account, in.SecretID, arnSuffix()), Name: in.SecretID, DeletionDate: ts(now)}, nil
 		}
 		return nil, err
 	}
@@ -510,10 +637,10 @@ type getSecretValueOutput struct {
 
 // getSecretValue serves the current version only (the stand-in keeps no
 // history). It records LastAccessedDate, which AWS truncates to the day.
-func (s *Server) getSecretValue(_ context.Context, region string, in *getSecretValueInput) (any, *apiError) {
+func (s *Server) getSecretValue(ctx context.Context, region string, in *getSecretValueInput) (any, *apiError) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sec, err := s.state.lookup(region, in.SecretID)
+	sec, err := s.stateOf(ctx).lookup(region, in.SecretID)
 	if err != nil {
 		return nil, err
 	}

@@ -3,6 +3,9 @@ package standin
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
+	"time"
 )
 
 // DemoRegion is where SeedDemo creates its secrets.
@@ -44,4 +47,127 @@ func (s *Server) SeedDemo(ctx context.Context) ([]string, error) {
 		arns = append(arns, arn)
 	}
 	return arns, nil
+}
+
+// SeedSecret describes one secret for SeedSecrets.
+type SeedSecret struct {
+	// Account owns the secret ("" for the default account).
+	Account string `json:"account,omitempty"`
+	Region  string `json:"region"`
+	Name    string `json:"name"`
+	// Description, KMSKeyID and Tags are the secret's, as CreateSecret
+	// would set them.
+	Description string            `json:"description,omitempty"`
+	KMSKeyID    string            `json:"kmsKeyId,omitempty"`
+	Tags        map[string]string `json:"tags,omitempty"`
+	// Replicas are created at once, InSync, unless Failed is set.
+	Replicas []SeedReplica `json:"replicas,omitempty"`
+}
+
+// SeedReplica is one replica of a seeded secret.
+type SeedReplica struct {
+	Region   string `json:"region"`
+	KMSKeyID string `json:"kmsKeyId,omitempty"`
+	// Failed, if set, is the status message of a Failed replica: the
+	// replica secret is not created in its Region, as on AWS.
+	Failed string `json:"failed,omitempty"`
+}
+
+// SeedSecrets creates many secrets at once, directly, under one lock: no
+// request, no budget, no statistic. It is how tests and load runs build an
+// inventory of thousands of secrets in milliseconds. It returns the
+// primaries' ARNs in order, and stops at the first invalid spec (those
+// before it are kept).
+func (s *Server) SeedSecrets(ctx context.Context, specs []SeedSecret) ([]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := time.Now()
+	arns := make([]string, 0, len(specs))
+	for i, sp := range specs {
+		if err := ctx.Err(); err != nil {
+			return arns, fmt.Errorf("standin: seed: %w", err)
+		}
+		account := sp.Account
+		if account == "" {
+			account = s.account
+		}
+		if len(account) != 12 || strings.Trim(account, "0123456789") != "" {
+			return arns, fmt.Errorf("standin: seed %d: account id is not 12 digits", i)
+		}
+		if !isKnownRegion(sp.Region) {
+			return arns, fmt.Errorf("standin: seed %s: unknown region %q", sp.Name, sp.Region)
+		}
+		if err := validateName(sp.Name); err != nil {
+			return arns, fmt.Errorf("standin: seed %s: %w", sp.Name, err)
+		}
+		st := s.accountState(account)
+		if st.regions[sp.Region][sp.Name] != nil {
+			return arns, fmt.Errorf("standin: seed %s in %s: %w", sp.Name, sp.Region, errSecretExists(sp.Name))
+		}
+		value := "seeded"
+		sec := &secret{
+			name: sp.Name, suffix: arnSuffix(), region: sp.Region, description: sp.Description,
+			kmsKeyID: sp.KMSKeyID, created: now, changed: now,
+			value: &secretValue{versionID: newVersionID(), str: &value, created: now},
+		}
+		keys := make([]string, 0, len(sp.Tags))
+		for k := range sp.Tags {
+			keys = append(keys, k)
+		}
+		slices.Sort(keys)
+		for _, k := range keys {
+			sec.tags = append(sec.tags, tagJSON{Key: k, Value: sp.Tags[k]})
+		}
+		sec.arn = secretARN(sp.Region, account, sec.name, sec.suffix)
+		rr := make([]replicaRegionJSON, 0, len(sp.Replicas))
+		for _, r := range sp.Replicas {
+			rr = append(rr, replicaRegionJSON{Region: r.Region, KMSKeyID: r.KMSKeyID})
+		}
+		if len(rr) > 0 {
+			if err := s.checkReplicaRegions(sec, rr); err != nil {
+				return arns, fmt.Errorf("standin: seed %s: %w", sp.Name, err)
+			}
+		}
+		st.region(sp.Region)[sec.name] = sec
+		if len(rr) > 0 {
+			s.replicate(st, sec, rr, false, now.Add(-s.delay))
+			for _, r := range sp.Replicas {
+				if r.Failed == "" {
+					continue
+				}
+				if rep := sec.replicaIn(r.Region); rep != nil {
+					rep.failed = r.Failed
+					if rs := st.replicaOf(sec, r.Region); rs != nil {
+						delete(st.regions[r.Region], rs.name)
+					}
+				}
+			}
+		}
+		arns = append(arns, sec.arn)
+	}
+	return arns, nil
+}
+
+// ForceDelete deletes a secret at once, without a recovery window, directly
+// (like Seed: no request, no statistic), so a test can make a secret
+// disappear from under the inventory. A replicated primary's replicas go
+// with it.
+func (s *Server) ForceDelete(account, region, name string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if account == "" {
+		account = s.account
+	}
+	st := s.accountState(account)
+	sec := st.regions[region][name]
+	if sec == nil {
+		return fmt.Errorf("standin: force delete %s in %s: %w", name, region, errSecretNotFound())
+	}
+	for _, r := range sec.replicas {
+		if rs := st.replicaOf(sec, r.region); rs != nil {
+			delete(st.regions[r.region], rs.name)
+		}
+	}
+	delete(st.regions[region], name)
+	return nil
 }

@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -42,6 +44,9 @@ type Options struct {
 	// Logger receives a Debug record per API request and Info records for
 	// admin changes. Default: records are discarded.
 	Logger *slog.Logger
+	// RoleExternalIDs lists roles whose AssumeRole requires an external
+	// id (sts.go); any other role may be assumed without one.
+	RoleExternalIDs map[string]string
 }
 
 // Server is the in-memory Secrets Manager. It is an http.Handler: serve it
@@ -53,13 +58,23 @@ type Server struct {
 	logger  *slog.Logger
 	ops     map[string]operation
 
-	mu    sync.Mutex // guards state
-	state *state
+	mu sync.Mutex // guards states
+	// states holds each account's secrets. A request belongs to the
+	// account its access key was issued for by AssumeRole, else to the
+	// default account.
+	states map[string]*state
 
 	faultsMu sync.RWMutex // guards faults
 	faults   Faults
 
 	meter *meter
+
+	roleExternalIDs map[string]string
+	// issuedKeys maps each access key AssumeRole issued to its account
+	// (guarded by mu).
+	issuedKeys        map[string]string
+	assumeRoleCalls   atomic.Int64
+	assumeRoleRefused atomic.Int64
 }
 
 // New returns a Server configured by opts.
@@ -85,13 +100,47 @@ func New(opts Options) (*Server, error) {
 		account: account,
 		delay:   opts.ReplicationDelay,
 		logger:  logger,
-		state:   newState(account),
+		states:  map[string]*state{},
 		faults:  opts.Faults.clone(),
 		meter:   newMeter(),
+
+		roleExternalIDs: maps.Clone(opts.RoleExternalIDs),
+		issuedKeys:      map[string]string{},
 	}
 	s.ops = s.operations()
 	return s, nil
 }
+
+type accountCtxKey struct{}
+
+// withAccount says which account a request is for.
+func withAccount(ctx context.Context, account string) context.Context {
+	return context.WithValue(ctx, accountCtxKey{}, account)
+}
+
+// stateOf returns the secrets of the request's account. Caller holds s.mu.
+func (s *Server) stateOf(ctx context.Context) *state {
+	account, _ := ctx.Value(accountCtxKey{}).(string)
+	if account == "" {
+		account = s.account
+	}
+	return s.accountState(account)
+}
+
+// accountState returns one account's secrets, created on first use.
+// Caller holds s.mu.
+func (s *Server) accountState(account string) *state {
+	st := s.states[account]
+	if st == nil {
+		st = newState(account)
+		s.states[account] = st
+	}
+	return st
+}
+
+// Account is the default account: the one every request belongs to unless
+// it is signed with credentials AssumeRole issued for another.
+func (s *Server) Account() string { return s.account }
 
 // Faults returns the faults currently injected.
 func (s *Server) Faults() Faults {
@@ -134,14 +183,16 @@ func (s *Server) patchFaults(p faultsPatch) (Faults, error) {
 
 // Stats returns a copy of the counters.
 func (s *Server) Stats() Stats {
-	return s.meter.snapshot()
+	st := s.meter.snapshot()
+	st.AssumeRole, st.AssumeRoleRefused = s.assumeRoleCalls.Load(), s.assumeRoleRefused.Load()
+	return st
 }
 
 // Reset deletes every secret in every Region and clears the counters. Faults
 // are configuration, not state, and are kept.
 func (s *Server) Reset() {
 	s.mu.Lock()
-	s.state = newState(s.account)
+	s.states = map[string]*state{}
 	s.mu.Unlock()
 	s.meter.reset()
 }
@@ -182,7 +233,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.serveAdmin(w, r)
 		return
 	}
-	s.serveAPI(w, r)
+	if isSTSRequest(r) {
+		s.serveSTS(w, r)
+		return
+	}
+	s.serveAPI(w, r.WithContext(withAccount(r.Context(), s.accountOfRequest(r))))
 }
 
 // operation is one API action: which budget it is under and how to run it.

@@ -214,9 +214,66 @@ func TestListSecretsPages(t *testing.T) {
 	_, err := c.In(smtest.ReplicaAP).ListSecrets(ctx, &secretsmanager.ListSecretsInput{NextToken: aws.String("garbage!")})
 	smtest.WantAPIError(t, err, standin.CodeInvalidNextToken, "")
 	_, err = c.In(smtest.ReplicaAP).ListSecrets(ctx, &secretsmanager.ListSecretsInput{
-		Filters: []types.Filter{{Key: types.FilterNameStringTypeTagKey, Values: []string{"x"}}},
+		Filters: []types.Filter{{Key: "colour", Values: []string{"x"}}},
 	})
 	smtest.WantAPIError(t, err, standin.CodeInvalidParameter, "")
+	for _, bad := range [][]string{nil, {"a#b"}, {strings.Repeat("a", 513)}, {"1", "2", "3", "4", "5", "6", "7", "8", "9", "10", "11"}} {
+		_, err = c.In(smtest.ReplicaAP).ListSecrets(ctx, &secretsmanager.ListSecretsInput{
+			Filters: []types.Filter{{Key: types.FilterNameStringTypeName, Values: bad}},
+		})
+		smtest.WantAPIError(t, err, standin.CodeInvalidParameter, "")
+	}
+}
+
+func TestSeedSecretsInBulk(t *testing.T) {
+	t.Parallel()
+	srv, url := startStandin(t, standin.Options{})
+	c := smtest.NewClients(url)
+	ctx := context.Background()
+	specs := make([]standin.SeedSecret, 0, 2000)
+	for i := range 2000 {
+		sp := standin.SeedSecret{Region: smtest.PrimaryRegion, Name: fmt.Sprintf("bulk/%04d", i), Tags: map[string]string{"n": fmt.Sprint(i % 3)}}
+		if i%10 == 0 {
+			sp.Replicas = []standin.SeedReplica{{Region: smtest.ReplicaEU, KMSKeyID: "alias/eu"}, {Region: smtest.ReplicaAP, Failed: "boom"}}
+		}
+		specs = append(specs, sp)
+	}
+	start := time.Now()
+	arns, err := srv.SeedSecrets(ctx, specs)
+	if err != nil || len(arns) != len(specs) {
+		t.Fatalf("seed: %d arns, %v", len(arns), err)
+	}
+	t.Logf("seeded %d secrets in %v", len(arns), time.Since(start))
+	n := 0
+	p := secretsmanager.NewListSecretsPaginator(c.In(smtest.PrimaryRegion), &secretsmanager.ListSecretsInput{})
+	for p.HasMorePages() {
+		n += len(smtest.Check(p.NextPage(ctx)).Must(t).SecretList)
+	}
+	if n != len(specs) {
+		t.Errorf("ListSecrets listed %d, want %d", n, len(specs))
+	}
+	d := smtest.Describe(t, c, smtest.PrimaryRegion, "bulk/0010")
+	eu, _ := smtest.LastStatus(d.ReplicationStatus, smtest.ReplicaEU)
+	ap, _ := smtest.LastStatus(d.ReplicationStatus, smtest.ReplicaAP)
+	if eu.Status != types.StatusTypeInSync || aws.ToString(eu.KmsKeyId) != "alias/eu" || ap.Status != types.StatusTypeFailed || aws.ToString(ap.StatusMessage) != "boom" {
+		t.Errorf("seeded replicas: %s", smtest.StatusString(d.ReplicationStatus))
+	}
+	if _, err := c.In(smtest.ReplicaAP).DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("bulk/0010")}); err == nil {
+		t.Error("a Failed seeded replica exists in its Region")
+	}
+	if _, err := srv.SeedSecrets(ctx, specs[:1]); err == nil {
+		t.Error("seeding an existing name succeeded")
+	}
+	// Over HTTP, for make run and load scripts.
+	resp, err := http.Post(url+"/_standin/seed", "application/json", strings.NewReader(`{"secrets":[{"region":"eu-west-1","name":"http/x","tags":{"a":"b"}}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "arn:aws:secretsmanager:eu-west-1:"+standin.AccountIDDefault+":secret:http/x-") {
+		t.Errorf("POST seed: %d %s", resp.StatusCode, body)
+	}
 }
 
 func TestRandomFaultRates(t *testing.T) {

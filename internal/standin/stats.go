@@ -14,6 +14,10 @@ type Stats struct {
 	// Unauthenticated counts requests refused before a Region was known
 	// (missing or malformed Authorization header).
 	Unauthenticated int64 `json:"unauthenticated"`
+	// AssumeRole counts the STS AssumeRole calls answered with credentials,
+	// AssumeRoleRefused those refused for a wrong external id.
+	AssumeRole        int64 `json:"assumeRole"`
+	AssumeRoleRefused int64 `json:"assumeRoleRefused"`
 }
 
 // Region returns the counters of one Region (zero if it saw no request).

@@ -291,3 +291,6 @@ func firstN[T any](s []T, n int) []T {
 	}
 	return s
 }
+
+// Allowed reports whether reg is a Region this server may act in.
+func (r *Rules) Allowed(reg string) bool { return r.allowed[reg] }

@@ -98,7 +98,15 @@ type ReplicateRequest struct {
 	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Labels for the operation (ticket ids, change numbers), at most 16. Keys
 	// are recorded as given; values are sensitive.
-	Labels        map[string]string `protobuf:"bytes,6,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	Labels map[string]string `protobuf:"bytes,6,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Replace the KMS key of a replica that exists under another key: its
+	// Region's replica is removed (RemoveRegionsFromReplication) and added
+	// again under the requested key (ReplicateSecretToRegions). Until the
+	// new replica is InSync the Region has no replica to read. Without it, a
+	// replica under a key that is not provably the requested one fails the
+	// operation with FAILED_PRECONDITION naming both keys, and nothing is
+	// changed. It needs the remove right on the Regions as well.
+	ReplaceKmsKey bool `protobuf:"varint,8,opt,name=replace_kms_key,json=replaceKmsKey,proto3" json:"replace_kms_key,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -173,6 +181,13 @@ func (x *ReplicateRequest) GetLabels() map[string]string {
 		return x.Labels
 	}
 	return nil
+}
+
+func (x *ReplicateRequest) GetReplaceKmsKey() bool {
+	if x != nil {
+		return x.ReplaceKmsKey
+	}
+	return false
 }
 
 // ReplicateResponse carries the accepted operation.
@@ -1137,7 +1152,7 @@ const file_replicad_v1_replication_proto_rawDesc = "" +
 	"\rReplicaRegion\x12\x1b\n" +
 	"\x06region\x18\x01 \x01(\tB\x03\xe0A\x02R\x06region\x12%\n" +
 	"\n" +
-	"kms_key_id\x18\x02 \x01(\tB\a\xe0A\x01\xa8\x9f\x19\x01R\bkmsKeyId\"\x87\x03\n" +
+	"kms_key_id\x18\x02 \x01(\tB\a\xe0A\x01\xa8\x9f\x19\x01R\bkmsKeyId\"\xb4\x03\n" +
 	"\x10ReplicateRequest\x12$\n" +
 	"\tsecret_id\x18\x01 \x01(\tB\a\xe0A\x02\xa8\x9f\x19\x01R\bsecretId\x129\n" +
 	"\aregions\x18\x02 \x03(\v2\x1a.replicad.v1.ReplicaRegionB\x03\xe0A\x02R\aregions\x12H\n" +
@@ -1145,7 +1160,8 @@ const file_replicad_v1_replication_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x04 \x01(\tB\x03\xe0A\x01R\trequestId\x12\x1e\n" +
 	"\x06reason\x18\x05 \x01(\tB\x06\xe0A\x01\x80\x01\x01R\x06reason\x12I\n" +
-	"\x06labels\x18\x06 \x03(\v2).replicad.v1.ReplicateRequest.LabelsEntryB\x06\xe0A\x01\x80\x01\x01R\x06labels\x1a9\n" +
+	"\x06labels\x18\x06 \x03(\v2).replicad.v1.ReplicateRequest.LabelsEntryB\x06\xe0A\x01\x80\x01\x01R\x06labels\x12+\n" +
+	"\x0freplace_kms_key\x18\b \x01(\bB\x03\xe0A\x01R\rreplaceKmsKey\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"I\n" +
