@@ -149,7 +149,7 @@ func TestNegativeBudgetIsUnlimited(t *testing.T) {
 func TestBackgroundYieldsToInteractive(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
-		b := newBudgets(10, 100)
+		b := newBudgets(10, 100, 5)
 		p := b.limiter("", "us-east-1", bucketWrite)
 		rate := 10 * JitterHeadroom
 		interval := time.Duration(float64(time.Second) / rate)
