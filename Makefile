@@ -9,7 +9,7 @@ FUZZTIME ?= 20s
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS  := -X github.com/replicad/replicad/internal/buildinfo.version=$(VERSION)
 
-.PHONY: all run test deps check generate lint fmt vet fuzz build bench bench-smoke clean
+.PHONY: all run test deps check generate lint fmt vet fuzz build bench bench-smoke clean screenshots
 
 all: build
 
@@ -46,6 +46,10 @@ bench: deps build
 ## bench-smoke: every benchmark case at a tiny size (also part of make test)
 bench-smoke:
 	$(GO) test -count=1 -run '^TestSmoke$$' ./internal/bench
+
+## screenshots: a screenshot of every console page (laptop and narrow widths) into screenshots/ (git-ignored)
+screenshots: deps
+	REPLICAD_SCREENSHOTS=$(CURDIR)/screenshots $(GO) test -count=1 -run '^TestScreenshots$$' -v ./internal/console
 
 ## fuzz: short, bounded fuzzing of request validation and REST decoding
 fuzz:

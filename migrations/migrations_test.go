@@ -107,6 +107,8 @@ func TestIndexesAreTheJustifiedOnes(t *testing.T) {
 		// reconciliation: one active operation per (policy, secret, kind);
 		// policy status counts (both partial: policy operations only)
 		"operations_policy_active": true, "operations_policy_state": true,
+		// store.Children and store.ChildStates: a failover parent's children (partial: children only)
+		"operations_parent": true,
 		// audit_events
 		"audit_events_pkey": true, "audit_events_id_key": true, "audit_events_chain_pos_key": true,
 		"audit_events_time": true, "audit_events_unchained": true, "audit_events_principal": true,

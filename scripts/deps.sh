@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what replicad's build and tests need on a fresh Debian machine
 # with Go, and does nothing when it is all there: the PostgreSQL server
-# binaries, npm (for the googleapis protos), and checks moto_server. Pinned Go
+# binaries, npm (for the googleapis protos), Chromium (the console's
+# browser tests), and checks moto_server. Pinned Go
 # tools (buf, protoc plugins) need no step: `go tool` builds them from
 # go.mod and tools/go.mod.
 set -euo pipefail
@@ -10,6 +11,15 @@ need=()
 compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null || [ -n "${PG_BINDIR:-}" ] || need+=(postgresql)
 command -v npm >/dev/null || need+=(npm)
 command -v curl >/dev/null || need+=(curl) # the fleet end-to-end test drives REST with curl
+# The web console's browser tests (internal/console) drive Debian's Chromium:
+# installed when we can (root); otherwise those tests skip, saying why.
+if ! command -v chromium >/dev/null && ! command -v chromium-browser >/dev/null; then
+  if [ "$(id -u)" = 0 ]; then
+    need+=(chromium)
+  else
+    echo "deps: chromium not found and not root: the console's browser tests will be skipped (apt-get install -y chromium)" >&2
+  fi
+fi
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "deps: please install: ${need[*]} (apt-get install -y ${need[*]})" >&2

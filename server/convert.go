@@ -3,6 +3,7 @@ package server
 import (
 	"time"
 
+	"github.com/google/uuid"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -15,6 +16,8 @@ var (
 		domain.KindReplicate: replicadv1.OperationKind_OPERATION_KIND_REPLICATE,
 		domain.KindRemove:    replicadv1.OperationKind_OPERATION_KIND_REMOVE,
 		domain.KindPromote:   replicadv1.OperationKind_OPERATION_KIND_PROMOTE,
+		domain.KindFailover:  replicadv1.OperationKind_OPERATION_KIND_FAILOVER,
+		domain.KindFailback:  replicadv1.OperationKind_OPERATION_KIND_FAILBACK,
 	}
 	stateToProto = map[domain.State]replicadv1.OperationState{
 		domain.StatePending:   replicadv1.OperationState_OPERATION_STATE_PENDING,
@@ -61,8 +64,12 @@ func operationToProto(op domain.Operation) *replicadv1.Operation {
 	for _, p := range op.Params.Replicas {
 		kms[p.Region] = p.KMSKeyID
 	}
+	id := op.ID.String()
+	if op.ID == uuid.Nil {
+		id = "" // a validate_only preview: never stored, so no id
+	}
 	out := &replicadv1.Operation{
-		Id:                op.ID.String(),
+		Id:                id,
 		Kind:              kindToProto[op.Kind],
 		State:             stateToProto[op.State],
 		SecretId:          op.Params.SecretID,
@@ -78,13 +85,20 @@ func operationToProto(op domain.Operation) *replicadv1.Operation {
 		EndTime:           ts(op.EndedAt),
 		Labels:            op.Labels,
 		Approval:          approvalToProto(op.Approval),
-		OriginPolicy:      op.OriginPolicy,
+		DisasterRecovery:  drProgressToProto(op.DR),
 		NextAttemptTime:   ts(op.NextAttemptAt),
 		RetryDeadline:     ts(op.RetryDeadline),
+		OriginPolicy:      op.OriginPolicy,
 	}
 	if e := op.LastAttemptError; e != nil {
 		// Already redacted by the engine, like error.
 		out.LastAttemptError = &statuspb.Status{Code: int32(grpcCode(e.Code)), Message: e.Message}
+	}
+	if op.Steps != nil {
+		out.Steps = stepsToProto(op.Steps)
+	}
+	if op.ParentID != uuid.Nil {
+		out.ParentId = op.ParentID.String()
 	}
 	for _, r := range op.Regions {
 		out.Regions = append(out.Regions, &replicadv1.RegionProgress{
@@ -98,9 +112,10 @@ func operationToProto(op domain.Operation) *replicadv1.Operation {
 	if op.Error != nil {
 		out.Error = &statuspb.Status{Code: int32(grpcCode(op.Error.Code)), Message: op.Error.Message}
 	}
-	for _, c := range op.AWSCalls {
+	for _, c := range append(op.AWSCalls[:len(op.AWSCalls):len(op.AWSCalls)], op.OpenCalls...) {
 		out.AwsCalls = append(out.AwsCalls, &replicadv1.AwsCall{
 			Api: c.API, Region: c.Region, RequestId: c.RequestID, ErrorCode: c.ErrorCode, Time: ts(c.Time),
+			OutcomeUnknown: c.OutcomeUnknown,
 		})
 	}
 	return out

@@ -93,6 +93,8 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 	case errors.Is(err, engine.ErrPolicyETag):
 		return withDetails(codes.Aborted, "the policy changed since it was read: get it again and retry with its current etag",
 			&errdetails.ErrorInfo{Reason: "ETAG_MISMATCH", Domain: ErrorDomain})
+	case errors.Is(err, errConsoleReadOnly):
+		return withDetails(codes.PermissionDenied, err.Error(), &errdetails.ErrorInfo{Reason: "CONSOLE_READ_ONLY", Domain: ErrorDomain})
 	case errors.Is(err, access.ErrPermissionDenied):
 		// Names the action and the resource, never the policy's contents.
 		return withDetails(codes.PermissionDenied, err.Error(), &errdetails.ErrorInfo{Reason: "PERMISSION_DENIED", Domain: ErrorDomain})
@@ -107,7 +109,13 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 		if aerr.RequestID != "" {
 			info.Metadata = map[string]string{"aws_request_id": aerr.RequestID}
 		}
-		return withDetails(grpcCode(aerr.Code), aerr.API+" in "+aerr.Region+" failed: "+aerr.AWSCode+": "+m.red.Text(aerr.Message), info)
+		msg := aerr.API + " in " + aerr.Region + " failed: " + aerr.AWSCode + ": " + m.red.Text(aerr.Message)
+		if aerr.Code == domain.CodeNotFound && aerr.Secret != "" {
+			// Say which secret: AWS's message never does. Redacted by
+			// the engine, and again here like every text that leaves.
+			msg = "secret " + m.red.Text(aerr.Secret) + " not found in " + aerr.Region + ": " + msg
+		}
+		return withDetails(grpcCode(aerr.Code), msg, info)
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "request cancelled")
 	case errors.Is(err, context.DeadlineExceeded):

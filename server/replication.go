@@ -5,6 +5,7 @@ import (
 
 	"github.com/google/uuid"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/access"
@@ -21,7 +22,7 @@ type Engine interface {
 	Cancel(ctx context.Context, id uuid.UUID) (domain.Operation, error)
 	Get(ctx context.Context, id uuid.UUID) (domain.Operation, error)
 	List(ctx context.Context, f domain.OperationFilter) ([]domain.Operation, error)
-	Describe(ctx context.Context, principal string, id secretid.ID, region string) (domain.Secret, error)
+	Status(ctx context.Context, principal string, id secretid.ID, region string, recent int) (domain.Secret, []domain.Operation, error)
 	Approve(ctx context.Context, id uuid.UUID, principal string, groups []string) (domain.Operation, error)
 }
 
@@ -60,6 +61,7 @@ func (s *replicationService) Replicate(ctx context.Context, req *replicadv1.Repl
 	}
 	sub := s.submission(ctx, domain.KindReplicate, "Replicate", req, t.ID, req.GetRequestId(), req.GetReason(), req.GetLabels())
 	sub.AWSRegion, sub.Force = t.PrimaryRegion, req.GetForceOverwriteReplicaSecret()
+	sub.ValidateOnly = req.GetValidateOnly()
 	sub.ReplaceKMSKey = req.GetReplaceKmsKey()
 	for _, r := range req.GetRegions() {
 		sub.Replicas = append(sub.Replicas, domain.ReplicaParam{Region: r.GetRegion(), KMSKeyID: r.GetKmsKeyId()})
@@ -119,15 +121,11 @@ func (s *replicationService) Status(ctx context.Context, req *replicadv1.StatusR
 	if err != nil {
 		return nil, s.errs.toStatus(ctx, err)
 	}
-	sec, err := s.engine.Describe(ctx, CallerFrom(ctx).Principal, t.ID, t.PrimaryRegion)
-	if err != nil {
-		return nil, s.errs.toStatus(ctx, err)
-	}
 	n := int(req.GetRecentOperations())
 	if n == 0 {
 		n = validate.DefaultRecentOps
 	}
-	ops, err := s.engine.List(ctx, domain.OperationFilter{SecretKey: t.ID.Key(), Limit: n})
+	sec, ops, err := s.engine.Status(ctx, CallerFrom(ctx).Principal, t.ID, t.PrimaryRegion, n)
 	if err != nil {
 		return nil, s.errs.toStatus(ctx, err)
 	}
@@ -246,6 +244,9 @@ func (s *replicationService) submission(ctx context.Context, kind domain.Kind, m
 		Principal: CallerFrom(ctx).Principal,
 		RequestID: requestID,
 	}
+	if a := acceptAudit(ctx); a != nil {
+		sub.Audit = a
+	}
 	if requestID != "" {
 		sub.Canonical = canonical(method, req)
 	}
@@ -265,9 +266,12 @@ func (s *replicationService) submission(ctx context.Context, kind domain.Kind, m
 // prefixed by the method: what a replay must match exactly (AIP-155).
 func canonical(method string, req proto.Message) []byte {
 	c := proto.Clone(req)
-	fd := c.ProtoReflect().Descriptor().Fields().ByName("request_id")
-	if fd != nil {
-		c.ProtoReflect().Clear(fd)
+	// validate_only is left out too: a preview with a request_id answers
+	// what the real request with that request_id would get.
+	for _, name := range []protoreflect.Name{"request_id", "validate_only"} {
+		if fd := c.ProtoReflect().Descriptor().Fields().ByName(name); fd != nil {
+			c.ProtoReflect().Clear(fd)
+		}
 	}
 	b, _ := proto.MarshalOptions{Deterministic: true}.Marshal(c)
 	return append([]byte(method+"\x00"), b...)
@@ -276,6 +280,15 @@ func canonical(method string, req proto.Message) []byte {
 // readable reports whether the caller may read an operation: the policy's
 // operations.read on its secret.
 func (s *replicationService) readable(ctx context.Context, op domain.Operation) bool {
+	if op.Params.DR != nil {
+		// A failover parent: readable by who may read every secret in it.
+		for _, sec := range op.Params.DR.Secrets {
+			if authorize(ctx, s.authz, access.ActionOperationsRead, sec.SecretID, nil) != nil {
+				return false
+			}
+		}
+		return true
+	}
 	return authorize(ctx, s.authz, access.ActionOperationsRead, op.Params.SecretID, nil) == nil
 }
 

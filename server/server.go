@@ -76,8 +76,18 @@ type Config struct {
 	Authenticator Authenticator
 	// Authorizer, if set, decides what callers may do; nil allows all.
 	Authorizer Authorizer
-	// HTTPHandlers are extra HTTP routes, such as /metrics.
+	// HTTPHandlers are extra HTTP routes, such as /metrics and the web
+	// console's /ui/.
 	HTTPHandlers map[string]http.Handler
+	// BearerHeader, if set, names a request header carrying the bearer
+	// token when Authorization is absent (X-Forwarded-Access-Token from an
+	// authenticating proxy in front of the console).
+	BearerHeader string
+	// ConsoleReadOnly refuses mutating RPCs sent over REST by a browser
+	// (PERMISSION_DENIED, CONSOLE_READ_ONLY): the web console's read-only
+	// mode. Other clients are unaffected; the access policy still decides
+	// what each caller may do.
+	ConsoleReadOnly bool
 	// TracerProvider traces RPCs, REST calls included (default: none).
 	TracerProvider trace.TracerProvider
 	// ShutdownGrace bounds the graceful stop of both listeners.
@@ -134,6 +144,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		// when it is known.
 		unary = append(unary, authnUnary(cfg.Authenticator, cfg.Logger))
 	}
+	if cfg.ConsoleReadOnly {
+		unary = append(unary, consoleReadOnlyUnary(errs))
+	}
 	unary = append(unary, refusalUnary(errs))
 	codec := newProtoCodec()
 	opts := []grpc.ServerOption{
@@ -158,12 +171,15 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		opts = append(opts, grpc.Creds(gatewayAwareCreds{TransportCredentials: credentials.NewTLS(cfg.TLS)}))
 	}
 	s.grpc = grpc.NewServer(opts...)
-	s.grpc.RegisterService(guardDecoding(&replicadv1.ReplicationService_ServiceDesc, codec),
-		&replicationService{engine: cfg.Engine, rules: cfg.Rules, red: cfg.Redactor, errs: errs, authz: cfg.Authorizer,
-			approvals: approvalPolicyOf(cfg.Authorizer)})
+	rs := &replicationService{engine: cfg.Engine, rules: cfg.Rules, red: cfg.Redactor, errs: errs, authz: cfg.Authorizer,
+		approvals: approvalPolicyOf(cfg.Authorizer)}
+	s.grpc.RegisterService(guardDecoding(&replicadv1.ReplicationService_ServiceDesc, codec), rs)
 	if cfg.Policies != nil {
 		s.grpc.RegisterService(guardDecoding(&replicadv1.PolicyService_ServiceDesc, codec),
 			&policyService{engine: cfg.Policies, rules: cfg.Rules, red: cfg.Redactor, errs: errs, authz: cfg.Authorizer})
+	}
+	if de, ok := cfg.Engine.(DREngine); ok {
+		s.grpc.RegisterService(guardDecoding(&replicadv1.DisasterRecoveryService_ServiceDesc, codec), &drService{rs: rs, engine: de})
 	}
 	if cfg.AuditReader != nil {
 		s.grpc.RegisterService(guardDecoding(&replicadv1.AuditService_ServiceDesc, codec), &auditService{trail: cfg.AuditReader, errs: errs, authz: cfg.Authorizer})
@@ -217,7 +233,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		mux.Handle(path, h)
 	}
 	s.http = &http.Server{
-		Handler:           mux,
+		Handler:           withCrossOriginProtection(withBearerHeader(cfg.BearerHeader, mux)),
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    maxHeaderBytes,
 		IdleTimeout:       2 * time.Minute,
@@ -320,6 +336,9 @@ func (s *Server) annotate(ctx context.Context, r *http.Request) metadata.MD {
 	md := metadata.Join(metadata.Pairs(mdClientAddress, r.RemoteAddr), clientCertMetadata(r))
 	if v := r.Header.Get(BreakGlassHeader); v != "" {
 		md.Set(BreakGlassHeader, v)
+	}
+	if browserRequest(r) {
+		md.Set(mdBrowser, "1")
 	}
 	return md
 }

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -57,11 +58,22 @@ var columnList = []string{
 	"{t}labels", "{t}error_code", "coalesce({t}error_message, '')", "{t}aws_calls", "{t}attempts",
 	"coalesce({t}job_id, 0)", "{t}created_at", "{t}updated_at", "{t}started_at", "{t}ended_at", "{t}trace_parent",
 	"{t}approval", "{t}last_attempt_error_code", "coalesce({t}last_attempt_error_message, '')", "{t}next_attempt_at",
-	"{t}retry_deadline", "{t}mutation", "coalesce({t}origin_policy, '')",
+	"{t}retry_deadline", "{t}mutation", "coalesce({t}origin_policy, '')", "{t}parent_id", "{t}steps",
+	// Mutating AWS calls sent without a recorded outcome (intents.go): in
+	// flight, or cut off by a crash.
+	`(SELECT coalesce(jsonb_agg(jsonb_build_object('api', i.api, 'region', i.aws_region, 'time', i.started_at,
+		'outcome_unknown', true) ORDER BY i.started_at), '[]'::jsonb)
+		FROM aws_call_intents i WHERE i.operation_id = {op}.id AND i.outcome IS NULL)`,
 }
 
 func selectList(alias string) string {
-	return strings.ReplaceAll(strings.Join(columnList, ", "), "{t}", alias)
+	// {op} qualifies the operation's columns inside subqueries, where a
+	// bare name would be the subquery's own.
+	op := strings.TrimSuffix(alias, ".")
+	if op == "" {
+		op = "operations"
+	}
+	return strings.NewReplacer("{t}", alias, "{op}", op).Replace(strings.Join(columnList, ", "))
 }
 
 var columns = selectList("")
@@ -84,14 +96,14 @@ func (s *Store) Insert(ctx context.Context, db DB, op *domain.Operation) error {
 	if op.RequestID != "" {
 		requestID = &op.RequestID
 	}
-	err = db.QueryRow(ctx, `
-		INSERT INTO operations (id, kind, state, secret_key, secret_display, aws_region, params, regions, force,
-			principal, request_id, request_hash, reason_fingerprint, labels, job_id, trace_parent, origin_policy)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, nullif($15::bigint, 0), $16, nullif($17, ''))
-		RETURNING seq, created_at, updated_at`,
+	steps, err := encodeSteps(op.Steps)
+	if err != nil {
+		return err
+	}
+	err = db.QueryRow(ctx, insertSQL,
 		pgUUID(op.ID), op.Kind, op.State, op.SecretKey, op.SecretDisplay, op.AWSRegion,
 		s.box.Seal(params, op.ID[:]), regions, op.Force, op.Principal, requestID, op.RequestHash,
-		op.ReasonFingerprint, labels, op.JobID, op.TraceParent, op.OriginPolicy,
+		op.ReasonFingerprint, labels, op.JobID, op.TraceParent, op.OriginPolicy, pgUUID(op.ParentID), steps,
 	).Scan(&op.Seq, &op.CreatedAt, &op.UpdatedAt)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "operations_principal_request_id" {
@@ -105,6 +117,12 @@ func (s *Store) Insert(ctx context.Context, db DB, op *domain.Operation) error {
 	}
 	return nil
 }
+
+const insertSQL = `
+	INSERT INTO operations (id, kind, state, secret_key, secret_display, aws_region, params, regions, force,
+		principal, request_id, request_hash, reason_fingerprint, labels, job_id, trace_parent, origin_policy, parent_id, steps)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, nullif($15::bigint, 0), $16, nullif($17, ''), $18, $19)
+	RETURNING seq, created_at, updated_at`
 
 // Get returns one operation.
 func (s *Store) Get(ctx context.Context, db DB, id uuid.UUID) (domain.Operation, error) {
@@ -196,14 +214,18 @@ func (s *Store) Update(ctx context.Context, db DB, op *domain.Operation) error {
 	if op.LastAttemptError != nil {
 		lastCode, lastMsg = &op.LastAttemptError.Code, &op.LastAttemptError.Message
 	}
+	steps, err := encodeSteps(op.Steps)
+	if err != nil {
+		return err
+	}
 	err = db.QueryRow(ctx, `
 		UPDATE operations SET state = $2, regions = $3, error_code = $4, error_message = $5, aws_calls = $6,
 			attempts = $7, job_id = nullif($8::bigint, 0), started_at = $9, ended_at = $10,
 			last_attempt_error_code = $11, last_attempt_error_message = $12, next_attempt_at = $13,
-			retry_deadline = $14, mutation = $15, updated_at = now()
+			retry_deadline = $14, mutation = $15, steps = $16, updated_at = now()
 		WHERE id = $1 RETURNING updated_at`,
 		pgUUID(op.ID), op.State, regions, code, msg, calls, op.Attempts, op.JobID, nullTime(op.StartedAt), nullTime(op.EndedAt),
-		lastCode, lastMsg, nullTime(op.NextAttemptAt), nullTime(op.RetryDeadline), op.Mutation,
+		lastCode, lastMsg, nullTime(op.NextAttemptAt), nullTime(op.RetryDeadline), op.Mutation, steps,
 	).Scan(&op.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrNotFound
@@ -269,10 +291,13 @@ func (s *Store) scan(row pgx.Row) (domain.Operation, error) {
 		op             domain.Operation
 		sealed         []byte
 		regions, calls []byte
+		open           []byte
 		code           *domain.Code
 		msg            string
 		started, ended *time.Time
 		approval       []byte
+		parent         pgtype.UUID
+		steps          []byte
 		lastCode       *domain.Code
 		lastMsg        string
 		next, deadline *time.Time
@@ -280,7 +305,7 @@ func (s *Store) scan(row pgx.Row) (domain.Operation, error) {
 	err := row.Scan(&op.ID, &op.Seq, &op.Kind, &op.State, &op.SecretKey, &op.SecretDisplay, &op.AWSRegion,
 		&sealed, &regions, &op.Force, &op.Principal, &op.RequestID, &op.RequestHash, &op.ReasonFingerprint,
 		&op.Labels, &code, &msg, &calls, &op.Attempts, &op.JobID, &op.CreatedAt, &op.UpdatedAt, &started, &ended, &op.TraceParent,
-		&approval, &lastCode, &lastMsg, &next, &deadline, &op.Mutation, &op.OriginPolicy)
+		&approval, &lastCode, &lastMsg, &next, &deadline, &op.Mutation, &op.OriginPolicy, &parent, &steps, &open)
 	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return op, err
@@ -300,6 +325,12 @@ func (s *Store) scan(row pgx.Row) (domain.Operation, error) {
 	if err := json.Unmarshal(calls, &op.AWSCalls); err != nil {
 		return op, fmt.Errorf("operation %s: decode aws calls: %w", op.ID, err)
 	}
+	if err := json.Unmarshal(open, &op.OpenCalls); err != nil {
+		return op, fmt.Errorf("operation %s: decode open aws calls: %w", op.ID, err)
+	}
+	if len(op.OpenCalls) == 0 {
+		op.OpenCalls = nil
+	}
 	if code != nil {
 		op.Error = &domain.Error{Code: *code, Message: msg}
 	}
@@ -315,6 +346,25 @@ func (s *Store) scan(row pgx.Row) (domain.Operation, error) {
 	if ended != nil {
 		op.EndedAt = *ended
 	}
+	if parent.Valid {
+		op.ParentID = parent.Bytes
+	}
+	if steps != nil {
+		if err := json.Unmarshal(steps, &op.Steps); err != nil {
+			return op, fmt.Errorf("operation %s: decode steps: %w", op.ID, err)
+		}
+		// The KMS keys are sealed in params; the steps column names
+		// Regions only.
+		kms := map[string]string{}
+		for _, p := range op.Params.Replicas {
+			kms[p.Region] = p.KMSKeyID
+		}
+		for i := range op.Steps {
+			for j := range op.Steps[i].Targets {
+				op.Steps[i].Targets[j].KMSKeyID = kms[op.Steps[i].Targets[j].Region]
+			}
+		}
+	}
 	if lastCode != nil {
 		op.LastAttemptError = &domain.Error{Code: *lastCode, Message: lastMsg}
 	}
@@ -325,6 +375,67 @@ func (s *Store) scan(row pgx.Row) (domain.Operation, error) {
 		op.RetryDeadline = *deadline
 	}
 	return op, nil
+}
+
+// encodeSteps is the steps column: nil for operations without steps, and
+// no KMS key (those are sealed in params).
+func encodeSteps(steps []domain.Step) ([]byte, error) {
+	if steps == nil {
+		return nil, nil
+	}
+	bare := make([]domain.Step, len(steps))
+	for i, st := range steps {
+		bare[i] = st
+		bare[i].Targets = nil
+		for _, t := range st.Targets {
+			bare[i].Targets = append(bare[i].Targets, domain.ReplicaParam{Region: t.Region})
+		}
+	}
+	b, err := json.Marshal(bare)
+	if err != nil {
+		return nil, fmt.Errorf("encode steps: %w", err)
+	}
+	return b, nil
+}
+
+// Children returns a parent operation's children, in creation order.
+func (s *Store) Children(ctx context.Context, db DB, parent uuid.UUID) ([]domain.Operation, error) {
+	rows, err := db.Query(ctx, `SELECT `+columns+` FROM operations WHERE parent_id = $1 ORDER BY seq`, pgUUID(parent))
+	if err != nil {
+		return nil, fmt.Errorf("list children: %w", err)
+	}
+	defer rows.Close()
+	var ops []domain.Operation
+	for rows.Next() {
+		op, err := s.scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, op)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list children: %w", err)
+	}
+	return ops, nil
+}
+
+// ChildStates counts a parent's children by state.
+func ChildStates(ctx context.Context, db DB, parent uuid.UUID) (map[domain.State]int, error) {
+	rows, err := db.Query(ctx, `SELECT state, count(*) FROM operations WHERE parent_id = $1 GROUP BY state`, pgUUID(parent))
+	if err != nil {
+		return nil, fmt.Errorf("count children: %w", err)
+	}
+	defer rows.Close()
+	out := map[domain.State]int{}
+	for rows.Next() {
+		var st domain.State
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("count children: %w", err)
+		}
+		out[st] = n
+	}
+	return out, rows.Err()
 }
 
 func nullTime(t time.Time) *time.Time {
@@ -435,4 +546,95 @@ func OperationStats(ctx context.Context, db DB) (map[KindState]int64, time.Time,
 // 3% of the accepting path's CPU, measured in docs/BENCHMARKS.md.
 func pgUUID(id uuid.UUID) pgtype.UUID {
 	return pgtype.UUID{Bytes: id, Valid: id != uuid.Nil}
+}
+
+// LockSecretsActive takes LockSecret's lock on each of keys, in sorted
+// order (so that transactions locking several secrets cannot deadlock each
+// other), then reports which of them have an operation that is PENDING or
+// RUNNING. Like LockSecretHasActive it is one round trip whose check runs
+// after every lock is held.
+func (s *Store) LockSecretsActive(ctx context.Context, tx pgx.Tx, keys []string) (map[string]bool, error) {
+	sorted := slices.Clone(keys)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	b := &pgx.Batch{}
+	for _, k := range sorted {
+		b.Queue(lockSecretSQL, k)
+	}
+	active := make(map[string]bool, len(sorted))
+	b.Queue(`SELECT DISTINCT secret_key FROM operations WHERE secret_key = ANY($1) AND state IN ('pending', 'running')`, sorted).
+		Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var k string
+				if err := rows.Scan(&k); err != nil {
+					return err
+				}
+				active[k] = true
+			}
+			return rows.Err()
+		})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("lock secret queues and check active operations: %w", err)
+	}
+	return active, nil
+}
+
+// QueueInsert queues Insert's statement in b: when the batch's results are
+// read, op's Seq, CreatedAt and UpdatedAt are filled in, and a taken
+// request_id fails the batch with ErrDuplicateRequestID.
+func (s *Store) QueueInsert(b *pgx.Batch, op *domain.Operation) error {
+	params, err := json.Marshal(op.Params)
+	if err != nil {
+		return fmt.Errorf("encode params: %w", err)
+	}
+	regions, err := json.Marshal(op.Regions)
+	if err != nil {
+		return fmt.Errorf("encode regions: %w", err)
+	}
+	labels := op.Labels
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	var requestID *string
+	if op.RequestID != "" {
+		requestID = &op.RequestID
+	}
+	steps, err := encodeSteps(op.Steps)
+	if err != nil {
+		return err
+	}
+	b.Queue(insertSQL,
+		pgUUID(op.ID), op.Kind, op.State, op.SecretKey, op.SecretDisplay, op.AWSRegion,
+		s.box.Seal(params, op.ID[:]), regions, op.Force, op.Principal, requestID, op.RequestHash,
+		op.ReasonFingerprint, labels, op.JobID, op.TraceParent, op.OriginPolicy, pgUUID(op.ParentID), steps,
+	).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&op.Seq, &op.CreatedAt, &op.UpdatedAt)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "operations_principal_request_id" {
+			return ErrDuplicateRequestID
+		}
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "operations_policy_active" {
+			return ErrDuplicatePolicyOperation
+		}
+		if err != nil {
+			return fmt.Errorf("insert operation: %w", err)
+		}
+		return nil
+	})
+	return nil
+}
+
+// QueueSetApproval queues SetApproval's statement in b.
+func (s *Store) QueueSetApproval(b *pgx.Batch, id uuid.UUID, a *domain.Approval) error {
+	body, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("encode approval: %w", err)
+	}
+	b.Queue(setApprovalSQL, pgUUID(id), body, a.ExpiresAt).Exec(func(tag pgconn.CommandTag) error {
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+	return nil
 }

@@ -31,20 +31,22 @@ const (
 	ActionPoliciesRead  = "policies.read"
 	ActionPoliciesWrite = "policies.write"
 	ActionPoliciesPrune = "policies.prune"
+	// ActionFailover moves secrets' primaries to another Region (issue 15).
+	ActionFailover = "failover"
 )
 
 // Actions returns every action name, for CLIs and documentation.
 func Actions() []string {
 	return []string{ActionReplicate, ActionRemove, ActionPromote, ActionStatus,
 		ActionOperationsRead, ActionOperationsCancel, ActionOperationsApprove, ActionAuditRead,
-		ActionPoliciesRead, ActionPoliciesWrite, ActionPoliciesPrune}
+		ActionPoliciesRead, ActionPoliciesWrite, ActionPoliciesPrune, ActionFailover}
 }
 
 func isAction(a string) bool {
 	switch a {
 	case ActionReplicate, ActionRemove, ActionPromote, ActionStatus,
 		ActionOperationsRead, ActionOperationsCancel, ActionOperationsApprove, ActionAuditRead,
-		ActionPoliciesRead, ActionPoliciesWrite, ActionPoliciesPrune:
+		ActionPoliciesRead, ActionPoliciesWrite, ActionPoliciesPrune, ActionFailover:
 		return true
 	}
 	return false

@@ -123,8 +123,10 @@ func freeAddr() (string, error) {
 
 // waitFor polls check until it succeeds, the process exits, or timeout.
 func waitFor(ctx context.Context, p *process, timeout time.Duration, check func(ctx context.Context) error) error {
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	start := time.Now()
 	for {
 		err := check(ctx)
 		if err == nil {
@@ -135,6 +137,10 @@ func waitFor(ctx context.Context, p *process, timeout time.Duration, check func(
 		}
 		select {
 		case <-ctx.Done():
+			if parent.Err() != nil {
+				// The run's own deadline, not this process's: say so.
+				return errors.Join(fmt.Errorf("%s not ready after %s: %w", p.name, time.Since(start).Round(time.Millisecond), parent.Err()), err)
+			}
 			return errors.Join(fmt.Errorf("%s not ready after %s", p.name, timeout), err)
 		case <-time.After(50 * time.Millisecond):
 		}

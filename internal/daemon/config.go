@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -106,12 +107,27 @@ type Config struct {
 	// InsecureDev serves without authentication, on loopback only.
 	InsecureDev bool
 
+	// The web console (internal/console) at /ui/ on the HTTP listener:
+	// UIOff turns it off (--ui=false); UIReadOnly hides its mutating
+	// actions and refuses them to browsers. AuthTokenHeader names a header
+	// an authenticating proxy uses to forward the user's bearer token
+	// (X-Forwarded-Access-Token), read when Authorization is absent.
+	UIOff           bool
+	UIReadOnly      bool
+	AuthTokenHeader string
+
 	LogLevel slog.Level
 	Logger   *slog.Logger
 }
 
 // HeartbeatDefault is Config.Heartbeat's default.
-const HeartbeatDefault = 5 * time.Second
+//
+// Three seconds: a killed process's work is rescued about 2.5 intervals
+// after its last heartbeat (deadAfter), 7.5 s, leaving room under the 15 s
+// the DR runbook promises for a survivor whose workers are busy or whose
+// machine is loaded (5 s gave 12.5 s, and 15.05 s was measured once under
+// a load of 28 on two cores).
+const HeartbeatDefault = 3 * time.Second
 
 // RegisterFlags defines a flag for every setting, bound to c, with its
 // default and an explanation for --help.
@@ -143,15 +159,16 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Engine.ReplicationDeadline, "replication-deadline", engine.ReplicationDeadlineDefault, "how long Replicate waits for every Region to be InSync or Failed")
 	fs.DurationVar(&c.Engine.PollInitial, "poll-initial", engine.PollInitialDefault, "first DescribeSecret polling interval")
 	fs.DurationVar(&c.Engine.PollMax, "poll-max", engine.PollMaxDefault, "longest DescribeSecret polling interval")
+	fs.DurationVar(&c.Engine.StatusCacheTTL, "status-cache-ttl", engine.StatusCacheTTLDefault, "how long Status reuses a secret's DescribeSecret answer; concurrent callers share one call, and replicad's own changes to the secret drop it sooner (negative: call AWS every time)")
 	fs.DurationVar(&c.Engine.InlinePoll, "inline-poll", engine.InlinePollDefault, "how long one execution polls before freeing its worker and resuming later (0: snooze after one look)")
-	fs.DurationVar(&c.Engine.ReconcileInterval, "policy-reconcile-interval", engine.ReconcileIntervalDefault, "how often ENFORCE replication policies turn drift into operations (negative: never)")
-	fs.DurationVar(&c.Engine.PolicyRetryBackoff, "policy-retry-backoff", engine.PolicyRetryBackoffDefault, "how long a policy waits before trying again what one of its operations failed to do")
 	fs.DurationVar(&c.Inventory.Interval, "inventory-interval", inventory.IntervalDefault, "how often each (account, Region) is scanned into the inventory, from the end of its last complete scan; 0: no scanning")
 	fs.Func("inventory-regions", "comma-separated Regions the inventory scans in the ambient account when no --accounts-file is given (default: --allowed-regions, else --default-region)",
 		listSetter(&c.InventoryRegions))
 	fs.IntVar(&c.Inventory.Workers, "inventory-workers", inventory.WorkersDefault, "(account, Region)s this process scans at once")
 	fs.DurationVar(&c.Inventory.Lease, "inventory-lease", inventory.LeaseDefault, "how long a process holds an (account, Region) it scans without renewing (renewed after each page); a crashed scanner's target is taken over after this")
 	fs.StringVar(&c.AccountsFile, "accounts-file", "", "YAML file listing the AWS accounts to act in, each with an IAM role to assume (optional external id) and its Regions; empty: the ambient credentials' account")
+	fs.DurationVar(&c.Engine.ReconcileInterval, "policy-reconcile-interval", engine.ReconcileIntervalDefault, "how often ENFORCE replication policies turn drift into operations (negative: never)")
+	fs.DurationVar(&c.Engine.PolicyRetryBackoff, "policy-retry-backoff", engine.PolicyRetryBackoffDefault, "how long a policy waits before trying again what one of its operations failed to do")
 	fs.DurationVar(&c.Heartbeat, "heartbeat-interval", HeartbeatDefault, "how often processes sharing the database announce themselves; each takes an equal share of the AWS rate budgets")
 	fs.DurationVar(&c.Drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight operations may finish before they are handed back to the queue")
 	fs.StringVar(&c.DataKeyFile, "data-key-file", "", "file holding the 32-byte data key (base64) that seals operation parameters (required)")
@@ -176,6 +193,13 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.StringVar(&c.JWTPrincipalClaim, "jwt-principal-claim", "sub", "token claim holding the principal")
 	fs.StringVar(&c.JWTGroupsClaim, "jwt-groups-claim", "groups", "token claim holding the caller's groups")
 	fs.StringVar(&c.PolicyFile, "policy-file", "", "authorization policy (YAML); reloaded on change and on SIGHUP; a broken file is refused and the old policy kept")
+	fs.BoolFunc("ui", "serve the web console at /ui/ on --http-addr (default true; --ui=false turns it off)", func(v string) error {
+		on, err := strconv.ParseBool(v)
+		c.UIOff = !on
+		return err
+	})
+	fs.BoolVar(&c.UIReadOnly, "ui-read-only", false, "read-only web console: mutating actions are hidden, and refused to browsers over REST (PERMISSION_DENIED)")
+	fs.StringVar(&c.AuthTokenHeader, "auth-token-header", "", "request header carrying the bearer token when Authorization is absent, as an authenticating proxy forwards it (e.g. X-Forwarded-Access-Token)")
 	fs.BoolVar(&c.InsecureDev, "insecure-dev", false, "development only: serve without authentication; refuses non-loopback addresses")
 	fs.TextVar(&c.LogLevel, "log-level", slog.LevelInfo, "log level: debug, info, warn or error")
 }
@@ -385,6 +409,9 @@ func (c Config) LogValue() slog.Value {
 		slog.String("jwt_audience", c.JWTAudience),
 		slog.String("policy_file", c.PolicyFile),
 		slog.Bool("insecure_dev", c.InsecureDev),
+		slog.Bool("ui", !c.UIOff),
+		slog.Bool("ui_read_only", c.UIReadOnly),
+		slog.String("auth_token_header", c.AuthTokenHeader),
 		slog.String("log_level", c.LogLevel.String()),
 	)
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/replicad/replicad/internal/auth"
 	"github.com/replicad/replicad/internal/awssm"
 	"github.com/replicad/replicad/internal/buildinfo"
+	"github.com/replicad/replicad/internal/console"
 	"github.com/replicad/replicad/internal/domain"
 	"github.com/replicad/replicad/internal/engine"
 	"github.com/replicad/replicad/internal/inventory"
@@ -155,6 +156,11 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		return nil, err
 	}
 	engCfg := cfg.Engine
+	if engCfg.Queue.ID == "" {
+		// The queue's client id is the instance id, so the jobs a dead
+		// instance was executing can be found by its heartbeat (rescueLoop).
+		engCfg.Queue.ID = d.instance
+	}
 	engCfg.Logger = log
 	engCfg.Observer = engineObservers{d.metrics, operationLog{log}}
 	engCfg.TracerProvider = tp
@@ -180,12 +186,26 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 	if err := d.accessControl(ctx, &scfg); err != nil {
 		return nil, err
 	}
-	handlers := map[string]http.Handler{"GET /metrics": d.metrics.Handler()}
+	handlers := map[string]http.Handler{}
 	if cfg.MetricsAddr != "" {
 		if d.metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
 			return nil, fmt.Errorf("metrics listener: %w", err)
 		}
-		handlers = nil
+	} else {
+		handlers["GET /metrics"] = d.metrics.Handler()
+	}
+	if !cfg.UIOff {
+		regions := cfg.AllowedRegions
+		if len(regions) == 0 {
+			regions = validate.DefaultAllowedRegions
+		}
+		ui, err := console.New(console.Options{ReadOnly: cfg.UIReadOnly, AllowedRegions: regions,
+			DefaultRegion: cfg.DefaultRegion, Version: buildinfo.Read().String()})
+		if err != nil {
+			return nil, err
+		}
+		handlers["/ui/"] = ui
+		handlers["GET /ui"] = http.HandlerFunc(console.Redirect)
 	}
 	if cfg.PprofAddr != "" {
 		if d.pprofLn, err = net.Listen("tcp", cfg.PprofAddr); err != nil {
@@ -207,8 +227,12 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		Metrics:        d.metrics.UnaryInterceptor(),
 		TracerProvider: tp,
 		HTTPHandlers:   handlers,
-		Ready:          d.ready,
-		Logger:         log,
+		BearerHeader:   cfg.AuthTokenHeader,
+		// Read-only is the console's mode; without the console there is
+		// nothing to be read-only about.
+		ConsoleReadOnly: cfg.UIReadOnly && !cfg.UIOff,
+		Ready:           d.ready,
+		Logger:          log,
 	})
 	if err != nil {
 		return nil, err
@@ -236,7 +260,7 @@ func (d *Daemon) MetricsAddr() string {
 // after which their jobs go back to the queue for another process.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.close()
-	d.log.Info("serving", "grpc_addr", d.GRPCAddr(), "http_addr", d.HTTPAddr())
+	d.log.Info("serving", "grpc_addr", d.GRPCAddr(), "http_addr", d.HTTPAddr(), "instance", d.instance)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.server.Serve(ctx) })
 	g.Go(func() error { return d.engine.Run(ctx, d.cfg.Drain) })
@@ -261,6 +285,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		g.Go(func() error { return serveUntilDone(ctx, "pprof", d.pprofLn, pprofMux()) })
 	}
 	err := g.Wait()
+	// The API has stopped: commit the accepts handed over.
+	d.engine.Close()
 	if d.writer != nil {
 		// Requests and workers have stopped: store their last events, then
 		// link them.
@@ -306,9 +332,25 @@ func (d *Daemon) heartbeat(ctx context.Context) error {
 	return nil
 }
 
+// deadAfter is how long an instance's heartbeat may be silent before the
+// others take the jobs it was executing: two intervals, so one late
+// heartbeat never costs an execution, and, with the rescue pass every half
+// interval, a killed process's work is picked up within about 2.5 intervals
+// of its last heartbeat (7.5 s at the default 3 s), far sooner than
+// --rescue-after, which stays as the queue's own safety net.
+func (d *Daemon) deadAfter() time.Duration { return 2 * d.cfg.Heartbeat }
+
 func (d *Daemon) heartbeats(ctx context.Context) {
 	t := time.NewTicker(d.cfg.Heartbeat)
 	defer t.Stop()
+	rescue := time.NewTicker(d.cfg.Heartbeat / 2)
+	defer rescue.Stop()
+	// healthySince is when this process's heartbeats started succeeding
+	// without a break (Start's succeeded). Only a process that has been
+	// beating for a whole deadAfter may judge others dead: one that was cut
+	// off from the database would otherwise, on reconnecting first, take
+	// the jobs of processes that were only as silent as it was.
+	healthySince := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -317,8 +359,20 @@ func (d *Daemon) heartbeats(ctx context.Context) {
 			cancel()
 			return
 		case <-t.C:
-			if err := d.heartbeat(ctx); err != nil && ctx.Err() == nil {
-				d.log.WarnContext(ctx, "heartbeat failed", "error", err)
+			if err := d.heartbeat(ctx); err != nil {
+				healthySince = time.Time{}
+				if ctx.Err() == nil {
+					d.log.WarnContext(ctx, "heartbeat failed", "error", err)
+				}
+			} else if healthySince.IsZero() {
+				healthySince = time.Now()
+			}
+		case <-rescue.C:
+			if healthySince.IsZero() || time.Since(healthySince) < d.deadAfter() {
+				continue
+			}
+			if _, err := d.engine.RescueDead(ctx, d.deadAfter()); err != nil && ctx.Err() == nil {
+				d.log.WarnContext(ctx, "rescue pass failed", "error", err)
 			}
 		}
 	}
@@ -340,6 +394,9 @@ func (d *Daemon) close() {
 		if ln != nil {
 			_ = ln.Close()
 		}
+	}
+	if d.engine != nil {
+		d.engine.Close()
 	}
 	if d.writer != nil {
 		d.writer.Close()

@@ -14,6 +14,11 @@ const (
 	KindReplicate Kind = "replicate"
 	KindRemove    Kind = "remove"
 	KindPromote   Kind = "promote"
+	// KindFailover is a Region failover: a parent operation (ParentID
+	// unset) with one child operation (ParentID set) per planned secret.
+	KindFailover Kind = "failover"
+	// KindFailback is a failback to a Region that returned.
+	KindFailback Kind = "failback"
 )
 
 // State is where an operation is in its life.
@@ -104,7 +109,12 @@ type Operation struct {
 	// Error is set when the operation FAILED or was CANCELLED.
 	Error    *Error
 	AWSCalls []AWSCall
-	Attempts int
+	// OpenCalls are mutating AWS calls whose intent was recorded but whose
+	// outcome was not: in flight, or cut off by a crash (each with
+	// OutcomeUnknown set). They are read with the operation, never written
+	// back with it: an execution adopts them into AWSCalls.
+	OpenCalls []AWSCall
+	Attempts  int
 	// LastAttemptError is why the last attempt failed transiently (it was,
 	// or is to be, retried); redacted.
 	LastAttemptError *Error
@@ -130,6 +140,14 @@ type Operation struct {
 	// OriginPolicy names the replication policy whose reconciliation
 	// created the operation; "" for an interactive request.
 	OriginPolicy string
+	// ParentID is a failover child's parent operation.
+	ParentID uuid.UUID
+	// Steps are a failover child's AWS calls and their outcomes (targets'
+	// KMS keys are in Params.Replicas, sealed).
+	Steps []Step
+	// DR is a failover parent's plan and progress, filled in by the engine
+	// from its children when read.
+	DR *DRProgress
 }
 
 // Approval is an operation's two-person approval: who asked, who may and
@@ -157,6 +175,8 @@ type ApprovedBy struct {
 type Params struct {
 	SecretID string         `json:"secret_id"`
 	Replicas []ReplicaParam `json:"replicas,omitempty"`
+	// DR is a failover parent's plan, as shown before it ran.
+	DR *DRPlan `json:"dr,omitempty"`
 	// ReplaceKMSKey (Replicate): a replica under another key is removed and
 	// added again under the requested key, instead of failing the
 	// operation.
@@ -214,6 +234,22 @@ type AWSCall struct {
 	RequestID string    `json:"request_id,omitempty"`
 	ErrorCode string    `json:"error_code,omitempty"`
 	Time      time.Time `json:"time"`
+	// OutcomeUnknown: the call was sent (its intent recorded first) but no
+	// answer was recorded — the process died, or its context ended, in
+	// between. Whether it took effect was decided afterwards from
+	// DescribeSecret, never by sending it again blindly.
+	OutcomeUnknown bool `json:"outcome_unknown,omitempty"`
+}
+
+// Intent is the write-ahead record of one mutating AWS call, stored before
+// the call is sent.
+type Intent struct {
+	ID          uuid.UUID
+	OperationID uuid.UUID
+	API, Region string
+	// Targets are the Regions the call names.
+	Targets   []string
+	StartedAt time.Time
 }
 
 // OperationFilter selects operations to list.

@@ -97,6 +97,18 @@ type Config struct {
 	// FAILED with the last error (default RetryForDefault). The queue's
 	// MaxAttempts bounds the attempts as well.
 	RetryFor time.Duration
+	// StatusCacheTTL is how long Status reuses a DescribeSecret answer
+	// (default StatusCacheTTLDefault; negative: never, every Status calls
+	// AWS). See statusCache for when an answer is dropped sooner.
+	StatusCacheTTL time.Duration
+	// AcceptCommitters, AcceptBatch and AcceptWindow shape the group
+	// commit of accepts (defaults AcceptCommittersDefault,
+	// AcceptBatchDefault, and no window): up to AcceptCommitters
+	// transactions commit at once, each holding up to AcceptBatch accepts,
+	// those queued when it started, or arriving within AcceptWindow of its
+	// first.
+	AcceptCommitters, AcceptBatch int
+	AcceptWindow                  time.Duration
 	// Queue configures the worker pool.
 	Queue queue.Config
 	// Observer, if set, hears about finished operations.
@@ -140,6 +152,8 @@ type Engine struct {
 	log    *slog.Logger
 	tracer trace.Tracer
 	wait   *waiters
+	status *statusCache
+	accept *committer
 }
 
 // New returns an Engine. api serves requests; work is the queue's own pool.
@@ -163,6 +177,7 @@ func New(api, work *pgxpool.Pool, box *seal.Box, red *redact.Redactor, sm Secret
 	if cfg.WriteRate == 0 {
 		cfg.WriteRate = awssm.WriteRateDefault
 	}
+	def(&cfg.StatusCacheTTL, StatusCacheTTLDefault)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -173,14 +188,26 @@ func New(api, work *pgxpool.Pool, box *seal.Box, red *redact.Redactor, sm Secret
 		cfg.TracerProvider = noop.NewTracerProvider()
 	}
 	e := &Engine{api: api, work: work, store: store.New(box), sm: sm, box: box, red: red, cfg: cfg, log: cfg.Logger, wait: newWaiters(),
+		status: newStatusCache(cfg.StatusCacheTTL),
 		tracer: cfg.TracerProvider.Tracer("github.com/replicad/replicad/internal/engine")}
 	q, err := queue.New(work, e, cfg.Queue)
 	if err != nil {
 		return nil, err
 	}
 	e.queue = q
+	if cfg.AcceptCommitters <= 0 {
+		cfg.AcceptCommitters = AcceptCommittersDefault
+	}
+	if cfg.AcceptBatch <= 0 {
+		cfg.AcceptBatch = AcceptBatchDefault
+	}
+	e.accept = newCommitter(e, cfg.AcceptCommitters, cfg.AcceptBatch, cfg.AcceptWindow)
 	return e, nil
 }
+
+// Close stops accepting operations, once those already handed to the
+// group commit are committed. Call it after the API stopped serving.
+func (e *Engine) Close() { e.accept.close() }
 
 // Run works operations until ctx ends, then drains: running executions get
 // drain to finish before their contexts are cancelled and they hand their
@@ -247,6 +274,11 @@ type Submission struct {
 	ReasonFingerprint string
 	// Labels are label keys to fingerprints of their values.
 	Labels map[string]string
+	// DR, if set, makes a failover parent with this plan (Secret unused).
+	DR *domain.DRPlan
+	// Audit, if set, is the request's audit event, stored in the
+	// transaction that accepts the operation.
+	Audit AcceptAudit
 	// Approval, if set, holds the operation as AWAITING_APPROVAL until a
 	// second person approves it (approval.go); with BreakGlass it runs at
 	// once, loudly audited.
@@ -254,6 +286,11 @@ type Submission struct {
 	// OriginPolicy names the replication policy creating the operation
 	// (reconcile.go); its job and AWS calls then yield to interactive ones.
 	OriginPolicy string
+	// ValidateOnly answers the operation Submit would accept without
+	// storing, queueing or announcing it (AIP-163 validate_only: a plan
+	// preview). A request_id already used is answered as the real request
+	// would be: its first operation, or ErrRequestIDReused.
+	ValidateOnly bool
 }
 
 // Submit accepts an operation: when it returns, the operation and its place
@@ -269,9 +306,12 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (op domain.Operation,
 			return domain.Operation{}, false, err
 		}
 	}
-	id, err := uuid.NewV7()
-	if err != nil {
-		return domain.Operation{}, false, fmt.Errorf("operation id: %w", err)
+	// A preview has no id: nothing may look it up, and nothing can.
+	var id uuid.UUID
+	if !s.ValidateOnly {
+		if id, err = uuid.NewV7(); err != nil {
+			return domain.Operation{}, false, fmt.Errorf("operation id: %w", err)
+		}
 	}
 	op = domain.Operation{
 		ID:                id,
@@ -290,35 +330,27 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (op domain.Operation,
 		Approval:          s.Approval,
 		OriginPolicy:      s.OriginPolicy,
 	}
+	if s.DR != nil {
+		op.SecretKey, op.SecretDisplay = failoverKey(op.ID), failoverDisplay(*s.DR)
+		op.Params = domain.Params{DR: s.DR}
+	}
 	if s.Approval != nil && !s.Approval.BreakGlass {
 		op.State = domain.StateAwaitingApproval
 	}
 	for _, r := range s.Replicas {
 		op.Regions = append(op.Regions, domain.RegionProgress{Region: r.Region, State: domain.RegionPending})
 	}
+	if s.ValidateOnly {
+		now := time.Now()
+		op.CreatedAt, op.UpdatedAt = now, now
+		return op, false, nil
+	}
 	if s.RequestID != "" {
 		op.RequestHash = e.box.MAC(s.Canonical)
 	}
-	// READ COMMITTED whatever the server's default: the active-operation
-	// check must see operations committed while it waited for the lock.
-	err = pgx.BeginTxFunc(ctx, e.api, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
-		active, err := e.store.LockSecretHasActive(ctx, tx, op.SecretKey)
-		if err != nil {
-			return err
-		}
-		if !active && op.State == domain.StatePending {
-			if op.JobID, err = e.enqueue(ctx, tx, op); err != nil {
-				return err
-			}
-		}
-		if err := e.store.Insert(ctx, tx, &op); err != nil {
-			return err
-		}
-		if op.Approval != nil {
-			return e.store.SetApproval(ctx, tx, op.ID, op.Approval)
-		}
-		return nil
-	})
+	// Group-committed with concurrent accepts, in one transaction with the
+	// request's audit event (committer).
+	err = e.accept.accept(ctx, &accepting{op: &op, audit: s.Audit})
 	if errors.Is(err, store.ErrDuplicateRequestID) {
 		// A concurrent request with the same request_id committed first.
 		existing, getErr := e.store.GetByRequestID(ctx, e.api, s.Principal, s.RequestID)
@@ -428,18 +460,23 @@ func (e *Engine) startNext(ctx context.Context, tx pgx.Tx, secretKey string) err
 	return e.store.SetJob(ctx, tx, next.ID, jobID)
 }
 
-// enqueue gives op a job: a background one for a policy's operation, so
+// enqueue gives op a job: a background one for a policy's operation or a failover's child, so
 // that interactive operations go first whenever both wait for a worker.
 func (e *Engine) enqueue(ctx context.Context, tx pgx.Tx, op domain.Operation) (int64, error) {
-	if op.OriginPolicy != "" {
+	if op.OriginPolicy != "" || op.ParentID != uuid.Nil {
 		return e.queue.EnqueueBackgroundTx(ctx, tx, op.ID)
 	}
 	return e.queue.EnqueueTx(ctx, tx, op.ID)
 }
 
-// Get returns an operation.
+// Get returns an operation; a failover parent comes with its children's
+// progress.
 func (e *Engine) Get(ctx context.Context, id uuid.UUID) (domain.Operation, error) {
-	return e.store.Get(ctx, e.api, id)
+	op, err := e.store.Get(ctx, e.api, id)
+	if err != nil {
+		return op, err
+	}
+	return e.withChildren(ctx, op)
 }
 
 // List returns operations newest first.
@@ -447,30 +484,59 @@ func (e *Engine) List(ctx context.Context, f domain.OperationFilter) ([]domain.O
 	return e.store.List(ctx, e.api, f)
 }
 
-// Describe reads a secret's replication from AWS for principal. A bare name
-// is looked up in region; if that finds a replica, the primary is described
-// instead. AWS failures are *domain.AWSError.
+// Status reads a secret's replication from AWS for principal, with its
+// recent operations (at most recent, newest first). A bare name is looked
+// up in region; if that finds a replica, the primary is described instead.
+// The DescribeSecret answer may be a shared one up to StatusCacheTTL old,
+// never one older than a change to the listed operations (statusCache).
+// AWS failures are *domain.AWSError.
+func (e *Engine) Status(ctx context.Context, principal string, id secretid.ID, region string, recent int) (domain.Secret, []domain.Operation, error) {
+	// The operations first: their newest update says which cached answers
+	// replicad itself may have made stale, in whichever process.
+	ops, err := e.store.List(ctx, e.api, domain.OperationFilter{SecretKey: id.Key(), Limit: recent})
+	if err != nil {
+		return domain.Secret{}, nil, err
+	}
+	var notBefore time.Time
+	for _, op := range ops {
+		if op.UpdatedAt.After(notBefore) {
+			notBefore = op.UpdatedAt
+		}
+	}
+	sec, err := e.status.get(ctx, id.Key(), id.Raw, region, notBefore, func(ctx context.Context) (domain.Secret, error) {
+		return e.Describe(ctx, principal, id, region)
+	})
+	if err != nil {
+		return domain.Secret{}, nil, err
+	}
+	return sec, ops, nil
+}
+
+// Describe reads a secret's replication from AWS for principal, uncached. A
+// bare name is looked up in region; if that finds a replica, the primary is
+// described instead. AWS failures are *domain.AWSError.
 func (e *Engine) Describe(ctx context.Context, principal string, id secretid.ID, region string) (domain.Secret, error) {
 	ctx = awssm.WithCaller(ctx, awssm.Caller{Principal: principal})
 	sec, err := e.sm.Describe(ctx, region, id.Raw)
 	if err != nil {
-		return domain.Secret{}, e.scrub(err)
+		return domain.Secret{}, e.scrub(err, id.Raw)
 	}
 	if sec.PrimaryRegion != region {
 		if sec, err = e.sm.Describe(ctx, sec.PrimaryRegion, inRegion(id, sec.PrimaryRegion)); err != nil {
-			return domain.Secret{}, e.scrub(err)
+			return domain.Secret{}, e.scrub(err, id.Raw)
 		}
 	}
 	return sec, nil
 }
 
-// scrub turns an AWS error into what may leave the engine: classified,
-// account ids removed from its message.
-func (e *Engine) scrub(err error) error {
+// scrub turns an AWS error about secretID into what may leave the engine:
+// classified, account ids removed from its message and from the secret it
+// names.
+func (e *Engine) scrub(err error, secretID string) error {
 	var ae *awssm.Error
 	if errors.As(err, &ae) {
 		return &domain.AWSError{API: ae.API, Region: ae.Region, AWSCode: ae.Code, Message: e.red.Text(ae.Message),
-			RequestID: ae.RequestID, Code: ae.Class.Code()}
+			RequestID: ae.RequestID, Code: ae.Class.Code(), Secret: e.red.ARN(secretID)}
 	}
 	return err
 }

@@ -10,6 +10,7 @@ package queue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -271,6 +273,55 @@ func (q *Queue) EnqueueBackgroundTx(ctx context.Context, tx pgx.Tx, operationID 
 	return res.Job.ID, nil
 }
 
+// NewJob is one operation to enqueue with EnqueueManyTx.
+type NewJob struct {
+	OperationID uuid.UUID
+	// Background jobs yield to interactive ones (EnqueueBackgroundTx).
+	Background bool
+}
+
+// EnqueueManyTx adds a job for each operation in tx, in one statement, and
+// returns their ids in the same order.
+func (q *Queue) EnqueueManyTx(ctx context.Context, tx pgx.Tx, jobs []NewJob) ([]int64, error) {
+	if len(jobs) == 0 {
+		return nil, nil
+	}
+	operationIDs := make([]uuid.UUID, len(jobs))
+	params := make([]river.InsertManyParams, len(jobs))
+	for i, j := range jobs {
+		operationIDs[i] = j.OperationID
+		opts := &river.InsertOpts{Queue: Name}
+		if j.Background {
+			opts.Priority = BackgroundPriority
+		}
+		params[i] = river.InsertManyParams{Args: args{OperationID: j.OperationID}, InsertOpts: opts}
+	}
+	res, err := q.client.InsertManyTx(ctx, tx, params)
+	if err != nil {
+		return nil, fmt.Errorf("enqueue %d operations: %w", len(operationIDs), err)
+	}
+	if len(res) != len(operationIDs) {
+		return nil, fmt.Errorf("enqueue %d operations: %d jobs inserted", len(operationIDs), len(res))
+	}
+	// Matched by the job's own arguments, not by position: River does not
+	// promise to return rows in the order given.
+	byOp := make(map[uuid.UUID]int64, len(res))
+	for _, r := range res {
+		var a args
+		if err := json.Unmarshal(r.Job.EncodedArgs, &a); err != nil {
+			return nil, fmt.Errorf("enqueued job %d: %w", r.Job.ID, err)
+		}
+		byOp[a.OperationID] = r.Job.ID
+	}
+	ids := make([]int64, len(operationIDs))
+	for i, id := range operationIDs {
+		if ids[i] = byOp[id]; ids[i] == 0 {
+			return nil, fmt.Errorf("enqueue operation %s: no job inserted", id)
+		}
+	}
+	return ids, nil
+}
+
 // CancelTx cancels a job in tx. A job that is running is marked for
 // cancellation and its context is cancelled.
 func (q *Queue) CancelTx(ctx context.Context, tx pgx.Tx, jobID int64) error {
@@ -348,4 +399,37 @@ func (b *backoff) delay(attempt int) time.Duration {
 		}
 	}
 	return time.Duration(rand.Int64N(int64(ceiling) + 1))
+}
+
+// Execer is what RescueJobsOf needs: a pool or a transaction.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// RescueJobsOf makes the jobs that the given clients (queue Config.IDs)
+// were executing available to any process at once, instead of after
+// RescueAfter: the caller has established that those clients are dead. Each
+// rescued job gets an error entry saying why, and its next execution resumes
+// the operation from AWS's state like any retry. It returns how many jobs
+// were rescued.
+func RescueJobsOf(ctx context.Context, db Execer, clientIDs []string, reason string) (int64, error) {
+	if len(clientIDs) == 0 {
+		return 0, nil
+	}
+	// The last element of attempted_by is the client working the current
+	// attempt (River appends on every fetch). 'available' with scheduled_at
+	// now is what River's own rescuer achieves via 'retryable' and its
+	// scheduler, without waiting for the scheduler's next pass.
+	tag, err := db.Exec(ctx, `UPDATE river_job SET
+			state = 'available',
+			scheduled_at = now(),
+			errors = array_append(errors, jsonb_build_object(
+				'at', now(), 'attempt', attempt, 'error', $2::text, 'trace', ''))
+		WHERE state = 'running' AND queue = $3
+		  AND attempted_by[array_length(attempted_by, 1)] = ANY($1::text[])`,
+		clientIDs, reason, Name)
+	if err != nil {
+		return 0, fmt.Errorf("rescue jobs: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }

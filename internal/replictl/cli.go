@@ -27,6 +27,8 @@ type IO struct {
 	// Width is the terminal's width in columns (0: unknown); live progress
 	// lines are cut to it so redrawing stays aligned.
 	Width int
+	// Stdin answers the confirmation a failover asks for on a terminal.
+	Stdin io.Reader
 	// Getenv reads the environment (REPLICTL_SERVER, REPLICTL_TOKEN, …).
 	Getenv func(string) string
 	// PollInterval is how often --wait asks for the operation; 0 means
@@ -52,6 +54,8 @@ Usage:
   replictl policy get|delete NAME
   replictl policy list
   replictl policy status NAME [--wait]
+  replictl dr readiness --from REGION --to REGION
+  replictl dr failover --from REGION --to REGION [--secret S] [--name GLOB] [--tag K=V] [--force] [--plan|--yes] [--wait]
   replictl --version
 
 SECRET is a name (prod/db/primary) or a full ARN. Every command takes
@@ -102,6 +106,7 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		"operations": c.operations,
 		"audit":      c.audit,
 		"policy":     c.policy,
+		"dr":         c.dr,
 	}
 	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(c.io.Stdout, usageText)
@@ -145,7 +150,7 @@ func (c *cli) moveLeadingFlags(args []string) []string {
 func (c *cli) subcommands(ctx context.Context, group string, args []string, subs map[string]commandFunc) error {
 	if len(args) == 0 || subs[args[0]] == nil {
 		names := make([]string, 0, len(subs))
-		for _, n := range []string{"plan", "create", "update", "list", "get", "delete", "status", "cancel", "approve", "verify"} {
+		for _, n := range []string{"plan", "create", "update", "list", "get", "delete", "status", "cancel", "approve", "verify", "readiness", "failover"} {
 			if subs[n] != nil {
 				names = append(names, n)
 			}
@@ -214,6 +219,7 @@ type clients struct {
 	replication replicadv1.ReplicationServiceClient
 	audit       replicadv1.AuditServiceClient
 	policies    replicadv1.PolicyServiceClient
+	dr          replicadv1.DisasterRecoveryServiceClient
 }
 
 func (c *cli) dial() (*clients, error) {
@@ -226,6 +232,7 @@ func (c *cli) dial() (*clients, error) {
 		replication: replicadv1.NewReplicationServiceClient(conn),
 		audit:       replicadv1.NewAuditServiceClient(conn),
 		policies:    replicadv1.NewPolicyServiceClient(conn),
+		dr:          replicadv1.NewDisasterRecoveryServiceClient(conn),
 	}, nil
 }
 

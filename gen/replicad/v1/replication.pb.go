@@ -99,6 +99,12 @@ type ReplicateRequest struct {
 	// Labels for the operation (ticket ids, change numbers), at most 16. Keys
 	// are recorded as given; values are sensitive.
 	Labels map[string]string `protobuf:"bytes,6,rep,name=labels,proto3" json:"labels,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	// Validate and authorize the request and answer the operation it would
+	// create (AIP-163), without storing or running it: a plan preview. The
+	// answer has no id and is never listed; with a request_id already used,
+	// the answer is what the real request would get (the first operation, or
+	// ALREADY_EXISTS).
+	ValidateOnly bool `protobuf:"varint,7,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
 	// Replace the KMS key of a replica that exists under another key: its
 	// Region's replica is removed (RemoveRegionsFromReplication) and added
 	// again under the requested key (ReplicateSecretToRegions). Until the
@@ -183,6 +189,13 @@ func (x *ReplicateRequest) GetLabels() map[string]string {
 	return nil
 }
 
+func (x *ReplicateRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
+}
+
 func (x *ReplicateRequest) GetReplaceKmsKey() bool {
 	if x != nil {
 		return x.ReplaceKmsKey
@@ -193,7 +206,8 @@ func (x *ReplicateRequest) GetReplaceKmsKey() bool {
 // ReplicateResponse carries the accepted operation.
 type ReplicateResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The operation, PENDING or further along on a request_id replay.
+	// The operation, PENDING or further along on a request_id replay; with
+	// validate_only, the operation that would be created, without an id.
 	Operation     *Operation `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1152,7 +1166,7 @@ const file_replicad_v1_replication_proto_rawDesc = "" +
 	"\rReplicaRegion\x12\x1b\n" +
 	"\x06region\x18\x01 \x01(\tB\x03\xe0A\x02R\x06region\x12%\n" +
 	"\n" +
-	"kms_key_id\x18\x02 \x01(\tB\a\xe0A\x01\xa8\x9f\x19\x01R\bkmsKeyId\"\xb4\x03\n" +
+	"kms_key_id\x18\x02 \x01(\tB\a\xe0A\x01\xa8\x9f\x19\x01R\bkmsKeyId\"\xde\x03\n" +
 	"\x10ReplicateRequest\x12$\n" +
 	"\tsecret_id\x18\x01 \x01(\tB\a\xe0A\x02\xa8\x9f\x19\x01R\bsecretId\x129\n" +
 	"\aregions\x18\x02 \x03(\v2\x1a.replicad.v1.ReplicaRegionB\x03\xe0A\x02R\aregions\x12H\n" +
@@ -1160,7 +1174,8 @@ const file_replicad_v1_replication_proto_rawDesc = "" +
 	"\n" +
 	"request_id\x18\x04 \x01(\tB\x03\xe0A\x01R\trequestId\x12\x1e\n" +
 	"\x06reason\x18\x05 \x01(\tB\x06\xe0A\x01\x80\x01\x01R\x06reason\x12I\n" +
-	"\x06labels\x18\x06 \x03(\v2).replicad.v1.ReplicateRequest.LabelsEntryB\x06\xe0A\x01\x80\x01\x01R\x06labels\x12+\n" +
+	"\x06labels\x18\x06 \x03(\v2).replicad.v1.ReplicateRequest.LabelsEntryB\x06\xe0A\x01\x80\x01\x01R\x06labels\x12(\n" +
+	"\rvalidate_only\x18\a \x01(\bB\x03\xe0A\x01R\fvalidateOnly\x12+\n" +
 	"\x0freplace_kms_key\x18\b \x01(\bB\x03\xe0A\x01R\rreplaceKmsKey\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +

@@ -1,0 +1,236 @@
+import { call, seg, query } from './api.js';
+import { h, badge, time, table, alertBox, readOnly, openDialog, uuid, announce, field, allowedRegions, title, shortEnum } from './ui.js';
+import { operationRows, operationHeaders } from './operations.js';
+import { focusHeading } from './app.js';
+
+const replicaStatuses = ['', 'IN_SYNC', 'IN_PROGRESS', 'FAILED'];
+const driftKinds = ['', 'MISSING_REGION', 'FAILED_REPLICA', 'KMS_KEY_DIFFERS', 'EXTRA_REGION', 'UNEXPECTED_PRIMARY', 'SCHEDULED_FOR_DELETION'];
+const pageSize = 50;
+
+// secretsPage is the inventory (InventoryService.ListSecrets), filtered and
+// paged by the server, never the whole fleet in the page; and a lookup of
+// any secret by name or ARN, read live from AWS.
+export function secretsPage(q) {
+  const main = document.getElementById('main');
+  const input = h('input', { id: 'lookup', type: 'text', required: true, autocomplete: 'off', spellcheck: 'false' });
+  const lookup = h('form', { class: 'filters', role: 'search', 'aria-label': 'Find a secret' },
+    field('lookup', 'Secret name or ARN', input),
+    h('button', { type: 'submit' }, 'Show replication'));
+  lookup.addEventListener('submit', (e) => {
+    e.preventDefault();
+    if (input.value.trim()) location.hash = `#/secrets/${encodeURIComponent(input.value.trim())}`;
+  });
+
+  const text = (name, label) => {
+    const el = h('input', { id: `s-${name}`, name, type: 'text', value: q.get(name) || '', autocomplete: 'off', spellcheck: 'false' });
+    return [name, el, field(`s-${name}`, label, el)];
+  };
+  const select = (name, label, values, words) => {
+    const el = h('select', { id: `s-${name}`, name }, values.map((v) => h('option', { value: v, selected: v === (q.get(name) || '') }, v ? words(v) : 'any')));
+    return [name, el, field(`s-${name}`, label, el)];
+  };
+  const regions = ['', ...allowedRegions()];
+  const controls = [
+    text('name_prefix', 'Name starts with'),
+    text('account', 'Account'),
+    select('primary_region', 'Primary Region', regions, (v) => v),
+    select('replica_region', 'Replica Region', regions, (v) => v),
+    select('replica_status', 'Replica status', replicaStatuses, (v) => title(v)),
+    select('drift', 'Drift', ['', 'DRIFTED', 'COMPLIANT'], (v) => title(v)),
+    select('drift_kind', 'Kind of drift', driftKinds, (v) => title(v)),
+    text('tag', 'Tag (key or key=value)'),
+  ];
+  const gone = h('input', { type: 'checkbox', id: 's-show_gone', checked: q.get('show_gone') === 'true' });
+  const filters = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter the inventory' },
+    controls.map((c) => c[2]),
+    h('div', { class: 'field check' }, gone, h('label', { for: 's-show_gone' }, 'Include gone secrets')),
+    h('button', { type: 'submit' }, 'Filter'));
+  filters.addEventListener('submit', (e) => {
+    e.preventDefault();
+    const p = new URLSearchParams();
+    for (const [name, el] of controls) if (el.value.trim()) p.set(name, el.value.trim());
+    if (gone.checked) p.set('show_gone', 'true');
+    location.hash = `#/secrets?${p}`;
+  });
+
+  const counts = h('p', { id: 'inventory-counts', class: 'counts' });
+  const out = h('div', { 'aria-busy': 'true' }, h('p', {}, 'Loading the inventory…'));
+  main.append(h('h1', {}, 'Secrets'), lookup, h('h2', {}, 'Inventory'), filters, counts, out);
+  focusHeading();
+
+  const tokens = (q.get('pages') || '').split(',').filter(Boolean);
+  const params = { page_size: pageSize, page_token: tokens[tokens.length - 1] || '' };
+  for (const [name] of controls) params[name] = q.get(name) || '';
+  if (params.replica_status) params.replica_status = `REPLICATION_STATUS_${params.replica_status}`;
+  if (params.drift) params.drift = `DRIFT_FILTER_${params.drift}`;
+  if (q.get('show_gone') === 'true') params.show_gone = 'true';
+  call('GET', `v1/secrets${query(params)}`)
+    .then((res) => {
+      const secrets = res.secrets || [];
+      const link = (list) => {
+        const p = new URLSearchParams(q);
+        if (list.length) p.set('pages', list.join(',')); else p.delete('pages');
+        return `#/secrets?${p}`;
+      };
+      const nav = h('nav', { class: 'pager', 'aria-label': 'Pages' });
+      if (tokens.length) nav.append(h('a', { href: link(tokens.slice(0, -1)) }, '← Previous'));
+      if (res.next_page_token) nav.append(h('a', { href: link([...tokens, res.next_page_token]) }, 'Next →'));
+      // Counts of what this page shows: the server pages the fleet, so
+      // the page never holds (or counts) all of it.
+      let replicas = 0; let failed = 0; let deleting = 0;
+      for (const s of secrets) {
+        replicas += (s.replicas || []).length;
+        failed += (s.replicas || []).filter((r) => shortEnum(r.status) === 'FAILED').length;
+        if (s.scheduled_for_deletion) deleting++;
+      }
+      counts.replaceChildren(
+        h('span', { class: 'count' }, h('strong', {}, String(secrets.length)), ` secret${secrets.length === 1 ? '' : 's'} on page ${tokens.length + 1}`),
+        h('span', { class: 'count' }, h('strong', {}, String(replicas)), ' replicas'),
+        h('span', { class: `count${failed ? ' bad' : ''}` }, h('strong', {}, String(failed)), ' failed replicas'),
+        h('span', { class: 'count' }, h('strong', {}, String(deleting)), ' scheduled for deletion'),
+        res.next_page_token ? h('span', { class: 'count' }, 'more on the next pages') : null);
+      const rows = secrets.map((s) => [
+        h('a', { href: `#/secrets/${encodeURIComponent(s.arn)}` }, s.name),
+        s.account || '—',
+        s.primary_region || '—',
+        (s.replicas || []).length
+          ? h('ul', { class: 'plain' }, s.replicas.map((r) => h('li', {}, `${r.region} `, r.status ? badge(r.status) : '—')))
+          : 'none',
+        s.kms_key_id || 'aws/secretsmanager',
+        [s.scheduled_for_deletion ? h('span', { class: 'badge bad' }, h('span', { 'aria-hidden': 'true' }, '✗ '), 'Scheduled for deletion') : null,
+          s.gone ? h('span', { class: 'badge muted' }, h('span', { 'aria-hidden': 'true' }, '⊘ '), 'Gone') : null],
+        time(s.read_time || s.last_seen_time),
+      ]);
+      out.replaceChildren(table('Inventory, by account, Region and ARN',
+        ['Secret', 'Account', 'Primary Region', 'Replicas (AWS status)', 'Primary KMS key', 'Flags', 'Read from AWS'], rows, 'No secrets match.'), nav);
+      out.setAttribute('aria-busy', 'false');
+    })
+    .catch((err) => {
+      out.setAttribute('aria-busy', 'false');
+      if (err.httpStatus === 404 || err.code === 'UNIMPLEMENTED') {
+        out.replaceChildren(h('p', { class: 'empty' }, 'This server has no inventory to list; look a secret up by name or ARN above.'));
+      } else {
+        out.replaceChildren(alertBox(err, 'Could not list the inventory'));
+      }
+    });
+}
+
+// secretPage shows a secret's replication as AWS reports it, with its
+// recent operations and the Replicate, Remove and Promote actions.
+export function secretPage(id) {
+  const main = document.getElementById('main');
+  const out = h('div', { 'aria-busy': 'true' }, h('p', {}, 'Reading the secret from AWS…'));
+  const errors = h('div', {});
+  main.append(h('h1', {}, 'Secret ', h('code', {}, id)), errors, out);
+  const load = () => call('GET', `v1/secrets/${seg(id)}/replication${query({ recent_operations: 10 })}`)
+    .then((s) => {
+      out.setAttribute('aria-busy', 'false');
+      const rw = !readOnly();
+      const rows = (s.replicas || []).map((r) => {
+        const cells = [r.region, r.kms_key_id || 'aws/secretsmanager (default)',
+          r.status ? badge(r.status) : '—', r.status_message || '—', time(r.last_accessed_time)];
+        if (rw) {
+          cells.push(h('span', { class: 'row-actions' },
+            h('button', { type: 'button', class: 'danger', 'data-promote': r.region, onclick: () => promote(id, r.region, errors) }, `Promote ${r.region}…`),
+            h('button', { type: 'button', 'data-remove': r.region, onclick: () => remove(id, r.region, errors) }, `Remove ${r.region}…`)));
+        }
+        return cells;
+      });
+      const headers = ['Region', 'KMS key', 'AWS status', 'AWS message', 'Last accessed'];
+      if (rw) headers.push('Actions');
+      out.replaceChildren(
+        h('dl', { class: 'facts' },
+          h('dt', {}, 'Name'), h('dd', {}, s.name || '—'),
+          h('dt', {}, 'ARN'), h('dd', {}, h('code', {}, s.arn || '—')),
+          h('dt', {}, 'Primary Region'), h('dd', { id: 'primary-region' }, s.primary_region || '—')),
+        rw ? h('p', { class: 'actions' }, h('a', { class: 'button', href: `#/replicate?secret=${encodeURIComponent(id)}` }, 'Replicate to more Regions…')) : null,
+        h('h2', {}, 'Replicas'),
+        table('Replicas, as AWS reports them', headers, rows, 'No replicas: the secret is in its primary Region only.'),
+        h('h2', {}, 'Recent operations'),
+        table('Recent operations, newest first', operationHeaders, operationRows(s.recent_operations || []), 'No operations yet.'));
+    })
+    .catch((err) => {
+      out.setAttribute('aria-busy', 'false');
+      out.replaceChildren(alertBox(err, 'Could not read the secret'));
+    });
+  load();
+}
+
+// promote asks the user to type the Region before StopReplicationToReplica:
+// the replica becomes a standalone secret and stops following the primary,
+// which cannot be undone by replicad.
+function promote(id, region, errors) {
+  const typed = h('input', { id: 'confirm-region', type: 'text', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'confirm-help' });
+  const force = h('input', { id: 'promote-force', type: 'checkbox' });
+  const reason = h('textarea', { id: 'promote-reason', rows: '2', maxlength: '1024' });
+  const go = h('button', { type: 'submit', class: 'danger', id: 'promote-confirm', disabled: true }, `Promote ${region}`);
+  const err = h('div', {});
+  const form = h('form', {},
+    h('h2', { id: 'dialog-title' }, `Promote the replica in ${region}?`),
+    h('p', {}, 'The replica becomes a standalone secret in ', h('strong', {}, region),
+      ' and stops receiving changes from the primary. Other Regions keep replicating from the primary.'),
+    h('div', { class: 'field' },
+      h('label', { for: 'confirm-region' }, 'Type the Region to confirm'),
+      h('p', { class: 'help', id: 'confirm-help' }, 'Type ', h('code', {}, region), ' exactly.'),
+      typed),
+    h('div', { class: 'field check' }, force, h('label', { for: 'promote-force' }, 'Promote even if the replica is not InSync (it may be stale)')),
+    h('div', { class: 'field' }, h('label', { for: 'promote-reason' }, 'Reason (optional; stored only as a fingerprint)'), reason),
+    err,
+    h('div', { class: 'actions' }, go, h('button', { type: 'button', onclick: () => dlg.close() }, 'Back')));
+  typed.addEventListener('input', () => { go.disabled = typed.value.trim() !== region; });
+  const dlg = openDialog(form);
+  typed.focus();
+  const requestId = uuid();
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    // The button is disabled until the Region is typed; checked again here
+    // because Enter in a field submits a form.
+    if (typed.value.trim() !== region) {
+      err.replaceChildren(h('p', { class: 'violation', role: 'alert' }, `Type ${region} to confirm.`));
+      return;
+    }
+    go.disabled = true;
+    const body = { request_id: requestId };
+    if (force.checked) body.force = true;
+    if (reason.value) body.reason = reason.value;
+    try {
+      const res = await call('POST', `v1/secrets/${seg(id)}/replicas/${seg(region)}:promote`, body);
+      dlg.close();
+      announce('Promotion accepted');
+      location.hash = `#/operations/${encodeURIComponent(res.operation.id)}`;
+    } catch (ex) {
+      err.replaceChildren(alertBox(ex, 'Not promoted'));
+      go.disabled = false;
+    }
+  });
+  errors.replaceChildren();
+}
+
+function remove(id, region, errors) {
+  const reason = h('textarea', { id: 'remove-reason', rows: '2', maxlength: '1024' });
+  const go = h('button', { type: 'submit', class: 'danger', id: 'remove-confirm' }, `Remove ${region}`);
+  const err = h('div', {});
+  const form = h('form', {},
+    h('h2', { id: 'dialog-title' }, `Remove the replica in ${region}?`),
+    h('p', {}, 'AWS deletes the replica in ', h('strong', {}, region), ' at once, without a recovery window.'),
+    h('div', { class: 'field' }, h('label', { for: 'remove-reason' }, 'Reason (optional; stored only as a fingerprint)'), reason),
+    err,
+    h('div', { class: 'actions' }, go, h('button', { type: 'button', onclick: () => dlg.close() }, 'Back')));
+  const dlg = openDialog(form);
+  const requestId = uuid();
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    go.disabled = true;
+    const body = { regions: [region], request_id: requestId };
+    if (reason.value) body.reason = reason.value;
+    try {
+      const res = await call('POST', `v1/secrets/${seg(id)}:removeRegions`, body);
+      dlg.close();
+      location.hash = `#/operations/${encodeURIComponent(res.operation.id)}`;
+    } catch (ex) {
+      err.replaceChildren(alertBox(ex, 'Not removed'));
+      go.disabled = false;
+    }
+  });
+  errors.replaceChildren();
+}
