@@ -80,13 +80,22 @@ var columns = selectList("")
 
 // Insert stores a new operation; Seq, CreatedAt and UpdatedAt are filled in.
 func (s *Store) Insert(ctx context.Context, db DB, op *domain.Operation) error {
+	args, err := s.insertArgs(op)
+	if err != nil {
+		return err
+	}
+	return insertErr(db.QueryRow(ctx, insertSQL, args...).Scan(&op.Seq, &op.CreatedAt, &op.UpdatedAt))
+}
+
+// insertArgs are insertSQL's arguments for op.
+func (s *Store) insertArgs(op *domain.Operation) ([]any, error) {
 	params, err := json.Marshal(op.Params)
 	if err != nil {
-		return fmt.Errorf("encode params: %w", err)
+		return nil, fmt.Errorf("encode params: %w", err)
 	}
 	regions, err := json.Marshal(op.Regions)
 	if err != nil {
-		return fmt.Errorf("encode regions: %w", err)
+		return nil, fmt.Errorf("encode regions: %w", err)
 	}
 	labels := op.Labels
 	if labels == nil {
@@ -98,13 +107,15 @@ func (s *Store) Insert(ctx context.Context, db DB, op *domain.Operation) error {
 	}
 	steps, err := encodeSteps(op.Steps)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	err = db.QueryRow(ctx, insertSQL,
-		pgUUID(op.ID), op.Kind, op.State, op.SecretKey, op.SecretDisplay, op.AWSRegion,
+	return []any{pgUUID(op.ID), op.Kind, op.State, op.SecretKey, op.SecretDisplay, op.AWSRegion,
 		s.box.Seal(params, op.ID[:]), regions, op.Force, op.Principal, requestID, op.RequestHash,
-		op.ReasonFingerprint, labels, op.JobID, op.TraceParent, op.OriginPolicy, pgUUID(op.ParentID), steps,
-	).Scan(&op.Seq, &op.CreatedAt, &op.UpdatedAt)
+		op.ReasonFingerprint, labels, op.JobID, op.TraceParent, op.OriginPolicy, pgUUID(op.ParentID), steps}, nil
+}
+
+// insertErr names the unique violations an insert can meet.
+func insertErr(err error) error {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "operations_principal_request_id" {
 		return ErrDuplicateRequestID
@@ -590,43 +601,12 @@ func QueueLockSecretsActive(b *pgx.Batch, keys []string) map[string]bool {
 // read, op's Seq, CreatedAt and UpdatedAt are filled in, and a taken
 // request_id fails the batch with ErrDuplicateRequestID.
 func (s *Store) QueueInsert(b *pgx.Batch, op *domain.Operation) error {
-	params, err := json.Marshal(op.Params)
-	if err != nil {
-		return fmt.Errorf("encode params: %w", err)
-	}
-	regions, err := json.Marshal(op.Regions)
-	if err != nil {
-		return fmt.Errorf("encode regions: %w", err)
-	}
-	labels := op.Labels
-	if labels == nil {
-		labels = map[string]string{}
-	}
-	var requestID *string
-	if op.RequestID != "" {
-		requestID = &op.RequestID
-	}
-	steps, err := encodeSteps(op.Steps)
+	args, err := s.insertArgs(op)
 	if err != nil {
 		return err
 	}
-	b.Queue(insertSQL,
-		pgUUID(op.ID), op.Kind, op.State, op.SecretKey, op.SecretDisplay, op.AWSRegion,
-		s.box.Seal(params, op.ID[:]), regions, op.Force, op.Principal, requestID, op.RequestHash,
-		op.ReasonFingerprint, labels, op.JobID, op.TraceParent, op.OriginPolicy, pgUUID(op.ParentID), steps,
-	).QueryRow(func(row pgx.Row) error {
-		err := row.Scan(&op.Seq, &op.CreatedAt, &op.UpdatedAt)
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "operations_principal_request_id" {
-			return ErrDuplicateRequestID
-		}
-		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "operations_policy_active" {
-			return ErrDuplicatePolicyOperation
-		}
-		if err != nil {
-			return fmt.Errorf("insert operation: %w", err)
-		}
-		return nil
+	b.Queue(insertSQL, args...).QueryRow(func(row pgx.Row) error {
+		return insertErr(row.Scan(&op.Seq, &op.CreatedAt, &op.UpdatedAt))
 	})
 	return nil
 }
