@@ -552,6 +552,8 @@ func pages(t *testing.T, s *stack) map[string]string {
 		"secrets":    "#/secrets",
 		"secret":     "#/secrets/app%2Fpages",
 		"audit":      "#/audit",
+		"policies":   "#/policies",
+		"dr":         "#/dr?region=us-east-1&target=eu-west-1",
 	}
 }
 
