@@ -104,6 +104,11 @@ func TestIndexesAreTheJustifiedOnes(t *testing.T) {
 		"operations_secret_active": true, "operations_secret_seq": true, "operations_state_seq": true,
 		// store.ExpiredApprovals: the expiry sweep (partial: awaiting_approval rows only)
 		"operations_awaiting_approval": true,
+		// reconciliation: one active operation per (policy, secret, kind);
+		// policy status counts (both partial: policy operations only)
+		"operations_policy_active": true, "operations_policy_state": true,
+		// store.Children and store.ChildStates: a failover parent's children (partial: children only)
+		"operations_parent": true,
 		// audit_events
 		"audit_events_pkey": true, "audit_events_id_key": true, "audit_events_chain_pos_key": true,
 		"audit_events_time": true, "audit_events_unchained": true, "audit_events_principal": true,

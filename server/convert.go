@@ -16,6 +16,8 @@ var (
 		domain.KindReplicate: replicadv1.OperationKind_OPERATION_KIND_REPLICATE,
 		domain.KindRemove:    replicadv1.OperationKind_OPERATION_KIND_REMOVE,
 		domain.KindPromote:   replicadv1.OperationKind_OPERATION_KIND_PROMOTE,
+		domain.KindFailover:  replicadv1.OperationKind_OPERATION_KIND_FAILOVER,
+		domain.KindFailback:  replicadv1.OperationKind_OPERATION_KIND_FAILBACK,
 	}
 	stateToProto = map[domain.State]replicadv1.OperationState{
 		domain.StatePending:   replicadv1.OperationState_OPERATION_STATE_PENDING,
@@ -83,12 +85,20 @@ func operationToProto(op domain.Operation) *replicadv1.Operation {
 		EndTime:           ts(op.EndedAt),
 		Labels:            op.Labels,
 		Approval:          approvalToProto(op.Approval),
+		DisasterRecovery:  drProgressToProto(op.DR),
 		NextAttemptTime:   ts(op.NextAttemptAt),
 		RetryDeadline:     ts(op.RetryDeadline),
+		OriginPolicy:      op.OriginPolicy,
 	}
 	if e := op.LastAttemptError; e != nil {
 		// Already redacted by the engine, like error.
 		out.LastAttemptError = &statuspb.Status{Code: int32(grpcCode(e.Code)), Message: e.Message}
+	}
+	if op.Steps != nil {
+		out.Steps = stepsToProto(op.Steps)
+	}
+	if op.ParentID != uuid.Nil {
+		out.ParentId = op.ParentID.String()
 	}
 	for _, r := range op.Regions {
 		out.Regions = append(out.Regions, &replicadv1.RegionProgress{

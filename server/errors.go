@@ -37,6 +37,7 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 	}
 	var (
 		verr     *validate.Error
+		overlap  *engine.PolicyOverlapError
 		aerr     *domain.AWSError
 		tooLarge errRequestTooLarge
 	)
@@ -74,6 +75,26 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 			&errdetails.ErrorInfo{Reason: "APPROVAL_EXPIRED", Domain: ErrorDomain})
 	case errors.Is(err, errConsoleReadOnly):
 		return withDetails(codes.PermissionDenied, err.Error(), &errdetails.ErrorInfo{Reason: "CONSOLE_READ_ONLY", Domain: ErrorDomain})
+	case errors.As(err, &overlap):
+		// Names the other policies (the caller may read policies) and a
+		// count, never a secret.
+		pf := &errdetails.PreconditionFailure{}
+		for _, name := range overlap.Policies {
+			pf.Violations = append(pf.Violations, &errdetails.PreconditionFailure_Violation{Type: "POLICY_OVERLAP", Subject: "policies/" + name,
+				Description: "selects some of the same secrets with different desired replicas"})
+		}
+		return withDetails(codes.FailedPrecondition, overlap.Error(), pf,
+			&errdetails.BadRequest{FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "policy.selector", Reason: "POLICY_OVERLAP",
+				Description: "the selector selects secrets another policy selects with different desired replicas"}}},
+			&errdetails.ErrorInfo{Reason: "POLICY_OVERLAP", Domain: ErrorDomain})
+	case errors.Is(err, engine.ErrPolicyNotFound):
+		return status.Error(codes.NotFound, "replication policy not found")
+	case errors.Is(err, engine.ErrPolicyExists):
+		return withDetails(codes.AlreadyExists, "a replication policy with this name already exists",
+			&errdetails.ErrorInfo{Reason: "POLICY_EXISTS", Domain: ErrorDomain})
+	case errors.Is(err, engine.ErrPolicyETag):
+		return withDetails(codes.Aborted, "the policy changed since it was read: get it again and retry with its current etag",
+			&errdetails.ErrorInfo{Reason: "ETAG_MISMATCH", Domain: ErrorDomain})
 	case errors.Is(err, access.ErrPermissionDenied):
 		// Names the action and the resource, never the policy's contents.
 		return withDetails(codes.PermissionDenied, err.Error(), &errdetails.ErrorInfo{Reason: "PERMISSION_DENIED", Domain: ErrorDomain})

@@ -81,6 +81,12 @@ func newGateway(ctx context.Context, conn *grpc.ClientConn, annotate func(contex
 	if err := replicadv1.RegisterAuditServiceHandler(ctx, g.mux, conn); err != nil {
 		return nil, err
 	}
+	if err := replicadv1.RegisterPolicyServiceHandler(ctx, g.mux, conn); err != nil {
+		return nil, err
+	}
+	if err := replicadv1.RegisterDisasterRecoveryServiceHandler(ctx, g.mux, conn); err != nil {
+		return nil, err
+	}
 	return http.MaxBytesHandler(http.HandlerFunc(g.serveHTTP), maxRequestBytes), nil
 }
 

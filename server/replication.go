@@ -281,6 +281,15 @@ func canonical(method string, req proto.Message) []byte {
 // readable reports whether the caller may read an operation: the policy's
 // operations.read on its secret.
 func (s *replicationService) readable(ctx context.Context, op domain.Operation) bool {
+	if op.Params.DR != nil {
+		// A failover parent: readable by who may read every secret in it.
+		for _, sec := range op.Params.DR.Secrets {
+			if authorize(ctx, s.authz, access.ActionOperationsRead, sec.SecretID, nil) != nil {
+				return false
+			}
+		}
+		return true
+	}
 	return authorize(ctx, s.authz, access.ActionOperationsRead, op.Params.SecretID, nil) == nil
 }
 

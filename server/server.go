@@ -55,6 +55,8 @@ type Config struct {
 	TLS *tls.Config
 	// Engine executes operations.
 	Engine Engine
+	// Policies serves the PolicyService; nil leaves it unregistered.
+	Policies PolicyEngine
 	// Rules validate requests.
 	Rules *validate.Rules
 	// Redactor fingerprints sensitive values.
@@ -169,9 +171,16 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		opts = append(opts, grpc.Creds(gatewayAwareCreds{TransportCredentials: credentials.NewTLS(cfg.TLS)}))
 	}
 	s.grpc = grpc.NewServer(opts...)
-	s.grpc.RegisterService(guardDecoding(&replicadv1.ReplicationService_ServiceDesc, codec),
-		&replicationService{engine: cfg.Engine, rules: cfg.Rules, red: cfg.Redactor, errs: errs, authz: cfg.Authorizer,
-			approvals: approvalPolicyOf(cfg.Authorizer)})
+	rs := &replicationService{engine: cfg.Engine, rules: cfg.Rules, red: cfg.Redactor, errs: errs, authz: cfg.Authorizer,
+		approvals: approvalPolicyOf(cfg.Authorizer)}
+	s.grpc.RegisterService(guardDecoding(&replicadv1.ReplicationService_ServiceDesc, codec), rs)
+	if cfg.Policies != nil {
+		s.grpc.RegisterService(guardDecoding(&replicadv1.PolicyService_ServiceDesc, codec),
+			&policyService{engine: cfg.Policies, rules: cfg.Rules, red: cfg.Redactor, errs: errs, authz: cfg.Authorizer})
+	}
+	if de, ok := cfg.Engine.(DREngine); ok {
+		s.grpc.RegisterService(guardDecoding(&replicadv1.DisasterRecoveryService_ServiceDesc, codec), &drService{rs: rs, engine: de})
+	}
 	if cfg.AuditReader != nil {
 		s.grpc.RegisterService(guardDecoding(&replicadv1.AuditService_ServiceDesc, codec), &auditService{trail: cfg.AuditReader, errs: errs, authz: cfg.Authorizer})
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // Heartbeat records that instance id is alive and returns how many
@@ -29,4 +31,19 @@ func DeleteInstance(ctx context.Context, db DB, id string, ttl time.Duration) er
 		return fmt.Errorf("delete instance: %w", err)
 	}
 	return nil
+}
+
+// DeadInstances lists the instances whose last heartbeat is older than
+// deadAfter by the database's clock (one clock for every process, so no
+// process's skew declares another dead).
+func DeadInstances(ctx context.Context, db DB, deadAfter time.Duration) ([]string, error) {
+	rows, err := db.Query(ctx, `SELECT id FROM instances WHERE heartbeat < now() - $1::interval ORDER BY id`, deadAfter.String())
+	if err != nil {
+		return nil, fmt.Errorf("dead instances: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("dead instances: %w", err)
+	}
+	return ids, nil
 }

@@ -33,6 +33,10 @@ type DB interface {
 // ErrNotFound is returned when no operation matches.
 var ErrNotFound = errors.New("operation not found")
 
+// ErrDuplicatePolicyOperation is returned by Insert when the operation's
+// policy already has an active operation of its kind on the secret.
+var ErrDuplicatePolicyOperation = errors.New("the policy already has such an operation in flight on the secret")
+
 // ErrDuplicateRequestID is returned by Insert when the principal already
 // used the request_id (a concurrent replay lost the race).
 var ErrDuplicateRequestID = errors.New("request_id already used")
@@ -53,7 +57,7 @@ var columnList = []string{
 	"{t}labels", "{t}error_code", "coalesce({t}error_message, '')", "{t}aws_calls", "{t}attempts",
 	"coalesce({t}job_id, 0)", "{t}created_at", "{t}updated_at", "{t}started_at", "{t}ended_at", "{t}trace_parent",
 	"{t}approval", "{t}last_attempt_error_code", "coalesce({t}last_attempt_error_message, '')", "{t}next_attempt_at",
-	"{t}retry_deadline", "{t}mutation",
+	"{t}retry_deadline", "{t}mutation", "coalesce({t}origin_policy, '')", "{t}parent_id", "{t}steps",
 }
 
 func selectList(alias string) string {
@@ -80,18 +84,25 @@ func (s *Store) Insert(ctx context.Context, db DB, op *domain.Operation) error {
 	if op.RequestID != "" {
 		requestID = &op.RequestID
 	}
+	steps, err := encodeSteps(op.Steps)
+	if err != nil {
+		return err
+	}
 	err = db.QueryRow(ctx, `
 		INSERT INTO operations (id, kind, state, secret_key, secret_display, aws_region, params, regions, force,
-			principal, request_id, request_hash, reason_fingerprint, labels, job_id, trace_parent)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, nullif($15::bigint, 0), $16)
+			principal, request_id, request_hash, reason_fingerprint, labels, job_id, trace_parent, origin_policy, parent_id, steps)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, nullif($15::bigint, 0), $16, nullif($17, ''), $18, $19)
 		RETURNING seq, created_at, updated_at`,
 		pgUUID(op.ID), op.Kind, op.State, op.SecretKey, op.SecretDisplay, op.AWSRegion,
 		s.box.Seal(params, op.ID[:]), regions, op.Force, op.Principal, requestID, op.RequestHash,
-		op.ReasonFingerprint, labels, op.JobID, op.TraceParent,
+		op.ReasonFingerprint, labels, op.JobID, op.TraceParent, op.OriginPolicy, pgUUID(op.ParentID), steps,
 	).Scan(&op.Seq, &op.CreatedAt, &op.UpdatedAt)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "operations_principal_request_id" {
 		return ErrDuplicateRequestID
+	}
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "operations_policy_active" {
+		return ErrDuplicatePolicyOperation
 	}
 	if err != nil {
 		return fmt.Errorf("insert operation: %w", err)
@@ -189,14 +200,18 @@ func (s *Store) Update(ctx context.Context, db DB, op *domain.Operation) error {
 	if op.LastAttemptError != nil {
 		lastCode, lastMsg = &op.LastAttemptError.Code, &op.LastAttemptError.Message
 	}
+	steps, err := encodeSteps(op.Steps)
+	if err != nil {
+		return err
+	}
 	err = db.QueryRow(ctx, `
 		UPDATE operations SET state = $2, regions = $3, error_code = $4, error_message = $5, aws_calls = $6,
 			attempts = $7, job_id = nullif($8::bigint, 0), started_at = $9, ended_at = $10,
 			last_attempt_error_code = $11, last_attempt_error_message = $12, next_attempt_at = $13,
-			retry_deadline = $14, mutation = $15, updated_at = now()
+			retry_deadline = $14, mutation = $15, steps = $16, updated_at = now()
 		WHERE id = $1 RETURNING updated_at`,
 		pgUUID(op.ID), op.State, regions, code, msg, calls, op.Attempts, op.JobID, nullTime(op.StartedAt), nullTime(op.EndedAt),
-		lastCode, lastMsg, nullTime(op.NextAttemptAt), nullTime(op.RetryDeadline), op.Mutation,
+		lastCode, lastMsg, nullTime(op.NextAttemptAt), nullTime(op.RetryDeadline), op.Mutation, steps,
 	).Scan(&op.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrNotFound
@@ -266,6 +281,8 @@ func (s *Store) scan(row pgx.Row) (domain.Operation, error) {
 		msg            string
 		started, ended *time.Time
 		approval       []byte
+		parent         pgtype.UUID
+		steps          []byte
 		lastCode       *domain.Code
 		lastMsg        string
 		next, deadline *time.Time
@@ -273,7 +290,7 @@ func (s *Store) scan(row pgx.Row) (domain.Operation, error) {
 	err := row.Scan(&op.ID, &op.Seq, &op.Kind, &op.State, &op.SecretKey, &op.SecretDisplay, &op.AWSRegion,
 		&sealed, &regions, &op.Force, &op.Principal, &op.RequestID, &op.RequestHash, &op.ReasonFingerprint,
 		&op.Labels, &code, &msg, &calls, &op.Attempts, &op.JobID, &op.CreatedAt, &op.UpdatedAt, &started, &ended, &op.TraceParent,
-		&approval, &lastCode, &lastMsg, &next, &deadline, &op.Mutation)
+		&approval, &lastCode, &lastMsg, &next, &deadline, &op.Mutation, &op.OriginPolicy, &parent, &steps)
 	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return op, err
@@ -308,6 +325,25 @@ func (s *Store) scan(row pgx.Row) (domain.Operation, error) {
 	if ended != nil {
 		op.EndedAt = *ended
 	}
+	if parent.Valid {
+		op.ParentID = parent.Bytes
+	}
+	if steps != nil {
+		if err := json.Unmarshal(steps, &op.Steps); err != nil {
+			return op, fmt.Errorf("operation %s: decode steps: %w", op.ID, err)
+		}
+		// The KMS keys are sealed in params; the steps column names
+		// Regions only.
+		kms := map[string]string{}
+		for _, p := range op.Params.Replicas {
+			kms[p.Region] = p.KMSKeyID
+		}
+		for i := range op.Steps {
+			for j := range op.Steps[i].Targets {
+				op.Steps[i].Targets[j].KMSKeyID = kms[op.Steps[i].Targets[j].Region]
+			}
+		}
+	}
 	if lastCode != nil {
 		op.LastAttemptError = &domain.Error{Code: *lastCode, Message: lastMsg}
 	}
@@ -318,6 +354,67 @@ func (s *Store) scan(row pgx.Row) (domain.Operation, error) {
 		op.RetryDeadline = *deadline
 	}
 	return op, nil
+}
+
+// encodeSteps is the steps column: nil for operations without steps, and
+// no KMS key (those are sealed in params).
+func encodeSteps(steps []domain.Step) ([]byte, error) {
+	if steps == nil {
+		return nil, nil
+	}
+	bare := make([]domain.Step, len(steps))
+	for i, st := range steps {
+		bare[i] = st
+		bare[i].Targets = nil
+		for _, t := range st.Targets {
+			bare[i].Targets = append(bare[i].Targets, domain.ReplicaParam{Region: t.Region})
+		}
+	}
+	b, err := json.Marshal(bare)
+	if err != nil {
+		return nil, fmt.Errorf("encode steps: %w", err)
+	}
+	return b, nil
+}
+
+// Children returns a parent operation's children, in creation order.
+func (s *Store) Children(ctx context.Context, db DB, parent uuid.UUID) ([]domain.Operation, error) {
+	rows, err := db.Query(ctx, `SELECT `+columns+` FROM operations WHERE parent_id = $1 ORDER BY seq`, pgUUID(parent))
+	if err != nil {
+		return nil, fmt.Errorf("list children: %w", err)
+	}
+	defer rows.Close()
+	var ops []domain.Operation
+	for rows.Next() {
+		op, err := s.scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		ops = append(ops, op)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list children: %w", err)
+	}
+	return ops, nil
+}
+
+// ChildStates counts a parent's children by state.
+func ChildStates(ctx context.Context, db DB, parent uuid.UUID) (map[domain.State]int, error) {
+	rows, err := db.Query(ctx, `SELECT state, count(*) FROM operations WHERE parent_id = $1 GROUP BY state`, pgUUID(parent))
+	if err != nil {
+		return nil, fmt.Errorf("count children: %w", err)
+	}
+	defer rows.Close()
+	out := map[domain.State]int{}
+	for rows.Next() {
+		var st domain.State
+		var n int
+		if err := rows.Scan(&st, &n); err != nil {
+			return nil, fmt.Errorf("count children: %w", err)
+		}
+		out[st] = n
+	}
+	return out, rows.Err()
 }
 
 func nullTime(t time.Time) *time.Time {

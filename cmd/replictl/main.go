@@ -22,7 +22,7 @@ func main() {
 		width, _, _ = term.GetSize(fd)
 	}
 	code := replictl.Run(ctx, os.Args[1:], replictl.IO{
-		Stdout: os.Stdout, Stderr: os.Stderr, Terminal: tty, Width: width, Getenv: os.Getenv,
+		Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Terminal: tty, Width: width, Getenv: os.Getenv,
 	})
 	stop()
 	os.Exit(code)

@@ -23,8 +23,11 @@
 //	    regions: [eu-*]                      # optional; empty or absent = any
 //
 // Actions: replicate, remove, promote, status, operations.read,
-// operations.cancel, operations.approve, audit.read, and "*" for all of
-// them.
+// operations.cancel, operations.approve, audit.read, policies.read,
+// policies.write, policies.prune, and "*" for all of them. The policies.*
+// actions are fleet-wide: they are asked with no secret, so only rules
+// whose secrets include "**" grant them, and with the policy's desired
+// Regions.
 //
 // # Two-person approval
 //

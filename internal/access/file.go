@@ -22,18 +22,31 @@ const (
 	ActionOperationsRead   = "operations.read"
 	ActionOperationsCancel = "operations.cancel"
 	ActionAuditRead        = "audit.read"
+	// Fleet replication policies. A policy governs a whole fleet, so these
+	// are asked with no secret (only rules whose secrets include "**"
+	// allow them) and with the policy's desired Regions: policies.write
+	// creates, updates and deletes policies; policies.prune is needed as
+	// well for a policy that removes replicas (prune, or recreation on a
+	// key change); policies.read reads policies, plans and status.
+	ActionPoliciesRead  = "policies.read"
+	ActionPoliciesWrite = "policies.write"
+	ActionPoliciesPrune = "policies.prune"
+	// ActionFailover moves secrets' primaries to another Region (issue 15).
+	ActionFailover = "failover"
 )
 
 // Actions returns every action name, for CLIs and documentation.
 func Actions() []string {
 	return []string{ActionReplicate, ActionRemove, ActionPromote, ActionStatus,
-		ActionOperationsRead, ActionOperationsCancel, ActionOperationsApprove, ActionAuditRead}
+		ActionOperationsRead, ActionOperationsCancel, ActionOperationsApprove, ActionAuditRead,
+		ActionPoliciesRead, ActionPoliciesWrite, ActionPoliciesPrune, ActionFailover}
 }
 
 func isAction(a string) bool {
 	switch a {
 	case ActionReplicate, ActionRemove, ActionPromote, ActionStatus,
-		ActionOperationsRead, ActionOperationsCancel, ActionOperationsApprove, ActionAuditRead:
+		ActionOperationsRead, ActionOperationsCancel, ActionOperationsApprove, ActionAuditRead,
+		ActionPoliciesRead, ActionPoliciesWrite, ActionPoliciesPrune, ActionFailover:
 		return true
 	}
 	return false

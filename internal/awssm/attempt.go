@@ -64,6 +64,9 @@ type CallParams struct {
 type Caller struct {
 	Principal   string
 	OperationID string
+	// Background calls (policy reconciliation) yield to the others within
+	// each rate budget: see pace.waitBackground.
+	Background bool
 }
 
 type callerKey struct{}
@@ -147,7 +150,11 @@ type pacedClient struct{ next aws.HTTPClient }
 func (c pacedClient) Do(req *http.Request) (*http.Response, error) {
 	if p, ok := req.Context().Value(pacingKey{}).(*pacing); ok {
 		start := time.Now()
-		if err := p.limiter.wait(req.Context()); err != nil {
+		wait := p.limiter.wait
+		if c, _ := req.Context().Value(callerKey{}).(Caller); c.Background {
+			wait = p.limiter.waitBackground
+		}
+		if err := wait(req.Context()); err != nil {
 			p.err = err
 			return nil, err
 		}

@@ -64,6 +64,28 @@ type pace struct {
 
 	mu   sync.Mutex // held while a request waits out the gap: releases are serial
 	last time.Time  // when the previous request was released
+
+	// bg admits one background request at a time to the bucket. The
+	// bucket hands out send times in arrival order, so a backlog of
+	// background requests inside it would queue every later interactive
+	// request behind the whole backlog; with at most one of them inside,
+	// an interactive request waits at most one interval longer than it
+	// would on an idle budget, and background requests take what the
+	// interactive ones leave.
+	bg chan struct{}
+}
+
+// waitBackground is wait for a background request: it first waits its turn
+// among background requests, so it never holds more than one place in the
+// bucket ahead of interactive ones.
+func (p *pace) waitBackground(ctx context.Context) error {
+	select {
+	case p.bg <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-p.bg }()
+	return p.wait(ctx)
 }
 
 // wait blocks until a request may be sent, or ctx ends.
@@ -144,7 +166,7 @@ func (b *budgets) limiter(account, region string, bk bucket) *pace {
 	if p, ok := b.limiters[k]; ok {
 		return p
 	}
-	p := &pace{lim: rate.NewLimiter(b.limit(bk), 1)}
+	p := &pace{lim: rate.NewLimiter(b.limit(bk), 1), bg: make(chan struct{}, 1)}
 	b.limiters[k] = p
 	return p
 }

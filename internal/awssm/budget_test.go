@@ -140,3 +140,45 @@ func TestNegativeBudgetIsUnlimited(t *testing.T) {
 		}
 	})
 }
+
+// TestBackgroundYieldsToInteractive: with a backlog of background
+// (policy) requests waiting on a budget, an interactive request is
+// released within two intervals of its arrival — at most one background
+// request goes before it — not behind the backlog; the backlog still
+// drains at the full rate when nothing else waits.
+func TestBackgroundYieldsToInteractive(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		b := newBudgets(10, 100, 5)
+		p := b.limiter("", "us-east-1", bucketWrite)
+		rate := 10 * JitterHeadroom
+		interval := time.Duration(float64(time.Second) / rate)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		var bgDone []time.Time
+		start := time.Now()
+		for range 40 {
+			wg.Go(func() {
+				if err := p.waitBackground(context.Background()); err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				bgDone = append(bgDone, time.Now())
+				mu.Unlock()
+			})
+		}
+		time.Sleep(time.Second)
+		arrived := time.Now()
+		if err := p.wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if waited := time.Since(arrived); waited > 2*interval {
+			t.Errorf("interactive request waited %s behind a background backlog, want at most %s", waited, 2*interval)
+		}
+		wg.Wait()
+		// 41 releases in all at the budget's spacing: nothing wasted.
+		if took, want := bgDone[len(bgDone)-1].Sub(start), 40*interval; took > want+time.Millisecond {
+			t.Errorf("the backlog drained in %s, want %s", took, want)
+		}
+	})
+}

@@ -160,6 +160,8 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.IntVar(&c.Inventory.Workers, "inventory-workers", inventory.WorkersDefault, "(account, Region)s this process scans at once")
 	fs.DurationVar(&c.Inventory.Lease, "inventory-lease", inventory.LeaseDefault, "how long a process holds an (account, Region) it scans without renewing (renewed after each page); a crashed scanner's target is taken over after this")
 	fs.StringVar(&c.AccountsFile, "accounts-file", "", "YAML file listing the AWS accounts to act in, each with an IAM role to assume (optional external id) and its Regions; empty: the ambient credentials' account")
+	fs.DurationVar(&c.Engine.ReconcileInterval, "policy-reconcile-interval", engine.ReconcileIntervalDefault, "how often ENFORCE replication policies turn drift into operations (negative: never)")
+	fs.DurationVar(&c.Engine.PolicyRetryBackoff, "policy-retry-backoff", engine.PolicyRetryBackoffDefault, "how long a policy waits before trying again what one of its operations failed to do")
 	fs.DurationVar(&c.Heartbeat, "heartbeat-interval", HeartbeatDefault, "how often processes sharing the database announce themselves; each takes an equal share of the AWS rate budgets")
 	fs.DurationVar(&c.Drain, "drain-timeout", 30*time.Second, "on SIGTERM, how long in-flight operations may finish before they are handed back to the queue")
 	fs.StringVar(&c.DataKeyFile, "data-key-file", "", "file holding the 32-byte data key (base64) that seals operation parameters (required)")

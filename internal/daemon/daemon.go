@@ -156,9 +156,17 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		return nil, err
 	}
 	engCfg := cfg.Engine
+	if engCfg.Queue.ID == "" {
+		// The queue's client id is the instance id, so the jobs a dead
+		// instance was executing can be found by its heartbeat (rescueLoop).
+		engCfg.Queue.ID = d.instance
+	}
 	engCfg.Logger = log
 	engCfg.Observer = engineObservers{d.metrics, operationLog{log}}
 	engCfg.TracerProvider = tp
+	// Policies' budget shares and estimates are shares of the configured
+	// write budget.
+	engCfg.WriteRate = cfg.AWS.WriteRate
 	if trail != nil {
 		engCfg.Auditor = approvalAudit{trail}
 	}
@@ -211,6 +219,7 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		GRPCAddr:       cfg.GRPCAddr,
 		HTTPAddr:       cfg.HTTPAddr,
 		Engine:         d.engine,
+		Policies:       d.engine,
 		Rules:          rules,
 		Redactor:       red,
 		Trail:          trail,
@@ -251,7 +260,7 @@ func (d *Daemon) MetricsAddr() string {
 // after which their jobs go back to the queue for another process.
 func (d *Daemon) Run(ctx context.Context) error {
 	defer d.close()
-	d.log.Info("serving", "grpc_addr", d.GRPCAddr(), "http_addr", d.HTTPAddr())
+	d.log.Info("serving", "grpc_addr", d.GRPCAddr(), "http_addr", d.HTTPAddr(), "instance", d.instance)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return d.server.Serve(ctx) })
 	g.Go(func() error { return d.engine.Run(ctx, d.cfg.Drain) })
@@ -321,9 +330,25 @@ func (d *Daemon) heartbeat(ctx context.Context) error {
 	return nil
 }
 
+// deadAfter is how long an instance's heartbeat may be silent before the
+// others take the jobs it was executing: two intervals, so one late
+// heartbeat never costs an execution, and, with the rescue pass every half
+// interval, a killed process's work is picked up within about 2.5 intervals
+// of its last heartbeat (12.5 s at the default 5 s), far sooner than
+// --rescue-after, which stays as the queue's own safety net.
+func (d *Daemon) deadAfter() time.Duration { return 2 * d.cfg.Heartbeat }
+
 func (d *Daemon) heartbeats(ctx context.Context) {
 	t := time.NewTicker(d.cfg.Heartbeat)
 	defer t.Stop()
+	rescue := time.NewTicker(d.cfg.Heartbeat / 2)
+	defer rescue.Stop()
+	// healthySince is when this process's heartbeats started succeeding
+	// without a break (Start's succeeded). Only a process that has been
+	// beating for a whole deadAfter may judge others dead: one that was cut
+	// off from the database would otherwise, on reconnecting first, take
+	// the jobs of processes that were only as silent as it was.
+	healthySince := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -332,8 +357,20 @@ func (d *Daemon) heartbeats(ctx context.Context) {
 			cancel()
 			return
 		case <-t.C:
-			if err := d.heartbeat(ctx); err != nil && ctx.Err() == nil {
-				d.log.WarnContext(ctx, "heartbeat failed", "error", err)
+			if err := d.heartbeat(ctx); err != nil {
+				healthySince = time.Time{}
+				if ctx.Err() == nil {
+					d.log.WarnContext(ctx, "heartbeat failed", "error", err)
+				}
+			} else if healthySince.IsZero() {
+				healthySince = time.Now()
+			}
+		case <-rescue.C:
+			if healthySince.IsZero() || time.Since(healthySince) < d.deadAfter() {
+				continue
+			}
+			if _, err := d.engine.RescueDead(ctx, d.deadAfter()); err != nil && ctx.Err() == nil {
+				d.log.WarnContext(ctx, "rescue pass failed", "error", err)
 			}
 		}
 	}

@@ -17,17 +17,17 @@ const (
 // Step is one AWS call of a failover or failback child operation.
 type Step struct {
 	// API is the Secrets Manager action, such as StopReplicationToReplica.
-	API string
+	API string `json:"api"`
 	// Region is where the call is sent: always a Region that is up.
-	Region string
+	Region string `json:"region"`
 	// Targets are the Regions a ReplicateSecretToRegions names, each with
 	// the KMS key it had before, so a failover keeps every Region's key.
-	Targets []ReplicaParam
-	State   StepState
+	Targets []ReplicaParam `json:"targets,omitempty"`
+	State   StepState      `json:"state"`
 	// RequestID is AWS's request id, once a response arrived.
-	RequestID string
+	RequestID string `json:"request_id,omitempty"`
 	// Message is AWS's error code or why the step was skipped.
-	Message string
+	Message string `json:"message,omitempty"`
 }
 
 // Step APIs.
@@ -35,3 +35,39 @@ const (
 	APIStopReplication = "StopReplicationToReplica"
 	APIReplicate       = "ReplicateSecretToRegions"
 )
+
+// DRPlan is a failover's plan: every selected secret with its steps or why
+// it is skipped. It is stored sealed with the parent (ARNs and KMS keys).
+type DRPlan struct {
+	Source  string     `json:"source"`
+	Target  string     `json:"target"`
+	Force   bool       `json:"force,omitempty"`
+	Secrets []DRSecret `json:"secrets"`
+}
+
+// DRSecret is one secret of a plan.
+type DRSecret struct {
+	// SecretID is the secret's ARN in the source Region.
+	SecretID string `json:"secret_id"`
+	// Name is the secret's name: its queue key.
+	Name string `json:"name"`
+	// Skip is why it is left out ("" when planned).
+	Skip  string `json:"skip,omitempty"`
+	Steps []Step `json:"steps,omitempty"`
+}
+
+// Writes counts the mutating AWS calls the plan makes.
+func (p DRPlan) Writes() int {
+	n := 0
+	for _, s := range p.Secrets {
+		n += len(s.Steps)
+	}
+	return n
+}
+
+// DRProgress is a failover parent's plan with each secret's child.
+type DRProgress struct {
+	Plan DRPlan
+	// Children maps a planned secret's SecretID to its child, once created.
+	Children map[string]Operation
+}

@@ -14,6 +14,11 @@ const (
 	KindReplicate Kind = "replicate"
 	KindRemove    Kind = "remove"
 	KindPromote   Kind = "promote"
+	// KindFailover is a Region failover: a parent operation (ParentID
+	// unset) with one child operation (ParentID set) per planned secret.
+	KindFailover Kind = "failover"
+	// KindFailback is a failback to a Region that returned.
+	KindFailback Kind = "failback"
 )
 
 // State is where an operation is in its life.
@@ -127,6 +132,17 @@ type Operation struct {
 	EndedAt     time.Time // zero until terminal
 	// Approval is set when the access policy required a second person.
 	Approval *Approval
+	// OriginPolicy names the replication policy whose reconciliation
+	// created the operation; "" for an interactive request.
+	OriginPolicy string
+	// ParentID is a failover child's parent operation.
+	ParentID uuid.UUID
+	// Steps are a failover child's AWS calls and their outcomes (targets'
+	// KMS keys are in Params.Replicas, sealed).
+	Steps []Step
+	// DR is a failover parent's plan and progress, filled in by the engine
+	// from its children when read.
+	DR *DRProgress
 }
 
 // Approval is an operation's two-person approval: who asked, who may and
@@ -154,6 +170,8 @@ type ApprovedBy struct {
 type Params struct {
 	SecretID string         `json:"secret_id"`
 	Replicas []ReplicaParam `json:"replicas,omitempty"`
+	// DR is a failover parent's plan, as shown before it ran.
+	DR *DRPlan `json:"dr,omitempty"`
 	// ReplaceKMSKey (Replicate): a replica under another key is removed and
 	// added again under the requested key, instead of failing the
 	// operation.

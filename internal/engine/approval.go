@@ -122,7 +122,7 @@ func (e *Engine) Approve(ctx context.Context, id uuid.UUID, principal string, gr
 		a.Approvals = append(a.Approvals, domain.ApprovedBy{Principal: principal, Time: time.Now()})
 		op.State = domain.StatePending
 		if !active {
-			if op.JobID, err = e.queue.EnqueueTx(ctx, tx, op.ID); err != nil {
+			if op.JobID, err = e.enqueue(ctx, tx, op); err != nil {
 				return err
 			}
 		}

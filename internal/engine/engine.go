@@ -108,6 +108,18 @@ type Config struct {
 	Auditor ApprovalAuditor
 	// TracerProvider traces executions (default: none).
 	TracerProvider trace.TracerProvider
+	// WriteRate is the configured write budget per (account, Region), in
+	// calls per second for the whole deployment (negative: unbounded);
+	// policies' shares, plans and estimates are computed from it (default
+	// awssm.WriteRateDefault).
+	WriteRate float64
+	// ReconcileInterval is how often ENFORCE policies are reconciled
+	// (default ReconcileIntervalDefault; negative: never).
+	ReconcileInterval time.Duration
+	// PolicyRetryBackoff is how long reconciliation waits before trying
+	// again what one of its operations failed to do (default
+	// PolicyRetryBackoffDefault).
+	PolicyRetryBackoff time.Duration
 	// Logger receives the engine's logs.
 	Logger *slog.Logger
 	// NoInventoryRefresh turns off the DescribeSecret that records, in the
@@ -146,6 +158,11 @@ func New(api, work *pgxpool.Pool, box *seal.Box, red *redact.Redactor, sm Secret
 	def(&cfg.RepairInterval, RepairIntervalDefault)
 	def(&cfg.RetryFor, RetryForDefault)
 	def(&cfg.ApprovalSweep, ApprovalSweepDefault)
+	def(&cfg.ReconcileInterval, ReconcileIntervalDefault)
+	def(&cfg.PolicyRetryBackoff, PolicyRetryBackoffDefault)
+	if cfg.WriteRate == 0 {
+		cfg.WriteRate = awssm.WriteRateDefault
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -182,8 +199,14 @@ func (e *Engine) Run(ctx context.Context, drain time.Duration) error {
 		defer close(expiryDone)
 		e.approvalExpiryLoop(ctx)
 	}()
+	reconcileDone := make(chan struct{})
+	go func() {
+		defer close(reconcileDone)
+		e.reconcileLoop(ctx)
+	}()
 	<-ctx.Done()
 	<-expiryDone
+	<-reconcileDone
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
 	defer cancel()
 	err := e.queue.Stop(stopCtx)
@@ -224,6 +247,8 @@ type Submission struct {
 	ReasonFingerprint string
 	// Labels are label keys to fingerprints of their values.
 	Labels map[string]string
+	// DR, if set, makes a failover parent with this plan (Secret unused).
+	DR *domain.DRPlan
 	// Approval, if set, holds the operation as AWAITING_APPROVAL until a
 	// second person approves it (approval.go); with BreakGlass it runs at
 	// once, loudly audited.
@@ -233,6 +258,9 @@ type Submission struct {
 	// preview). A request_id already used is answered as the real request
 	// would be: its first operation, or ErrRequestIDReused.
 	ValidateOnly bool
+	// OriginPolicy names the replication policy creating the operation
+	// (reconcile.go); its job and AWS calls then yield to interactive ones.
+	OriginPolicy string
 }
 
 // Submit accepts an operation: when it returns, the operation and its place
@@ -270,6 +298,11 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (op domain.Operation,
 		Labels:            s.Labels,
 		TraceParent:       tracing.Inject(ctx),
 		Approval:          s.Approval,
+		OriginPolicy:      s.OriginPolicy,
+	}
+	if s.DR != nil {
+		op.SecretKey, op.SecretDisplay = failoverKey(op.ID), failoverDisplay(*s.DR)
+		op.Params = domain.Params{DR: s.DR}
 	}
 	if s.Approval != nil && !s.Approval.BreakGlass {
 		op.State = domain.StateAwaitingApproval
@@ -293,7 +326,7 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (op domain.Operation,
 			return err
 		}
 		if !active && op.State == domain.StatePending {
-			if op.JobID, err = e.queue.EnqueueTx(ctx, tx, op.ID); err != nil {
+			if op.JobID, err = e.enqueue(ctx, tx, op); err != nil {
 				return err
 			}
 		}
@@ -407,16 +440,30 @@ func (e *Engine) startNext(ctx context.Context, tx pgx.Tx, secretKey string) err
 	if err != nil {
 		return err
 	}
-	jobID, err := e.queue.EnqueueTx(ctx, tx, next.ID)
+	jobID, err := e.enqueue(ctx, tx, next)
 	if err != nil {
 		return err
 	}
 	return e.store.SetJob(ctx, tx, next.ID, jobID)
 }
 
-// Get returns an operation.
+// enqueue gives op a job: a background one for a policy's operation or a failover's child, so
+// that interactive operations go first whenever both wait for a worker.
+func (e *Engine) enqueue(ctx context.Context, tx pgx.Tx, op domain.Operation) (int64, error) {
+	if op.OriginPolicy != "" || op.ParentID != uuid.Nil {
+		return e.queue.EnqueueBackgroundTx(ctx, tx, op.ID)
+	}
+	return e.queue.EnqueueTx(ctx, tx, op.ID)
+}
+
+// Get returns an operation; a failover parent comes with its children's
+// progress.
 func (e *Engine) Get(ctx context.Context, id uuid.UUID) (domain.Operation, error) {
-	return e.store.Get(ctx, e.api, id)
+	op, err := e.store.Get(ctx, e.api, id)
+	if err != nil {
+		return op, err
+	}
+	return e.withChildren(ctx, op)
 }
 
 // List returns operations newest first.

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
@@ -61,7 +62,7 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 	wasRetrying := !r.op.NextAttemptAt.IsZero()
 	r.op.NextAttemptAt = time.Time{}
 	ctx = awssm.WithRecorder(ctx, r.record)
-	ctx = awssm.WithCaller(ctx, awssm.Caller{Principal: op.Principal, OperationID: op.ID.String()})
+	ctx = awssm.WithCaller(ctx, awssm.Caller{Principal: op.Principal, OperationID: op.ID.String(), Background: op.OriginPolicy != ""})
 
 	var res result
 	switch op.Kind {
@@ -71,6 +72,12 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 		res, err = r.remove(ctx)
 	case domain.KindPromote:
 		res, err = r.promote(ctx)
+	case domain.KindFailover:
+		if op.ParentID == uuid.Nil {
+			res, err = r.failoverParent(ctx)
+		} else {
+			res, err = r.failoverChild(ctx)
+		}
 	default:
 		res = failed(domain.CodeInternal, "unknown operation kind %q", op.Kind)
 	}

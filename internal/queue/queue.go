@@ -19,6 +19,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverpgxv5"
@@ -256,6 +257,21 @@ func (q *Queue) EnqueueTx(ctx context.Context, tx pgx.Tx, operationID uuid.UUID)
 	return res.Job.ID, nil
 }
 
+// BackgroundPriority is the River priority of background jobs (policy
+// reconciliation): River fetches jobs in priority order, so a worker that
+// frees up takes an interactive operation's job before any background one.
+const BackgroundPriority = 4
+
+// EnqueueBackgroundTx is EnqueueTx for background work, which yields to
+// interactive jobs whenever both wait for a worker.
+func (q *Queue) EnqueueBackgroundTx(ctx context.Context, tx pgx.Tx, operationID uuid.UUID) (int64, error) {
+	res, err := q.client.InsertTx(ctx, tx, args{OperationID: operationID}, &river.InsertOpts{Queue: Name, Priority: BackgroundPriority})
+	if err != nil {
+		return 0, fmt.Errorf("enqueue operation %s: %w", operationID, err)
+	}
+	return res.Job.ID, nil
+}
+
 // CancelTx cancels a job in tx. A job that is running is marked for
 // cancellation and its context is cancelled.
 func (q *Queue) CancelTx(ctx context.Context, tx pgx.Tx, jobID int64) error {
@@ -333,4 +349,37 @@ func (b *backoff) delay(attempt int) time.Duration {
 		}
 	}
 	return time.Duration(rand.Int64N(int64(ceiling) + 1))
+}
+
+// Execer is what RescueJobsOf needs: a pool or a transaction.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// RescueJobsOf makes the jobs that the given clients (queue Config.IDs)
+// were executing available to any process at once, instead of after
+// RescueAfter: the caller has established that those clients are dead. Each
+// rescued job gets an error entry saying why, and its next execution resumes
+// the operation from AWS's state like any retry. It returns how many jobs
+// were rescued.
+func RescueJobsOf(ctx context.Context, db Execer, clientIDs []string, reason string) (int64, error) {
+	if len(clientIDs) == 0 {
+		return 0, nil
+	}
+	// The last element of attempted_by is the client working the current
+	// attempt (River appends on every fetch). 'available' with scheduled_at
+	// now is what River's own rescuer achieves via 'retryable' and its
+	// scheduler, without waiting for the scheduler's next pass.
+	tag, err := db.Exec(ctx, `UPDATE river_job SET
+			state = 'available',
+			scheduled_at = now(),
+			errors = array_append(errors, jsonb_build_object(
+				'at', now(), 'attempt', attempt, 'error', $2::text, 'trace', ''))
+		WHERE state = 'running' AND queue = $3
+		  AND attempted_by[array_length(attempted_by, 1)] = ANY($1::text[])`,
+		clientIDs, reason, Name)
+	if err != nil {
+		return 0, fmt.Errorf("rescue jobs: %w", err)
+	}
+	return tag.RowsAffected(), nil
 }

@@ -27,6 +27,8 @@ type IO struct {
 	// Width is the terminal's width in columns (0: unknown); live progress
 	// lines are cut to it so redrawing stays aligned.
 	Width int
+	// Stdin answers the confirmation a failover asks for on a terminal.
+	Stdin io.Reader
 	// Getenv reads the environment (REPLICTL_SERVER, REPLICTL_TOKEN, …).
 	Getenv func(string) string
 	// PollInterval is how often --wait asks for the operation; 0 means
@@ -47,6 +49,13 @@ Usage:
   replictl operations approve ID
   replictl audit list [--since 1h] [--principal P] [--secret S] [--method M] [--outcome O]
   replictl audit verify
+  replictl policy plan FILE | --name NAME
+  replictl policy create|update FILE [--validate-only]
+  replictl policy get|delete NAME
+  replictl policy list
+  replictl policy status NAME [--wait]
+  replictl dr readiness --from REGION --to REGION
+  replictl dr failover --from REGION --to REGION [--secret S] [--name GLOB] [--tag K=V] [--force] [--plan|--yes] [--wait]
   replictl --version
 
 SECRET is a name (prod/db/primary) or a full ARN. Every command takes
@@ -55,7 +64,7 @@ SECRET is a name (prod/db/primary) or a full ARN. Every command takes
 --cert-file, --key-file, --token-file or --token (env REPLICTL_TOKEN).
 
 Exit status: 0 success; 1 operation FAILED or CANCELLED (or audit chain
-broken); 2 bad usage or INVALID_ARGUMENT; 3 server unreachable; 4 other
+broken, or policy status --wait ending not compliant); 2 bad usage or INVALID_ARGUMENT; 3 server unreachable; 4 other
 errors.
 `
 
@@ -96,6 +105,8 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		"status":     c.status,
 		"operations": c.operations,
 		"audit":      c.audit,
+		"policy":     c.policy,
+		"dr":         c.dr,
 	}
 	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(c.io.Stdout, usageText)
@@ -139,7 +150,7 @@ func (c *cli) moveLeadingFlags(args []string) []string {
 func (c *cli) subcommands(ctx context.Context, group string, args []string, subs map[string]commandFunc) error {
 	if len(args) == 0 || subs[args[0]] == nil {
 		names := make([]string, 0, len(subs))
-		for _, n := range []string{"list", "get", "cancel", "verify"} {
+		for _, n := range []string{"plan", "create", "update", "list", "get", "delete", "status", "cancel", "approve", "verify", "readiness", "failover"} {
 			if subs[n] != nil {
 				names = append(names, n)
 			}
@@ -207,6 +218,8 @@ type clients struct {
 	conn        *grpc.ClientConn
 	replication replicadv1.ReplicationServiceClient
 	audit       replicadv1.AuditServiceClient
+	policies    replicadv1.PolicyServiceClient
+	dr          replicadv1.DisasterRecoveryServiceClient
 }
 
 func (c *cli) dial() (*clients, error) {
@@ -218,6 +231,8 @@ func (c *cli) dial() (*clients, error) {
 		conn:        conn,
 		replication: replicadv1.NewReplicationServiceClient(conn),
 		audit:       replicadv1.NewAuditServiceClient(conn),
+		policies:    replicadv1.NewPolicyServiceClient(conn),
+		dr:          replicadv1.NewDisasterRecoveryServiceClient(conn),
 	}, nil
 }
 

@@ -76,11 +76,12 @@ func exitCode(stderr io.Writer, err error) int {
 		ended   *operationEndedError
 		broken  *brokenChainError
 		unreach *unreachableError
+		noncomp *policyNotCompliantError
 	)
 	switch {
 	case errors.As(err, &usage):
 		return ExitUsage
-	case errors.As(err, &ended), errors.As(err, &broken):
+	case errors.As(err, &ended), errors.As(err, &broken), errors.As(err, &noncomp):
 		return ExitOperationFailed
 	case errors.As(err, &unreach):
 		return ExitUnreachable

@@ -24,6 +24,71 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// DisasterRecoveryStepState is where one step is.
+type DisasterRecoveryStepState int32
+
+const (
+	// Never used.
+	DisasterRecoveryStepState_DISASTER_RECOVERY_STEP_STATE_UNSPECIFIED DisasterRecoveryStepState = 0
+	// Not started.
+	DisasterRecoveryStepState_DISASTER_RECOVERY_STEP_STATE_PENDING DisasterRecoveryStepState = 1
+	// Its intent is recorded; the call is (being) sent.
+	DisasterRecoveryStepState_DISASTER_RECOVERY_STEP_STATE_RUNNING DisasterRecoveryStepState = 2
+	// Done (or found done by a DescribeSecret: then no call was sent).
+	DisasterRecoveryStepState_DISASTER_RECOVERY_STEP_STATE_SUCCEEDED DisasterRecoveryStepState = 3
+	// AWS refused it; see message.
+	DisasterRecoveryStepState_DISASTER_RECOVERY_STEP_STATE_FAILED DisasterRecoveryStepState = 4
+	// Not run, because an earlier step failed.
+	DisasterRecoveryStepState_DISASTER_RECOVERY_STEP_STATE_SKIPPED DisasterRecoveryStepState = 5
+)
+
+// Enum value maps for DisasterRecoveryStepState.
+var (
+	DisasterRecoveryStepState_name = map[int32]string{
+		0: "DISASTER_RECOVERY_STEP_STATE_UNSPECIFIED",
+		1: "DISASTER_RECOVERY_STEP_STATE_PENDING",
+		2: "DISASTER_RECOVERY_STEP_STATE_RUNNING",
+		3: "DISASTER_RECOVERY_STEP_STATE_SUCCEEDED",
+		4: "DISASTER_RECOVERY_STEP_STATE_FAILED",
+		5: "DISASTER_RECOVERY_STEP_STATE_SKIPPED",
+	}
+	DisasterRecoveryStepState_value = map[string]int32{
+		"DISASTER_RECOVERY_STEP_STATE_UNSPECIFIED": 0,
+		"DISASTER_RECOVERY_STEP_STATE_PENDING":     1,
+		"DISASTER_RECOVERY_STEP_STATE_RUNNING":     2,
+		"DISASTER_RECOVERY_STEP_STATE_SUCCEEDED":   3,
+		"DISASTER_RECOVERY_STEP_STATE_FAILED":      4,
+		"DISASTER_RECOVERY_STEP_STATE_SKIPPED":     5,
+	}
+)
+
+func (x DisasterRecoveryStepState) Enum() *DisasterRecoveryStepState {
+	p := new(DisasterRecoveryStepState)
+	*p = x
+	return p
+}
+
+func (x DisasterRecoveryStepState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (DisasterRecoveryStepState) Descriptor() protoreflect.EnumDescriptor {
+	return file_replicad_v1_operation_proto_enumTypes[0].Descriptor()
+}
+
+func (DisasterRecoveryStepState) Type() protoreflect.EnumType {
+	return &file_replicad_v1_operation_proto_enumTypes[0]
+}
+
+func (x DisasterRecoveryStepState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use DisasterRecoveryStepState.Descriptor instead.
+func (DisasterRecoveryStepState) EnumDescriptor() ([]byte, []int) {
+	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{0}
+}
+
 // OperationKind names the AWS action an operation performs.
 type OperationKind int32
 
@@ -36,6 +101,10 @@ const (
 	OperationKind_OPERATION_KIND_REMOVE OperationKind = 2
 	// StopReplicationToReplica.
 	OperationKind_OPERATION_KIND_PROMOTE OperationKind = 3
+	// A Region failover: a parent with a child operation per secret.
+	OperationKind_OPERATION_KIND_FAILOVER OperationKind = 4
+	// A failback to a Region that returned.
+	OperationKind_OPERATION_KIND_FAILBACK OperationKind = 5
 )
 
 // Enum value maps for OperationKind.
@@ -45,12 +114,16 @@ var (
 		1: "OPERATION_KIND_REPLICATE",
 		2: "OPERATION_KIND_REMOVE",
 		3: "OPERATION_KIND_PROMOTE",
+		4: "OPERATION_KIND_FAILOVER",
+		5: "OPERATION_KIND_FAILBACK",
 	}
 	OperationKind_value = map[string]int32{
 		"OPERATION_KIND_UNSPECIFIED": 0,
 		"OPERATION_KIND_REPLICATE":   1,
 		"OPERATION_KIND_REMOVE":      2,
 		"OPERATION_KIND_PROMOTE":     3,
+		"OPERATION_KIND_FAILOVER":    4,
+		"OPERATION_KIND_FAILBACK":    5,
 	}
 )
 
@@ -65,11 +138,11 @@ func (x OperationKind) String() string {
 }
 
 func (OperationKind) Descriptor() protoreflect.EnumDescriptor {
-	return file_replicad_v1_operation_proto_enumTypes[0].Descriptor()
+	return file_replicad_v1_operation_proto_enumTypes[1].Descriptor()
 }
 
 func (OperationKind) Type() protoreflect.EnumType {
-	return &file_replicad_v1_operation_proto_enumTypes[0]
+	return &file_replicad_v1_operation_proto_enumTypes[1]
 }
 
 func (x OperationKind) Number() protoreflect.EnumNumber {
@@ -78,7 +151,7 @@ func (x OperationKind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use OperationKind.Descriptor instead.
 func (OperationKind) EnumDescriptor() ([]byte, []int) {
-	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{0}
+	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{1}
 }
 
 // OperationState is the life cycle of an operation.
@@ -141,11 +214,11 @@ func (x OperationState) String() string {
 }
 
 func (OperationState) Descriptor() protoreflect.EnumDescriptor {
-	return file_replicad_v1_operation_proto_enumTypes[1].Descriptor()
+	return file_replicad_v1_operation_proto_enumTypes[2].Descriptor()
 }
 
 func (OperationState) Type() protoreflect.EnumType {
-	return &file_replicad_v1_operation_proto_enumTypes[1]
+	return &file_replicad_v1_operation_proto_enumTypes[2]
 }
 
 func (x OperationState) Number() protoreflect.EnumNumber {
@@ -154,7 +227,7 @@ func (x OperationState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use OperationState.Descriptor instead.
 func (OperationState) EnumDescriptor() ([]byte, []int) {
-	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{1}
+	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{2}
 }
 
 // RegionState is the progress of one Region within an operation.
@@ -217,11 +290,11 @@ func (x RegionState) String() string {
 }
 
 func (RegionState) Descriptor() protoreflect.EnumDescriptor {
-	return file_replicad_v1_operation_proto_enumTypes[2].Descriptor()
+	return file_replicad_v1_operation_proto_enumTypes[3].Descriptor()
 }
 
 func (RegionState) Type() protoreflect.EnumType {
-	return &file_replicad_v1_operation_proto_enumTypes[2]
+	return &file_replicad_v1_operation_proto_enumTypes[3]
 }
 
 func (x RegionState) Number() protoreflect.EnumNumber {
@@ -230,7 +303,7 @@ func (x RegionState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use RegionState.Descriptor instead.
 func (RegionState) EnumDescriptor() ([]byte, []int) {
-	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{2}
+	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{3}
 }
 
 // ReplicationStatus mirrors Secrets Manager's ReplicationStatusType.Status.
@@ -274,11 +347,11 @@ func (x ReplicationStatus) String() string {
 }
 
 func (ReplicationStatus) Descriptor() protoreflect.EnumDescriptor {
-	return file_replicad_v1_operation_proto_enumTypes[3].Descriptor()
+	return file_replicad_v1_operation_proto_enumTypes[4].Descriptor()
 }
 
 func (ReplicationStatus) Type() protoreflect.EnumType {
-	return &file_replicad_v1_operation_proto_enumTypes[3]
+	return &file_replicad_v1_operation_proto_enumTypes[4]
 }
 
 func (x ReplicationStatus) Number() protoreflect.EnumNumber {
@@ -287,7 +360,7 @@ func (x ReplicationStatus) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ReplicationStatus.Descriptor instead.
 func (ReplicationStatus) EnumDescriptor() ([]byte, []int) {
-	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{3}
+	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{4}
 }
 
 // Operation is a long-running change (AIP-151) accepted by Replicate, Remove
@@ -356,7 +429,17 @@ type Operation struct {
 	RetryDeadline *timestamppb.Timestamp `protobuf:"bytes,21,opt,name=retry_deadline,json=retryDeadline,proto3" json:"retry_deadline,omitempty"`
 	// Two-person approval, when the access policy requires it for this
 	// kind of operation on this secret.
-	Approval      *Approval `protobuf:"bytes,29,opt,name=approval,proto3" json:"approval,omitempty"`
+	Approval *Approval `protobuf:"bytes,29,opt,name=approval,proto3" json:"approval,omitempty"`
+	// The replication policy whose reconciliation created the operation;
+	// empty for an interactive request.
+	OriginPolicy string `protobuf:"bytes,24,opt,name=origin_policy,json=originPolicy,proto3" json:"origin_policy,omitempty"`
+	// A failover or failback parent: every secret's plan and progress, and
+	// totals.
+	DisasterRecovery *DisasterRecoveryProgress `protobuf:"bytes,25,opt,name=disaster_recovery,json=disasterRecovery,proto3" json:"disaster_recovery,omitempty"`
+	// A failover or failback child (one secret): its steps, each an AWS call.
+	Steps []*DisasterRecoveryStep `protobuf:"bytes,26,rep,name=steps,proto3" json:"steps,omitempty"`
+	// A child's parent operation.
+	ParentId      string `protobuf:"bytes,27,opt,name=parent_id,json=parentId,proto3" json:"parent_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -545,6 +628,332 @@ func (x *Operation) GetApproval() *Approval {
 	return nil
 }
 
+func (x *Operation) GetOriginPolicy() string {
+	if x != nil {
+		return x.OriginPolicy
+	}
+	return ""
+}
+
+func (x *Operation) GetDisasterRecovery() *DisasterRecoveryProgress {
+	if x != nil {
+		return x.DisasterRecovery
+	}
+	return nil
+}
+
+func (x *Operation) GetSteps() []*DisasterRecoveryStep {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
+}
+
+func (x *Operation) GetParentId() string {
+	if x != nil {
+		return x.ParentId
+	}
+	return ""
+}
+
+// DisasterRecoveryProgress is a failover's plan and where it stands.
+type DisasterRecoveryProgress struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The Region left and the Region taking over.
+	SourceRegion string `protobuf:"bytes,1,opt,name=source_region,json=sourceRegion,proto3" json:"source_region,omitempty"`
+	TargetRegion string `protobuf:"bytes,2,opt,name=target_region,json=targetRegion,proto3" json:"target_region,omitempty"`
+	// Every selected secret, in ARN order.
+	Secrets []*DisasterRecoverySecret `protobuf:"bytes,3,rep,name=secrets,proto3" json:"secrets,omitempty"`
+	// Selected secrets.
+	Total int32 `protobuf:"varint,4,opt,name=total,proto3" json:"total,omitempty"`
+	// Skipped (not ready, see each secret's skip_reason): never touched.
+	Skipped int32 `protobuf:"varint,5,opt,name=skipped,proto3" json:"skipped,omitempty"`
+	// Of the planned ones: finished successfully, failed, still to finish.
+	Succeeded int32 `protobuf:"varint,6,opt,name=succeeded,proto3" json:"succeeded,omitempty"`
+	Failed    int32 `protobuf:"varint,7,opt,name=failed,proto3" json:"failed,omitempty"`
+	Remaining int32 `protobuf:"varint,8,opt,name=remaining,proto3" json:"remaining,omitempty"`
+	// Mutating AWS calls the plan makes.
+	PlannedWrites int32 `protobuf:"varint,9,opt,name=planned_writes,json=plannedWrites,proto3" json:"planned_writes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisasterRecoveryProgress) Reset() {
+	*x = DisasterRecoveryProgress{}
+	mi := &file_replicad_v1_operation_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisasterRecoveryProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisasterRecoveryProgress) ProtoMessage() {}
+
+func (x *DisasterRecoveryProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_replicad_v1_operation_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisasterRecoveryProgress.ProtoReflect.Descriptor instead.
+func (*DisasterRecoveryProgress) Descriptor() ([]byte, []int) {
+	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *DisasterRecoveryProgress) GetSourceRegion() string {
+	if x != nil {
+		return x.SourceRegion
+	}
+	return ""
+}
+
+func (x *DisasterRecoveryProgress) GetTargetRegion() string {
+	if x != nil {
+		return x.TargetRegion
+	}
+	return ""
+}
+
+func (x *DisasterRecoveryProgress) GetSecrets() []*DisasterRecoverySecret {
+	if x != nil {
+		return x.Secrets
+	}
+	return nil
+}
+
+func (x *DisasterRecoveryProgress) GetTotal() int32 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+func (x *DisasterRecoveryProgress) GetSkipped() int32 {
+	if x != nil {
+		return x.Skipped
+	}
+	return 0
+}
+
+func (x *DisasterRecoveryProgress) GetSucceeded() int32 {
+	if x != nil {
+		return x.Succeeded
+	}
+	return 0
+}
+
+func (x *DisasterRecoveryProgress) GetFailed() int32 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
+func (x *DisasterRecoveryProgress) GetRemaining() int32 {
+	if x != nil {
+		return x.Remaining
+	}
+	return 0
+}
+
+func (x *DisasterRecoveryProgress) GetPlannedWrites() int32 {
+	if x != nil {
+		return x.PlannedWrites
+	}
+	return 0
+}
+
+// DisasterRecoverySecret is one secret of a failover.
+type DisasterRecoverySecret struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The secret's ARN in the Region being left.
+	SecretId string `protobuf:"bytes,1,opt,name=secret_id,json=secretId,proto3" json:"secret_id,omitempty"`
+	// Why it is left out; empty when it is planned.
+	SkipReason string `protobuf:"bytes,2,opt,name=skip_reason,json=skipReason,proto3" json:"skip_reason,omitempty"`
+	// Its child operation, once created.
+	OperationId string `protobuf:"bytes,3,opt,name=operation_id,json=operationId,proto3" json:"operation_id,omitempty"`
+	// The child's state (UNSPECIFIED while not created).
+	State OperationState `protobuf:"varint,4,opt,name=state,proto3,enum=replicad.v1.OperationState" json:"state,omitempty"`
+	// The steps, with their outcomes as they run.
+	Steps []*DisasterRecoveryStep `protobuf:"bytes,5,rep,name=steps,proto3" json:"steps,omitempty"`
+	// Why the child failed.
+	Error         string `protobuf:"bytes,6,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisasterRecoverySecret) Reset() {
+	*x = DisasterRecoverySecret{}
+	mi := &file_replicad_v1_operation_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisasterRecoverySecret) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisasterRecoverySecret) ProtoMessage() {}
+
+func (x *DisasterRecoverySecret) ProtoReflect() protoreflect.Message {
+	mi := &file_replicad_v1_operation_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisasterRecoverySecret.ProtoReflect.Descriptor instead.
+func (*DisasterRecoverySecret) Descriptor() ([]byte, []int) {
+	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DisasterRecoverySecret) GetSecretId() string {
+	if x != nil {
+		return x.SecretId
+	}
+	return ""
+}
+
+func (x *DisasterRecoverySecret) GetSkipReason() string {
+	if x != nil {
+		return x.SkipReason
+	}
+	return ""
+}
+
+func (x *DisasterRecoverySecret) GetOperationId() string {
+	if x != nil {
+		return x.OperationId
+	}
+	return ""
+}
+
+func (x *DisasterRecoverySecret) GetState() OperationState {
+	if x != nil {
+		return x.State
+	}
+	return OperationState_OPERATION_STATE_UNSPECIFIED
+}
+
+func (x *DisasterRecoverySecret) GetSteps() []*DisasterRecoveryStep {
+	if x != nil {
+		return x.Steps
+	}
+	return nil
+}
+
+func (x *DisasterRecoverySecret) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+// DisasterRecoveryStep is one AWS call of a failover child.
+type DisasterRecoveryStep struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// StopReplicationToReplica or ReplicateSecretToRegions.
+	Api string `protobuf:"bytes,1,opt,name=api,proto3" json:"api,omitempty"`
+	// Where it is sent: always a Region that is up.
+	Region string `protobuf:"bytes,2,opt,name=region,proto3" json:"region,omitempty"`
+	// The Regions a ReplicateSecretToRegions names (with
+	// ForceOverwriteReplicaSecret), each keeping its KMS key.
+	TargetRegions []string `protobuf:"bytes,3,rep,name=target_regions,json=targetRegions,proto3" json:"target_regions,omitempty"`
+	// Where the step is.
+	State DisasterRecoveryStepState `protobuf:"varint,4,opt,name=state,proto3,enum=replicad.v1.DisasterRecoveryStepState" json:"state,omitempty"`
+	// AWS's request id of the call, once answered.
+	RequestId string `protobuf:"bytes,5,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// AWS's error, or why the step needed no call.
+	Message       string `protobuf:"bytes,6,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DisasterRecoveryStep) Reset() {
+	*x = DisasterRecoveryStep{}
+	mi := &file_replicad_v1_operation_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DisasterRecoveryStep) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DisasterRecoveryStep) ProtoMessage() {}
+
+func (x *DisasterRecoveryStep) ProtoReflect() protoreflect.Message {
+	mi := &file_replicad_v1_operation_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DisasterRecoveryStep.ProtoReflect.Descriptor instead.
+func (*DisasterRecoveryStep) Descriptor() ([]byte, []int) {
+	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *DisasterRecoveryStep) GetApi() string {
+	if x != nil {
+		return x.Api
+	}
+	return ""
+}
+
+func (x *DisasterRecoveryStep) GetRegion() string {
+	if x != nil {
+		return x.Region
+	}
+	return ""
+}
+
+func (x *DisasterRecoveryStep) GetTargetRegions() []string {
+	if x != nil {
+		return x.TargetRegions
+	}
+	return nil
+}
+
+func (x *DisasterRecoveryStep) GetState() DisasterRecoveryStepState {
+	if x != nil {
+		return x.State
+	}
+	return DisasterRecoveryStepState_DISASTER_RECOVERY_STEP_STATE_UNSPECIFIED
+}
+
+func (x *DisasterRecoveryStep) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *DisasterRecoveryStep) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 // Approval is an operation's two-person approval.
 type Approval struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -566,7 +975,7 @@ type Approval struct {
 
 func (x *Approval) Reset() {
 	*x = Approval{}
-	mi := &file_replicad_v1_operation_proto_msgTypes[1]
+	mi := &file_replicad_v1_operation_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -578,7 +987,7 @@ func (x *Approval) String() string {
 func (*Approval) ProtoMessage() {}
 
 func (x *Approval) ProtoReflect() protoreflect.Message {
-	mi := &file_replicad_v1_operation_proto_msgTypes[1]
+	mi := &file_replicad_v1_operation_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -591,7 +1000,7 @@ func (x *Approval) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Approval.ProtoReflect.Descriptor instead.
 func (*Approval) Descriptor() ([]byte, []int) {
-	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{1}
+	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Approval) GetRule() string {
@@ -647,7 +1056,7 @@ type ApprovedBy struct {
 
 func (x *ApprovedBy) Reset() {
 	*x = ApprovedBy{}
-	mi := &file_replicad_v1_operation_proto_msgTypes[2]
+	mi := &file_replicad_v1_operation_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -659,7 +1068,7 @@ func (x *ApprovedBy) String() string {
 func (*ApprovedBy) ProtoMessage() {}
 
 func (x *ApprovedBy) ProtoReflect() protoreflect.Message {
-	mi := &file_replicad_v1_operation_proto_msgTypes[2]
+	mi := &file_replicad_v1_operation_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -672,7 +1081,7 @@ func (x *ApprovedBy) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApprovedBy.ProtoReflect.Descriptor instead.
 func (*ApprovedBy) Descriptor() ([]byte, []int) {
-	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{2}
+	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *ApprovedBy) GetPrincipal() string {
@@ -710,7 +1119,7 @@ type RegionProgress struct {
 
 func (x *RegionProgress) Reset() {
 	*x = RegionProgress{}
-	mi := &file_replicad_v1_operation_proto_msgTypes[3]
+	mi := &file_replicad_v1_operation_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -722,7 +1131,7 @@ func (x *RegionProgress) String() string {
 func (*RegionProgress) ProtoMessage() {}
 
 func (x *RegionProgress) ProtoReflect() protoreflect.Message {
-	mi := &file_replicad_v1_operation_proto_msgTypes[3]
+	mi := &file_replicad_v1_operation_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -735,7 +1144,7 @@ func (x *RegionProgress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RegionProgress.ProtoReflect.Descriptor instead.
 func (*RegionProgress) Descriptor() ([]byte, []int) {
-	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{3}
+	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *RegionProgress) GetRegion() string {
@@ -792,7 +1201,7 @@ type AwsCall struct {
 
 func (x *AwsCall) Reset() {
 	*x = AwsCall{}
-	mi := &file_replicad_v1_operation_proto_msgTypes[4]
+	mi := &file_replicad_v1_operation_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -804,7 +1213,7 @@ func (x *AwsCall) String() string {
 func (*AwsCall) ProtoMessage() {}
 
 func (x *AwsCall) ProtoReflect() protoreflect.Message {
-	mi := &file_replicad_v1_operation_proto_msgTypes[4]
+	mi := &file_replicad_v1_operation_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -817,7 +1226,7 @@ func (x *AwsCall) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AwsCall.ProtoReflect.Descriptor instead.
 func (*AwsCall) Descriptor() ([]byte, []int) {
-	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{4}
+	return file_replicad_v1_operation_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *AwsCall) GetApi() string {
@@ -859,7 +1268,7 @@ var File_replicad_v1_operation_proto protoreflect.FileDescriptor
 
 const file_replicad_v1_operation_proto_rawDesc = "" +
 	"\n" +
-	"\x1breplicad/v1/operation.proto\x12\vreplicad.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x19replicad/v1/options.proto\"\xc4\t\n" +
+	"\x1breplicad/v1/operation.proto\x12\vreplicad.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x19replicad/v1/options.proto\"\xa7\v\n" +
 	"\tOperation\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x123\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1a.replicad.v1.OperationKindB\x03\xe0A\x03R\x04kind\x126\n" +
@@ -888,10 +1297,40 @@ const file_replicad_v1_operation_proto_rawDesc = "" +
 	"\x12last_attempt_error\x18\x13 \x01(\v2\x12.google.rpc.StatusB\x03\xe0A\x03R\x10lastAttemptError\x12K\n" +
 	"\x11next_attempt_time\x18\x14 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\x0fnextAttemptTime\x12F\n" +
 	"\x0eretry_deadline\x18\x15 \x01(\v2\x1a.google.protobuf.TimestampB\x03\xe0A\x03R\rretryDeadline\x126\n" +
-	"\bapproval\x18\x1d \x01(\v2\x15.replicad.v1.ApprovalB\x03\xe0A\x03R\bapproval\x1a9\n" +
+	"\bapproval\x18\x1d \x01(\v2\x15.replicad.v1.ApprovalB\x03\xe0A\x03R\bapproval\x12(\n" +
+	"\rorigin_policy\x18\x18 \x01(\tB\x03\xe0A\x03R\foriginPolicy\x12W\n" +
+	"\x11disaster_recovery\x18\x19 \x01(\v2%.replicad.v1.DisasterRecoveryProgressB\x03\xe0A\x03R\x10disasterRecovery\x12<\n" +
+	"\x05steps\x18\x1a \x03(\v2!.replicad.v1.DisasterRecoveryStepB\x03\xe0A\x03R\x05steps\x12 \n" +
+	"\tparent_id\x18\x1b \x01(\tB\x03\xe0A\x03R\bparentId\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xfa\x01\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xce\x02\n" +
+	"\x18DisasterRecoveryProgress\x12#\n" +
+	"\rsource_region\x18\x01 \x01(\tR\fsourceRegion\x12#\n" +
+	"\rtarget_region\x18\x02 \x01(\tR\ftargetRegion\x12=\n" +
+	"\asecrets\x18\x03 \x03(\v2#.replicad.v1.DisasterRecoverySecretR\asecrets\x12\x14\n" +
+	"\x05total\x18\x04 \x01(\x05R\x05total\x12\x18\n" +
+	"\askipped\x18\x05 \x01(\x05R\askipped\x12\x1c\n" +
+	"\tsucceeded\x18\x06 \x01(\x05R\tsucceeded\x12\x16\n" +
+	"\x06failed\x18\a \x01(\x05R\x06failed\x12\x1c\n" +
+	"\tremaining\x18\b \x01(\x05R\tremaining\x12%\n" +
+	"\x0eplanned_writes\x18\t \x01(\x05R\rplannedWrites\"\x81\x02\n" +
+	"\x16DisasterRecoverySecret\x12!\n" +
+	"\tsecret_id\x18\x01 \x01(\tB\x04\xa8\x9f\x19\x01R\bsecretId\x12\x1f\n" +
+	"\vskip_reason\x18\x02 \x01(\tR\n" +
+	"skipReason\x12!\n" +
+	"\foperation_id\x18\x03 \x01(\tR\voperationId\x121\n" +
+	"\x05state\x18\x04 \x01(\x0e2\x1b.replicad.v1.OperationStateR\x05state\x127\n" +
+	"\x05steps\x18\x05 \x03(\v2!.replicad.v1.DisasterRecoveryStepR\x05steps\x12\x14\n" +
+	"\x05error\x18\x06 \x01(\tR\x05error\"\xde\x01\n" +
+	"\x14DisasterRecoveryStep\x12\x10\n" +
+	"\x03api\x18\x01 \x01(\tR\x03api\x12\x16\n" +
+	"\x06region\x18\x02 \x01(\tR\x06region\x12%\n" +
+	"\x0etarget_regions\x18\x03 \x03(\tR\rtargetRegions\x12<\n" +
+	"\x05state\x18\x04 \x01(\x0e2&.replicad.v1.DisasterRecoveryStepStateR\x05state\x12\x1d\n" +
+	"\n" +
+	"request_id\x18\x05 \x01(\tR\trequestId\x12\x18\n" +
+	"\amessage\x18\x06 \x01(\tR\amessage\"\xfa\x01\n" +
 	"\bApproval\x12\x12\n" +
 	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x1c\n" +
 	"\trequester\x18\x02 \x01(\tR\trequester\x12'\n" +
@@ -919,12 +1358,21 @@ const file_replicad_v1_operation_proto_rawDesc = "" +
 	"request_id\x18\x03 \x01(\tR\trequestId\x12\x1d\n" +
 	"\n" +
 	"error_code\x18\x04 \x01(\tR\terrorCode\x12.\n" +
-	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time*\x84\x01\n" +
+	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time*\x9c\x02\n" +
+	"\x19DisasterRecoveryStepState\x12,\n" +
+	"(DISASTER_RECOVERY_STEP_STATE_UNSPECIFIED\x10\x00\x12(\n" +
+	"$DISASTER_RECOVERY_STEP_STATE_PENDING\x10\x01\x12(\n" +
+	"$DISASTER_RECOVERY_STEP_STATE_RUNNING\x10\x02\x12*\n" +
+	"&DISASTER_RECOVERY_STEP_STATE_SUCCEEDED\x10\x03\x12'\n" +
+	"#DISASTER_RECOVERY_STEP_STATE_FAILED\x10\x04\x12(\n" +
+	"$DISASTER_RECOVERY_STEP_STATE_SKIPPED\x10\x05*\xbe\x01\n" +
 	"\rOperationKind\x12\x1e\n" +
 	"\x1aOPERATION_KIND_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18OPERATION_KIND_REPLICATE\x10\x01\x12\x19\n" +
 	"\x15OPERATION_KIND_REMOVE\x10\x02\x12\x1a\n" +
-	"\x16OPERATION_KIND_PROMOTE\x10\x03*\xec\x01\n" +
+	"\x16OPERATION_KIND_PROMOTE\x10\x03\x12\x1b\n" +
+	"\x17OPERATION_KIND_FAILOVER\x10\x04\x12\x1b\n" +
+	"\x17OPERATION_KIND_FAILBACK\x10\x05*\xec\x01\n" +
 	"\x0eOperationState\x12\x1f\n" +
 	"\x1bOPERATION_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17OPERATION_STATE_PENDING\x10\x01\x12\x1b\n" +
@@ -960,48 +1408,58 @@ func file_replicad_v1_operation_proto_rawDescGZIP() []byte {
 	return file_replicad_v1_operation_proto_rawDescData
 }
 
-var file_replicad_v1_operation_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_replicad_v1_operation_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_replicad_v1_operation_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_replicad_v1_operation_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
 var file_replicad_v1_operation_proto_goTypes = []any{
-	(OperationKind)(0),            // 0: replicad.v1.OperationKind
-	(OperationState)(0),           // 1: replicad.v1.OperationState
-	(RegionState)(0),              // 2: replicad.v1.RegionState
-	(ReplicationStatus)(0),        // 3: replicad.v1.ReplicationStatus
-	(*Operation)(nil),             // 4: replicad.v1.Operation
-	(*Approval)(nil),              // 5: replicad.v1.Approval
-	(*ApprovedBy)(nil),            // 6: replicad.v1.ApprovedBy
-	(*RegionProgress)(nil),        // 7: replicad.v1.RegionProgress
-	(*AwsCall)(nil),               // 8: replicad.v1.AwsCall
-	nil,                           // 9: replicad.v1.Operation.LabelsEntry
-	(*status.Status)(nil),         // 10: google.rpc.Status
-	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(DisasterRecoveryStepState)(0),   // 0: replicad.v1.DisasterRecoveryStepState
+	(OperationKind)(0),               // 1: replicad.v1.OperationKind
+	(OperationState)(0),              // 2: replicad.v1.OperationState
+	(RegionState)(0),                 // 3: replicad.v1.RegionState
+	(ReplicationStatus)(0),           // 4: replicad.v1.ReplicationStatus
+	(*Operation)(nil),                // 5: replicad.v1.Operation
+	(*DisasterRecoveryProgress)(nil), // 6: replicad.v1.DisasterRecoveryProgress
+	(*DisasterRecoverySecret)(nil),   // 7: replicad.v1.DisasterRecoverySecret
+	(*DisasterRecoveryStep)(nil),     // 8: replicad.v1.DisasterRecoveryStep
+	(*Approval)(nil),                 // 9: replicad.v1.Approval
+	(*ApprovedBy)(nil),               // 10: replicad.v1.ApprovedBy
+	(*RegionProgress)(nil),           // 11: replicad.v1.RegionProgress
+	(*AwsCall)(nil),                  // 12: replicad.v1.AwsCall
+	nil,                              // 13: replicad.v1.Operation.LabelsEntry
+	(*status.Status)(nil),            // 14: google.rpc.Status
+	(*timestamppb.Timestamp)(nil),    // 15: google.protobuf.Timestamp
 }
 var file_replicad_v1_operation_proto_depIdxs = []int32{
-	0,  // 0: replicad.v1.Operation.kind:type_name -> replicad.v1.OperationKind
-	1,  // 1: replicad.v1.Operation.state:type_name -> replicad.v1.OperationState
-	7,  // 2: replicad.v1.Operation.regions:type_name -> replicad.v1.RegionProgress
-	10, // 3: replicad.v1.Operation.error:type_name -> google.rpc.Status
-	8,  // 4: replicad.v1.Operation.aws_calls:type_name -> replicad.v1.AwsCall
-	11, // 5: replicad.v1.Operation.create_time:type_name -> google.protobuf.Timestamp
-	11, // 6: replicad.v1.Operation.update_time:type_name -> google.protobuf.Timestamp
-	11, // 7: replicad.v1.Operation.start_time:type_name -> google.protobuf.Timestamp
-	11, // 8: replicad.v1.Operation.end_time:type_name -> google.protobuf.Timestamp
-	9,  // 9: replicad.v1.Operation.labels:type_name -> replicad.v1.Operation.LabelsEntry
-	10, // 10: replicad.v1.Operation.last_attempt_error:type_name -> google.rpc.Status
-	11, // 11: replicad.v1.Operation.next_attempt_time:type_name -> google.protobuf.Timestamp
-	11, // 12: replicad.v1.Operation.retry_deadline:type_name -> google.protobuf.Timestamp
-	5,  // 13: replicad.v1.Operation.approval:type_name -> replicad.v1.Approval
-	6,  // 14: replicad.v1.Approval.approvers:type_name -> replicad.v1.ApprovedBy
-	11, // 15: replicad.v1.Approval.expire_time:type_name -> google.protobuf.Timestamp
-	11, // 16: replicad.v1.ApprovedBy.approve_time:type_name -> google.protobuf.Timestamp
-	2,  // 17: replicad.v1.RegionProgress.state:type_name -> replicad.v1.RegionState
-	3,  // 18: replicad.v1.RegionProgress.replication_status:type_name -> replicad.v1.ReplicationStatus
-	11, // 19: replicad.v1.AwsCall.time:type_name -> google.protobuf.Timestamp
-	20, // [20:20] is the sub-list for method output_type
-	20, // [20:20] is the sub-list for method input_type
-	20, // [20:20] is the sub-list for extension type_name
-	20, // [20:20] is the sub-list for extension extendee
-	0,  // [0:20] is the sub-list for field type_name
+	1,  // 0: replicad.v1.Operation.kind:type_name -> replicad.v1.OperationKind
+	2,  // 1: replicad.v1.Operation.state:type_name -> replicad.v1.OperationState
+	11, // 2: replicad.v1.Operation.regions:type_name -> replicad.v1.RegionProgress
+	14, // 3: replicad.v1.Operation.error:type_name -> google.rpc.Status
+	12, // 4: replicad.v1.Operation.aws_calls:type_name -> replicad.v1.AwsCall
+	15, // 5: replicad.v1.Operation.create_time:type_name -> google.protobuf.Timestamp
+	15, // 6: replicad.v1.Operation.update_time:type_name -> google.protobuf.Timestamp
+	15, // 7: replicad.v1.Operation.start_time:type_name -> google.protobuf.Timestamp
+	15, // 8: replicad.v1.Operation.end_time:type_name -> google.protobuf.Timestamp
+	13, // 9: replicad.v1.Operation.labels:type_name -> replicad.v1.Operation.LabelsEntry
+	14, // 10: replicad.v1.Operation.last_attempt_error:type_name -> google.rpc.Status
+	15, // 11: replicad.v1.Operation.next_attempt_time:type_name -> google.protobuf.Timestamp
+	15, // 12: replicad.v1.Operation.retry_deadline:type_name -> google.protobuf.Timestamp
+	9,  // 13: replicad.v1.Operation.approval:type_name -> replicad.v1.Approval
+	6,  // 14: replicad.v1.Operation.disaster_recovery:type_name -> replicad.v1.DisasterRecoveryProgress
+	8,  // 15: replicad.v1.Operation.steps:type_name -> replicad.v1.DisasterRecoveryStep
+	7,  // 16: replicad.v1.DisasterRecoveryProgress.secrets:type_name -> replicad.v1.DisasterRecoverySecret
+	2,  // 17: replicad.v1.DisasterRecoverySecret.state:type_name -> replicad.v1.OperationState
+	8,  // 18: replicad.v1.DisasterRecoverySecret.steps:type_name -> replicad.v1.DisasterRecoveryStep
+	0,  // 19: replicad.v1.DisasterRecoveryStep.state:type_name -> replicad.v1.DisasterRecoveryStepState
+	10, // 20: replicad.v1.Approval.approvers:type_name -> replicad.v1.ApprovedBy
+	15, // 21: replicad.v1.Approval.expire_time:type_name -> google.protobuf.Timestamp
+	15, // 22: replicad.v1.ApprovedBy.approve_time:type_name -> google.protobuf.Timestamp
+	3,  // 23: replicad.v1.RegionProgress.state:type_name -> replicad.v1.RegionState
+	4,  // 24: replicad.v1.RegionProgress.replication_status:type_name -> replicad.v1.ReplicationStatus
+	15, // 25: replicad.v1.AwsCall.time:type_name -> google.protobuf.Timestamp
+	26, // [26:26] is the sub-list for method output_type
+	26, // [26:26] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_replicad_v1_operation_proto_init() }
@@ -1015,8 +1473,8 @@ func file_replicad_v1_operation_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_replicad_v1_operation_proto_rawDesc), len(file_replicad_v1_operation_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   6,
+			NumEnums:      5,
+			NumMessages:   9,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

@@ -1,0 +1,428 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/replicad/replicad/internal/domain"
+	"github.com/replicad/replicad/internal/secretid"
+	"github.com/replicad/replicad/store"
+)
+
+// A failover is a parent operation with one child operation per planned
+// secret. The parent holds the plan (sealed: ARNs, KMS keys) as it was
+// shown before anything ran; once it may run (at once, or when approved)
+// its first execution creates the children, each an ordinary operation in
+// its secret's queue, so a failover step never overtakes, nor is overtaken
+// by, another operation on the same secret. The parent then watches its
+// children and ends when they all have.
+
+// FailoverSelector says which secrets a failover takes.
+type FailoverSelector struct {
+	Source, Target string
+	// SecretID, if set, is the one secret (ARN in Source, or name).
+	SecretID string
+	// NameGlobs keep secrets whose name matches one (* and ? only).
+	NameGlobs []string
+	// Tags keep secrets carrying each tag ("" value: any).
+	Tags  map[string]string
+	Force bool
+}
+
+// childPoll is how often a failover parent looks at its children.
+const childPoll = time.Second
+
+// PlanFailover reads the inventory and plans the failover of every
+// selected secret: its steps, or why it is skipped.
+func (e *Engine) PlanFailover(ctx context.Context, sel FailoverSelector) (domain.DRPlan, error) {
+	plan := domain.DRPlan{Source: sel.Source, Target: sel.Target, Force: sel.Force, Secrets: []domain.DRSecret{}}
+	globs := make([]*regexp.Regexp, 0, len(sel.NameGlobs))
+	for _, g := range sel.NameGlobs {
+		globs = append(globs, globRE(g))
+	}
+	var one secretid.ID
+	if sel.SecretID != "" {
+		var err error
+		if one, err = secretid.Parse(sel.SecretID); err != nil {
+			return plan, fmt.Errorf("secret id: %w", err)
+		}
+	}
+	err := e.eachInventory(ctx, domain.InventoryFilter{PrimaryRegion: sel.Source}, func(sec domain.InventorySecret) {
+		switch {
+		case sel.SecretID != "" && one.IsARN() && sec.ARN != one.Raw,
+			sel.SecretID != "" && !one.IsARN() && sec.Name != one.Raw:
+			return
+		case len(globs) > 0 && !slices.ContainsFunc(globs, func(g *regexp.Regexp) bool { return g.MatchString(sec.Name) }):
+			return
+		}
+		for k, v := range sel.Tags {
+			if got, ok := sec.Tags[k]; !ok || v != "" && got != v {
+				return
+			}
+		}
+		steps, skip := planFailover(sec, sel.Source, sel.Target, sel.Force)
+		plan.Secrets = append(plan.Secrets, domain.DRSecret{SecretID: sec.ARN, Name: sec.Name, Skip: skip, Steps: steps})
+	})
+	return plan, err
+}
+
+func (e *Engine) eachInventory(ctx context.Context, f domain.InventoryFilter, fn func(domain.InventorySecret)) error {
+	var after *store.InventoryCursor
+	for {
+		page, next, err := e.store.ListInventory(ctx, e.api, f, after, inventoryPage)
+		if err != nil {
+			return err
+		}
+		for _, sec := range page {
+			fn(sec)
+		}
+		if next == nil {
+			return nil
+		}
+		after = next
+	}
+}
+
+// globRE compiles a name glob: * is any run of characters (slashes too),
+// ? any one character, everything else itself.
+func globRE(g string) *regexp.Regexp {
+	var b strings.Builder
+	b.WriteString("^")
+	for _, r := range g {
+		switch r {
+		case '*':
+			b.WriteString(".*")
+		case '?':
+			b.WriteString(".")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(r)))
+		}
+	}
+	b.WriteString("$")
+	return regexp.MustCompile(b.String())
+}
+
+// Readiness is whether the secrets whose primary is in a Region could fail
+// over to a target Region now, from the inventory.
+type Readiness struct {
+	Total int
+	Ready []string
+	// NotInSync have a replica in target that is InProgress or Failed.
+	NotInSync []domain.InventorySecret
+	// NoReplica have none there.
+	NoReplica []domain.InventorySecret
+}
+
+// RegionReadiness classifies every live secret with primary in region by
+// its replica in target.
+func (e *Engine) RegionReadiness(ctx context.Context, region, target string) (Readiness, error) {
+	var out Readiness
+	err := e.eachInventory(ctx, domain.InventoryFilter{PrimaryRegion: region}, func(sec domain.InventorySecret) {
+		if sec.Deleted {
+			return
+		}
+		out.Total++
+		rep, ok := sec.Replica(target)
+		switch {
+		case !ok:
+			out.NoReplica = append(out.NoReplica, sec)
+		case rep.Status == domain.StatusInSync:
+			out.Ready = append(out.Ready, sec.ARN)
+		default:
+			out.NotInSync = append(out.NotInSync, sec)
+		}
+	})
+	return out, err
+}
+
+// failoverKey is a parent's own queue key: it waits behind nothing.
+func failoverKey(id uuid.UUID) string { return "failover:" + id.String() }
+
+// failoverDisplay is a parent's display name, carrying no secret.
+func failoverDisplay(p domain.DRPlan) string {
+	n := 0
+	for _, s := range p.Secrets {
+		if s.Skip == "" {
+			n++
+		}
+	}
+	return fmt.Sprintf("failover of %d secrets from %s to %s", n, p.Source, p.Target)
+}
+
+// withChildren fills a failover parent's DR progress from its children.
+func (e *Engine) withChildren(ctx context.Context, op domain.Operation) (domain.Operation, error) {
+	if op.Kind != domain.KindFailover || op.Params.DR == nil {
+		return op, nil
+	}
+	kids, err := e.store.Children(ctx, e.api, op.ID)
+	if err != nil {
+		return op, err
+	}
+	byName := map[string]domain.Operation{}
+	for _, k := range kids {
+		byName[k.SecretKey] = k
+	}
+	op.DR = &domain.DRProgress{Plan: *op.Params.DR, Children: map[string]domain.Operation{}}
+	for _, s := range op.Params.DR.Secrets {
+		if k, ok := byName[s.Name]; ok && s.Skip == "" {
+			op.DR.Children[s.SecretID] = k
+		}
+	}
+	return op, nil
+}
+
+// failoverParent creates the children on its first execution, then
+// watches them.
+func (r *run) failoverParent(ctx context.Context) (result, error) {
+	if r.op.State == domain.StatePending {
+		started := false
+		err := pgx.BeginTxFunc(ctx, r.e.work, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+			started = false
+			cur, err := r.e.store.GetForUpdate(ctx, tx, r.op.ID)
+			if err != nil {
+				return err
+			}
+			if cur.State != domain.StatePending {
+				r.op = cur
+				return nil
+			}
+			if err := r.e.createChildren(ctx, tx, r.op); err != nil {
+				return err
+			}
+			started = true
+			r.op.State, r.op.StartedAt = domain.StateRunning, time.Now()
+			return r.e.store.Update(ctx, tx, &r.op)
+		})
+		if err != nil {
+			return result{}, err
+		}
+		if !started {
+			return r.cancelled(), nil
+		}
+	}
+	counts, err := store.ChildStates(ctx, r.e.work, r.op.ID)
+	if err != nil {
+		return result{}, err
+	}
+	if counts[domain.StatePending]+counts[domain.StateRunning]+counts[domain.StateAwaitingApproval] > 0 {
+		return result{snooze: childPoll, unchanged: true}, nil
+	}
+	total := counts[domain.StateSucceeded] + counts[domain.StateFailed] + counts[domain.StateCancelled]
+	if bad := counts[domain.StateFailed] + counts[domain.StateCancelled]; bad > 0 {
+		return failed(domain.CodeAborted, "%d of %d secrets did not fail over; see each secret's steps", bad, total), nil
+	}
+	return succeeded(), nil
+}
+
+// createChildren inserts one child per planned secret, each queued behind
+// whatever its secret already has in flight. Secret locks are taken in
+// name order, so two failovers over overlapping secrets cannot deadlock.
+func (e *Engine) createChildren(ctx context.Context, tx pgx.Tx, parent domain.Operation) error {
+	plan := parent.Params.DR
+	secrets := slices.Clone(plan.Secrets)
+	sort.Slice(secrets, func(i, j int) bool { return secrets[i].Name < secrets[j].Name })
+	for _, s := range secrets {
+		if s.Skip != "" {
+			continue
+		}
+		id, err := secretid.Parse(s.SecretID)
+		if err != nil {
+			return fmt.Errorf("planned secret id: %w", err)
+		}
+		childID, err := uuid.NewV7()
+		if err != nil {
+			return fmt.Errorf("operation id: %w", err)
+		}
+		child := domain.Operation{
+			ID: childID, Kind: domain.KindFailover, State: domain.StatePending,
+			SecretKey: s.Name, SecretDisplay: e.red.ARN(s.SecretID), AWSRegion: plan.Target,
+			// The new primary is the secret in the target Region.
+			Params:    domain.Params{SecretID: inRegion(id, plan.Target)},
+			Force:     plan.Force,
+			Principal: parent.Principal, ParentID: parent.ID, TraceParent: parent.TraceParent,
+			Steps: slices.Clone(s.Steps),
+		}
+		for _, st := range s.Steps {
+			if st.API == domain.APIReplicate {
+				for _, t := range st.Targets {
+					child.Params.Replicas = append(child.Params.Replicas, t)
+					child.Regions = append(child.Regions, domain.RegionProgress{Region: t.Region, State: domain.RegionPending})
+				}
+			}
+		}
+		active, err := e.store.LockSecretHasActive(ctx, tx, child.SecretKey)
+		if err != nil {
+			return err
+		}
+		if !active {
+			if child.JobID, err = e.queue.EnqueueBackgroundTx(ctx, tx, child.ID); err != nil {
+				return err
+			}
+		}
+		if err := e.store.Insert(ctx, tx, &child); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// failoverChild runs one secret's steps in order. Every step starts with a
+// DescribeSecret in its own Region (never the old primary's), so a step
+// whose call went through before a crash is found done and not sent again.
+func (r *run) failoverChild(ctx context.Context) (result, error) {
+	id, err := secretid.Parse(r.op.Params.SecretID)
+	if err != nil {
+		return failed(domain.CodeInvalidArgument, "stored secret id no longer parses"), nil //nolint:nilerr // the result carries the failure
+	}
+	if r.op.State == domain.StatePending {
+		if proceed, err := r.begin(ctx, false); err != nil || !proceed {
+			return r.cancelled(), err
+		}
+	}
+	kms := map[string]string{}
+	for _, p := range r.op.Params.Replicas {
+		kms[p.Region] = p.KMSKeyID
+	}
+	var primary *domain.Secret
+	for i := range r.op.Steps {
+		st := &r.op.Steps[i]
+		if st.State == domain.StepSucceeded || st.State == domain.StepSkipped {
+			continue
+		}
+		sec, err := r.e.sm.Describe(ctx, st.Region, inRegion(id, st.Region))
+		if err != nil {
+			return r.stepFailed(i, err)
+		}
+		switch st.API {
+		case domain.APIStopReplication:
+			if sec.PrimaryRegion == st.Region {
+				// Standalone already: promoted by an earlier execution of
+				// this step, or by somebody else. No call.
+				if st.State == domain.StepPending {
+					st.Message = "already a standalone secret: no call sent"
+				}
+				st.State, r.mutated = domain.StepSucceeded, true
+				continue
+			}
+			if proceed, err := r.intend(ctx, st); err != nil || !proceed {
+				return r.cancelled(), err
+			}
+			_, err := r.e.sm.StopReplication(ctx, st.Region, inRegion(id, st.Region))
+			r.sent(err)
+			if err != nil {
+				return r.stepFailed(i, err)
+			}
+		case domain.APIReplicate:
+			if sec.PrimaryRegion != st.Region {
+				st.State, st.Message = domain.StepFailed, "the secret here is not a primary: its promotion did not take"
+				r.skipAfter(i)
+				return failed(domain.CodeFailedPrecondition, "%s in %s: the secret is not a primary there", st.API, st.Region), nil
+			}
+			var add []domain.ReplicaParam
+			for _, t := range st.Targets {
+				if _, ok := sec.Replica(t.Region); !ok {
+					add = append(add, domain.ReplicaParam{Region: t.Region, KMSKeyID: kms[t.Region]})
+				}
+			}
+			r.markRegionsRunning(st.Targets)
+			if len(add) == 0 {
+				if st.State == domain.StepPending {
+					st.Message = "every Region is already a replica: no call sent"
+				}
+				st.State, r.mutated = domain.StepSucceeded, true
+				primary = &sec
+				continue
+			}
+			if proceed, err := r.intend(ctx, st); err != nil || !proceed {
+				return r.cancelled(), err
+			}
+			// Overwrite: each target holds the standalone secret its own
+			// promotion left, with the same name.
+			statuses, err := r.e.sm.Replicate(ctx, st.Region, inRegion(id, st.Region), add, true)
+			r.sent(err)
+			if err != nil {
+				return r.stepFailed(i, err)
+			}
+			sec.Replicas = statuses
+			primary = &sec
+		}
+		r.mutated = true
+		st.State, st.RequestID, st.Message = domain.StepSucceeded, r.requestID(st.API, st.Region), ""
+	}
+	if len(r.op.Regions) == 0 {
+		return succeeded(), nil
+	}
+	if primary == nil {
+		sec, err := r.e.sm.Describe(ctx, r.op.AWSRegion, r.op.Params.SecretID)
+		if err != nil {
+			return r.awsResult(err)
+		}
+		primary = &sec
+	}
+	// Wait for the re-established replicas like a Replicate does.
+	return r.poll(ctx, *primary)
+}
+
+// intend records that a step's call is about to be sent, under the row's
+// lock (begin), unless the child was cancelled: after a crash the step is
+// RUNNING, and is re-decided from a DescribeSecret.
+func (r *run) intend(ctx context.Context, st *domain.Step) (bool, error) {
+	st.State = domain.StepRunning
+	return r.begin(ctx, true)
+}
+
+func (r *run) markRegionsRunning(targets []domain.ReplicaParam) {
+	for i := range r.op.Regions {
+		if slices.ContainsFunc(targets, func(t domain.ReplicaParam) bool { return t.Region == r.op.Regions[i].Region }) &&
+			r.op.Regions[i].State == domain.RegionPending {
+			r.op.Regions[i].State = domain.RegionRunning
+		}
+	}
+}
+
+// stepFailed ends the child on a permanent AWS error, naming it on the
+// step, or hands a transient one back for a retry.
+func (r *run) stepFailed(i int, err error) (result, error) {
+	res, err := r.awsResult(err)
+	if err != nil {
+		return res, err
+	}
+	st := &r.op.Steps[i]
+	st.State, st.RequestID = domain.StepFailed, r.requestID(st.API, st.Region)
+	if res.err != nil {
+		st.Message = res.err.Message
+	}
+	r.skipAfter(i)
+	for j := range r.op.Regions {
+		if r.op.Regions[j].State != domain.RegionSucceeded {
+			r.op.Regions[j].State = domain.RegionSkipped
+		}
+	}
+	return res, nil
+}
+
+func (r *run) skipAfter(i int) {
+	for j := i + 1; j < len(r.op.Steps); j++ {
+		r.op.Steps[j].State = domain.StepSkipped
+	}
+}
+
+// requestID is AWS's request id of the latest call of api in region.
+func (r *run) requestID(api, region string) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.op.AWSCalls) - 1; i >= 0; i-- {
+		if c := r.op.AWSCalls[i]; c.API == api && c.Region == region {
+			return c.RequestID
+		}
+	}
+	return ""
+}

@@ -1,0 +1,302 @@
+package server_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
+	"github.com/replicad/replicad/internal/standin"
+	"github.com/replicad/replicad/internal/testenv"
+	"github.com/replicad/replicad/internal/testtier"
+)
+
+const (
+	drSource = "us-east-1"
+	drTarget = "us-west-2"
+	drOther  = "eu-west-1"
+	drEUKey  = "alias/eu-key"
+	// drAccount is in every ARN: a canary that must reach no log, audit
+	// row or printable operations column.
+	drAccount = "975318642097"
+)
+
+// drFleet is a stand-in with secrets whose primary is in us-east-1, their
+// inventory rows in replicad's database, and a replicad on top.
+type drFleet struct {
+	logs  *testenv.Buffer
+	sm    *standin.Server
+	url   string
+	env   *testenv.Env
+	ready []string // ARNs: replicas InSync in us-west-2 and eu-west-1
+	// noTarget have a replica in eu-west-1 only; inProgress are listed by
+	// the inventory with their us-west-2 replica InProgress.
+	noTarget, inProgress []string
+}
+
+func newDRFleet(t *testing.T, ready, noTarget, inProgress int) *drFleet {
+	t.Helper()
+	sm, err := standin.New(standin.Options{AccountID: drAccount})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(sm)
+	t.Cleanup(hs.Close)
+	f := &drFleet{sm: sm, url: hs.URL, logs: &testenv.Buffer{}}
+	f.env = testenv.Start(t, testenv.Options{AWSEndpoint: hs.URL, Logs: f.logs})
+	ctx := context.Background()
+	east := testenv.SecretsManager(hs.URL, drSource)
+	seed := func(prefix string, i int, regions ...smtypes.ReplicaRegionType) string {
+		name := fmt.Sprintf("dr/%s/%04d", prefix, i)
+		arn, err := sm.Seed(ctx, drSource, name, "v")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := east.ReplicateSecretToRegions(ctx, &secretsmanager.ReplicateSecretToRegionsInput{
+			SecretId: aws.String(arn), AddReplicaRegions: regions}); err != nil {
+			t.Fatal(err)
+		}
+		return arn
+	}
+	west := smtypes.ReplicaRegionType{Region: aws.String(drTarget)}
+	eu := smtypes.ReplicaRegionType{Region: aws.String(drOther), KmsKeyId: aws.String(drEUKey)}
+	for i := range ready {
+		f.ready = append(f.ready, seed("ready", i, west, eu))
+	}
+	for i := range noTarget {
+		f.noTarget = append(f.noTarget, seed("notarget", i, eu))
+	}
+	for i := range inProgress {
+		f.inProgress = append(f.inProgress, seed("inprogress", i, west, eu))
+	}
+	// The inventory, as a scan would record it: DescribeSecret readings.
+	all := append(append(append([]string{}, f.ready...), f.noTarget...), f.inProgress...)
+	for _, arn := range all {
+		read := time.Now()
+		d, err := east.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(arn)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var reps []map[string]string
+		for _, r := range d.ReplicationStatus {
+			st := string(r.Status)
+			if contains(f.inProgress, arn) && aws.ToString(r.Region) == drTarget {
+				st = "InProgress"
+			}
+			reps = append(reps, map[string]string{"region": aws.ToString(r.Region), "kms_key_id": aws.ToString(r.KmsKeyId), "status": st})
+		}
+		rj, _ := json.Marshal(reps)
+		if _, err := f.env.DB.Exec(ctx, `INSERT INTO inventory_secrets (account, region, arn, name, replicas, first_seen, last_seen, read_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $6, $6)`, drAccount, drSource, arn, aws.ToString(d.Name), rj, read); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return f
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// describeIn reads a secret in region straight from the stand-in.
+func (f *drFleet) describeIn(t *testing.T, region, arn string) *secretsmanager.DescribeSecretOutput {
+	t.Helper()
+	id := arn[:len("arn:aws:secretsmanager:")] + region + arn[len("arn:aws:secretsmanager:")+len(drSource):]
+	d, err := testenv.SecretsManager(f.url, region).DescribeSecret(context.Background(), &secretsmanager.DescribeSecretInput{SecretId: aws.String(id)})
+	if err != nil {
+		t.Fatalf("describe in %s: %v", region, err)
+	}
+	return d
+}
+
+// checkFailedOver: every ready secret's primary is in us-west-2 with a
+// replica in eu-west-1 under its own key; every unready one is untouched.
+func (f *drFleet) checkFailedOver(t *testing.T) {
+	t.Helper()
+	for _, arn := range f.ready {
+		d := f.describeIn(t, drTarget, arn)
+		if got := aws.ToString(d.PrimaryRegion); got != drTarget {
+			t.Errorf("%s: primary %s, want %s", arn, got, drTarget)
+			continue
+		}
+		if len(d.ReplicationStatus) != 1 || aws.ToString(d.ReplicationStatus[0].Region) != drOther ||
+			aws.ToString(d.ReplicationStatus[0].KmsKeyId) != drEUKey || d.ReplicationStatus[0].Status != smtypes.StatusTypeInSync {
+			t.Errorf("%s: replicas %+v, want InSync in %s with %s", arn, d.ReplicationStatus, drOther, drEUKey)
+		}
+		if eu := f.describeIn(t, drOther, arn); aws.ToString(eu.PrimaryRegion) != drTarget {
+			t.Errorf("%s: eu-west-1 follows %s, want %s", arn, aws.ToString(eu.PrimaryRegion), drTarget)
+		}
+	}
+	for _, arn := range append(append([]string{}, f.noTarget...), f.inProgress...) {
+		if eu := f.describeIn(t, drOther, arn); aws.ToString(eu.PrimaryRegion) != drSource {
+			t.Errorf("unready %s was touched: eu-west-1 follows %s", arn, aws.ToString(eu.PrimaryRegion))
+		}
+	}
+}
+
+func (f *drFleet) writes(region, api string) int64 {
+	return f.sm.Stats().Region(region).APIs[api].Requests
+}
+
+func drClient(e *testenv.Env) replicadv1.DisasterRecoveryServiceClient {
+	return replicadv1.NewDisasterRecoveryServiceClient(e.Conn)
+}
+
+// Readiness, the plan and a whole-Region failover with us-east-1 down,
+// over gRPC and REST.
+func TestFailoverRegionDown(t *testing.T) {
+	t.Parallel()
+	testFailoverRegionDown(t, 12, 3, 2)
+}
+
+// The issue's size: 500 secrets.
+func TestFailover500Secrets(t *testing.T) {
+	testtier.Slow(t)
+	t.Parallel()
+	testFailoverRegionDown(t, 470, 20, 10)
+}
+
+func testFailoverRegionDown(t *testing.T, ready, noTarget, inProgress int) {
+	f := newDRFleet(t, ready, noTarget, inProgress)
+	ctx := context.Background()
+	dr := drClient(f.env)
+	total := ready + noTarget + inProgress
+
+	// Readiness, gRPC and REST agree.
+	rd, err := dr.GetRegionReadiness(ctx, &replicadv1.GetRegionReadinessRequest{Region: drSource, Target: drTarget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rd.GetTotal() != int32(total) || rd.GetReady() != int32(ready) || len(rd.GetNoReplica()) != noTarget || len(rd.GetNotInSync()) != inProgress {
+		t.Fatalf("readiness %s, want %d total, %d ready, %d without, %d InProgress", protojson.Format(rd), total, ready, noTarget, inProgress)
+	}
+	for _, s := range rd.GetNotInSync() {
+		if s.GetStatus() != replicadv1.ReplicationStatus_REPLICATION_STATUS_IN_PROGRESS {
+			t.Errorf("not in sync %s: status %s", s.GetSecretId(), s.GetStatus())
+		}
+	}
+	code, body := f.env.REST(t, http.MethodGet, "/v1/regions/"+drSource+"/readiness?target="+url.QueryEscape(drTarget), nil)
+	var rrest replicadv1.GetRegionReadinessResponse
+	if code != http.StatusOK || protojson.Unmarshal(body, &rrest) != nil || rrest.GetReady() != int32(ready) {
+		t.Fatalf("REST readiness: %d %s", code, body)
+	}
+
+	if err := f.sm.SetFaults(standin.Faults{DownRegions: []string{drSource}}); err != nil {
+		t.Fatal(err)
+	}
+	before := f.sm.Stats()
+
+	// The plan, over REST: nothing runs.
+	code, body = f.env.REST(t, http.MethodPost, "/v1/regions/"+drSource+":failover",
+		map[string]any{"target_region": drTarget, "validate_only": true})
+	var plan replicadv1.FailoverResponse
+	if code != http.StatusOK || protojson.Unmarshal(body, &plan) != nil {
+		t.Fatalf("validate_only: %d %s", code, body)
+	}
+	p := plan.GetPlan()
+	if plan.GetOperation() != nil || p.GetTotal() != int32(total) || p.GetSkipped() != int32(noTarget+inProgress) ||
+		p.GetPlannedWrites() != int32(3*ready) {
+		t.Fatalf("plan: %s", protojson.Format(p))
+	}
+	for _, s := range p.GetSecrets() {
+		switch {
+		case contains(f.ready, s.GetSecretId()):
+			if s.GetSkipReason() != "" || len(s.GetSteps()) != 3 || s.GetSteps()[0].GetRegion() != drTarget ||
+				s.GetSteps()[2].GetApi() != "ReplicateSecretToRegions" || s.GetSteps()[2].GetTargetRegions()[0] != drOther {
+				t.Errorf("planned %s: %s", s.GetSecretId(), protojson.Format(s))
+			}
+		case s.GetSkipReason() == "":
+			t.Errorf("unready %s is planned", s.GetSecretId())
+		}
+	}
+	if got := f.writes(drTarget, "StopReplicationToReplica") + f.writes(drOther, "StopReplicationToReplica"); got != 0 {
+		t.Fatalf("validate_only sent %d writes", got)
+	}
+
+	// The failover, over gRPC.
+	resp, err := dr.Failover(ctx, &replicadv1.FailoverRequest{SourceRegion: drSource, TargetRegion: drTarget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.GetOperation().GetKind() != replicadv1.OperationKind_OPERATION_KIND_FAILOVER {
+		t.Fatalf("operation %s", protojson.Format(resp.GetOperation()))
+	}
+	op := f.env.WaitOperation(t, resp.GetOperation().GetId(), 3*time.Minute)
+	if op.GetState() != replicadv1.OperationState_OPERATION_STATE_SUCCEEDED {
+		t.Fatalf("failover ended %s", protojson.Format(op))
+	}
+	f.checkFailedOver(t)
+	after := f.sm.Stats()
+	wantWrites := map[[2]string]int64{
+		{drTarget, "StopReplicationToReplica"}: int64(ready),
+		{drOther, "StopReplicationToReplica"}:  int64(ready),
+		{drTarget, "ReplicateSecretToRegions"}: int64(ready),
+	}
+	for k, want := range wantWrites {
+		if got := after.Region(k[0]).APIs[k[1]].Requests - before.Region(k[0]).APIs[k[1]].Requests; got != want {
+			t.Errorf("%s in %s sent %d times, want %d (once per ready secret)", k[1], k[0], got, want)
+		}
+	}
+	if got := after.Region(drSource).Total().Requests - before.Region(drSource).Total().Requests; got != 0 {
+		t.Errorf("the down Region saw %d requests", got)
+	}
+
+	// Progress over REST: totals and each secret's steps with request ids.
+	code, body = f.env.REST(t, http.MethodGet, "/v1/operations/"+op.GetId(), nil)
+	var got replicadv1.GetOperationResponse
+	if code != http.StatusOK || protojson.Unmarshal(body, &got) != nil {
+		t.Fatalf("REST GetOperation: %d %s", code, body)
+	}
+	d := got.GetOperation().GetDisasterRecovery()
+	if d.GetSucceeded() != int32(ready) || d.GetFailed() != 0 || d.GetRemaining() != 0 || d.GetSkipped() != int32(noTarget+inProgress) {
+		t.Fatalf("progress: %s", protojson.Format(d))
+	}
+	for _, s := range d.GetSecrets() {
+		if s.GetSkipReason() != "" {
+			if s.GetOperationId() != "" {
+				t.Errorf("skipped %s has a child", s.GetSecretId())
+			}
+			continue
+		}
+		for _, st := range s.GetSteps() {
+			if st.GetState() != replicadv1.DisasterRecoveryStepState_DISASTER_RECOVERY_STEP_STATE_SUCCEEDED || st.GetRequestId() == "" {
+				t.Errorf("%s step %s in %s: %s, request id %q", s.GetSecretId(), st.GetApi(), st.GetRegion(), st.GetState(), st.GetRequestId())
+			}
+		}
+	}
+
+	// The account in the ARNs reached no log, audit row or printable
+	// operations column (the plan's ARNs travel sealed in params).
+	if strings.Contains(f.logs.String(), drAccount) {
+		t.Error("the account id reached the logs")
+	}
+	for table, q := range map[string]string{
+		"audit_events": "SELECT coalesce(string_agg(t::text, E'\\n'), '') FROM audit_events t",
+		"operations": `SELECT coalesce(string_agg(concat_ws(' ', secret_key, secret_display, regions::text, steps::text,
+			error_message, aws_calls::text, approval::text), E'\\n'), '') FROM operations`,
+	} {
+		var text string
+		if err := f.env.DB.QueryRow(ctx, q).Scan(&text); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(text, drAccount) {
+			t.Errorf("the account id reached %s", table)
+		}
+	}
+}
