@@ -48,8 +48,26 @@ func auditUnary(trail *audit.Trail) grpc.UnaryServerInterceptor {
 			m.audited.Store(true)
 		}
 		began := time.Now()
-		resp, err := handler(ctx, req)
 		msg, _ := req.(proto.Message)
+		var acc *audit.Accept
+		if accepts(info.FullMethod) && msg != nil {
+			// The engine stores this event with the operation it accepts,
+			// in one transaction; a request that accepts nothing is
+			// recorded below, as any other.
+			// The principal is filled in from the operation: callers are
+			// authenticated inside this interceptor.
+			c := CallerFrom(ctx)
+			acc = trail.Accept(audit.Event{
+				Kind: audit.KindRPC, Method: info.FullMethod, Request: trail.RequestJSON(msg),
+				ClientAddress: c.Address, Transport: c.Transport,
+				Secret: trail.Redactor().ARN(stringField(msg, "secret_id")), RequestID: stringField(msg, "request_id"),
+			}, began)
+			ctx = context.WithValue(ctx, acceptKey{}, acc)
+		}
+		resp, err := handler(ctx, req)
+		if acc != nil && acc.WasStored() {
+			return resp, err
+		}
 		st := status.Convert(err)
 		if err != nil {
 			scrubbed := st.Proto()
@@ -89,6 +107,24 @@ func auditUnary(trail *audit.Trail) grpc.UnaryServerInterceptor {
 		}
 		return resp, err
 	}
+}
+
+// accepts reports whether an RPC may accept an operation (Submit).
+func accepts(fullMethod string) bool {
+	switch fullMethod[strings.LastIndexByte(fullMethod, '/')+1:] {
+	case "Replicate", "Remove", "Promote":
+		return true
+	}
+	return false
+}
+
+type acceptKey struct{}
+
+// acceptAudit is the audit event auditUnary prepared for the engine to store
+// with the operation a request accepts, or nil.
+func acceptAudit(ctx context.Context) *audit.Accept {
+	a, _ := ctx.Value(acceptKey{}).(*audit.Accept)
+	return a
 }
 
 func stringField(m proto.Message, name protoreflect.Name) string {

@@ -73,8 +73,6 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 	case errors.Is(err, engine.ErrApprovalExpired):
 		return withDetails(codes.FailedPrecondition, "the operation's approval window has closed: request it again",
 			&errdetails.ErrorInfo{Reason: "APPROVAL_EXPIRED", Domain: ErrorDomain})
-	case errors.Is(err, errConsoleReadOnly):
-		return withDetails(codes.PermissionDenied, err.Error(), &errdetails.ErrorInfo{Reason: "CONSOLE_READ_ONLY", Domain: ErrorDomain})
 	case errors.As(err, &overlap):
 		// Names the other policies (the caller may read policies) and a
 		// count, never a secret.
@@ -95,6 +93,8 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 	case errors.Is(err, engine.ErrPolicyETag):
 		return withDetails(codes.Aborted, "the policy changed since it was read: get it again and retry with its current etag",
 			&errdetails.ErrorInfo{Reason: "ETAG_MISMATCH", Domain: ErrorDomain})
+	case errors.Is(err, errConsoleReadOnly):
+		return withDetails(codes.PermissionDenied, err.Error(), &errdetails.ErrorInfo{Reason: "CONSOLE_READ_ONLY", Domain: ErrorDomain})
 	case errors.Is(err, access.ErrPermissionDenied):
 		// Names the action and the resource, never the policy's contents.
 		return withDetails(codes.PermissionDenied, err.Error(), &errdetails.ErrorInfo{Reason: "PERMISSION_DENIED", Domain: ErrorDomain})

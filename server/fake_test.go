@@ -98,10 +98,15 @@ func (f *fakeEngine) List(_ context.Context, flt domain.OperationFilter) ([]doma
 	return out, nil
 }
 
-func (f *fakeEngine) Describe(_ context.Context, _ string, _ secretid.ID, _ string) (domain.Secret, error) {
+func (f *fakeEngine) Status(ctx context.Context, _ string, id secretid.ID, _ string, recent int) (domain.Secret, []domain.Operation, error) {
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.secret, f.err
+	sec, err := f.secret, f.err
+	f.mu.Unlock()
+	if err != nil {
+		return domain.Secret{}, nil, err
+	}
+	ops, err := f.List(ctx, domain.OperationFilter{SecretKey: id.Key(), Limit: recent})
+	return sec, ops, err
 }
 
 func (f *fakeEngine) fail(err error) {

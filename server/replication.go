@@ -22,7 +22,7 @@ type Engine interface {
 	Cancel(ctx context.Context, id uuid.UUID) (domain.Operation, error)
 	Get(ctx context.Context, id uuid.UUID) (domain.Operation, error)
 	List(ctx context.Context, f domain.OperationFilter) ([]domain.Operation, error)
-	Describe(ctx context.Context, principal string, id secretid.ID, region string) (domain.Secret, error)
+	Status(ctx context.Context, principal string, id secretid.ID, region string, recent int) (domain.Secret, []domain.Operation, error)
 	Approve(ctx context.Context, id uuid.UUID, principal string, groups []string) (domain.Operation, error)
 }
 
@@ -121,15 +121,11 @@ func (s *replicationService) Status(ctx context.Context, req *replicadv1.StatusR
 	if err != nil {
 		return nil, s.errs.toStatus(ctx, err)
 	}
-	sec, err := s.engine.Describe(ctx, CallerFrom(ctx).Principal, t.ID, t.PrimaryRegion)
-	if err != nil {
-		return nil, s.errs.toStatus(ctx, err)
-	}
 	n := int(req.GetRecentOperations())
 	if n == 0 {
 		n = validate.DefaultRecentOps
 	}
-	ops, err := s.engine.List(ctx, domain.OperationFilter{SecretKey: t.ID.Key(), Limit: n})
+	sec, ops, err := s.engine.Status(ctx, CallerFrom(ctx).Principal, t.ID, t.PrimaryRegion, n)
 	if err != nil {
 		return nil, s.errs.toStatus(ctx, err)
 	}
@@ -247,6 +243,9 @@ func (s *replicationService) submission(ctx context.Context, kind domain.Kind, m
 		Secret:    id,
 		Principal: CallerFrom(ctx).Principal,
 		RequestID: requestID,
+	}
+	if a := acceptAudit(ctx); a != nil {
+		sub.Audit = a
 	}
 	if requestID != "" {
 		sub.Canonical = canonical(method, req)

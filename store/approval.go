@@ -18,8 +18,7 @@ func (s *Store) SetApproval(ctx context.Context, db DB, id uuid.UUID, a *domain.
 	if err != nil {
 		return fmt.Errorf("encode approval: %w", err)
 	}
-	tag, err := db.Exec(ctx, `UPDATE operations SET approval = $2, approval_expires_at = $3 WHERE id = $1`,
-		pgUUID(id), body, a.ExpiresAt)
+	tag, err := db.Exec(ctx, setApprovalSQL, pgUUID(id), body, a.ExpiresAt)
 	if err != nil {
 		return fmt.Errorf("set approval: %w", err)
 	}
@@ -28,6 +27,8 @@ func (s *Store) SetApproval(ctx context.Context, db DB, id uuid.UUID, a *domain.
 	}
 	return nil
 }
+
+const setApprovalSQL = `UPDATE operations SET approval = $2, approval_expires_at = $3 WHERE id = $1`
 
 // ExpiredApprovals returns operations still awaiting approval whose
 // approval expired at or before now, soonest first.

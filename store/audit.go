@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/replicad/replicad/internal/domain"
 )
@@ -46,6 +47,23 @@ func InsertAuditEvents(ctx context.Context, db DB, rows []AuditRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
+	sql, args := insertAuditSQL(rows)
+	if _, err := db.Exec(ctx, sql, args...); err != nil {
+		return fmt.Errorf("insert audit events: %w", err)
+	}
+	return nil
+}
+
+// QueueInsertAuditEvents queues InsertAuditEvents' statement in b.
+func QueueInsertAuditEvents(b *pgx.Batch, rows []AuditRow) {
+	if len(rows) == 0 {
+		return
+	}
+	sql, args := insertAuditSQL(rows)
+	b.Queue(sql, args...).Exec(func(pgconn.CommandTag) error { return nil })
+}
+
+func insertAuditSQL(rows []AuditRow) (string, []any) {
 	var (
 		b    strings.Builder
 		args = make([]any, 0, len(rows)*14)
@@ -67,10 +85,7 @@ func InsertAuditEvents(ctx context.Context, db DB, rows []AuditRow) error {
 		args = append(args, pgUUID(r.ID), r.Time, r.Kind, r.Principal, r.Method, r.Secret, r.Code, pgUUID(r.OperationID),
 			r.RequestID, r.ClientAddress, r.Transport, r.AWSRegion, r.AWSRequestID, r.Body)
 	}
-	if _, err := db.Exec(ctx, b.String(), args...); err != nil {
-		return fmt.Errorf("insert audit events: %w", err)
-	}
-	return nil
+	return b.String(), args
 }
 
 // AuditHead returns the chain's last position and hash: the newest chained

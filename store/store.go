@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -88,11 +89,7 @@ func (s *Store) Insert(ctx context.Context, db DB, op *domain.Operation) error {
 	if err != nil {
 		return err
 	}
-	err = db.QueryRow(ctx, `
-		INSERT INTO operations (id, kind, state, secret_key, secret_display, aws_region, params, regions, force,
-			principal, request_id, request_hash, reason_fingerprint, labels, job_id, trace_parent, origin_policy, parent_id, steps)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, nullif($15::bigint, 0), $16, nullif($17, ''), $18, $19)
-		RETURNING seq, created_at, updated_at`,
+	err = db.QueryRow(ctx, insertSQL,
 		pgUUID(op.ID), op.Kind, op.State, op.SecretKey, op.SecretDisplay, op.AWSRegion,
 		s.box.Seal(params, op.ID[:]), regions, op.Force, op.Principal, requestID, op.RequestHash,
 		op.ReasonFingerprint, labels, op.JobID, op.TraceParent, op.OriginPolicy, pgUUID(op.ParentID), steps,
@@ -109,6 +106,12 @@ func (s *Store) Insert(ctx context.Context, db DB, op *domain.Operation) error {
 	}
 	return nil
 }
+
+const insertSQL = `
+	INSERT INTO operations (id, kind, state, secret_key, secret_display, aws_region, params, regions, force,
+		principal, request_id, request_hash, reason_fingerprint, labels, job_id, trace_parent, origin_policy, parent_id, steps)
+	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, nullif($15::bigint, 0), $16, nullif($17, ''), $18, $19)
+	RETURNING seq, created_at, updated_at`
 
 // Get returns one operation.
 func (s *Store) Get(ctx context.Context, db DB, id uuid.UUID) (domain.Operation, error) {
@@ -525,4 +528,95 @@ func OperationStats(ctx context.Context, db DB) (map[KindState]int64, time.Time,
 // 3% of the accepting path's CPU, measured in docs/BENCHMARKS.md.
 func pgUUID(id uuid.UUID) pgtype.UUID {
 	return pgtype.UUID{Bytes: id, Valid: id != uuid.Nil}
+}
+
+// LockSecretsActive takes LockSecret's lock on each of keys, in sorted
+// order (so that transactions locking several secrets cannot deadlock each
+// other), then reports which of them have an operation that is PENDING or
+// RUNNING. Like LockSecretHasActive it is one round trip whose check runs
+// after every lock is held.
+func (s *Store) LockSecretsActive(ctx context.Context, tx pgx.Tx, keys []string) (map[string]bool, error) {
+	sorted := slices.Clone(keys)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	b := &pgx.Batch{}
+	for _, k := range sorted {
+		b.Queue(lockSecretSQL, k)
+	}
+	active := make(map[string]bool, len(sorted))
+	b.Queue(`SELECT DISTINCT secret_key FROM operations WHERE secret_key = ANY($1) AND state IN ('pending', 'running')`, sorted).
+		Query(func(rows pgx.Rows) error {
+			for rows.Next() {
+				var k string
+				if err := rows.Scan(&k); err != nil {
+					return err
+				}
+				active[k] = true
+			}
+			return rows.Err()
+		})
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("lock secret queues and check active operations: %w", err)
+	}
+	return active, nil
+}
+
+// QueueInsert queues Insert's statement in b: when the batch's results are
+// read, op's Seq, CreatedAt and UpdatedAt are filled in, and a taken
+// request_id fails the batch with ErrDuplicateRequestID.
+func (s *Store) QueueInsert(b *pgx.Batch, op *domain.Operation) error {
+	params, err := json.Marshal(op.Params)
+	if err != nil {
+		return fmt.Errorf("encode params: %w", err)
+	}
+	regions, err := json.Marshal(op.Regions)
+	if err != nil {
+		return fmt.Errorf("encode regions: %w", err)
+	}
+	labels := op.Labels
+	if labels == nil {
+		labels = map[string]string{}
+	}
+	var requestID *string
+	if op.RequestID != "" {
+		requestID = &op.RequestID
+	}
+	steps, err := encodeSteps(op.Steps)
+	if err != nil {
+		return err
+	}
+	b.Queue(insertSQL,
+		pgUUID(op.ID), op.Kind, op.State, op.SecretKey, op.SecretDisplay, op.AWSRegion,
+		s.box.Seal(params, op.ID[:]), regions, op.Force, op.Principal, requestID, op.RequestHash,
+		op.ReasonFingerprint, labels, op.JobID, op.TraceParent, op.OriginPolicy, pgUUID(op.ParentID), steps,
+	).QueryRow(func(row pgx.Row) error {
+		err := row.Scan(&op.Seq, &op.CreatedAt, &op.UpdatedAt)
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "operations_principal_request_id" {
+			return ErrDuplicateRequestID
+		}
+		if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "operations_policy_active" {
+			return ErrDuplicatePolicyOperation
+		}
+		if err != nil {
+			return fmt.Errorf("insert operation: %w", err)
+		}
+		return nil
+	})
+	return nil
+}
+
+// QueueSetApproval queues SetApproval's statement in b.
+func (s *Store) QueueSetApproval(b *pgx.Batch, id uuid.UUID, a *domain.Approval) error {
+	body, err := json.Marshal(a)
+	if err != nil {
+		return fmt.Errorf("encode approval: %w", err)
+	}
+	b.Queue(setApprovalSQL, pgUUID(id), body, a.ExpiresAt).Exec(func(tag pgconn.CommandTag) error {
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+	return nil
 }

@@ -2,7 +2,6 @@ package audit
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -201,12 +200,8 @@ func (w *Writer) store(batch []*pending) {
 		if errs[i] != nil {
 			failed++
 			errs[i] = fmt.Errorf("audit: %w", errs[i])
-		} else if w.cfg.Log != nil {
-			level := slog.LevelInfo
-			if p.event.Routine {
-				level = slog.LevelDebug
-			}
-			w.cfg.Log.Log(context.Background(), level, "audit_event", "event", json.RawMessage(p.row.Body))
+		} else {
+			w.logStored(p.row.Body, p.event.Routine)
 		}
 		switch {
 		case p.done != nil:

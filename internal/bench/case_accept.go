@@ -24,6 +24,8 @@ func (r *Runner) acceptGRPC(ctx context.Context, res *Result) error {
 	res.Size["duration_s"] = sz.AcceptDuration.Seconds()
 	res.Settings["replicad_flags"] = acceptFlags()
 	res.Settings["pgbench_script"] = pgbenchScript
+	res.Settings["pgbench_accept_script"] = pgbenchAcceptScript
+	res.note("Two baselines per level: pgbench inserting one operations row per transaction, and pgbench doing what an accept promises, a River job, an operation and an audit event inserted in one transaction per request (pgbench_accept_script), each on its own fresh database.")
 	res.note("Each level runs on a fresh database: pgbench, then replicad (one gRPC connection per client, every request a new secret so every request inserts an operation, a River job and an audit event, all committed before the reply).")
 	res.note("Only requests started after the warm-up count; p99 is over every request of the measured window.")
 	r.grpcAccept = map[int]float64{}
@@ -45,6 +47,19 @@ func (r *Runner) acceptGRPC(ctx context.Context, res *Result) error {
 		}
 		res.Settings[fmt.Sprintf("pgbench_command_c%d", c)] = pb.Command
 		r.Stack.logf("  pgbench c=%d: %.0f tps, p99 %.1f ms", c, pb.TPS, pb.Latency.P99)
+		db3, err := r.Stack.NewDatabase(ctx, fmt.Sprintf("bench_pgbench3_c%d", c))
+		if err != nil {
+			return err
+		}
+		if err := migrate(ctx, db3); err != nil {
+			return err
+		}
+		pb3, err := r.Stack.runPgbenchScript(ctx, dbName(db3), "accept.sql", pgbenchAcceptScript, c, sz.AcceptWarmup, sz.AcceptDuration)
+		if err != nil {
+			return err
+		}
+		res.Settings[fmt.Sprintf("pgbench_accept_command_c%d", c)] = pb3.Command
+		r.Stack.logf("  pgbench three inserts c=%d: %.0f tps, p99 %.1f ms", c, pb3.TPS, pb3.Latency.P99)
 
 		g, err := r.acceptLoad(ctx, "grpc", c, res)
 		if err != nil {
@@ -67,6 +82,13 @@ func (r *Runner) acceptGRPC(ctx context.Context, res *Result) error {
 		ratio := g.Throughput / pb.TPS
 		res.metric(p+"gRPC / pgbench", ratio, "ratio")
 		res.target(fmt.Sprintf("gRPC accept rate, %d clients", c), "≥ 50% of pgbench TPS", ratio, 0.5, "× pgbench", true)
+		res.metric(p+"pgbench three inserts TPS", pb3.TPS, "tx/s")
+		res.metric(p+"pgbench three inserts latency p50", pb3.Latency.P50, "ms")
+		res.metric(p+"pgbench three inserts latency p99", pb3.Latency.P99, "ms")
+		res.cpuMetrics(p+"pgbench three inserts ", pb3.CPU, pb3.TPS*sz.AcceptDuration.Seconds(), "transaction", sz.AcceptDuration)
+		ratio3 := g.Throughput / pb3.TPS
+		res.metric(p+"gRPC / pgbench three inserts", ratio3, "ratio")
+		res.target(fmt.Sprintf("gRPC accept rate, %d clients, vs three inserts per transaction", c), "≥ 100% of pgbench three-insert TPS", ratio3, 1.0, "× pgbench (3 inserts)", true)
 		if g.Errors > 0 {
 			res.note("c=%d: %d requests failed, first: %s", c, g.Errors, g.FirstError)
 		}

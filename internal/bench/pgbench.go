@@ -31,6 +31,31 @@ VALUES ((lpad(to_hex(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint
     '[{"region": "eu-west-1", "state": "pending"}]', 'anonymous', 'fp-' || substr(md5(:n::text), 1, 22), :n);
 `
 
+// pgbenchAcceptScript does what an accept promises, in one transaction per
+// request: the River job (as River's insert fills it), the operation
+// (pgbenchScript's row, carrying the job's id), and the RPC's audit event
+// (an unchained row with a 400-byte body, about an accept event's size).
+// The event's operation_id is looked up by the operation's seq in the same
+// statement: pgbench cannot carry a uuid from one statement to the next.
+const pgbenchAcceptScript = `\set n random(1, 2000000000)
+BEGIN;
+INSERT INTO river_job (args, kind, max_attempts, queue, state, priority)
+VALUES (('{"operation_id": "' || gen_random_uuid() || '"}')::jsonb, 'replicad.operation', 25, 'operations', 'available', 1)
+RETURNING id AS job_id \gset
+INSERT INTO operations (id, kind, state, secret_key, secret_display, aws_region, params, regions, principal,
+    reason_fingerprint, job_id)
+VALUES ((lpad(to_hex(floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint), 12, '0') || '7'
+        || substr(md5(random()::text), 1, 19))::uuid,
+    'replicate', 'pending', 'bench/pgbench/s' || :n, 'bench/pgbench/s' || :n, 'us-east-1',
+    decode(repeat(md5(:n::text), 5) || substr(md5(:n::text), 1, 14), 'hex'),
+    '[{"region": "eu-west-1", "state": "pending"}]', 'anonymous', 'fp-' || substr(md5(:n::text), 1, 22), :job_id)
+RETURNING seq AS op_seq \gset
+INSERT INTO audit_events (id, time, kind, principal, method, secret, code, operation_id, transport, client_address, body)
+VALUES (gen_random_uuid(), now(), 'rpc', 'anonymous', '/replicad.v1.ReplicationService/Replicate', 'bench/pgbench/s' || :n, 0,
+    (SELECT id FROM operations WHERE seq = :op_seq), 'grpc', '127.0.0.1:5000', repeat(md5(:n::text), 12) || '0123456789abcdef');
+COMMIT;
+`
+
 // pgbenchResult is what one pgbench run measured.
 type pgbenchResult struct {
 	TPS     float64
@@ -43,6 +68,11 @@ type pgbenchResult struct {
 // runPgbench runs pgbench against db with the script for d, after a
 // warm-up run, and reads per-transaction latencies from its log.
 func (s *Stack) runPgbench(ctx context.Context, db string, clients int, warmup, d time.Duration) (pgbenchResult, error) {
+	return s.runPgbenchScript(ctx, db, "insert.sql", pgbenchScript, clients, warmup, d)
+}
+
+// runPgbenchScript runs pgbench with script (saved as name) against db.
+func (s *Stack) runPgbenchScript(ctx context.Context, db, name, scriptText string, clients int, warmup, d time.Duration) (pgbenchResult, error) {
 	bin, err := pgserver.BinDir(ctx, false)
 	if err != nil {
 		return pgbenchResult{}, err
@@ -52,8 +82,8 @@ func (s *Stack) runPgbench(ctx context.Context, db string, clients int, warmup, 
 		return pgbenchResult{}, err
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
-	script := filepath.Join(dir, "insert.sql")
-	if err := os.WriteFile(script, []byte(pgbenchScript), 0o644); err != nil {
+	script := filepath.Join(dir, name)
+	if err := os.WriteFile(script, []byte(scriptText), 0o644); err != nil {
 		return pgbenchResult{}, err
 	}
 	args := func(secs int, extra ...string) []string {
@@ -82,7 +112,7 @@ func (s *Stack) runPgbench(ctx context.Context, db string, clients int, warmup, 
 	if m == nil {
 		return pgbenchResult{}, fmt.Errorf("pgbench: no tps in output: %s", out)
 	}
-	res := pgbenchResult{CPU: cpu, Command: fmt.Sprintf("pgbench -n -f insert.sql -c %d -j 2 -T %d -l %s", clients, secs, db)}
+	res := pgbenchResult{CPU: cpu, Command: fmt.Sprintf("pgbench -n -f "+name+" -c %d -j 2 -T %d -l %s", clients, secs, db)}
 	res.TPS, _ = strconv.ParseFloat(string(m[1]), 64)
 	lat, err := readPgbenchLogs(dir)
 	if err != nil {

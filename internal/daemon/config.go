@@ -153,6 +153,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Engine.ReplicationDeadline, "replication-deadline", engine.ReplicationDeadlineDefault, "how long Replicate waits for every Region to be InSync or Failed")
 	fs.DurationVar(&c.Engine.PollInitial, "poll-initial", engine.PollInitialDefault, "first DescribeSecret polling interval")
 	fs.DurationVar(&c.Engine.PollMax, "poll-max", engine.PollMaxDefault, "longest DescribeSecret polling interval")
+	fs.DurationVar(&c.Engine.StatusCacheTTL, "status-cache-ttl", engine.StatusCacheTTLDefault, "how long Status reuses a secret's DescribeSecret answer; concurrent callers share one call, and replicad's own changes to the secret drop it sooner (negative: call AWS every time)")
 	fs.DurationVar(&c.Engine.InlinePoll, "inline-poll", engine.InlinePollDefault, "how long one execution polls before freeing its worker and resuming later (0: snooze after one look)")
 	fs.DurationVar(&c.Inventory.Interval, "inventory-interval", inventory.IntervalDefault, "how often each (account, Region) is scanned into the inventory, from the end of its last complete scan; 0: no scanning")
 	fs.Func("inventory-regions", "comma-separated Regions the inventory scans in the ambient account when no --accounts-file is given (default: --allowed-regions, else --default-region)",

@@ -285,6 +285,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		g.Go(func() error { return serveUntilDone(ctx, "pprof", d.pprofLn, pprofMux()) })
 	}
 	err := g.Wait()
+	// The API has stopped: commit the accepts handed over.
+	d.engine.Close()
 	if d.writer != nil {
 		// Requests and workers have stopped: store their last events, then
 		// link them.
@@ -392,6 +394,9 @@ func (d *Daemon) close() {
 		if ln != nil {
 			_ = ln.Close()
 		}
+	}
+	if d.engine != nil {
+		d.engine.Close()
 	}
 	if d.writer != nil {
 		d.writer.Close()

@@ -97,6 +97,18 @@ type Config struct {
 	// FAILED with the last error (default RetryForDefault). The queue's
 	// MaxAttempts bounds the attempts as well.
 	RetryFor time.Duration
+	// StatusCacheTTL is how long Status reuses a DescribeSecret answer
+	// (default StatusCacheTTLDefault; negative: never, every Status calls
+	// AWS). See statusCache for when an answer is dropped sooner.
+	StatusCacheTTL time.Duration
+	// AcceptCommitters, AcceptBatch and AcceptWindow shape the group
+	// commit of accepts (defaults AcceptCommittersDefault,
+	// AcceptBatchDefault, and no window): up to AcceptCommitters
+	// transactions commit at once, each holding up to AcceptBatch accepts,
+	// those queued when it started, or arriving within AcceptWindow of its
+	// first.
+	AcceptCommitters, AcceptBatch int
+	AcceptWindow                  time.Duration
 	// Queue configures the worker pool.
 	Queue queue.Config
 	// Observer, if set, hears about finished operations.
@@ -140,6 +152,8 @@ type Engine struct {
 	log    *slog.Logger
 	tracer trace.Tracer
 	wait   *waiters
+	status *statusCache
+	accept *committer
 }
 
 // New returns an Engine. api serves requests; work is the queue's own pool.
@@ -163,6 +177,7 @@ func New(api, work *pgxpool.Pool, box *seal.Box, red *redact.Redactor, sm Secret
 	if cfg.WriteRate == 0 {
 		cfg.WriteRate = awssm.WriteRateDefault
 	}
+	def(&cfg.StatusCacheTTL, StatusCacheTTLDefault)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -173,14 +188,26 @@ func New(api, work *pgxpool.Pool, box *seal.Box, red *redact.Redactor, sm Secret
 		cfg.TracerProvider = noop.NewTracerProvider()
 	}
 	e := &Engine{api: api, work: work, store: store.New(box), sm: sm, box: box, red: red, cfg: cfg, log: cfg.Logger, wait: newWaiters(),
+		status: newStatusCache(cfg.StatusCacheTTL),
 		tracer: cfg.TracerProvider.Tracer("github.com/replicad/replicad/internal/engine")}
 	q, err := queue.New(work, e, cfg.Queue)
 	if err != nil {
 		return nil, err
 	}
 	e.queue = q
+	if cfg.AcceptCommitters <= 0 {
+		cfg.AcceptCommitters = AcceptCommittersDefault
+	}
+	if cfg.AcceptBatch <= 0 {
+		cfg.AcceptBatch = AcceptBatchDefault
+	}
+	e.accept = newCommitter(e, cfg.AcceptCommitters, cfg.AcceptBatch, cfg.AcceptWindow)
 	return e, nil
 }
+
+// Close stops accepting operations, once those already handed to the
+// group commit are committed. Call it after the API stopped serving.
+func (e *Engine) Close() { e.accept.close() }
 
 // Run works operations until ctx ends, then drains: running executions get
 // drain to finish before their contexts are cancelled and they hand their
@@ -249,18 +276,21 @@ type Submission struct {
 	Labels map[string]string
 	// DR, if set, makes a failover parent with this plan (Secret unused).
 	DR *domain.DRPlan
+	// Audit, if set, is the request's audit event, stored in the
+	// transaction that accepts the operation.
+	Audit AcceptAudit
 	// Approval, if set, holds the operation as AWAITING_APPROVAL until a
 	// second person approves it (approval.go); with BreakGlass it runs at
 	// once, loudly audited.
 	Approval *domain.Approval
+	// OriginPolicy names the replication policy creating the operation
+	// (reconcile.go); its job and AWS calls then yield to interactive ones.
+	OriginPolicy string
 	// ValidateOnly answers the operation Submit would accept without
 	// storing, queueing or announcing it (AIP-163 validate_only: a plan
 	// preview). A request_id already used is answered as the real request
 	// would be: its first operation, or ErrRequestIDReused.
 	ValidateOnly bool
-	// OriginPolicy names the replication policy creating the operation
-	// (reconcile.go); its job and AWS calls then yield to interactive ones.
-	OriginPolicy string
 }
 
 // Submit accepts an operation: when it returns, the operation and its place
@@ -318,26 +348,9 @@ func (e *Engine) Submit(ctx context.Context, s Submission) (op domain.Operation,
 	if s.RequestID != "" {
 		op.RequestHash = e.box.MAC(s.Canonical)
 	}
-	// READ COMMITTED whatever the server's default: the active-operation
-	// check must see operations committed while it waited for the lock.
-	err = pgx.BeginTxFunc(ctx, e.api, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
-		active, err := e.store.LockSecretHasActive(ctx, tx, op.SecretKey)
-		if err != nil {
-			return err
-		}
-		if !active && op.State == domain.StatePending {
-			if op.JobID, err = e.enqueue(ctx, tx, op); err != nil {
-				return err
-			}
-		}
-		if err := e.store.Insert(ctx, tx, &op); err != nil {
-			return err
-		}
-		if op.Approval != nil {
-			return e.store.SetApproval(ctx, tx, op.ID, op.Approval)
-		}
-		return nil
-	})
+	// Group-committed with concurrent accepts, in one transaction with the
+	// request's audit event (committer).
+	err = e.accept.accept(ctx, &accepting{op: &op, audit: s.Audit})
 	if errors.Is(err, store.ErrDuplicateRequestID) {
 		// A concurrent request with the same request_id committed first.
 		existing, getErr := e.store.GetByRequestID(ctx, e.api, s.Principal, s.RequestID)
@@ -471,9 +484,37 @@ func (e *Engine) List(ctx context.Context, f domain.OperationFilter) ([]domain.O
 	return e.store.List(ctx, e.api, f)
 }
 
-// Describe reads a secret's replication from AWS for principal. A bare name
-// is looked up in region; if that finds a replica, the primary is described
-// instead. AWS failures are *domain.AWSError.
+// Status reads a secret's replication from AWS for principal, with its
+// recent operations (at most recent, newest first). A bare name is looked
+// up in region; if that finds a replica, the primary is described instead.
+// The DescribeSecret answer may be a shared one up to StatusCacheTTL old,
+// never one older than a change to the listed operations (statusCache).
+// AWS failures are *domain.AWSError.
+func (e *Engine) Status(ctx context.Context, principal string, id secretid.ID, region string, recent int) (domain.Secret, []domain.Operation, error) {
+	// The operations first: their newest update says which cached answers
+	// replicad itself may have made stale, in whichever process.
+	ops, err := e.store.List(ctx, e.api, domain.OperationFilter{SecretKey: id.Key(), Limit: recent})
+	if err != nil {
+		return domain.Secret{}, nil, err
+	}
+	var notBefore time.Time
+	for _, op := range ops {
+		if op.UpdatedAt.After(notBefore) {
+			notBefore = op.UpdatedAt
+		}
+	}
+	sec, err := e.status.get(ctx, id.Key(), id.Raw, region, notBefore, func(ctx context.Context) (domain.Secret, error) {
+		return e.Describe(ctx, principal, id, region)
+	})
+	if err != nil {
+		return domain.Secret{}, nil, err
+	}
+	return sec, ops, nil
+}
+
+// Describe reads a secret's replication from AWS for principal, uncached. A
+// bare name is looked up in region; if that finds a replica, the primary is
+// described instead. AWS failures are *domain.AWSError.
 func (e *Engine) Describe(ctx context.Context, principal string, id secretid.ID, region string) (domain.Secret, error) {
 	ctx = awssm.WithCaller(ctx, awssm.Caller{Principal: principal})
 	sec, err := e.sm.Describe(ctx, region, id.Raw)

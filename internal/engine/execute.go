@@ -189,6 +189,11 @@ type run struct {
 }
 
 func (r *run) record(a awssm.Attempt) {
+	if a.API != "DescribeSecret" {
+		// A mutating call (whatever its outcome): Status must ask AWS
+		// again rather than show what this call may have changed.
+		r.e.status.invalidate(r.op.SecretKey)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if len(r.op.AWSCalls) >= maxAWSCalls {
@@ -336,6 +341,7 @@ func (r *run) finish(ctx context.Context, res result) error {
 	if err != nil {
 		return fmt.Errorf("finish operation %s: %w", r.op.ID, err)
 	}
+	r.e.status.invalidate(r.op.SecretKey)
 	if r.e.cfg.Observer != nil && r.op.State == res.state {
 		r.e.cfg.Observer.OperationFinished(r.op)
 	}

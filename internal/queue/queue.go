@@ -10,6 +10,7 @@ package queue
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -270,6 +271,55 @@ func (q *Queue) EnqueueBackgroundTx(ctx context.Context, tx pgx.Tx, operationID 
 		return 0, fmt.Errorf("enqueue operation %s: %w", operationID, err)
 	}
 	return res.Job.ID, nil
+}
+
+// NewJob is one operation to enqueue with EnqueueManyTx.
+type NewJob struct {
+	OperationID uuid.UUID
+	// Background jobs yield to interactive ones (EnqueueBackgroundTx).
+	Background bool
+}
+
+// EnqueueManyTx adds a job for each operation in tx, in one statement, and
+// returns their ids in the same order.
+func (q *Queue) EnqueueManyTx(ctx context.Context, tx pgx.Tx, jobs []NewJob) ([]int64, error) {
+	if len(jobs) == 0 {
+		return nil, nil
+	}
+	operationIDs := make([]uuid.UUID, len(jobs))
+	params := make([]river.InsertManyParams, len(jobs))
+	for i, j := range jobs {
+		operationIDs[i] = j.OperationID
+		opts := &river.InsertOpts{Queue: Name}
+		if j.Background {
+			opts.Priority = BackgroundPriority
+		}
+		params[i] = river.InsertManyParams{Args: args{OperationID: j.OperationID}, InsertOpts: opts}
+	}
+	res, err := q.client.InsertManyTx(ctx, tx, params)
+	if err != nil {
+		return nil, fmt.Errorf("enqueue %d operations: %w", len(operationIDs), err)
+	}
+	if len(res) != len(operationIDs) {
+		return nil, fmt.Errorf("enqueue %d operations: %d jobs inserted", len(operationIDs), len(res))
+	}
+	// Matched by the job's own arguments, not by position: River does not
+	// promise to return rows in the order given.
+	byOp := make(map[uuid.UUID]int64, len(res))
+	for _, r := range res {
+		var a args
+		if err := json.Unmarshal(r.Job.EncodedArgs, &a); err != nil {
+			return nil, fmt.Errorf("enqueued job %d: %w", r.Job.ID, err)
+		}
+		byOp[a.OperationID] = r.Job.ID
+	}
+	ids := make([]int64, len(operationIDs))
+	for i, id := range operationIDs {
+		if ids[i] = byOp[id]; ids[i] == 0 {
+			return nil, fmt.Errorf("enqueue operation %s: no job inserted", id)
+		}
+	}
+	return ids, nil
 }
 
 // CancelTx cancels a job in tx. A job that is running is marked for
