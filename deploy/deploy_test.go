@@ -1106,7 +1106,7 @@ type configuredPath struct{ setting, path string }
 // allPathsSet has every file setting set, to list their names.
 var allPathsSet = daemon.Config{
 	DataKeyFile: "x", DataKeyPreviousFiles: []string{"x"}, FingerprintKeyFile: "x",
-	TLSCertFile: "x", TLSKeyFile: "x", ClientCAFile: "x", JWKSFile: "x", PolicyFile: "x",
+	TLSCertFile: "x", TLSKeyFile: "x", ClientCAFile: "x", JWKSFile: "x", PolicyFile: "x", AccountsFile: "x",
 }
 
 func configuredPaths(cfg daemon.Config) []configuredPath {
@@ -1126,6 +1126,7 @@ func configuredPaths(cfg daemon.Config) []configuredPath {
 	add("client-ca-file", cfg.ClientCAFile)
 	add("jwks-file", cfg.JWKSFile)
 	add("policy-file", cfg.PolicyFile)
+	add("accounts-file", cfg.AccountsFile)
 	return out
 }
 

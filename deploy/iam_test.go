@@ -22,10 +22,16 @@ const iamPolicyFile = "iam/replicad-policy.json"
 // one: update this list and the policy together.
 var secretsManagerCalls = []string{
 	"DescribeSecret",
+	"ListSecrets",
 	"RemoveRegionsFromReplication",
 	"ReplicateSecretToRegions",
 	"StopReplicationToReplica",
 }
+
+// noResourceLevel are the actions AWS authorizes only on Resource "*"
+// (ListSecrets supports no resource-level permissions); a statement
+// granting them grants nothing else.
+var noResourceLevel = map[string]bool{"secretsmanager:ListSecrets": true}
 
 // kmsActions are what Secrets Manager needs, on replicad's behalf, to
 // replicate secrets under customer managed keys: Decrypt on the primary's
@@ -154,10 +160,18 @@ func iamProblems(p iamPolicy, regions []string) []string {
 		if sm && kms {
 			add("mixes secretsmanager and kms actions: their resources and conditions differ")
 		}
+		listOnly := len(st.Action) > 0
+		for _, a := range st.Action {
+			listOnly = listOnly && noResourceLevel[a]
+		}
 		for _, r := range st.Resource {
 			switch {
+			case r == "*" && listOnly:
+				// The only resource these actions accept.
 			case r == "*":
 				add("Resource \"*\"")
+			case listOnly:
+				add("Resource %q: %v accept only \"*\"", r, st.Action)
 			case sm && !(strings.HasPrefix(r, "arn:aws:secretsmanager:") && strings.Contains(r, ":secret:")):
 				add("Resource %q is not a Secrets Manager secret ARN", r)
 			case kms && !strings.HasPrefix(r, "arn:aws:kms:"):

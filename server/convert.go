@@ -112,9 +112,10 @@ func operationToProto(op domain.Operation) *replicadv1.Operation {
 	if op.Error != nil {
 		out.Error = &statuspb.Status{Code: int32(grpcCode(op.Error.Code)), Message: op.Error.Message}
 	}
-	for _, c := range op.AWSCalls {
+	for _, c := range append(op.AWSCalls[:len(op.AWSCalls):len(op.AWSCalls)], op.OpenCalls...) {
 		out.AwsCalls = append(out.AwsCalls, &replicadv1.AwsCall{
 			Api: c.API, Region: c.Region, RequestId: c.RequestID, ErrorCode: c.ErrorCode, Time: ts(c.Time),
+			OutcomeUnknown: c.OutcomeUnknown,
 		})
 	}
 	return out

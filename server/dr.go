@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/google/uuid"
+
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/access"
 	"github.com/replicad/replicad/internal/domain"
@@ -18,6 +20,7 @@ type DREngine interface {
 	Engine
 	PlanFailover(ctx context.Context, sel engine.FailoverSelector) (domain.DRPlan, error)
 	RegionReadiness(ctx context.Context, region, target string) (engine.Readiness, error)
+	PlanFailback(ctx context.Context, principal string, failoverID uuid.UUID, force bool) (domain.DRPlan, error)
 }
 
 type drService struct {
@@ -99,6 +102,61 @@ func (s *drService) Failover(ctx context.Context, req *replicadv1.FailoverReques
 	for _, sec := range plan.Secrets {
 		if sec.Skip == "" && sub.Approval == nil {
 			sub.Approval = s.rs.approvalFor(ctx, access.ActionFailover, sec.Name)
+		}
+	}
+	op, _, err := s.engine.Submit(ctx, sub)
+	if err != nil {
+		return nil, s.rs.errs.toStatus(ctx, err)
+	}
+	resp.Operation = operationToProto(op)
+	return resp, nil
+}
+
+func (s *drService) Failback(ctx context.Context, req *replicadv1.FailbackRequest) (*replicadv1.FailbackResponse, error) {
+	if err := s.rs.rules.Failback(req); err != nil {
+		return nil, s.rs.errs.toStatus(ctx, err)
+	}
+	c := CallerFrom(ctx)
+	id := uuid.MustParse(req.GetFailoverId())
+	if s.rs.authz != nil {
+		fo, err := s.engine.Get(ctx, id)
+		if err != nil {
+			return nil, s.rs.errs.toStatus(ctx, err)
+		}
+		if !s.rs.readable(ctx, fo) {
+			return nil, s.rs.errs.toStatus(ctx, engine.ErrNotFound)
+		}
+	}
+	plan, err := s.engine.PlanFailback(ctx, c.Principal, id, req.GetForce())
+	if err != nil {
+		return nil, s.rs.errs.toStatus(ctx, err)
+	}
+	regions := []string{plan.Source, plan.Target}
+	planned := 0
+	for _, sec := range plan.Secrets {
+		if sec.Skip != "" {
+			continue
+		}
+		planned++
+		if err := authorize(ctx, s.rs.authz, access.ActionFailback, sec.SecretID, regions); err != nil {
+			return nil, s.rs.errs.toStatus(ctx, err)
+		}
+	}
+	resp := &replicadv1.FailbackResponse{Plan: drProgressToProto(&domain.DRProgress{Plan: plan})}
+	if req.GetValidateOnly() {
+		return resp, nil
+	}
+	if planned == 0 {
+		return nil, s.rs.errs.toStatus(ctx, &validate.Error{Violations: []validate.Violation{{
+			Field: "failover_id", Reason: "NOTHING_PLANNED",
+			Description: "no secret of the failover can fail back: see the plan (validate_only) for why each is refused",
+		}}})
+	}
+	sub := s.rs.submission(ctx, domain.KindFailback, "Failback", req, secretid.ID{}, req.GetRequestId(), req.GetReason(), nil)
+	sub.AWSRegion, sub.Force, sub.DR = plan.Primary, req.GetForce(), &plan
+	for _, sec := range plan.Secrets {
+		if sec.Skip == "" && sub.Approval == nil {
+			sub.Approval = s.rs.approvalFor(ctx, access.ActionFailback, sec.Name)
 		}
 	}
 	op, _, err := s.engine.Submit(ctx, sub)

@@ -230,6 +230,7 @@ func testFailoverRegionDown(t *testing.T, ready, noTarget, inProgress int) {
 	}
 
 	// The failover, over gRPC.
+	began := time.Now()
 	resp, err := dr.Failover(ctx, &replicadv1.FailoverRequest{SourceRegion: drSource, TargetRegion: drTarget})
 	if err != nil {
 		t.Fatal(err)
@@ -241,6 +242,16 @@ func testFailoverRegionDown(t *testing.T, ready, noTarget, inProgress int) {
 	if op.GetState() != replicadv1.OperationState_OPERATION_STATE_SUCCEEDED {
 		t.Fatalf("failover ended %s", protojson.Format(op))
 	}
+	took := time.Since(began)
+	// The budget-bound ideal: us-west-2 takes two writes per ready secret
+	// at the default write budget.
+	rate := f.env.Config.AWS.WriteRate
+	if rate == 0 {
+		rate = 25 // awssm.WriteRateDefault
+	}
+	ideal := time.Duration(float64(2*ready) / rate * float64(time.Second))
+	t.Logf("failover of %d ready secrets took %s; budget-bound ideal (%d writes in %s at %.0f/s) %s",
+		ready, took.Round(time.Millisecond), 2*ready, drTarget, rate, ideal.Round(time.Millisecond))
 	f.checkFailedOver(t)
 	after := f.sm.Stats()
 	wantWrites := map[[2]string]int64{
@@ -298,5 +309,93 @@ func testFailoverRegionDown(t *testing.T, ready, noTarget, inProgress int) {
 		if strings.Contains(text, drAccount) {
 			t.Errorf("the account id reached %s", table)
 		}
+	}
+}
+
+// When us-east-1 returns, Failback compares each old primary with the
+// current one: the one changed in us-east-1 after the failover is refused,
+// named in the plan; the others get the current primary replicated over
+// their old copy, under their own key.
+func TestFailbackRefusesDiverged(t *testing.T) {
+	t.Parallel()
+	f := newDRFleet(t, 4, 0, 0)
+	ctx := context.Background()
+	dr := drClient(f.env)
+	if err := f.sm.SetFaults(standin.Faults{DownRegions: []string{drSource}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := dr.Failover(ctx, &replicadv1.FailoverRequest{SourceRegion: drSource, TargetRegion: drTarget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fo := f.env.WaitOperation(t, resp.GetOperation().GetId(), time.Minute)
+	if fo.GetState() != replicadv1.OperationState_OPERATION_STATE_SUCCEEDED {
+		t.Fatalf("failover: %s", protojson.Format(fo))
+	}
+	// us-east-1 is back; somebody wrote to the old primary of one secret
+	// meanwhile.
+	if err := f.sm.SetFaults(standin.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	diverged := f.ready[1]
+	if _, err := testenv.SecretsManager(f.url, drSource).PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{
+		SecretId: aws.String(diverged), SecretString: aws.String("written during the outage")}); err != nil {
+		t.Fatal(err)
+	}
+
+	// The plan, over REST: the diverged secret refused and named.
+	code, body := f.env.REST(t, http.MethodPost, "/v1/operations/"+fo.GetId()+":failback", map[string]any{"validate_only": true})
+	var planned replicadv1.FailbackResponse
+	if code != http.StatusOK || protojson.Unmarshal(body, &planned) != nil {
+		t.Fatalf("failback plan: %d %s", code, body)
+	}
+	p := planned.GetPlan()
+	if p.GetTotal() != 4 || p.GetSkipped() != 1 || p.GetPlannedWrites() != 3 {
+		t.Fatalf("failback plan: %s", protojson.Format(p))
+	}
+	for _, s := range p.GetSecrets() {
+		if (s.GetSecretId() == diverged) != (s.GetSkipReason() != "") {
+			t.Errorf("plan for %s: %s", s.GetSecretId(), protojson.Format(s))
+		}
+		if s.GetSecretId() == diverged && !strings.Contains(s.GetSkipReason(), "changed after the failover") {
+			t.Errorf("diverged %s refused for %q", s.GetSecretId(), s.GetSkipReason())
+		}
+	}
+
+	// The failback, over gRPC.
+	fb, err := dr.Failback(ctx, &replicadv1.FailbackRequest{FailoverId: fo.GetId()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fb.GetOperation().GetKind() != replicadv1.OperationKind_OPERATION_KIND_FAILBACK {
+		t.Fatalf("failback operation %s", protojson.Format(fb.GetOperation()))
+	}
+	op := f.env.WaitOperation(t, fb.GetOperation().GetId(), time.Minute)
+	if op.GetState() != replicadv1.OperationState_OPERATION_STATE_SUCCEEDED || op.GetDisasterRecovery().GetSucceeded() != 3 {
+		t.Fatalf("failback ended %s", protojson.Format(op))
+	}
+	for _, arn := range f.ready {
+		east := f.describeIn(t, drSource, arn)
+		if arn == diverged {
+			if aws.ToString(east.PrimaryRegion) != drSource {
+				t.Errorf("the diverged %s was overwritten: us-east-1 follows %s", arn, aws.ToString(east.PrimaryRegion))
+			}
+			continue
+		}
+		if aws.ToString(east.PrimaryRegion) != drTarget {
+			t.Errorf("%s: us-east-1 follows %q, want %s", arn, aws.ToString(east.PrimaryRegion), drTarget)
+		}
+		west := f.describeIn(t, drTarget, arn)
+		regions := map[string]bool{}
+		for _, r := range west.ReplicationStatus {
+			regions[aws.ToString(r.Region)] = r.Status == smtypes.StatusTypeInSync
+		}
+		if !regions[drSource] || !regions[drOther] {
+			t.Errorf("%s: replicas of us-west-2 %v, want InSync in %s and %s", arn, regions, drSource, drOther)
+		}
+	}
+	// A failback of a failback, or of no failover, is refused.
+	if _, err := dr.Failback(ctx, &replicadv1.FailbackRequest{FailoverId: op.GetId(), ValidateOnly: true}); err == nil {
+		t.Error("failback of a failback accepted")
 	}
 }

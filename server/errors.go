@@ -95,11 +95,22 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 			&errdetails.ErrorInfo{Reason: "ETAG_MISMATCH", Domain: ErrorDomain})
 	case errors.Is(err, errConsoleReadOnly):
 		return withDetails(codes.PermissionDenied, err.Error(), &errdetails.ErrorInfo{Reason: "CONSOLE_READ_ONLY", Domain: ErrorDomain})
+	case errors.Is(err, engine.ErrNotAFailover):
+		return withDetails(codes.FailedPrecondition, "the operation named is not a failover: fail back the failover that moved the secrets",
+			&errdetails.ErrorInfo{Reason: "NOT_A_FAILOVER", Domain: ErrorDomain})
+	case errors.Is(err, engine.ErrFailoverUnfinished):
+		return withDetails(codes.FailedPrecondition, "the failover has not ended: wait for it before failing back",
+			&errdetails.ErrorInfo{Reason: "FAILOVER_UNFINISHED", Domain: ErrorDomain})
 	case errors.Is(err, access.ErrPermissionDenied):
 		// Names the action and the resource, never the policy's contents.
 		return withDetails(codes.PermissionDenied, err.Error(), &errdetails.ErrorInfo{Reason: "PERMISSION_DENIED", Domain: ErrorDomain})
 	case errors.Is(err, engine.ErrNotFound):
 		return status.Error(codes.NotFound, "operation not found")
+	case errors.Is(err, engine.ErrSecretNotInInventory):
+		return status.Error(codes.NotFound, "secret not in the inventory: it was never listed by a scan nor changed by replicad")
+	case errors.Is(err, engine.ErrDriftNotComputed):
+		return withDetails(codes.FailedPrecondition, "drift filters need replication policies to compare against; this server computes no drift yet",
+			&errdetails.ErrorInfo{Reason: "DRIFT_NOT_COMPUTED", Domain: ErrorDomain})
 	case errors.Is(err, errPageToken):
 		return withDetails(codes.InvalidArgument, err.Error(), &errdetails.BadRequest{
 			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "page_token", Reason: "INVALID_PAGE_TOKEN", Description: err.Error()}},
@@ -109,7 +120,13 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 		if aerr.RequestID != "" {
 			info.Metadata = map[string]string{"aws_request_id": aerr.RequestID}
 		}
-		return withDetails(grpcCode(aerr.Code), aerr.API+" in "+aerr.Region+" failed: "+aerr.AWSCode+": "+m.red.Text(aerr.Message), info)
+		msg := aerr.API + " in " + aerr.Region + " failed: " + aerr.AWSCode + ": " + m.red.Text(aerr.Message)
+		if aerr.Code == domain.CodeNotFound && aerr.Secret != "" {
+			// Say which secret: AWS's message never does. Redacted by
+			// the engine, and again here like every text that leaves.
+			msg = "secret " + m.red.Text(aerr.Secret) + " not found in " + aerr.Region + ": " + msg
+		}
+		return withDetails(grpcCode(aerr.Code), msg, info)
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, "request cancelled")
 	case errors.Is(err, context.DeadlineExceeded):

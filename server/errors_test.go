@@ -55,6 +55,8 @@ func TestErrorMapper(t *testing.T) {
 		{"page token", errPageToken, codes.InvalidArgument, "INVALID_PAGE_TOKEN", "page_token"},
 		{"aws", &domain.AWSError{API: "DescribeSecret", Region: "us-east-1", AWSCode: "ResourceNotFoundException",
 			Message: "can't find " + arn, RequestID: "rid-1", Code: domain.CodeNotFound}, codes.NotFound, "ResourceNotFoundException", "DescribeSecret in us-east-1"},
+		{"aws not found names the secret", &domain.AWSError{API: "DescribeSecret", Region: "us-east-1", AWSCode: "ResourceNotFoundException",
+			Message: "can't find it", Code: domain.CodeNotFound, Secret: arn}, codes.NotFound, "ResourceNotFoundException", "secret arn:aws:secretsmanager:"},
 		{"aws throttled", &domain.AWSError{API: "ReplicateSecretToRegions", Region: "eu-west-1", AWSCode: "ThrottlingException",
 			Code: domain.CodeResourceExhausted}, codes.ResourceExhausted, "ThrottlingException", "ThrottlingException"},
 		{"cancelled", context.Canceled, codes.Canceled, "", "cancelled"},

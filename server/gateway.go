@@ -87,6 +87,9 @@ func newGateway(ctx context.Context, conn *grpc.ClientConn, annotate func(contex
 	if err := replicadv1.RegisterDisasterRecoveryServiceHandler(ctx, g.mux, conn); err != nil {
 		return nil, err
 	}
+	if err := replicadv1.RegisterInventoryServiceHandler(ctx, g.mux, conn); err != nil {
+		return nil, err
+	}
 	return http.MaxBytesHandler(http.HandlerFunc(g.serveHTTP), maxRequestBytes), nil
 }
 

@@ -67,7 +67,7 @@ type binding struct{ method, verb, path string }
 func restBindings(t *testing.T) []binding {
 	t.Helper()
 	var out []binding
-	for _, fd := range []protoreflect.FileDescriptor{replicadv1.File_replicad_v1_replication_proto, replicadv1.File_replicad_v1_audit_proto} {
+	for _, fd := range []protoreflect.FileDescriptor{replicadv1.File_replicad_v1_replication_proto, replicadv1.File_replicad_v1_audit_proto, replicadv1.File_replicad_v1_policy_proto} {
 		for i := 0; i < fd.Services().Len(); i++ {
 			svc := fd.Services().Get(i)
 			for j := 0; j < svc.Methods().Len(); j++ {
@@ -79,6 +79,10 @@ func restBindings(t *testing.T) []binding {
 					b.verb, b.path = http.MethodGet, p.Get
 				case *annotations.HttpRule_Post:
 					b.verb, b.path = http.MethodPost, p.Post
+				case *annotations.HttpRule_Patch:
+					b.verb, b.path = http.MethodPatch, p.Patch
+				case *annotations.HttpRule_Delete:
+					b.verb, b.path = http.MethodDelete, p.Delete
 				default:
 					t.Fatalf("%s: unexpected binding %v", m.FullName(), rule)
 				}

@@ -71,6 +71,16 @@ func (s *policyService) UpdateReplicationPolicy(ctx context.Context, req *replic
 	if err := s.authorizeWrite(ctx, req.GetPolicy()); err != nil {
 		return nil, s.errs.toStatus(ctx, err)
 	}
+	if n := req.GetName(); n != "" && req.GetPolicy() != nil {
+		switch req.GetPolicy().GetName() {
+		case "":
+			req.Policy.Name = n
+		case n:
+		default:
+			return nil, s.errs.toStatus(ctx, &validate.Error{Violations: []validate.Violation{{Field: "policy.name", Reason: "NAME_MISMATCH",
+				Description: "differs from the name in the request path"}}})
+		}
+	}
 	p, err := s.rules.Policy("policy", req.GetPolicy())
 	if err != nil {
 		return nil, s.errs.toStatus(ctx, err)

@@ -40,7 +40,7 @@ var templateVarRE = regexp.MustCompile(`\{([a-z_]+)\}`)
 // apiRoutes lists the REST routes of every RPC of the API.
 func apiRoutes() []route {
 	var out []route
-	for _, fd := range []protoreflect.FileDescriptor{replicadv1.File_replicad_v1_replication_proto, replicadv1.File_replicad_v1_audit_proto, replicadv1.File_replicad_v1_dr_proto} {
+	for _, fd := range []protoreflect.FileDescriptor{replicadv1.File_replicad_v1_replication_proto, replicadv1.File_replicad_v1_audit_proto, replicadv1.File_replicad_v1_dr_proto, replicadv1.File_replicad_v1_inventory_proto, replicadv1.File_replicad_v1_policy_proto} {
 		for i := 0; i < fd.Services().Len(); i++ {
 			svc := fd.Services().Get(i)
 			for j := 0; j < svc.Methods().Len(); j++ {

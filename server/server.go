@@ -66,6 +66,8 @@ type Config struct {
 	Metrics grpc.UnaryServerInterceptor
 	// Trail records audit events; nil disables auditing (benchmarks only).
 	Trail *audit.Trail
+	// Inventory serves the InventoryService; nil leaves it unregistered.
+	Inventory InventoryEngine
 	// AuditReader serves the AuditService; nil leaves it unregistered.
 	AuditReader AuditReader
 	// Ready reports whether the service can take traffic (database
@@ -180,6 +182,10 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if de, ok := cfg.Engine.(DREngine); ok {
 		s.grpc.RegisterService(guardDecoding(&replicadv1.DisasterRecoveryService_ServiceDesc, codec), &drService{rs: rs, engine: de})
+	}
+	if cfg.Inventory != nil {
+		s.grpc.RegisterService(guardDecoding(&replicadv1.InventoryService_ServiceDesc, codec),
+			&inventoryService{engine: cfg.Inventory, rules: cfg.Rules, errs: errs, authz: cfg.Authorizer})
 	}
 	if cfg.AuditReader != nil {
 		s.grpc.RegisterService(guardDecoding(&replicadv1.AuditService_ServiceDesc, codec), &auditService{trail: cfg.AuditReader, errs: errs, authz: cfg.Authorizer})

@@ -90,7 +90,9 @@ func TestValidationRules(t *testing.T) {
 		restStatus int
 	}{
 		// An empty path segment matches no REST route.
-		{"secret id required", replicateCall(&replicadv1.ReplicateRequest{Regions: regions("eu-west-1")}), "secret_id", "REQUIRED", http.StatusNotFound},
+		// Over REST the empty id leaves POST /v1/secrets/:replicate, a path
+		// only GET /v1/secrets/{secret_id} (the inventory) matches.
+		{"secret id required", replicateCall(&replicadv1.ReplicateRequest{Regions: regions("eu-west-1")}), "secret_id", "REQUIRED", http.StatusMethodNotAllowed},
 		{"secret id too long", replicateCall(&replicadv1.ReplicateRequest{SecretId: strings.Repeat("a", 2049), Regions: regions("eu-west-1")}), "secret_id", "INVALID_SECRET_ID", 0},
 		{"secret name characters", replicateCall(&replicadv1.ReplicateRequest{SecretId: "bad name!", Regions: regions("eu-west-1")}), "secret_id", "INVALID_SECRET_ID", 0},
 		{"malformed ARN", replicateCall(&replicadv1.ReplicateRequest{SecretId: "arn:aws:kms:us-east-1:123456789012:key/x", Regions: regions("eu-west-1")}), "secret_id", "INVALID_SECRET_ID", 0},

@@ -59,10 +59,21 @@ var columnList = []string{
 	"coalesce({t}job_id, 0)", "{t}created_at", "{t}updated_at", "{t}started_at", "{t}ended_at", "{t}trace_parent",
 	"{t}approval", "{t}last_attempt_error_code", "coalesce({t}last_attempt_error_message, '')", "{t}next_attempt_at",
 	"{t}retry_deadline", "{t}mutation", "coalesce({t}origin_policy, '')", "{t}parent_id", "{t}steps",
+	// Mutating AWS calls sent without a recorded outcome (intents.go): in
+	// flight, or cut off by a crash.
+	`(SELECT coalesce(jsonb_agg(jsonb_build_object('api', i.api, 'region', i.aws_region, 'time', i.started_at,
+		'outcome_unknown', true) ORDER BY i.started_at), '[]'::jsonb)
+		FROM aws_call_intents i WHERE i.operation_id = {op}.id AND i.outcome IS NULL)`,
 }
 
 func selectList(alias string) string {
-	return strings.ReplaceAll(strings.Join(columnList, ", "), "{t}", alias)
+	// {op} qualifies the operation's columns inside subqueries, where a
+	// bare name would be the subquery's own.
+	op := strings.TrimSuffix(alias, ".")
+	if op == "" {
+		op = "operations"
+	}
+	return strings.NewReplacer("{t}", alias, "{op}", op).Replace(strings.Join(columnList, ", "))
 }
 
 var columns = selectList("")
@@ -280,6 +291,7 @@ func (s *Store) scan(row pgx.Row) (domain.Operation, error) {
 		op             domain.Operation
 		sealed         []byte
 		regions, calls []byte
+		open           []byte
 		code           *domain.Code
 		msg            string
 		started, ended *time.Time
@@ -293,7 +305,7 @@ func (s *Store) scan(row pgx.Row) (domain.Operation, error) {
 	err := row.Scan(&op.ID, &op.Seq, &op.Kind, &op.State, &op.SecretKey, &op.SecretDisplay, &op.AWSRegion,
 		&sealed, &regions, &op.Force, &op.Principal, &op.RequestID, &op.RequestHash, &op.ReasonFingerprint,
 		&op.Labels, &code, &msg, &calls, &op.Attempts, &op.JobID, &op.CreatedAt, &op.UpdatedAt, &started, &ended, &op.TraceParent,
-		&approval, &lastCode, &lastMsg, &next, &deadline, &op.Mutation, &op.OriginPolicy, &parent, &steps)
+		&approval, &lastCode, &lastMsg, &next, &deadline, &op.Mutation, &op.OriginPolicy, &parent, &steps, &open)
 	if err != nil {
 		if errors.Is(err, pgx.ErrNoRows) {
 			return op, err
@@ -312,6 +324,12 @@ func (s *Store) scan(row pgx.Row) (domain.Operation, error) {
 	}
 	if err := json.Unmarshal(calls, &op.AWSCalls); err != nil {
 		return op, fmt.Errorf("operation %s: decode aws calls: %w", op.ID, err)
+	}
+	if err := json.Unmarshal(open, &op.OpenCalls); err != nil {
+		return op, fmt.Errorf("operation %s: decode open aws calls: %w", op.ID, err)
+	}
+	if len(op.OpenCalls) == 0 {
+		op.OpenCalls = nil
 	}
 	if code != nil {
 		op.Error = &domain.Error{Code: *code, Message: msg}
@@ -536,10 +554,20 @@ func pgUUID(id uuid.UUID) pgtype.UUID {
 // RUNNING. Like LockSecretHasActive it is one round trip whose check runs
 // after every lock is held.
 func (s *Store) LockSecretsActive(ctx context.Context, tx pgx.Tx, keys []string) (map[string]bool, error) {
+	b := &pgx.Batch{}
+	active := QueueLockSecretsActive(b, keys)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return nil, fmt.Errorf("lock secret queues and check active operations: %w", err)
+	}
+	return active, nil
+}
+
+// QueueLockSecretsActive queues LockSecretsActive's statements in b; the
+// map it returns is filled in when the batch's results are read.
+func QueueLockSecretsActive(b *pgx.Batch, keys []string) map[string]bool {
 	sorted := slices.Clone(keys)
 	slices.Sort(sorted)
 	sorted = slices.Compact(sorted)
-	b := &pgx.Batch{}
 	for _, k := range sorted {
 		b.Queue(lockSecretSQL, k)
 	}
@@ -555,10 +583,7 @@ func (s *Store) LockSecretsActive(ctx context.Context, tx pgx.Tx, keys []string)
 			}
 			return rows.Err()
 		})
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return nil, fmt.Errorf("lock secret queues and check active operations: %w", err)
-	}
-	return active, nil
+	return active
 }
 
 // QueueInsert queues Insert's statement in b: when the batch's results are

@@ -33,20 +33,25 @@ const (
 	ActionPoliciesPrune = "policies.prune"
 	// ActionFailover moves secrets' primaries to another Region (issue 15).
 	ActionFailover = "failover"
+	// ActionFailback brings them back to a Region that returned.
+	ActionFailback = "failback"
+	// ActionInventoryRead reads the inventory (ListSecrets, GetSecret),
+	// decided per secret ARN.
+	ActionInventoryRead = "inventory.read"
 )
 
 // Actions returns every action name, for CLIs and documentation.
 func Actions() []string {
 	return []string{ActionReplicate, ActionRemove, ActionPromote, ActionStatus,
 		ActionOperationsRead, ActionOperationsCancel, ActionOperationsApprove, ActionAuditRead,
-		ActionPoliciesRead, ActionPoliciesWrite, ActionPoliciesPrune, ActionFailover}
+		ActionPoliciesRead, ActionPoliciesWrite, ActionPoliciesPrune, ActionFailover, ActionFailback, ActionInventoryRead}
 }
 
 func isAction(a string) bool {
 	switch a {
 	case ActionReplicate, ActionRemove, ActionPromote, ActionStatus,
 		ActionOperationsRead, ActionOperationsCancel, ActionOperationsApprove, ActionAuditRead,
-		ActionPoliciesRead, ActionPoliciesWrite, ActionPoliciesPrune, ActionFailover:
+		ActionPoliciesRead, ActionPoliciesWrite, ActionPoliciesPrune, ActionFailover, ActionFailback, ActionInventoryRead:
 		return true
 	}
 	return false

@@ -3,6 +3,7 @@ package audit
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"time"
 
@@ -99,8 +100,40 @@ func (t *Trail) ObserveAttempt(ctx context.Context, a awssm.Attempt) {
 		e.Code = int32(a.Class.Code())
 		e.Message = a.ErrorCode + ": " + t.red.Scrubber(params).String(a.ErrorMessage)
 	}
-	// The call already happened; a failure to store is logged by Record.
-	_ = t.Record(context.WithoutCancel(ctx), e)
+	// The call already happened: an event the database could not take now
+	// is retried in the background until it is stored (a PostgreSQL
+	// restart must not turn AWS calls into log lines); only if it still
+	// cannot be stored when the process stops does it go to the log.
+	t.recordRetrying(context.WithoutCancel(ctx), e)
+}
+
+// recordRetrying stores e, retrying in the background when it cannot be
+// stored now.
+func (t *Trail) recordRetrying(ctx context.Context, e Event) {
+	if e.ID == uuid.Nil {
+		e.ID = uuid.Must(uuid.NewV7())
+	}
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	var err error
+	if e.Routine {
+		err = t.w.WriteAsync(ctx, e, func(err error) { t.retry(ctx, e, err) })
+	} else {
+		err = t.w.Write(ctx, e)
+	}
+	if err != nil {
+		t.retry(ctx, e, err)
+	}
+}
+
+func (t *Trail) retry(ctx context.Context, e Event, err error) {
+	if errors.Is(err, ErrClosed) {
+		t.unstored(ctx, e, err)
+		return
+	}
+	t.log.WarnContext(ctx, "audit_event_retrying", "id", e.ID.String(), "kind", e.Kind, "method", e.Method, "error", err)
+	t.w.Retry(e, func(err error) { t.unstored(ctx, e, err) })
 }
 
 // callParamsProto puts an AWS call's parameters in the proto form whose

@@ -25,6 +25,19 @@ const (
 	WriterBatchDefault   = 256
 )
 
+// Retry schedule of events handed to Retry: exponential from retryBase,
+// capped at retryMax, for as long as the process lives. maxRetrying bounds
+// the memory they hold while the database is away (an AWS-call event is
+// about a kilobyte); beyond it an event goes to its unstored function.
+const (
+	retryBase   = 100 * time.Millisecond
+	retryMax    = 5 * time.Second
+	maxRetrying = 50_000
+)
+
+// errRetryFull: too many events already wait for the database.
+var errRetryFull = errors.New("too many audit events waiting for the database to come back")
+
 // WriterConfig tunes a Writer.
 type WriterConfig struct {
 	// Workers is how many batches may be committing at once (default
@@ -58,6 +71,10 @@ type Writer struct {
 	mu     sync.RWMutex
 	closed bool
 	wg     sync.WaitGroup
+	// retrying holds the events waiting for their next try (Retry), each
+	// with its timer; retries counts the tries scheduled or running.
+	retrying map[*pending]*time.Timer
+	retries  sync.WaitGroup
 }
 
 type pending struct {
@@ -67,6 +84,8 @@ type pending struct {
 	// failures go to unstored instead.
 	done     chan error
 	unstored func(error)
+	// tries is how many times Retry has tried to store the event.
+	tries int
 }
 
 // NewWriter returns a Writer on pool; Run starts it.
@@ -77,7 +96,7 @@ func NewWriter(pool *pgxpool.Pool, cfg WriterConfig) *Writer {
 	if cfg.Batch <= 0 {
 		cfg.Batch = WriterBatchDefault
 	}
-	return &Writer{pool: pool, cfg: cfg, in: make(chan *pending, cfg.Batch*cfg.Workers)}
+	return &Writer{pool: pool, cfg: cfg, in: make(chan *pending, cfg.Batch*cfg.Workers), retrying: map[*pending]*time.Timer{}}
 }
 
 // Run writes until Close.
@@ -91,16 +110,96 @@ func (w *Writer) Run() {
 	}
 }
 
-// Close stops accepting events, writes those already queued, and returns
-// when every worker has finished.
+// Close stops accepting events, writes those already queued, gives each
+// event waiting in Retry one last try, and returns when every worker has
+// finished.
 func (w *Writer) Close() {
 	w.mu.Lock()
 	if !w.closed {
 		w.closed = true
 		close(w.in)
 	}
+	waiting := w.retrying
+	w.retrying = map[*pending]*time.Timer{}
 	w.mu.Unlock()
 	w.wg.Wait()
+	for p, t := range waiting {
+		if t.Stop() {
+			// Its timer will not run: this is its last try.
+			w.lastTry(p)
+			w.retries.Done()
+		}
+		// Otherwise its timer is running the try, and sees the Writer
+		// closed if that fails.
+	}
+	w.retries.Wait()
+}
+
+// Retry keeps trying to store an event that could not be stored (the
+// database was unreachable, restarting, failing over), in the background,
+// until it is stored or the Writer closes; unstored hears about it only
+// then, or if too many events already wait. The events it is for — AWS
+// calls — describe something that already happened: they must not be lost
+// to a log line because the database was away for a moment.
+func (w *Writer) Retry(e Event, unstored func(error)) {
+	if e.ID == uuid.Nil {
+		e.ID = uuid.Must(uuid.NewV7())
+	}
+	r, err := e.Row()
+	if err != nil {
+		unstored(err)
+		return
+	}
+	w.schedule(&pending{event: e, row: r, unstored: unstored})
+}
+
+func (w *Writer) schedule(p *pending) {
+	w.mu.Lock()
+	if w.closed {
+		w.mu.Unlock()
+		w.lastTry(p)
+		return
+	}
+	if len(w.retrying) >= maxRetrying {
+		w.mu.Unlock()
+		p.unstored(errRetryFull)
+		return
+	}
+	delay := retryMax
+	if p.tries < 10 {
+		delay = min(retryBase<<p.tries, retryMax)
+	}
+	p.tries++
+	w.retries.Add(1)
+	w.retrying[p] = time.AfterFunc(delay, func() {
+		defer w.retries.Done()
+		w.mu.Lock()
+		delete(w.retrying, p)
+		w.mu.Unlock()
+		err := w.insertOne(p)
+		if err == nil {
+			w.logStored(p.row.Body, p.event.Routine)
+			return
+		}
+		w.schedule(p)
+	})
+	w.mu.Unlock()
+}
+
+// lastTry stores p once, or hands it to its unstored function.
+func (w *Writer) lastTry(p *pending) {
+	if err := w.insertOne(p); err != nil {
+		p.unstored(fmt.Errorf("audit: %w", err))
+		return
+	}
+	w.logStored(p.row.Body, p.event.Routine)
+}
+
+// Retrying is how many events wait in Retry for the database.
+func (w *Writer) Retrying() int {
+	w.mu.RLock()
+	defer w.mu.RUnlock()
+	return len(w.retrying)
 }
 
 // Write stores an event and returns once it is committed.

@@ -59,7 +59,7 @@ func (p *process) start() error {
 func (p *process) Stop(timeout time.Duration) error {
 	select {
 	case <-p.exited:
-		return fmt.Errorf("%s had exited on its own (%v); see %s", p.name, p.exitErr, p.logPath)
+		return fmt.Errorf("%s had exited on its own (%v); see %s%s", p.name, p.exitErr, p.logPath, p.logTail())
 	default:
 	}
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
@@ -77,10 +77,25 @@ func (p *process) Stop(timeout time.Duration) error {
 func (p *process) Alive() error {
 	select {
 	case <-p.exited:
-		return fmt.Errorf("%s exited (%v); see %s", p.name, p.exitErr, p.logPath)
+		return fmt.Errorf("%s exited (%v); see %s%s", p.name, p.exitErr, p.logPath, p.logTail())
 	default:
 		return nil
 	}
+}
+
+// logTail is the end of the process's log, for an error about its exit:
+// the log lives in the run's work directory, which is removed when the run
+// ends.
+func (p *process) logTail() string {
+	b, err := os.ReadFile(p.logPath)
+	if err != nil || len(b) == 0 {
+		return ""
+	}
+	const max = 1500
+	if len(b) > max {
+		b = b[len(b)-max:]
+	}
+	return ":\n" + string(b)
 }
 
 // PeakRSS is the process's peak resident set size so far (VmHWM), in bytes.
@@ -123,8 +138,10 @@ func freeAddr() (string, error) {
 
 // waitFor polls check until it succeeds, the process exits, or timeout.
 func waitFor(ctx context.Context, p *process, timeout time.Duration, check func(ctx context.Context) error) error {
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	start := time.Now()
 	for {
 		err := check(ctx)
 		if err == nil {
@@ -135,6 +152,10 @@ func waitFor(ctx context.Context, p *process, timeout time.Duration, check func(
 		}
 		select {
 		case <-ctx.Done():
+			if parent.Err() != nil {
+				// The run's own deadline, not this process's: say so.
+				return errors.Join(fmt.Errorf("%s not ready after %s: %w", p.name, time.Since(start).Round(time.Millisecond), parent.Err()), err)
+			}
 			return errors.Join(fmt.Errorf("%s not ready after %s", p.name, timeout), err)
 		case <-time.After(50 * time.Millisecond):
 		}

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -175,7 +176,21 @@ type ReplicadOptions struct {
 }
 
 // StartReplicad runs bin/replicad and waits until /readyz answers 200.
+//
+// Its ports are found free just before it starts, so another process may
+// take one first (make test runs many at once): replicad then exits at once
+// naming the address, and is started again on new ports.
 func (s *Stack) StartReplicad(ctx context.Context, o ReplicadOptions) (*Replicad, error) {
+	for attempt := 1; ; attempt++ {
+		r, err := s.startReplicad(ctx, o)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return r, err
+		}
+		s.logf("  %s: a port was taken meanwhile; starting it again on others", o.Name)
+	}
+}
+
+func (s *Stack) startReplicad(ctx context.Context, o ReplicadOptions) (*Replicad, error) {
 	r := &Replicad{}
 	var err error
 	if r.GRPCAddr, err = freeAddr(); err != nil {

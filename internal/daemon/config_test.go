@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/replicad/replicad/internal/daemon"
@@ -54,5 +55,56 @@ func TestParseArgsRefusesUnknownSettings(t *testing.T) {
 	}
 	if _, err := daemon.ParseArgs([]string{"--config", p}, io.Discard, ""); err == nil {
 		t.Error("a misspelt setting in the config file was accepted")
+	}
+}
+
+func TestLoadAccounts(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good.yaml", `accounts:
+  - role_arn: arn:aws:iam::111111111111:role/replicad
+    external_id: ext-1
+    regions: [us-east-1, eu-west-1, us-east-1]
+  - role_arn: arn:aws:iam::222222222222:role/replicad
+    regions: [ap-southeast-2]
+`)
+	cfg, err := daemon.ParseArgs([]string{"--accounts-file", good, "--allowed-regions", "us-east-1,eu-west-1,ap-southeast-2"}, io.Discard, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.LoadAccounts(); err != nil {
+		t.Fatal(err)
+	}
+	a := cfg.AWS.Accounts
+	if len(a) != 2 || a[0].ID != "111111111111" || a[0].ExternalID != "ext-1" || !slices.Equal(a[0].Regions, []string{"eu-west-1", "us-east-1"}) ||
+		a[1].ID != "222222222222" || !slices.Equal(a[1].Regions, []string{"ap-southeast-2"}) {
+		t.Errorf("accounts %+v", a)
+	}
+	for name, body := range map[string]string{
+		"not a role":     "accounts:\n  - role_arn: arn:aws:iam::111111111111:user/x\n    regions: [us-east-1]\n",
+		"twice":          "accounts:\n  - role_arn: arn:aws:iam::111111111111:role/a\n    regions: [us-east-1]\n  - role_arn: arn:aws:iam::111111111111:role/b\n    regions: [us-east-1]\n",
+		"no Region":      "accounts:\n  - role_arn: arn:aws:iam::111111111111:role/a\n",
+		"Region refused": "accounts:\n  - role_arn: arn:aws:iam::111111111111:role/a\n    regions: [sa-east-1]\n",
+		"unknown field":  "accounts:\n  - role_arn: arn:aws:iam::111111111111:role/a\n    regons: [us-east-1]\n",
+		"empty":          "accounts: []\n",
+	} {
+		cfg, err := daemon.ParseArgs([]string{"--accounts-file", write(name+".yaml", body), "--allowed-regions", "us-east-1"}, io.Discard, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = cfg.LoadAccounts()
+		if err == nil {
+			t.Errorf("%s: accepted", name)
+			continue
+		}
+		if strings.Contains(err.Error(), "111111111111") {
+			t.Errorf("%s: the error names the account: %v", name, err)
+		}
 	}
 }

@@ -34,13 +34,18 @@ type Step struct {
 const (
 	APIStopReplication = "StopReplicationToReplica"
 	APIReplicate       = "ReplicateSecretToRegions"
+	APIRemoveRegions   = "RemoveRegionsFromReplication"
 )
 
 // DRPlan is a failover's plan: every selected secret with its steps or why
 // it is skipped. It is stored sealed with the parent (ARNs and KMS keys).
 type DRPlan struct {
-	Source  string     `json:"source"`
-	Target  string     `json:"target"`
+	Source string `json:"source"`
+	Target string `json:"target"`
+	// Primary is where the children's secrets are primary while they run:
+	// the target of a failover (empty), the current primary's Region of a
+	// failback.
+	Primary string     `json:"primary,omitempty"`
 	Force   bool       `json:"force,omitempty"`
 	Secrets []DRSecret `json:"secrets"`
 }
@@ -54,6 +59,14 @@ type DRSecret struct {
 	// Skip is why it is left out ("" when planned).
 	Skip  string `json:"skip,omitempty"`
 	Steps []Step `json:"steps,omitempty"`
+}
+
+// ChildPrimary is the Region the children name their secret in.
+func (p DRPlan) ChildPrimary() string {
+	if p.Primary != "" {
+		return p.Primary
+	}
+	return p.Target
 }
 
 // Writes counts the mutating AWS calls the plan makes.

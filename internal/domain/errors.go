@@ -15,6 +15,10 @@ type AWSError struct {
 	RequestID string
 	// Code is what the failure means, as a canonical code.
 	Code Code
+	// Secret, if set, is the secret the call was about, redacted (its
+	// account fingerprinted): a NOT_FOUND names it, since AWS's message
+	// never does.
+	Secret string
 }
 
 func (e *AWSError) Error() string {

@@ -59,7 +59,24 @@ type InventoryFilter struct {
 	// TagValue is empty).
 	TagKey, TagValue string
 	IncludeGone      bool
+	// Drift and DriftKind select by drift against the policy selecting a
+	// secret (a drift.Kind name; it implies DriftOnly). The inventory
+	// alone does not know drift: policies compute it.
+	Drift     DriftSelect
+	DriftKind string
 }
+
+// DriftSelect selects secrets by drift.
+type DriftSelect int
+
+// Drift selections.
+const (
+	DriftAny DriftSelect = iota
+	// DriftOnly: secrets that differ from their policy.
+	DriftOnly
+	// CompliantOnly: secrets a policy selects that match it.
+	CompliantOnly
+)
 
 // AccountOfARN returns the account id in an ARN (its fifth field), or "".
 func AccountOfARN(arn string) string {

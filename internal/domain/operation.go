@@ -109,7 +109,12 @@ type Operation struct {
 	// Error is set when the operation FAILED or was CANCELLED.
 	Error    *Error
 	AWSCalls []AWSCall
-	Attempts int
+	// OpenCalls are mutating AWS calls whose intent was recorded but whose
+	// outcome was not: in flight, or cut off by a crash (each with
+	// OutcomeUnknown set). They are read with the operation, never written
+	// back with it: an execution adopts them into AWSCalls.
+	OpenCalls []AWSCall
+	Attempts  int
 	// LastAttemptError is why the last attempt failed transiently (it was,
 	// or is to be, retried); redacted.
 	LastAttemptError *Error
@@ -229,6 +234,22 @@ type AWSCall struct {
 	RequestID string    `json:"request_id,omitempty"`
 	ErrorCode string    `json:"error_code,omitempty"`
 	Time      time.Time `json:"time"`
+	// OutcomeUnknown: the call was sent (its intent recorded first) but no
+	// answer was recorded — the process died, or its context ended, in
+	// between. Whether it took effect was decided afterwards from
+	// DescribeSecret, never by sending it again blindly.
+	OutcomeUnknown bool `json:"outcome_unknown,omitempty"`
+}
+
+// Intent is the write-ahead record of one mutating AWS call, stored before
+// the call is sent.
+type Intent struct {
+	ID          uuid.UUID
+	OperationID uuid.UUID
+	API, Region string
+	// Targets are the Regions the call names.
+	Targets   []string
+	StartedAt time.Time
 }
 
 // OperationFilter selects operations to list.

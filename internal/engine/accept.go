@@ -196,10 +196,10 @@ func (c *committer) done(batch []*accepting, err error) {
 	}
 }
 
-// tx accepts a batch in one transaction: the secrets' locks and in-flight
-// checks (one round trip), the jobs of the operations that head their
-// secret's queue (one statement), the operations, approvals and audit
-// events (one round trip), and one commit.
+// tx accepts a batch in one transaction of four round trips whatever its
+// size: BEGIN; the secrets' locks, in-flight checks and job ids; the jobs
+// of the operations that head their secret's queue, the operations, their
+// approvals and audit events; COMMIT.
 func (c *committer) tx(batch []*accepting, strict bool) error {
 	e := c.e
 	// Not a request's context: the batch serves several requests, and the
@@ -214,37 +214,44 @@ func (c *committer) tx(batch []*accepting, strict bool) error {
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	keys := make([]string, len(batch))
+	pending := 0
 	for i, a := range batch {
 		keys[i] = a.op.SecretKey
 		a.op.JobID = 0
+		if a.op.State == domain.StatePending {
+			pending++
+		}
 	}
-	active, err := e.store.LockSecretsActive(ctx, tx, keys)
-	if err != nil {
-		return err
+	// One round trip: the locks, the in-flight check, and an id for every
+	// job the batch may need (its pending operations), which the jobs and
+	// the operations carrying them are then inserted with.
+	first := &pgx.Batch{}
+	active := store.QueueLockSecretsActive(first, keys)
+	var jobIDs []int64
+	queue.QueueReserveIDs(first, pending, &jobIDs)
+	if err := tx.SendBatch(ctx, first).Close(); err != nil {
+		return fmt.Errorf("lock secret queues: %w", err)
 	}
 	// In acceptance order: the first PENDING operation of a secret with
 	// nothing in flight heads its queue and gets a job; any later one in
 	// the batch waits behind it, as if accepted in its own transaction.
-	var heads []*accepting
-	var ids []queue.NewJob
+	var heads []queue.NewJob
 	for _, a := range batch {
 		if a.op.State != domain.StatePending {
 			continue
 		}
 		if !active[a.op.SecretKey] {
-			heads = append(heads, a)
-			ids = append(ids, queue.NewJob{OperationID: a.op.ID, Background: a.op.OriginPolicy != "" || a.op.ParentID != uuid.Nil})
+			a.op.JobID = jobIDs[len(heads)]
+			// Policy work and failover children yield to interactive
+			// requests (queue.BackgroundPriority).
+			heads = append(heads, queue.NewJob{OperationID: a.op.ID, Background: a.op.OriginPolicy != "" || a.op.ParentID != uuid.Nil})
 		}
 		active[a.op.SecretKey] = true
 	}
-	jobs, err := e.queue.EnqueueManyTx(ctx, tx, ids)
-	if err != nil {
+	b := &pgx.Batch{}
+	if err := e.queue.QueueInsert(b, jobIDs[:len(heads)], heads); err != nil {
 		return err
 	}
-	for i, a := range heads {
-		a.op.JobID = jobs[i]
-	}
-	b := &pgx.Batch{}
 	var rows []store.AuditRow
 	for _, a := range batch {
 		if err := e.store.QueueInsert(b, a.op); err != nil {

@@ -519,23 +519,24 @@ func (e *Engine) Describe(ctx context.Context, principal string, id secretid.ID,
 	ctx = awssm.WithCaller(ctx, awssm.Caller{Principal: principal})
 	sec, err := e.sm.Describe(ctx, region, id.Raw)
 	if err != nil {
-		return domain.Secret{}, e.scrub(err)
+		return domain.Secret{}, e.scrub(err, id.Raw)
 	}
 	if sec.PrimaryRegion != region {
 		if sec, err = e.sm.Describe(ctx, sec.PrimaryRegion, inRegion(id, sec.PrimaryRegion)); err != nil {
-			return domain.Secret{}, e.scrub(err)
+			return domain.Secret{}, e.scrub(err, id.Raw)
 		}
 	}
 	return sec, nil
 }
 
-// scrub turns an AWS error into what may leave the engine: classified,
-// account ids removed from its message.
-func (e *Engine) scrub(err error) error {
+// scrub turns an AWS error about secretID into what may leave the engine:
+// classified, account ids removed from its message and from the secret it
+// names.
+func (e *Engine) scrub(err error, secretID string) error {
 	var ae *awssm.Error
 	if errors.As(err, &ae) {
 		return &domain.AWSError{API: ae.API, Region: ae.Region, AWSCode: ae.Code, Message: e.red.Text(ae.Message),
-			RequestID: ae.RequestID, Code: ae.Class.Code()}
+			RequestID: ae.RequestID, Code: ae.Class.Code(), Secret: e.red.ARN(secretID)}
 	}
 	return err
 }

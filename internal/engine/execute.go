@@ -57,6 +57,15 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 	defer span.End()
 	r := &run{e: e, op: op, job: job, resumed: op.State == domain.StateRunning}
 	r.op.Attempts++
+	if len(op.OpenCalls) > 0 {
+		// Calls an earlier execution sent without living to record their
+		// answer: shown as "outcome unknown", and judged by the steps
+		// below, which all start from DescribeSecret, before anything is
+		// sent again.
+		if err := r.adopt(ctx); err != nil {
+			return err
+		}
+	}
 	// The wait for this attempt is over: whatever this execution writes no
 	// longer shows a next attempt time (retry sets a new one).
 	wasRetrying := !r.op.NextAttemptAt.IsZero()
@@ -72,7 +81,7 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 		res, err = r.remove(ctx)
 	case domain.KindPromote:
 		res, err = r.promote(ctx)
-	case domain.KindFailover:
+	case domain.KindFailover, domain.KindFailback:
 		if op.ParentID == uuid.Nil {
 			res, err = r.failoverParent(ctx)
 		} else {
@@ -100,7 +109,12 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 		if err := r.finish(ctx, res); err != nil {
 			return err
 		}
-		e.refreshInventory(ctx, r.op)
+		if r.mutated || r.resumed {
+			// This execution or an earlier one may have changed the secret,
+			// and ListSecrets lags; one that sent no write (refused, nothing
+			// to do, the secret not found) costs no extra read.
+			e.refreshInventory(ctx, r.op)
+		}
 		return nil
 	case res.snooze > 0:
 		// A look that saw nothing new is not written back: the job's
@@ -228,7 +242,7 @@ func (r *run) sent(err error) {
 	switch {
 	case err == nil:
 		r.op.Mutation = domain.MutationApplied
-	case errors.As(err, &ae) && ae.RequestID != "":
+	case errors.As(err, &ae) && ae.RequestID != "" && r.op.Mutation == domain.MutationSending:
 		r.op.Mutation = domain.MutationNone
 	}
 }
@@ -277,12 +291,72 @@ func (r *run) begin(ctx context.Context, sending bool) (bool, error) {
 		if cur.State == domain.StatePending {
 			r.op.State, r.op.StartedAt = domain.StateRunning, time.Now()
 		}
-		if sending {
+		if sending && r.op.Mutation != domain.MutationApplied {
+			// An earlier call that went through stays recorded: a retry
+			// for the Regions it did not reach cannot make the operation
+			// cancellable again.
 			r.op.Mutation = domain.MutationSending
 		}
 		return r.e.store.Update(ctx, tx, &r.op)
 	})
 	return ok, err
+}
+
+// intended sends one mutating AWS call with a write-ahead intent: the
+// intent is committed before send runs, and completed with the outcome
+// after. If the intent cannot be stored the call is not sent. A call cut off
+// by the end of ctx keeps its intent open: whether AWS received it is
+// unknown, and the next execution adopts it.
+func (r *run) intended(ctx context.Context, api, region string, targets []string, send func() error) error {
+	in := domain.Intent{ID: uuid.Must(uuid.NewV7()), OperationID: r.op.ID, API: api, Region: region, Targets: targets, StartedAt: time.Now()}
+	if err := store.InsertIntent(ctx, r.e.work, in); err != nil {
+		return err
+	}
+	err := send()
+	if ctx.Err() != nil {
+		return err
+	}
+	outcome, requestID, code := store.OutcomeSucceeded, "", ""
+	if err != nil {
+		outcome = store.OutcomeFailed
+	}
+	r.mu.Lock()
+	for i := len(r.op.AWSCalls) - 1; i >= 0; i-- {
+		if c := r.op.AWSCalls[i]; c.API == api && !c.OutcomeUnknown {
+			requestID, code = c.RequestID, c.ErrorCode
+			break
+		}
+	}
+	r.mu.Unlock()
+	// A failure here leaves the intent open: the next execution shows it
+	// as unknown and reconciles, which is safe, so it costs no attempt.
+	if cerr := store.CompleteIntent(context.WithoutCancel(ctx), r.e.work, in.ID, outcome, requestID, code); cerr != nil {
+		r.e.log.Warn("complete AWS call intent", "operation", r.op.ID, "api", api, "error", cerr)
+	}
+	return err
+}
+
+// adopt records the operation's open intents as calls of unknown outcome,
+// durably, and closes them.
+func (r *run) adopt(ctx context.Context) error {
+	for _, c := range r.op.OpenCalls {
+		r.e.log.Warn("aws_call_outcome_unknown", "operation", r.op.ID, "api", c.API, "region", c.Region, "sent", c.Time)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return pgx.BeginFunc(ctx, r.e.work, func(tx pgx.Tx) error {
+		cur, err := r.e.store.GetForUpdate(ctx, tx, r.op.ID)
+		if err != nil {
+			return err
+		}
+		if err := store.AdoptOpenIntents(ctx, tx, r.op.ID); err != nil {
+			return err
+		}
+		r.op.AWSCalls = append(cur.AWSCalls, cur.OpenCalls...)
+		r.op.OpenCalls = nil
+		r.op.State, r.op.Regions = cur.State, cur.Regions
+		return r.e.store.Update(ctx, tx, &r.op)
+	})
 }
 
 // save persists progress without changing the state.
@@ -427,7 +501,7 @@ func (r *run) replicate(ctx context.Context) (result, error) {
 			// Refused before any mutating call: nothing changed anywhere.
 			for i := range r.op.Regions {
 				if rp := &r.op.Regions[i]; rp.State == domain.RegionRunning {
-					rp.State, rp.Message = domain.RegionSkipped, "not attempted: the operation was refused for a KMS key mismatch in another Region"
+					rp.State, rp.Message = domain.RegionNotAttempted, "not attempted: the operation was refused for a KMS key mismatch in another Region"
 				}
 			}
 			return failed(domain.CodeFailedPrecondition, "KMS key mismatch: %s; nothing was changed (set replace_kms_key to remove and re-add these replicas under the requested keys)",
@@ -463,7 +537,10 @@ func (r *run) replicate(ctx context.Context) (result, error) {
 	}
 	if len(replace) > 0 {
 		r.mutated = true
-		_, err := r.e.sm.RemoveRegions(ctx, r.op.AWSRegion, r.op.Params.SecretID, replace)
+		err := r.intended(ctx, domain.APIRemoveRegions, r.op.AWSRegion, replace, func() error {
+			_, err := r.e.sm.RemoveRegions(ctx, r.op.AWSRegion, r.op.Params.SecretID, replace)
+			return err
+		})
 		r.sent(err)
 		if err != nil {
 			res, err := r.awsResult(err)
@@ -499,7 +576,15 @@ func (r *run) replicate(ctx context.Context) (result, error) {
 	}
 	if len(add) > 0 {
 		r.mutated = true
-		statuses, err := r.e.sm.Replicate(ctx, r.op.AWSRegion, r.op.Params.SecretID, add, r.op.Force)
+		targets := make([]string, 0, len(add))
+		for _, a := range add {
+			targets = append(targets, a.Region)
+		}
+		var statuses []domain.Replica
+		err := r.intended(ctx, domain.APIReplicate, r.op.AWSRegion, targets, func() (err error) {
+			statuses, err = r.e.sm.Replicate(ctx, r.op.AWSRegion, r.op.Params.SecretID, add, r.op.Force)
+			return err
+		})
 		r.sent(err)
 		if err != nil {
 			return r.awsResult(err)
@@ -683,7 +768,10 @@ func (r *run) remove(ctx context.Context) (result, error) {
 	}
 	if len(regions) > 0 {
 		r.mutated = true
-		_, err := r.e.sm.RemoveRegions(ctx, r.op.AWSRegion, r.op.Params.SecretID, regions)
+		err := r.intended(ctx, domain.APIRemoveRegions, r.op.AWSRegion, regions, func() error {
+			_, err := r.e.sm.RemoveRegions(ctx, r.op.AWSRegion, r.op.Params.SecretID, regions)
+			return err
+		})
 		r.sent(err)
 		if err != nil {
 			return r.awsResult(err)
@@ -738,7 +826,10 @@ func (r *run) promote(ctx context.Context) (result, error) {
 		return r.cancelled(), err
 	}
 	r.mutated = true
-	_, err = r.e.sm.StopReplication(ctx, region, replicaID)
+	err = r.intended(ctx, domain.APIStopReplication, region, []string{region}, func() error {
+		_, err := r.e.sm.StopReplication(ctx, region, replicaID)
+		return err
+	})
 	r.sent(err)
 	if err != nil {
 		return r.awsResult(err)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"slices"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
+	"github.com/replicad/replicad/internal/awssm"
 	"github.com/replicad/replicad/internal/domain"
 	"github.com/replicad/replicad/internal/secretid"
 	"github.com/replicad/replicad/store"
@@ -154,12 +156,15 @@ func failoverDisplay(p domain.DRPlan) string {
 			n++
 		}
 	}
+	if p.Primary != "" {
+		return fmt.Sprintf("failback of %d secrets from %s to %s", n, p.Primary, p.Target)
+	}
 	return fmt.Sprintf("failover of %d secrets from %s to %s", n, p.Source, p.Target)
 }
 
 // withChildren fills a failover parent's DR progress from its children.
 func (e *Engine) withChildren(ctx context.Context, op domain.Operation) (domain.Operation, error) {
-	if op.Kind != domain.KindFailover || op.Params.DR == nil {
+	if op.Params.DR == nil {
 		return op, nil
 	}
 	kids, err := e.store.Children(ctx, e.api, op.ID)
@@ -242,10 +247,10 @@ func (e *Engine) createChildren(ctx context.Context, tx pgx.Tx, parent domain.Op
 			return fmt.Errorf("operation id: %w", err)
 		}
 		child := domain.Operation{
-			ID: childID, Kind: domain.KindFailover, State: domain.StatePending,
-			SecretKey: s.Name, SecretDisplay: e.red.ARN(s.SecretID), AWSRegion: plan.Target,
-			// The new primary is the secret in the target Region.
-			Params:    domain.Params{SecretID: inRegion(id, plan.Target)},
+			ID: childID, Kind: parent.Kind, State: domain.StatePending,
+			SecretKey: s.Name, SecretDisplay: e.red.ARN(s.SecretID), AWSRegion: plan.ChildPrimary(),
+			// Named as the secret in the Region where it is (or becomes) primary.
+			Params:    domain.Params{SecretID: inRegion(id, plan.ChildPrimary())},
 			Force:     plan.Force,
 			Principal: parent.Principal, ParentID: parent.ID, TraceParent: parent.TraceParent,
 			Steps: slices.Clone(s.Steps),
@@ -291,6 +296,9 @@ func (r *run) failoverChild(ctx context.Context) (result, error) {
 	for _, p := range r.op.Params.Replicas {
 		kms[p.Region] = p.KMSKeyID
 	}
+	// The poll below holds each re-established replica to the key it had
+	// (as a Replicate holds its requested keys), in the secret's account.
+	r.keys, r.account = kms, id.Account
 	var primary *domain.Secret
 	for i := range r.op.Steps {
 		st := &r.op.Steps[i]
@@ -425,4 +433,60 @@ func (r *run) requestID(api, region string) string {
 		}
 	}
 	return ""
+}
+
+// Failback errors.
+var (
+	// ErrNotAFailover: the operation named is not a failover parent.
+	ErrNotAFailover = errors.New("the operation is not a failover")
+	// ErrFailoverUnfinished: the failover has not ended.
+	ErrFailoverUnfinished = errors.New("the failover has not ended")
+)
+
+// SkipUnreadable is why a failback leaves out a secret it could not read
+// in one of the two Regions (AWS's error is in the logs, not the plan).
+const SkipUnreadable = "could not be described in the returned or the current primary's Region"
+
+// PlanFailback plans bringing the secrets a failover moved back to the
+// Region it left: for each secret the failover promoted, the old primary
+// (DescribeSecret in the returned Region) is compared with the current one,
+// and a secret whose old primary changed after the failover is refused
+// (SkipDiverged) unless force. The step replicates the current primary
+// over the old Region's copy (ForceOverwriteReplicaSecret) under the old
+// primary's KMS key: the current primary stays authoritative.
+func (e *Engine) PlanFailback(ctx context.Context, principal string, failoverID uuid.UUID, force bool) (domain.DRPlan, error) {
+	fo, err := e.Get(ctx, failoverID)
+	if err != nil {
+		return domain.DRPlan{}, err
+	}
+	if fo.Kind != domain.KindFailover || fo.ParentID != uuid.Nil || fo.DR == nil {
+		return domain.DRPlan{}, ErrNotAFailover
+	}
+	if !fo.State.Terminal() {
+		return domain.DRPlan{}, ErrFailoverUnfinished
+	}
+	back, cur := fo.DR.Plan.Source, fo.DR.Plan.Target
+	plan := domain.DRPlan{Source: cur, Target: back, Primary: cur, Force: force, Secrets: []domain.DRSecret{}}
+	ctx = awssm.WithCaller(ctx, awssm.Caller{Principal: principal})
+	for _, s := range fo.DR.Plan.Secrets {
+		child, ok := fo.DR.Children[s.SecretID]
+		if s.Skip != "" || !ok || child.State != domain.StateSucceeded {
+			continue // never moved: nothing to bring back
+		}
+		id, err := secretid.Parse(s.SecretID)
+		if err != nil {
+			return plan, fmt.Errorf("planned secret id: %w", err)
+		}
+		old, oerr := e.sm.Describe(ctx, back, s.SecretID)
+		now, cerr := e.sm.Describe(ctx, cur, inRegion(id, cur))
+		if oerr != nil || cerr != nil {
+			e.log.WarnContext(ctx, "failback plan: secret unreadable", "secret", e.red.ARN(s.SecretID),
+				"error", e.describeErr(errors.Join(oerr, cerr)))
+			plan.Secrets = append(plan.Secrets, domain.DRSecret{SecretID: s.SecretID, Name: s.Name, Skip: SkipUnreadable})
+			continue
+		}
+		steps, skip := planFailback(old, now, back, old.KMSKeyID, now.KMSKeyID, FailbackReplicateOver, force)
+		plan.Secrets = append(plan.Secrets, domain.DRSecret{SecretID: s.SecretID, Name: s.Name, Skip: skip, Steps: steps})
+	}
+	return plan, nil
 }

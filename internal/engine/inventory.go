@@ -13,6 +13,10 @@ import (
 // ErrSecretNotInInventory: no inventory row has that ARN.
 var ErrSecretNotInInventory = store.ErrSecretNotFound
 
+// ErrDriftNotComputed: a drift filter was asked of an inventory that has
+// no replication policy to compute drift against.
+var ErrDriftNotComputed = errors.New("drift is computed against replication policies, and this server has none")
+
 // InventoryCursor is the keyset position after a page of the inventory.
 type InventoryCursor = store.InventoryCursor
 
@@ -20,6 +24,9 @@ type InventoryCursor = store.InventoryCursor
 // cursor (nil: from the start) and the cursor of the next page (nil on the
 // last page).
 func (e *Engine) ListInventory(ctx context.Context, f domain.InventoryFilter, after *InventoryCursor, limit int) ([]domain.InventorySecret, *InventoryCursor, error) {
+	if f.Drift != domain.DriftAny || f.DriftKind != "" {
+		return nil, nil, ErrDriftNotComputed
+	}
 	return e.store.ListInventory(ctx, e.api, f, after, limit)
 }
 
@@ -52,7 +59,8 @@ const refreshTimeout = 15 * time.Second
 // is sent before the reading is stored with its send time, so it never
 // replaces a newer reading.
 func (e *Engine) refreshInventory(ctx context.Context, op domain.Operation) {
-	if e.cfg.NoInventoryRefresh {
+	if e.cfg.NoInventoryRefresh || op.Params.SecretID == "" {
+		// A failover parent names no secret: its children refresh theirs.
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), refreshTimeout)

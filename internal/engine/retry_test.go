@@ -415,3 +415,56 @@ func TestEndedOperationsLeaveNoRegionPendingOrRunning(t *testing.T) {
 	}
 	wantRegions(t, op, replicadv1.RegionState_REGION_STATE_CANCELLED, "cancelled before anything changed")
 }
+
+// TestPendingOperationShowsWhyItRetries: when even the first look at AWS
+// fails (the primary's Region is down), the PENDING operation shows the
+// error and its next attempt instead of no hint, and cancelling it ends
+// its Regions CANCELLED.
+func TestPendingOperationShowsWhyItRetries(t *testing.T) {
+	t.Parallel()
+	sm, endpoint := startStandin(t, standin.Options{})
+	env := start(t, endpoint, retryingConfig(time.Hour))
+	name := uniqueName("down")
+	seedSecret(t, endpoint, "us-east-1", name)
+	if err := sm.SetFaults(standin.Faults{DownRegions: []string{"us-east-1"}}); err != nil {
+		t.Fatal(err)
+	}
+	rep, err := env.Client.Replicate(context.Background(), &replicadv1.ReplicateRequest{SecretId: name, Regions: []*replicadv1.ReplicaRegion{{Region: "eu-west-1"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := waitRetrying(t, env, rep.GetOperation().GetId(), 1)
+	if op.GetState() != replicadv1.OperationState_OPERATION_STATE_PENDING ||
+		!strings.Contains(op.GetLastAttemptError().GetMessage(), "DescribeSecret in us-east-1 failed: ServiceUnavailable") {
+		t.Errorf("a PENDING operation whose every call fails shows: %s", protojson.Format(op))
+	}
+	code, body := env.REST(t, http.MethodGet, "/v1/operations/"+op.GetId(), nil)
+	if code != http.StatusOK || !strings.Contains(string(body), "ServiceUnavailable") || !strings.Contains(string(body), `"next_attempt_time"`) {
+		t.Errorf("REST GetOperation of a retrying PENDING operation: %d %s", code, body)
+	}
+	cancelled := cancelBetweenAttempts(t, env, op.GetId(), "rest")
+	if cancelled.GetState() != replicadv1.OperationState_OPERATION_STATE_CANCELLED ||
+		cancelled.GetRegions()[0].GetState() != replicadv1.RegionState_REGION_STATE_CANCELLED {
+		t.Errorf("cancelled: %s", protojson.Format(cancelled))
+	}
+}
+
+// TestStatusNotFoundNamesTheSecret: Status of a secret AWS does not know
+// says which secret (account fingerprinted), over gRPC and REST.
+func TestStatusNotFoundNamesTheSecret(t *testing.T) {
+	t.Parallel()
+	_, endpoint := startStandin(t, standin.Options{})
+	env := start(t, endpoint)
+	const account = "565656565656"
+	missing := "arn:aws:secretsmanager:us-east-1:" + account + ":secret:team/gone-AbCdEf"
+	_, err := env.Client.Status(context.Background(), &replicadv1.StatusRequest{SecretId: missing})
+	if msg := status.Convert(err).Message(); status.Code(err) != codes.NotFound ||
+		!strings.Contains(msg, "secret arn:aws:secretsmanager:us-east-1:") || !strings.Contains(msg, ":secret:team/gone-AbCdEf not found in us-east-1") ||
+		strings.Contains(msg, account) {
+		t.Errorf("Status of a missing secret: %v; want NotFound naming the secret without its account", err)
+	}
+	code, body := env.REST(t, http.MethodGet, "/v1/secrets/"+strings.ReplaceAll(missing, "/", "%2F")+"/replication", nil)
+	if code != http.StatusNotFound || !strings.Contains(string(body), "team/gone-AbCdEf not found") || strings.Contains(string(body), account) {
+		t.Errorf("REST Status of a missing secret: %d %s", code, body)
+	}
+}

@@ -24,7 +24,7 @@ func TestWaitingHoldsNoWorker(t *testing.T) {
 	const (
 		n       = 16
 		workers = 2
-		delay   = 3 * time.Second
+		delay   = 5 * time.Second
 	)
 	_, endpoint := startStandin(t, standin.Options{ReplicationDelay: delay})
 	env := start(t, endpoint, func(c *daemon.Config) {
@@ -33,6 +33,29 @@ func TestWaitingHoldsNoWorker(t *testing.T) {
 	})
 	ctx := context.Background()
 	ids := make([]string, n)
+	// While AWS replicates, GetOperation shows the Region InProgress, as
+	// replictl --wait prints it. Watched from the moment the first
+	// operation is accepted, while the others are submitted: on a loaded
+	// machine submitting them all can take longer than the replication.
+	inProgress := make(chan error, 1)
+	watch := func(id string) {
+		for {
+			resp, err := env.Client.GetOperation(ctx, &replicadv1.GetOperationRequest{Id: id})
+			if err != nil {
+				inProgress <- err
+				return
+			}
+			op := resp.GetOperation()
+			if op.GetState() == replicadv1.OperationState_OPERATION_STATE_SUCCEEDED {
+				inProgress <- fmt.Errorf("operation succeeded before any InProgress was visible: %s", protojson.Format(op))
+				return
+			}
+			if op.GetRegions()[0].GetReplicationStatus() == replicadv1.ReplicationStatus_REPLICATION_STATUS_IN_PROGRESS {
+				inProgress <- nil
+				return
+			}
+		}
+	}
 	for i := range ids {
 		name := uniqueName(fmt.Sprintf("wait/s%d", i))
 		seedSecret(t, endpoint, "us-east-1", name)
@@ -43,6 +66,9 @@ func TestWaitingHoldsNoWorker(t *testing.T) {
 				t.Fatal(err)
 			}
 			ids[i] = resp.GetOperation().GetId()
+			if i == 0 {
+				go watch(ids[0])
+			}
 			continue
 		}
 		status, body := env.REST(t, http.MethodPost, "/v1/secrets/"+strings.ReplaceAll(name, "/", "%2F")+":replicate",
@@ -57,19 +83,8 @@ func TestWaitingHoldsNoWorker(t *testing.T) {
 		ids[i] = rep.GetOperation().GetId()
 	}
 
-	// While AWS replicates, GetOperation shows the Region InProgress, as
-	// replictl --wait prints it.
-	sawInProgress := false
-	for !sawInProgress {
-		resp, err := env.Client.GetOperation(ctx, &replicadv1.GetOperationRequest{Id: ids[0]})
-		if err != nil {
-			t.Fatal(err)
-		}
-		op := resp.GetOperation()
-		if op.GetState() == replicadv1.OperationState_OPERATION_STATE_SUCCEEDED {
-			t.Fatalf("operation succeeded before any InProgress was visible: %s", protojson.Format(op))
-		}
-		sawInProgress = op.GetRegions()[0].GetReplicationStatus() == replicadv1.ReplicationStatus_REPLICATION_STATUS_IN_PROGRESS
+	if err := <-inProgress; err != nil {
+		t.Fatal(err)
 	}
 
 	var lastStart, firstEnd time.Time

@@ -61,13 +61,20 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return &fixture{sm: sm, url: hs.URL, aws: c, db: newFixtureDB(t), store: newStore(t)}
+}
+
+func newFixtureDB(t *testing.T) *pgxpool.Pool { return pgtest.NewPool(t) }
+
+func newStore(t *testing.T) *store.Store {
+	t.Helper()
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	box, err := seal.New(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &fixture{sm: sm, url: hs.URL, aws: c, db: pgtest.NewPool(t), store: store.New(box)}
+	return store.New(box)
 }
 
 func targets() []store.ScanTarget {

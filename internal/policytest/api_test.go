@@ -200,8 +200,9 @@ func TestPolicyOverlapAndConflict(t *testing.T) {
 	arn := f.seed(t, "us-east-1", "app/shared", nil)
 	f.seed(t, "us-east-1", "app/only-a", nil)
 
+	// a only reports (it would otherwise replicate app/shared before the
+	// overlap appears); b enforces.
 	a := basicPolicy("a")
-	a.Mode = replicadv1.PolicyMode_POLICY_MODE_ENFORCE
 	if _, err := f.policies.CreateReplicationPolicy(ctx, &replicadv1.CreateReplicationPolicyRequest{Policy: a}); err != nil {
 		t.Fatal(err)
 	}
@@ -238,9 +239,9 @@ func TestPolicyOverlapAndConflict(t *testing.T) {
 	if _, err := f.policies.CreateReplicationPolicy(ctx, &replicadv1.CreateReplicationPolicyRequest{Policy: b}); err != nil {
 		t.Fatal(err)
 	}
+	f.seed(t, "us-east-1", "team/x-only", map[string]string{"team": "x"})
 	f.record(t, "us-east-1", arn, map[string]string{"team": "x"})
-	f.reconciledRounds(t, "a", 3)
-	f.reconciledRounds(t, "b", 2)
+	f.reconciledRounds(t, "b", 3)
 	for _, name := range []string{"a", "b"} {
 		if st := f.status(t, name); st.GetInConflict() != 1 {
 			t.Errorf("%s: in_conflict %d, want 1: %s", name, st.GetInConflict(), protojson.Format(st))
@@ -254,11 +255,15 @@ func TestPolicyOverlapAndConflict(t *testing.T) {
 			}
 		}
 	}
-	// a still fixes what is not in conflict.
-	waitFor(t, 30*time.Second, "a's other secret replicated", func() (bool, string) {
-		ops := f.policyOps(t, "a")
-		return len(ops) == 1 && ops[0].Key == "app/only-a" && ops[0].State == "succeeded", js(ops)
+	// b still fixes what is not in conflict.
+	waitFor(t, 30*time.Second, "b's other secret replicated", func() (bool, string) {
+		ops := f.policyOps(t, "b")
+		return len(ops) == 1 && ops[0].Key == "team/x-only" && ops[0].State == "succeeded", js(ops)
 	})
+	f.reconciledRounds(t, "b", 2)
+	if ops := f.policyOps(t, "b"); len(ops) != 1 {
+		t.Errorf("b's operations: %s, want only the one on team/x-only", js(ops))
+	}
 	plan, err := f.policies.PlanReplicationPolicy(ctx, &replicadv1.PlanReplicationPolicyRequest{Name: "a"})
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package policytest_test
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http/httptest"
 	"os"
 	"testing"
@@ -37,13 +38,20 @@ type fixture struct {
 // with a write budget generous enough for a test fleet.
 func start(t *testing.T, configure ...func(*daemon.Config)) *fixture {
 	t.Helper()
-	sm, err := standin.New(standin.Options{})
+	return startWith(t, standin.Options{}, nil, configure...)
+}
+
+// startWith is start with the stand-in's options and a writer for the
+// daemon's logs.
+func startWith(t *testing.T, opts standin.Options, logs io.Writer, configure ...func(*daemon.Config)) *fixture {
+	t.Helper()
+	sm, err := standin.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(sm)
 	t.Cleanup(srv.Close)
-	env := testenv.Start(t, testenv.Options{AWSEndpoint: srv.URL, Configure: func(c *daemon.Config) {
+	env := testenv.Start(t, testenv.Options{AWSEndpoint: srv.URL, Logs: logs, Configure: func(c *daemon.Config) {
 		c.Engine.ReconcileInterval = 100 * time.Millisecond
 		c.Engine.PolicyRetryBackoff = time.Hour
 		c.AWS.WriteRate = 400

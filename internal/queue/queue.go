@@ -16,6 +16,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -138,6 +139,8 @@ func (args) Kind() string { return "replicad.operation" }
 type Queue struct {
 	client *river.Client[pgx.Tx]
 	cfg    Config
+	// lastNotify is when QueueInsert last notified (Unix nanoseconds).
+	lastNotify atomic.Int64
 }
 
 // New returns a Queue on pool, which should be the queue's own pool so that
@@ -273,53 +276,84 @@ func (q *Queue) EnqueueBackgroundTx(ctx context.Context, tx pgx.Tx, operationID 
 	return res.Job.ID, nil
 }
 
-// NewJob is one operation to enqueue with EnqueueManyTx.
+// NewJob is one operation to enqueue with QueueInsert.
 type NewJob struct {
 	OperationID uuid.UUID
 	// Background jobs yield to interactive ones (EnqueueBackgroundTx).
 	Background bool
 }
 
-// EnqueueManyTx adds a job for each operation in tx, in one statement, and
-// returns their ids in the same order.
-func (q *Queue) EnqueueManyTx(ctx context.Context, tx pgx.Tx, jobs []NewJob) ([]int64, error) {
-	if len(jobs) == 0 {
-		return nil, nil
+// QueueReserveIDs queues in b the allocation of n job ids from River's own
+// sequence; *ids holds them once the batch's results are read. Ids left
+// unused are gaps, as a rolled-back insert leaves.
+func QueueReserveIDs(b *pgx.Batch, n int, ids *[]int64) {
+	if n == 0 {
+		return
 	}
-	operationIDs := make([]uuid.UUID, len(jobs))
-	params := make([]river.InsertManyParams, len(jobs))
+	b.Queue(`SELECT nextval('river_job_id_seq') FROM generate_series(1, $1)`, n).Query(func(rows pgx.Rows) error {
+		for rows.Next() {
+			var id int64
+			if err := rows.Scan(&id); err != nil {
+				return err
+			}
+			*ids = append(*ids, id)
+		}
+		return rows.Err()
+	})
+}
+
+// QueueInsert queues in b the jobs of operations under ids (reserved with
+// QueueReserveIDs), in one statement: the row River's own insert would
+// write (its table's defaults for times, metadata and tags), without
+// River's generic many-row insert and its Go-side work per job, and in the
+// caller's pipeline rather than a round trip of its own. Like River's
+// insert, it notifies the queue's workers at most once per FetchCooldown.
+func (q *Queue) QueueInsert(b *pgx.Batch, ids []int64, jobs []NewJob) error {
+	if len(ids) != len(jobs) {
+		return fmt.Errorf("enqueue: %d ids for %d operations", len(ids), len(jobs))
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	encoded := make([]string, len(jobs))
+	priorities := make([]int32, len(jobs))
 	for i, j := range jobs {
-		operationIDs[i] = j.OperationID
-		opts := &river.InsertOpts{Queue: Name}
+		a, err := json.Marshal(args{OperationID: j.OperationID})
+		if err != nil {
+			return fmt.Errorf("enqueue operation %s: %w", j.OperationID, err)
+		}
+		encoded[i] = string(a)
+		priorities[i] = 1 // River's default
 		if j.Background {
-			opts.Priority = BackgroundPriority
-		}
-		params[i] = river.InsertManyParams{Args: args{OperationID: j.OperationID}, InsertOpts: opts}
-	}
-	res, err := q.client.InsertManyTx(ctx, tx, params)
-	if err != nil {
-		return nil, fmt.Errorf("enqueue %d operations: %w", len(operationIDs), err)
-	}
-	if len(res) != len(operationIDs) {
-		return nil, fmt.Errorf("enqueue %d operations: %d jobs inserted", len(operationIDs), len(res))
-	}
-	// Matched by the job's own arguments, not by position: River does not
-	// promise to return rows in the order given.
-	byOp := make(map[uuid.UUID]int64, len(res))
-	for _, r := range res {
-		var a args
-		if err := json.Unmarshal(r.Job.EncodedArgs, &a); err != nil {
-			return nil, fmt.Errorf("enqueued job %d: %w", r.Job.ID, err)
-		}
-		byOp[a.OperationID] = r.Job.ID
-	}
-	ids := make([]int64, len(operationIDs))
-	for i, id := range operationIDs {
-		if ids[i] = byOp[id]; ids[i] == 0 {
-			return nil, fmt.Errorf("enqueue operation %s: no job inserted", id)
+			priorities[i] = BackgroundPriority
 		}
 	}
-	return ids, nil
+	b.Queue(`INSERT INTO river_job (id, args, kind, max_attempts, priority, queue, state)
+		SELECT id, a, $3, $4, p, $5, 'available' FROM unnest($1::bigint[], $2::jsonb[], $6::smallint[]) AS j(id, a, p)`,
+		ids, encoded, args{}.Kind(), q.cfg.MaxAttempts, Name, priorities).
+		Exec(func(tag pgconn.CommandTag) error {
+			if int(tag.RowsAffected()) != len(ids) {
+				return fmt.Errorf("enqueue: %d of %d jobs inserted", tag.RowsAffected(), len(ids))
+			}
+			return nil
+		})
+	if q.shouldNotify() {
+		// River's insert notification (its topic, payload and channel).
+		b.Queue(`SELECT pg_notify(current_schema() || '.river_insert', $1)`, `{"queue": "`+Name+`"}`).
+			Exec(func(pgconn.CommandTag) error { return nil })
+	}
+	return nil
+}
+
+// shouldNotify limits insert notifications as River's insert does: one per
+// FetchCooldown, since a worker woken once fetches everything available.
+func (q *Queue) shouldNotify() bool {
+	now := time.Now().UnixNano()
+	last := q.lastNotify.Load()
+	if now-last < int64(q.cfg.FetchCooldown) {
+		return false
+	}
+	return q.lastNotify.CompareAndSwap(last, now)
 }
 
 // CancelTx cancels a job in tx. A job that is running is marked for
@@ -417,12 +451,14 @@ func RescueJobsOf(ctx context.Context, db Execer, clientIDs []string, reason str
 		return 0, nil
 	}
 	// The last element of attempted_by is the client working the current
-	// attempt (River appends on every fetch). 'available' with scheduled_at
-	// now is what River's own rescuer achieves via 'retryable' and its
-	// scheduler, without waiting for the scheduler's next pass.
+	// attempt (River appends on every fetch). 'available' is what River's
+	// own rescuer achieves via 'retryable' and its scheduler, without
+	// waiting for the scheduler's next pass. scheduled_at is left as it
+	// was, in the past: River fetches by priority, then scheduled_at, so a
+	// rescued job goes to the front of its priority, not behind the backlog
+	// that piled up while it was held.
 	tag, err := db.Exec(ctx, `UPDATE river_job SET
 			state = 'available',
-			scheduled_at = now(),
 			errors = array_append(errors, jsonb_build_object(
 				'at', now(), 'attempt', attempt, 'error', $2::text, 'trace', ''))
 		WHERE state = 'running' AND queue = $3

@@ -56,6 +56,10 @@ Usage:
   replictl policy status NAME [--wait]
   replictl dr readiness --from REGION --to REGION
   replictl dr failover --from REGION --to REGION [--secret S] [--name GLOB] [--tag K=V] [--force] [--plan|--yes] [--wait]
+  replictl dr failback FAILOVER_ID [--force] [--plan|--yes] [--wait]
+  replictl secrets list [--account ID] [--primary-region R] [--replica-region R] [--replica-status S]
+                        [--name-prefix P] [--tag K[=V]] [--drift yes|no] [--drift-kind K] [--gone] [--limit N]
+  replictl secrets get ARN [--recent N]
   replictl --version
 
 SECRET is a name (prod/db/primary) or a full ARN. Every command takes
@@ -107,6 +111,7 @@ func (c *cli) dispatch(ctx context.Context, args []string) error {
 		"audit":      c.audit,
 		"policy":     c.policy,
 		"dr":         c.dr,
+		"secrets":    c.secrets,
 	}
 	if args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		fmt.Fprint(c.io.Stdout, usageText)
@@ -150,7 +155,7 @@ func (c *cli) moveLeadingFlags(args []string) []string {
 func (c *cli) subcommands(ctx context.Context, group string, args []string, subs map[string]commandFunc) error {
 	if len(args) == 0 || subs[args[0]] == nil {
 		names := make([]string, 0, len(subs))
-		for _, n := range []string{"plan", "create", "update", "list", "get", "delete", "status", "cancel", "approve", "verify", "readiness", "failover"} {
+		for _, n := range []string{"plan", "create", "update", "list", "get", "delete", "status", "cancel", "approve", "verify", "readiness", "failover", "failback"} {
 			if subs[n] != nil {
 				names = append(names, n)
 			}
@@ -220,6 +225,7 @@ type clients struct {
 	audit       replicadv1.AuditServiceClient
 	policies    replicadv1.PolicyServiceClient
 	dr          replicadv1.DisasterRecoveryServiceClient
+	inventory   replicadv1.InventoryServiceClient
 }
 
 func (c *cli) dial() (*clients, error) {
@@ -233,6 +239,7 @@ func (c *cli) dial() (*clients, error) {
 		audit:       replicadv1.NewAuditServiceClient(conn),
 		policies:    replicadv1.NewPolicyServiceClient(conn),
 		dr:          replicadv1.NewDisasterRecoveryServiceClient(conn),
+		inventory:   replicadv1.NewInventoryServiceClient(conn),
 	}, nil
 }
 

@@ -13,13 +13,14 @@ import (
 )
 
 // errNotConfirmed: the plan was shown and not confirmed.
-var errNotConfirmed = errors.New("failover not confirmed: nothing was changed")
+var errNotConfirmed = errors.New("not confirmed: nothing was changed")
 
 // dr is the disaster recovery command group.
 func (c *cli) dr(ctx context.Context, args []string) error {
 	return c.subcommands(ctx, "dr", args, map[string]commandFunc{
 		"readiness": c.drReadiness,
 		"failover":  c.drFailover,
+		"failback":  c.drFailback,
 	})
 }
 
@@ -111,15 +112,8 @@ func (c *cli) drFailover(ctx context.Context, args []string) error {
 	if *planOnly {
 		return nil
 	}
-	if !*yes {
-		if !c.io.Terminal || c.io.Stdin == nil {
-			return usageErrorf("dr failover: not a terminal: review the plan, then run again with --yes")
-		}
-		fmt.Fprintf(c.io.Stdout, "Run this failover? Type yes to go on: ")
-		line, _ := bufio.NewReader(c.io.Stdin).ReadString('\n')
-		if strings.TrimSpace(line) != "yes" {
-			return errNotConfirmed
-		}
+	if err := c.confirm(*yes, "failover"); err != nil {
+		return err
 	}
 	req.ValidateOnly, req.RequestId = false, m.id()
 	resp, err := call(ctx, c, cl, "failover", func(ctx context.Context) (*replicadv1.FailoverResponse, error) {
@@ -204,4 +198,73 @@ func writeDRPlan(w io.Writer, p *replicadv1.DisasterRecoveryProgress) {
 			fmt.Fprintf(w, "    %s in %s%s\n", st.GetApi(), st.GetRegion(), targets)
 		}
 	}
+}
+
+func (c *cli) drFailback(ctx context.Context, args []string) error {
+	fs := c.flagSet("dr failback", "dr failback FAILOVER_ID [--force] [--plan|--yes] [--wait]")
+	force := fs.Bool("force", false, "also overwrite old primaries that changed after the failover")
+	yes := fs.Bool("yes", false, "run the plan without asking (the plan is still printed)")
+	planOnly := fs.Bool("plan", false, "print the plan and stop")
+	var m mutationFlags
+	m.register(fs)
+	pos, cl, err := c.connect(fs, args, 1, "the FAILOVER_ID")
+	if err != nil {
+		return err
+	}
+	defer cl.close()
+	req := &replicadv1.FailbackRequest{FailoverId: pos[0], Force: *force, Reason: m.reason, ValidateOnly: true}
+	planned, err := call(ctx, c, cl, "failback plan", func(ctx context.Context) (*replicadv1.FailbackResponse, error) {
+		return cl.dr.Failback(ctx, req)
+	})
+	if err != nil {
+		return err
+	}
+	if c.output == "json" && (*planOnly || !*yes) {
+		if err := writeJSON(c.io.Stdout, planned.GetPlan()); err != nil {
+			return err
+		}
+	} else {
+		writeDRPlan(c.io.Stdout, planned.GetPlan())
+	}
+	if *planOnly {
+		return nil
+	}
+	if err := c.confirm(*yes, "failback"); err != nil {
+		return err
+	}
+	req.ValidateOnly, req.RequestId = false, m.id()
+	resp, err := call(ctx, c, cl, "failback", func(ctx context.Context) (*replicadv1.FailbackResponse, error) {
+		return cl.dr.Failback(ctx, req)
+	})
+	if err != nil {
+		if m.generated {
+			fmt.Fprintf(c.io.Stderr, "request id %s: retry with --request-id %s\n", m.requestID, m.requestID)
+		}
+		return err
+	}
+	op := resp.GetOperation()
+	if !m.wait {
+		if c.output == "json" {
+			return writeJSON(c.io.Stdout, op)
+		}
+		fmt.Fprintf(c.io.Stdout, "operation %s %s\n", op.GetId(), stateName(op.GetState()))
+		return nil
+	}
+	return c.followFailover(ctx, cl, op)
+}
+
+// confirm asks for a typed yes on a terminal, unless yes was given.
+func (c *cli) confirm(yes bool, what string) error {
+	if yes {
+		return nil
+	}
+	if !c.io.Terminal || c.io.Stdin == nil {
+		return usageErrorf("dr %s: not a terminal: review the plan, then run again with --yes", what)
+	}
+	fmt.Fprintf(c.io.Stdout, "Run this %s? Type yes to go on: ", what)
+	line, _ := bufio.NewReader(c.io.Stdin).ReadString('\n')
+	if strings.TrimSpace(line) != "yes" {
+		return errNotConfirmed
+	}
+	return nil
 }

@@ -100,4 +100,22 @@ func TestDRReadinessAndFailover(t *testing.T) {
 	if err != nil || aws.ToString(d.PrimaryRegion) != "us-west-2" {
 		t.Fatalf("app/ready-a in us-west-2: %+v %v", d, err)
 	}
+
+	// us-east-1 returns: fail back the failover (its id is on the first
+	// progress line).
+	if err := f.standin.SetFaults(standin.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	failoverID := ""
+	for _, line := range strings.Split(r.stdout, "\n") {
+		if strings.Contains(line, "  succeeded ") {
+			failoverID = strings.Fields(line)[0]
+			break
+		}
+	}
+	r = f.run(t, "dr", "failback", failoverID, "--yes", "--wait")
+	if r.code != replictl.ExitOK || !strings.Contains(r.stdout, "ReplicateSecretToRegions in us-west-2 -> us-east-1 (overwrite)") ||
+		!strings.Contains(r.stdout, "succeeded 2  failed 0  remaining 0  skipped 0  (of 2)") {
+		t.Fatalf("failback --yes --wait: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
 }

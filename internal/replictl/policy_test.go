@@ -11,8 +11,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/replicad/replicad/internal/authtest"
 	"github.com/replicad/replicad/internal/daemon"
 	"github.com/replicad/replicad/internal/domain"
+	"github.com/replicad/replicad/internal/replictl"
 	"github.com/replicad/replicad/internal/secretid"
 	"github.com/replicad/replicad/internal/testenv"
 	"github.com/replicad/replicad/store"
@@ -103,5 +105,63 @@ func TestPolicyCommands(t *testing.T) {
 	}
 	if r := f.run(t, "policy", "create", bad); r.code != 2 || !strings.Contains(r.stderr, "policy.selector:") {
 		t.Errorf("invalid policy: exit %d, want 2 with the field violations", r.code)
+	}
+}
+
+// TestPolicyAccess: policies.write is needed to create a policy,
+// policies.prune as well for one that prunes, policies.read to read them.
+func TestPolicyAccess(t *testing.T) {
+	pki := authtest.NewPKI(t)
+	issuer := authtest.NewIssuer(t, pki.Dir, "https://idp.test", "replicad")
+	policyFile := filepath.Join(pki.Dir, "policy.yaml")
+	rules := `version: 1
+rules:
+  - {name: readers, effect: allow, principals: [reader, writer, pruner], actions: [policies.read], secrets: ["**"]}
+  - {name: writers, effect: allow, principals: [writer, pruner], actions: [policies.write], secrets: ["**"]}
+  - {name: pruners, effect: allow, principals: [pruner], actions: [policies.prune], secrets: ["**"]}
+`
+	if err := os.WriteFile(policyFile, []byte(rules), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f := startTLS(t, pki, func(c *daemon.Config) {
+		c.InsecureDev = false
+		c.TLSCertFile, c.TLSKeyFile, c.ClientCAFile = pki.ServerCertFile, pki.ServerKeyFile, pki.CAFile
+		c.JWKSFile, c.JWTIssuer, c.JWTAudience = issuer.JWKSFile, issuer.Issuer, issuer.Audience
+		c.PolicyFile = policyFile
+	})
+	dir := t.TempDir()
+	plain := filepath.Join(dir, "plain.yaml")
+	prune := filepath.Join(dir, "prune.yaml")
+	if err := os.WriteFile(plain, []byte(policyYAML), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(prune, []byte(strings.Replace(policyYAML, "name: cli-fleet", "name: pruning\nprune: true", 1)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	as := func(who string, args ...string) result {
+		return runWith(t, replictl.IO{Getenv: func(k string) string {
+			if k == "REPLICTL_TOKEN" {
+				return issuer.Token(t, who, nil, nil)
+			}
+			return ""
+		}}, append(args, "--server", f.env.GRPCAddr(), "--ca-file", pki.CAFile, "--timeout", "10s")...)
+	}
+	if r := as("reader", "policy", "create", plain); r.code != replictl.ExitError || !strings.Contains(r.stderr, "PERMISSION_DENIED") {
+		t.Errorf("reader creating a policy: exit %d", r.code)
+	}
+	if r := as("writer", "policy", "create", prune); r.code != replictl.ExitError || !strings.Contains(r.stderr, "policies.prune") {
+		t.Errorf("writer creating a prune policy: exit %d", r.code)
+	}
+	if r := as("writer", "policy", "create", plain); r.code != replictl.ExitOK {
+		t.Errorf("writer creating a policy: exit %d", r.code)
+	}
+	if r := as("pruner", "policy", "create", prune, "--validate-only"); r.code != replictl.ExitOK {
+		t.Errorf("pruner validating a prune policy: exit %d", r.code)
+	}
+	if r := as("reader", "policy", "list"); r.code != replictl.ExitOK || !strings.Contains(r.stdout, "cli-fleet") {
+		t.Errorf("reader listing policies: exit %d", r.code)
+	}
+	if r := as("reader", "policy", "delete", "cli-fleet"); r.code != replictl.ExitError {
+		t.Errorf("reader deleting a policy: exit %d", r.code)
 	}
 }

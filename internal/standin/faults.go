@@ -43,6 +43,12 @@ type Faults struct {
 	// replica's Region as the way to recover when the primary's Region is
 	// unavailable). Default none.
 	DownRegions []string
+	// WriteAnswerDelay holds the answer of every write for this long after
+	// the write was applied (it ends early when the client goes away): the
+	// call has taken effect, but its client has not heard so. A client
+	// killed meanwhile is one that crashed between sending a call and
+	// recording its outcome. Default 0.
+	WriteAnswerDelay time.Duration
 	// FailingAPIs are actions (such as StopReplicationToReplica) answered
 	// with InternalServiceError (HTTP 500) every time, in every Region,
 	// before they change anything: moto answers StopReplicationToReplica
@@ -69,7 +75,7 @@ func (f Faults) regionDown(region string) bool { return slices.Contains(f.DownRe
 func (f Faults) Equal(g Faults) bool {
 	return f.ThrottleRate == g.ThrottleRate && f.ErrorRate == g.ErrorRate && f.Latency == g.Latency &&
 		f.WriteBudget == g.WriteBudget && f.ReadBudget == g.ReadBudget && slices.Equal(f.DownRegions, g.DownRegions) &&
-		slices.Equal(f.FailingAPIs, g.FailingAPIs)
+		f.WriteAnswerDelay == g.WriteAnswerDelay && slices.Equal(f.FailingAPIs, g.FailingAPIs)
 }
 
 // Validate reports whether f is usable.
@@ -83,6 +89,9 @@ func (f Faults) Validate() error {
 	}
 	if f.Latency < 0 {
 		errs = append(errs, fmt.Errorf("latency %v is negative", f.Latency))
+	}
+	if f.WriteAnswerDelay < 0 {
+		errs = append(errs, fmt.Errorf("write answer delay %v is negative", f.WriteAnswerDelay))
 	}
 	if f.WriteBudget < 0 {
 		errs = append(errs, fmt.Errorf("write budget %d is negative", f.WriteBudget))
@@ -113,19 +122,22 @@ type faultsJSON struct {
 	WriteBudget  int      `json:"writeBudget"`
 	ReadBudget   int      `json:"readBudget"`
 	DownRegions  []string `json:"downRegions"`
-	FailingAPIs  []string `json:"failingApis"`
+	// WriteAnswerDelay is a Go duration string, like latency.
+	WriteAnswerDelay string   `json:"writeAnswerDelay"`
+	FailingAPIs      []string `json:"failingApis"`
 }
 
 // MarshalJSON writes f as the admin endpoints show it.
 func (f Faults) MarshalJSON() ([]byte, error) {
 	return json.Marshal(faultsJSON{
-		ThrottleRate: f.ThrottleRate,
-		ErrorRate:    f.ErrorRate,
-		Latency:      f.Latency.String(),
-		WriteBudget:  f.WriteBudget,
-		ReadBudget:   f.ReadBudget,
-		DownRegions:  f.DownRegions,
-		FailingAPIs:  f.FailingAPIs,
+		ThrottleRate:     f.ThrottleRate,
+		ErrorRate:        f.ErrorRate,
+		Latency:          f.Latency.String(),
+		WriteBudget:      f.WriteBudget,
+		ReadBudget:       f.ReadBudget,
+		DownRegions:      f.DownRegions,
+		WriteAnswerDelay: f.WriteAnswerDelay.String(),
+		FailingAPIs:      f.FailingAPIs,
 	})
 }
 
@@ -154,7 +166,8 @@ type faultsPatch struct {
 	WriteBudget  *int     `json:"writeBudget"`
 	ReadBudget   *int     `json:"readBudget"`
 	// DownRegions replaces the whole list; [] brings every Region back.
-	DownRegions *[]string `json:"downRegions"`
+	DownRegions      *[]string `json:"downRegions"`
+	WriteAnswerDelay *string   `json:"writeAnswerDelay"`
 	// FailingAPIs replaces the whole list; [] makes every action work.
 	FailingAPIs *[]string `json:"failingApis"`
 }
@@ -182,6 +195,13 @@ func (p faultsPatch) apply(f Faults) (Faults, error) {
 	if p.DownRegions != nil {
 		f.DownRegions = slices.Clone(*p.DownRegions)
 	}
+	if p.WriteAnswerDelay != nil {
+		d, err := time.ParseDuration(*p.WriteAnswerDelay)
+		if err != nil {
+			return f, fmt.Errorf("writeAnswerDelay: %w", err)
+		}
+		f.WriteAnswerDelay = d
+	}
 	if p.FailingAPIs != nil {
 		f.FailingAPIs = slices.Clone(*p.FailingAPIs)
 	}
@@ -193,7 +213,7 @@ func (p faultsPatch) apply(f Faults) (Faults, error) {
 func isKnownAction(action string) bool {
 	switch action {
 	case "CreateSecret", "DeleteSecret", "ReplicateSecretToRegions", "RemoveRegionsFromReplication",
-		"StopReplicationToReplica", "DescribeSecret", "ListSecrets", "GetSecretValue":
+		"StopReplicationToReplica", "DescribeSecret", "ListSecrets", "GetSecretValue", "PutSecretValue":
 		return true
 	}
 	return false

@@ -25,6 +25,7 @@ func (s *Server) operations() map[string]operation {
 		"DescribeSecret":               handle(classRead, s.describeSecret),
 		"ListSecrets":                  handle(classRead, s.listSecrets),
 		"GetSecretValue":               handle(classNone, s.getSecretValue),
+		"PutSecretValue":               handle(classWrite, s.putSecretValue),
 	}
 }
 

@@ -171,3 +171,37 @@ func (s *Server) ForceDelete(account, region, name string) error {
 	delete(st.regions[region], name)
 	return nil
 }
+
+// DemoAccountB is the second account SeedFleetDemo fills, beside the
+// default one: assume arn:aws:iam::210987654321:role/<any> to reach it.
+const DemoAccountB = "210987654321"
+
+// DemoFleetRegions are the Regions SeedFleetDemo fills.
+var DemoFleetRegions = []string{"us-east-1", "eu-west-1", "ap-southeast-2"}
+
+// SeedFleetDemo fills the default account and DemoAccountB with a few
+// dozen secrets across DemoFleetRegions, so a demo's inventory is not
+// empty: tagged by team and environment, some replicated (with a KMS key),
+// one with a Failed replica. Values are placeholders. It returns the ARNs.
+func (s *Server) SeedFleetDemo(ctx context.Context) ([]string, error) {
+	apps := []string{"payments/card-token", "payments/ledger-db", "search/index-token", "web/session-key", "web/oauth-client", "batch/queue-creds"}
+	var out []SeedSecret
+	for ai, account := range []string{s.account, DemoAccountB} {
+		for ri, region := range DemoFleetRegions {
+			for i, app := range apps {
+				env := []string{"prod", "staging"}[(i+ai)%2]
+				sp := SeedSecret{Account: account, Region: region, Name: env + "/" + region + "/" + app,
+					Description: "demo secret", Tags: map[string]string{"team": strings.Split(app, "/")[0], "env": env}}
+				next := DemoFleetRegions[(ri+1)%len(DemoFleetRegions)]
+				switch {
+				case env == "prod" && i%2 == 0:
+					sp.Replicas = []SeedReplica{{Region: next, KMSKeyID: "alias/replica-" + next}}
+				case env == "prod" && ri == 0:
+					sp.Replicas = []SeedReplica{{Region: next, Failed: MsgNameExistsInRegion}}
+				}
+				out = append(out, sp)
+			}
+		}
+	}
+	return s.SeedSecrets(ctx, out)
+}

@@ -338,6 +338,15 @@ func (s *Server) run(ctx context.Context, r *http.Request, region, name string, 
 		return nil, errSerialization("could not read the request body"), outcomeClientError
 	}
 	out, aerr := op.call(ctx, region, body)
+	if op.class == classWrite && f.WriteAnswerDelay > 0 {
+		// Applied; the answer waits (see Faults.WriteAnswerDelay).
+		t := time.NewTimer(f.WriteAnswerDelay)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+	}
 	switch {
 	case aerr == nil:
 		return out, nil, outcomeOK

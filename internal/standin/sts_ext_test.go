@@ -71,3 +71,23 @@ func TestAssumeRoleKeepsAccountsApart(t *testing.T) {
 		t.Errorf("the other account lists %d secrets, want 2", len(list.SecretList))
 	}
 }
+
+func TestSeedFleetDemo(t *testing.T) {
+	t.Parallel()
+	srv, _ := startStandin(t, standin.Options{})
+	ctx := context.Background()
+	if _, err := srv.SeedDemo(ctx); err != nil {
+		t.Fatal(err)
+	}
+	arns, err := srv.SeedFleetDemo(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	accounts := map[string]int{}
+	for _, a := range arns {
+		accounts[strings.Split(a, ":")[4]]++
+	}
+	if len(arns) < 24 || accounts[standin.AccountIDDefault] != accounts[standin.DemoAccountB] {
+		t.Errorf("fleet demo: %d secrets by account %v", len(arns), accounts)
+	}
+}

@@ -24,6 +24,16 @@ func (r *Rules) Readiness(req *replicadv1.GetRegionReadinessRequest) error {
 	return c.err()
 }
 
+// Failback validates a FailbackRequest.
+func (r *Rules) Failback(req *replicadv1.FailbackRequest) error {
+	var c collector
+	if !IsUUID(req.GetFailoverId()) {
+		c.add("failover_id", "INVALID_OPERATION_ID", "a failover operation id is a UUID")
+	}
+	r.mutation(&c, req.GetRequestId(), req.GetReason(), nil)
+	return c.err()
+}
+
 // Failover validates a FailoverRequest and returns the one secret it names,
 // if any (zero ID otherwise).
 func (r *Rules) Failover(req *replicadv1.FailoverRequest) (secretid.ID, error) {

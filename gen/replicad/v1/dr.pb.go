@@ -22,6 +22,144 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// FailbackRequest names the failover to undo.
+type FailbackRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The failover operation whose secrets come back.
+	FailoverId string `protobuf:"bytes,1,opt,name=failover_id,json=failoverId,proto3" json:"failover_id,omitempty"`
+	// Overwrite old primaries that changed after the failover too.
+	Force bool `protobuf:"varint,2,opt,name=force,proto3" json:"force,omitempty"`
+	// Return the plan without running anything (AIP-163).
+	ValidateOnly bool `protobuf:"varint,3,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
+	// Idempotency key (AIP-155), a UUID.
+	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
+	// Free-text justification; sensitive.
+	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FailbackRequest) Reset() {
+	*x = FailbackRequest{}
+	mi := &file_replicad_v1_dr_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FailbackRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FailbackRequest) ProtoMessage() {}
+
+func (x *FailbackRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_replicad_v1_dr_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FailbackRequest.ProtoReflect.Descriptor instead.
+func (*FailbackRequest) Descriptor() ([]byte, []int) {
+	return file_replicad_v1_dr_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *FailbackRequest) GetFailoverId() string {
+	if x != nil {
+		return x.FailoverId
+	}
+	return ""
+}
+
+func (x *FailbackRequest) GetForce() bool {
+	if x != nil {
+		return x.Force
+	}
+	return false
+}
+
+func (x *FailbackRequest) GetValidateOnly() bool {
+	if x != nil {
+		return x.ValidateOnly
+	}
+	return false
+}
+
+func (x *FailbackRequest) GetRequestId() string {
+	if x != nil {
+		return x.RequestId
+	}
+	return ""
+}
+
+func (x *FailbackRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// FailbackResponse carries the accepted operation, or with validate_only
+// only the plan.
+type FailbackResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The parent operation (unset with validate_only).
+	Operation *Operation `protobuf:"bytes,1,opt,name=operation,proto3" json:"operation,omitempty"`
+	// Every secret the failover moved: its step, or why it is refused.
+	Plan          *DisasterRecoveryProgress `protobuf:"bytes,2,opt,name=plan,proto3" json:"plan,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FailbackResponse) Reset() {
+	*x = FailbackResponse{}
+	mi := &file_replicad_v1_dr_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FailbackResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FailbackResponse) ProtoMessage() {}
+
+func (x *FailbackResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_replicad_v1_dr_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FailbackResponse.ProtoReflect.Descriptor instead.
+func (*FailbackResponse) Descriptor() ([]byte, []int) {
+	return file_replicad_v1_dr_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *FailbackResponse) GetOperation() *Operation {
+	if x != nil {
+		return x.Operation
+	}
+	return nil
+}
+
+func (x *FailbackResponse) GetPlan() *DisasterRecoveryProgress {
+	if x != nil {
+		return x.Plan
+	}
+	return nil
+}
+
 // GetRegionReadinessRequest names the Region that may be lost and the
 // Region that would take over.
 type GetRegionReadinessRequest struct {
@@ -36,7 +174,7 @@ type GetRegionReadinessRequest struct {
 
 func (x *GetRegionReadinessRequest) Reset() {
 	*x = GetRegionReadinessRequest{}
-	mi := &file_replicad_v1_dr_proto_msgTypes[0]
+	mi := &file_replicad_v1_dr_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -48,7 +186,7 @@ func (x *GetRegionReadinessRequest) String() string {
 func (*GetRegionReadinessRequest) ProtoMessage() {}
 
 func (x *GetRegionReadinessRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_replicad_v1_dr_proto_msgTypes[0]
+	mi := &file_replicad_v1_dr_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -61,7 +199,7 @@ func (x *GetRegionReadinessRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRegionReadinessRequest.ProtoReflect.Descriptor instead.
 func (*GetRegionReadinessRequest) Descriptor() ([]byte, []int) {
-	return file_replicad_v1_dr_proto_rawDescGZIP(), []int{0}
+	return file_replicad_v1_dr_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *GetRegionReadinessRequest) GetRegion() string {
@@ -93,7 +231,7 @@ type ReadinessSecret struct {
 
 func (x *ReadinessSecret) Reset() {
 	*x = ReadinessSecret{}
-	mi := &file_replicad_v1_dr_proto_msgTypes[1]
+	mi := &file_replicad_v1_dr_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -105,7 +243,7 @@ func (x *ReadinessSecret) String() string {
 func (*ReadinessSecret) ProtoMessage() {}
 
 func (x *ReadinessSecret) ProtoReflect() protoreflect.Message {
-	mi := &file_replicad_v1_dr_proto_msgTypes[1]
+	mi := &file_replicad_v1_dr_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -118,7 +256,7 @@ func (x *ReadinessSecret) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReadinessSecret.ProtoReflect.Descriptor instead.
 func (*ReadinessSecret) Descriptor() ([]byte, []int) {
-	return file_replicad_v1_dr_proto_rawDescGZIP(), []int{1}
+	return file_replicad_v1_dr_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *ReadinessSecret) GetSecretId() string {
@@ -161,7 +299,7 @@ type GetRegionReadinessResponse struct {
 
 func (x *GetRegionReadinessResponse) Reset() {
 	*x = GetRegionReadinessResponse{}
-	mi := &file_replicad_v1_dr_proto_msgTypes[2]
+	mi := &file_replicad_v1_dr_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -173,7 +311,7 @@ func (x *GetRegionReadinessResponse) String() string {
 func (*GetRegionReadinessResponse) ProtoMessage() {}
 
 func (x *GetRegionReadinessResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_replicad_v1_dr_proto_msgTypes[2]
+	mi := &file_replicad_v1_dr_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -186,7 +324,7 @@ func (x *GetRegionReadinessResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetRegionReadinessResponse.ProtoReflect.Descriptor instead.
 func (*GetRegionReadinessResponse) Descriptor() ([]byte, []int) {
-	return file_replicad_v1_dr_proto_rawDescGZIP(), []int{2}
+	return file_replicad_v1_dr_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *GetRegionReadinessResponse) GetTotal() int32 {
@@ -251,7 +389,7 @@ type FailoverRequest struct {
 
 func (x *FailoverRequest) Reset() {
 	*x = FailoverRequest{}
-	mi := &file_replicad_v1_dr_proto_msgTypes[3]
+	mi := &file_replicad_v1_dr_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -263,7 +401,7 @@ func (x *FailoverRequest) String() string {
 func (*FailoverRequest) ProtoMessage() {}
 
 func (x *FailoverRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_replicad_v1_dr_proto_msgTypes[3]
+	mi := &file_replicad_v1_dr_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -276,7 +414,7 @@ func (x *FailoverRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailoverRequest.ProtoReflect.Descriptor instead.
 func (*FailoverRequest) Descriptor() ([]byte, []int) {
-	return file_replicad_v1_dr_proto_rawDescGZIP(), []int{3}
+	return file_replicad_v1_dr_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *FailoverRequest) GetSourceRegion() string {
@@ -357,7 +495,7 @@ type FailoverResponse struct {
 
 func (x *FailoverResponse) Reset() {
 	*x = FailoverResponse{}
-	mi := &file_replicad_v1_dr_proto_msgTypes[4]
+	mi := &file_replicad_v1_dr_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -369,7 +507,7 @@ func (x *FailoverResponse) String() string {
 func (*FailoverResponse) ProtoMessage() {}
 
 func (x *FailoverResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_replicad_v1_dr_proto_msgTypes[4]
+	mi := &file_replicad_v1_dr_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -382,7 +520,7 @@ func (x *FailoverResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FailoverResponse.ProtoReflect.Descriptor instead.
 func (*FailoverResponse) Descriptor() ([]byte, []int) {
-	return file_replicad_v1_dr_proto_rawDescGZIP(), []int{4}
+	return file_replicad_v1_dr_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *FailoverResponse) GetOperation() *Operation {
@@ -403,7 +541,18 @@ var File_replicad_v1_dr_proto protoreflect.FileDescriptor
 
 const file_replicad_v1_dr_proto_rawDesc = "" +
 	"\n" +
-	"\x14replicad/v1/dr.proto\x12\vreplicad.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1breplicad/v1/operation.proto\x1a\x19replicad/v1/options.proto\"U\n" +
+	"\x14replicad/v1/dr.proto\x12\vreplicad.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1breplicad/v1/operation.proto\x1a\x19replicad/v1/options.proto\"\xc0\x01\n" +
+	"\x0fFailbackRequest\x12$\n" +
+	"\vfailover_id\x18\x01 \x01(\tB\x03\xe0A\x02R\n" +
+	"failoverId\x12\x19\n" +
+	"\x05force\x18\x02 \x01(\bB\x03\xe0A\x01R\x05force\x12(\n" +
+	"\rvalidate_only\x18\x03 \x01(\bB\x03\xe0A\x01R\fvalidateOnly\x12\"\n" +
+	"\n" +
+	"request_id\x18\x04 \x01(\tB\x03\xe0A\x01R\trequestId\x12\x1e\n" +
+	"\x06reason\x18\x05 \x01(\tB\x06\xe0A\x01\x80\x01\x01R\x06reason\"\x83\x01\n" +
+	"\x10FailbackResponse\x124\n" +
+	"\toperation\x18\x01 \x01(\v2\x16.replicad.v1.OperationR\toperation\x129\n" +
+	"\x04plan\x18\x02 \x01(\v2%.replicad.v1.DisasterRecoveryProgressR\x04plan\"U\n" +
 	"\x19GetRegionReadinessRequest\x12\x1b\n" +
 	"\x06region\x18\x01 \x01(\tB\x03\xe0A\x02R\x06region\x12\x1b\n" +
 	"\x06target\x18\x02 \x01(\tB\x03\xe0A\x02R\x06target\"\x86\x01\n" +
@@ -435,10 +584,11 @@ const file_replicad_v1_dr_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x83\x01\n" +
 	"\x10FailoverResponse\x124\n" +
 	"\toperation\x18\x01 \x01(\v2\x16.replicad.v1.OperationR\toperation\x129\n" +
-	"\x04plan\x18\x02 \x01(\v2%.replicad.v1.DisasterRecoveryProgressR\x04plan2\xa3\x02\n" +
+	"\x04plan\x18\x02 \x01(\v2%.replicad.v1.DisasterRecoveryProgressR\x04plan2\x9e\x03\n" +
 	"\x17DisasterRecoveryService\x12\x8d\x01\n" +
 	"\x12GetRegionReadiness\x12&.replicad.v1.GetRegionReadinessRequest\x1a'.replicad.v1.GetRegionReadinessResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/regions/{region}/readiness\x12x\n" +
-	"\bFailover\x12\x1c.replicad.v1.FailoverRequest\x1a\x1d.replicad.v1.FailoverResponse\"/\x82\xd3\xe4\x93\x02):\x01*\"$/v1/regions/{source_region}:failoverB9Z7github.com/replicad/replicad/gen/replicad/v1;replicadv1b\x06proto3"
+	"\bFailover\x12\x1c.replicad.v1.FailoverRequest\x1a\x1d.replicad.v1.FailoverResponse\"/\x82\xd3\xe4\x93\x02):\x01*\"$/v1/regions/{source_region}:failover\x12y\n" +
+	"\bFailback\x12\x1c.replicad.v1.FailbackRequest\x1a\x1d.replicad.v1.FailbackResponse\"0\x82\xd3\xe4\x93\x02*:\x01*\"%/v1/operations/{failover_id}:failbackB9Z7github.com/replicad/replicad/gen/replicad/v1;replicadv1b\x06proto3"
 
 var (
 	file_replicad_v1_dr_proto_rawDescOnce sync.Once
@@ -452,34 +602,40 @@ func file_replicad_v1_dr_proto_rawDescGZIP() []byte {
 	return file_replicad_v1_dr_proto_rawDescData
 }
 
-var file_replicad_v1_dr_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
+var file_replicad_v1_dr_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_replicad_v1_dr_proto_goTypes = []any{
-	(*GetRegionReadinessRequest)(nil),  // 0: replicad.v1.GetRegionReadinessRequest
-	(*ReadinessSecret)(nil),            // 1: replicad.v1.ReadinessSecret
-	(*GetRegionReadinessResponse)(nil), // 2: replicad.v1.GetRegionReadinessResponse
-	(*FailoverRequest)(nil),            // 3: replicad.v1.FailoverRequest
-	(*FailoverResponse)(nil),           // 4: replicad.v1.FailoverResponse
-	nil,                                // 5: replicad.v1.FailoverRequest.TagsEntry
-	(ReplicationStatus)(0),             // 6: replicad.v1.ReplicationStatus
-	(*Operation)(nil),                  // 7: replicad.v1.Operation
-	(*DisasterRecoveryProgress)(nil),   // 8: replicad.v1.DisasterRecoveryProgress
+	(*FailbackRequest)(nil),            // 0: replicad.v1.FailbackRequest
+	(*FailbackResponse)(nil),           // 1: replicad.v1.FailbackResponse
+	(*GetRegionReadinessRequest)(nil),  // 2: replicad.v1.GetRegionReadinessRequest
+	(*ReadinessSecret)(nil),            // 3: replicad.v1.ReadinessSecret
+	(*GetRegionReadinessResponse)(nil), // 4: replicad.v1.GetRegionReadinessResponse
+	(*FailoverRequest)(nil),            // 5: replicad.v1.FailoverRequest
+	(*FailoverResponse)(nil),           // 6: replicad.v1.FailoverResponse
+	nil,                                // 7: replicad.v1.FailoverRequest.TagsEntry
+	(*Operation)(nil),                  // 8: replicad.v1.Operation
+	(*DisasterRecoveryProgress)(nil),   // 9: replicad.v1.DisasterRecoveryProgress
+	(ReplicationStatus)(0),             // 10: replicad.v1.ReplicationStatus
 }
 var file_replicad_v1_dr_proto_depIdxs = []int32{
-	6, // 0: replicad.v1.ReadinessSecret.status:type_name -> replicad.v1.ReplicationStatus
-	1, // 1: replicad.v1.GetRegionReadinessResponse.not_in_sync:type_name -> replicad.v1.ReadinessSecret
-	1, // 2: replicad.v1.GetRegionReadinessResponse.no_replica:type_name -> replicad.v1.ReadinessSecret
-	5, // 3: replicad.v1.FailoverRequest.tags:type_name -> replicad.v1.FailoverRequest.TagsEntry
-	7, // 4: replicad.v1.FailoverResponse.operation:type_name -> replicad.v1.Operation
-	8, // 5: replicad.v1.FailoverResponse.plan:type_name -> replicad.v1.DisasterRecoveryProgress
-	0, // 6: replicad.v1.DisasterRecoveryService.GetRegionReadiness:input_type -> replicad.v1.GetRegionReadinessRequest
-	3, // 7: replicad.v1.DisasterRecoveryService.Failover:input_type -> replicad.v1.FailoverRequest
-	2, // 8: replicad.v1.DisasterRecoveryService.GetRegionReadiness:output_type -> replicad.v1.GetRegionReadinessResponse
-	4, // 9: replicad.v1.DisasterRecoveryService.Failover:output_type -> replicad.v1.FailoverResponse
-	8, // [8:10] is the sub-list for method output_type
-	6, // [6:8] is the sub-list for method input_type
-	6, // [6:6] is the sub-list for extension type_name
-	6, // [6:6] is the sub-list for extension extendee
-	0, // [0:6] is the sub-list for field type_name
+	8,  // 0: replicad.v1.FailbackResponse.operation:type_name -> replicad.v1.Operation
+	9,  // 1: replicad.v1.FailbackResponse.plan:type_name -> replicad.v1.DisasterRecoveryProgress
+	10, // 2: replicad.v1.ReadinessSecret.status:type_name -> replicad.v1.ReplicationStatus
+	3,  // 3: replicad.v1.GetRegionReadinessResponse.not_in_sync:type_name -> replicad.v1.ReadinessSecret
+	3,  // 4: replicad.v1.GetRegionReadinessResponse.no_replica:type_name -> replicad.v1.ReadinessSecret
+	7,  // 5: replicad.v1.FailoverRequest.tags:type_name -> replicad.v1.FailoverRequest.TagsEntry
+	8,  // 6: replicad.v1.FailoverResponse.operation:type_name -> replicad.v1.Operation
+	9,  // 7: replicad.v1.FailoverResponse.plan:type_name -> replicad.v1.DisasterRecoveryProgress
+	2,  // 8: replicad.v1.DisasterRecoveryService.GetRegionReadiness:input_type -> replicad.v1.GetRegionReadinessRequest
+	5,  // 9: replicad.v1.DisasterRecoveryService.Failover:input_type -> replicad.v1.FailoverRequest
+	0,  // 10: replicad.v1.DisasterRecoveryService.Failback:input_type -> replicad.v1.FailbackRequest
+	4,  // 11: replicad.v1.DisasterRecoveryService.GetRegionReadiness:output_type -> replicad.v1.GetRegionReadinessResponse
+	6,  // 12: replicad.v1.DisasterRecoveryService.Failover:output_type -> replicad.v1.FailoverResponse
+	1,  // 13: replicad.v1.DisasterRecoveryService.Failback:output_type -> replicad.v1.FailbackResponse
+	11, // [11:14] is the sub-list for method output_type
+	8,  // [8:11] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_replicad_v1_dr_proto_init() }
@@ -495,7 +651,7 @@ func file_replicad_v1_dr_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_replicad_v1_dr_proto_rawDesc), len(file_replicad_v1_dr_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   6,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -21,6 +21,7 @@ const _ = grpc.SupportPackageIsVersion9
 const (
 	DisasterRecoveryService_GetRegionReadiness_FullMethodName = "/replicad.v1.DisasterRecoveryService/GetRegionReadiness"
 	DisasterRecoveryService_Failover_FullMethodName           = "/replicad.v1.DisasterRecoveryService/Failover"
+	DisasterRecoveryService_Failback_FullMethodName           = "/replicad.v1.DisasterRecoveryService/Failback"
 )
 
 // DisasterRecoveryServiceClient is the client API for DisasterRecoveryService service.
@@ -40,6 +41,15 @@ type DisasterRecoveryServiceClient interface {
 	// secret's other replica Regions. It is a long-running operation with a
 	// child operation per secret; validate_only returns the plan alone.
 	Failover(ctx context.Context, in *FailoverRequest, opts ...grpc.CallOption) (*FailoverResponse, error)
+	// Failback brings the secrets a failover moved back to the Region it
+	// left, once that Region answers again: for each, the old primary is
+	// compared with the current one (LastChangedDate and the version ids
+	// DescribeSecret reports), and one that changed after the failover is
+	// refused, named in the plan, unless force. The current primary is then
+	// replicated over the returned Region's copy (ForceOverwriteReplicaSecret)
+	// under that Region's key: the current primary stays authoritative. A
+	// long-running operation like Failover; validate_only returns the plan.
+	Failback(ctx context.Context, in *FailbackRequest, opts ...grpc.CallOption) (*FailbackResponse, error)
 }
 
 type disasterRecoveryServiceClient struct {
@@ -70,6 +80,16 @@ func (c *disasterRecoveryServiceClient) Failover(ctx context.Context, in *Failov
 	return out, nil
 }
 
+func (c *disasterRecoveryServiceClient) Failback(ctx context.Context, in *FailbackRequest, opts ...grpc.CallOption) (*FailbackResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(FailbackResponse)
+	err := c.cc.Invoke(ctx, DisasterRecoveryService_Failback_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DisasterRecoveryServiceServer is the server API for DisasterRecoveryService service.
 // All implementations must embed UnimplementedDisasterRecoveryServiceServer
 // for forward compatibility.
@@ -87,6 +107,15 @@ type DisasterRecoveryServiceServer interface {
 	// secret's other replica Regions. It is a long-running operation with a
 	// child operation per secret; validate_only returns the plan alone.
 	Failover(context.Context, *FailoverRequest) (*FailoverResponse, error)
+	// Failback brings the secrets a failover moved back to the Region it
+	// left, once that Region answers again: for each, the old primary is
+	// compared with the current one (LastChangedDate and the version ids
+	// DescribeSecret reports), and one that changed after the failover is
+	// refused, named in the plan, unless force. The current primary is then
+	// replicated over the returned Region's copy (ForceOverwriteReplicaSecret)
+	// under that Region's key: the current primary stays authoritative. A
+	// long-running operation like Failover; validate_only returns the plan.
+	Failback(context.Context, *FailbackRequest) (*FailbackResponse, error)
 	mustEmbedUnimplementedDisasterRecoveryServiceServer()
 }
 
@@ -102,6 +131,9 @@ func (UnimplementedDisasterRecoveryServiceServer) GetRegionReadiness(context.Con
 }
 func (UnimplementedDisasterRecoveryServiceServer) Failover(context.Context, *FailoverRequest) (*FailoverResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Failover not implemented")
+}
+func (UnimplementedDisasterRecoveryServiceServer) Failback(context.Context, *FailbackRequest) (*FailbackResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Failback not implemented")
 }
 func (UnimplementedDisasterRecoveryServiceServer) mustEmbedUnimplementedDisasterRecoveryServiceServer() {
 }
@@ -161,6 +193,24 @@ func _DisasterRecoveryService_Failover_Handler(srv interface{}, ctx context.Cont
 	return interceptor(ctx, in, info, handler)
 }
 
+func _DisasterRecoveryService_Failback_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(FailbackRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DisasterRecoveryServiceServer).Failback(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: DisasterRecoveryService_Failback_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DisasterRecoveryServiceServer).Failback(ctx, req.(*FailbackRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // DisasterRecoveryService_ServiceDesc is the grpc.ServiceDesc for DisasterRecoveryService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -175,6 +225,10 @@ var DisasterRecoveryService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Failover",
 			Handler:    _DisasterRecoveryService_Failover_Handler,
+		},
+		{
+			MethodName: "Failback",
+			Handler:    _DisasterRecoveryService_Failback_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

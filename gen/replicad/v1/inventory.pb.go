@@ -83,6 +83,8 @@ type ListSecretsRequest struct {
 	// Page size, 1-1000; 0 means 50. Larger values are clamped to 1000.
 	PageSize int32 `protobuf:"varint,1,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// next_page_token from the previous page; the filters must be unchanged.
+	// It holds the position of the last secret returned, its ARN included,
+	// so it is recorded only as a fingerprint.
 	PageToken string `protobuf:"bytes,2,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	// Only secrets of this AWS account (12 digits). Sensitive: recorded only
 	// as a fingerprint.
@@ -552,11 +554,11 @@ var File_replicad_v1_inventory_proto protoreflect.FileDescriptor
 
 const file_replicad_v1_inventory_proto_rawDesc = "" +
 	"\n" +
-	"\x1breplicad/v1/inventory.proto\x12\vreplicad.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1breplicad/v1/operation.proto\x1a\x19replicad/v1/options.proto\x1a\x1dreplicad/v1/replication.proto\"\xdb\x03\n" +
+	"\x1breplicad/v1/inventory.proto\x12\vreplicad.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1breplicad/v1/operation.proto\x1a\x19replicad/v1/options.proto\x1a\x1dreplicad/v1/replication.proto\"\xde\x03\n" +
 	"\x12ListSecretsRequest\x12 \n" +
-	"\tpage_size\x18\x01 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12\"\n" +
+	"\tpage_size\x18\x01 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12%\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tB\x03\xe0A\x01R\tpageToken\x12 \n" +
+	"page_token\x18\x02 \x01(\tB\x06\xe0A\x01\x80\x01\x01R\tpageToken\x12 \n" +
 	"\aaccount\x18\x03 \x01(\tB\x06\xe0A\x01\x80\x01\x01R\aaccount\x12*\n" +
 	"\x0eprimary_region\x18\x04 \x01(\tB\x03\xe0A\x01R\rprimaryRegion\x12*\n" +
 	"\x0ereplica_region\x18\x05 \x01(\tB\x03\xe0A\x01R\rreplicaRegion\x12J\n" +

@@ -1193,10 +1193,17 @@ type AwsCall struct {
 	RequestId string `protobuf:"bytes,3,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// AWS error code, empty on success.
 	ErrorCode string `protobuf:"bytes,4,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
-	// When the call ended.
-	Time          *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=time,proto3" json:"time,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// When the call ended; for a call whose outcome is unknown, when it was
+	// sent.
+	Time *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=time,proto3" json:"time,omitempty"`
+	// The call was sent (its intent recorded before sending) but no answer
+	// was recorded: it is in flight, or the process died or was stopped
+	// before the answer arrived. AWS may or may not have applied it; the
+	// next execution decides from DescribeSecret what is left to do and
+	// never sends it again blindly. request_id and error_code are empty.
+	OutcomeUnknown bool `protobuf:"varint,6,opt,name=outcome_unknown,json=outcomeUnknown,proto3" json:"outcome_unknown,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *AwsCall) Reset() {
@@ -1262,6 +1269,13 @@ func (x *AwsCall) GetTime() *timestamppb.Timestamp {
 		return x.Time
 	}
 	return nil
+}
+
+func (x *AwsCall) GetOutcomeUnknown() bool {
+	if x != nil {
+		return x.OutcomeUnknown
+	}
+	return false
 }
 
 var File_replicad_v1_operation_proto protoreflect.FileDescriptor
@@ -1350,7 +1364,7 @@ const file_replicad_v1_operation_proto_rawDesc = "" +
 	"kms_key_id\x18\x02 \x01(\tB\x04\xa8\x9f\x19\x01R\bkmsKeyId\x12.\n" +
 	"\x05state\x18\x03 \x01(\x0e2\x18.replicad.v1.RegionStateR\x05state\x12M\n" +
 	"\x12replication_status\x18\x04 \x01(\x0e2\x1e.replicad.v1.ReplicationStatusR\x11replicationStatus\x12\x18\n" +
-	"\amessage\x18\x05 \x01(\tR\amessage\"\xa1\x01\n" +
+	"\amessage\x18\x05 \x01(\tR\amessage\"\xca\x01\n" +
 	"\aAwsCall\x12\x10\n" +
 	"\x03api\x18\x01 \x01(\tR\x03api\x12\x16\n" +
 	"\x06region\x18\x02 \x01(\tR\x06region\x12\x1d\n" +
@@ -1358,7 +1372,8 @@ const file_replicad_v1_operation_proto_rawDesc = "" +
 	"request_id\x18\x03 \x01(\tR\trequestId\x12\x1d\n" +
 	"\n" +
 	"error_code\x18\x04 \x01(\tR\terrorCode\x12.\n" +
-	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time*\x9c\x02\n" +
+	"\x04time\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12'\n" +
+	"\x0foutcome_unknown\x18\x06 \x01(\bR\x0eoutcomeUnknown*\x9c\x02\n" +
 	"\x19DisasterRecoveryStepState\x12,\n" +
 	"(DISASTER_RECOVERY_STEP_STATE_UNSPECIFIED\x10\x00\x12(\n" +
 	"$DISASTER_RECOVERY_STEP_STATE_PENDING\x10\x01\x12(\n" +

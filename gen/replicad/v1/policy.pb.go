@@ -678,7 +678,11 @@ type UpdateReplicationPolicyRequest struct {
 	// one.
 	Policy *ReplicationPolicy `protobuf:"bytes,1,opt,name=policy,proto3" json:"policy,omitempty"`
 	// AIP-163: validate (and check overlaps), change nothing.
-	ValidateOnly  bool `protobuf:"varint,2,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
+	ValidateOnly bool `protobuf:"varint,2,opt,name=validate_only,json=validateOnly,proto3" json:"validate_only,omitempty"`
+	// The policy's name, as the REST path carries it; if set, policy.name
+	// must be empty or the same. (A separate field rather than
+	// {policy.name}: OpenAPI 3 refuses two spellings of one path.)
+	Name          string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -725,6 +729,13 @@ func (x *UpdateReplicationPolicyRequest) GetValidateOnly() bool {
 		return x.ValidateOnly
 	}
 	return false
+}
+
+func (x *UpdateReplicationPolicyRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
 }
 
 // DeleteReplicationPolicyRequest names the policy to delete.
@@ -1737,10 +1748,11 @@ const file_replicad_v1_policy_proto_rawDesc = "" +
 	"page_token\x18\x02 \x01(\tB\x03\xe0A\x01R\tpageToken\"\x85\x01\n" +
 	"\x1fListReplicationPoliciesResponse\x12:\n" +
 	"\bpolicies\x18\x01 \x03(\v2\x1e.replicad.v1.ReplicationPolicyR\bpolicies\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x87\x01\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa0\x01\n" +
 	"\x1eUpdateReplicationPolicyRequest\x12;\n" +
 	"\x06policy\x18\x01 \x01(\v2\x1e.replicad.v1.ReplicationPolicyB\x03\xe0A\x02R\x06policy\x12(\n" +
-	"\rvalidate_only\x18\x02 \x01(\bB\x03\xe0A\x01R\fvalidateOnly\"R\n" +
+	"\rvalidate_only\x18\x02 \x01(\bB\x03\xe0A\x01R\fvalidateOnly\x12\x17\n" +
+	"\x04name\x18\x03 \x01(\tB\x03\xe0A\x01R\x04name\"R\n" +
 	"\x1eDeleteReplicationPolicyRequest\x12\x17\n" +
 	"\x04name\x18\x01 \x01(\tB\x03\xe0A\x02R\x04name\x12\x17\n" +
 	"\x04etag\x18\x02 \x01(\tB\x03\xe0A\x01R\x04etag\"!\n" +
@@ -1830,12 +1842,12 @@ const file_replicad_v1_policy_proto_rawDesc = "" +
 	"\x1aDRIFT_KIND_KMS_KEY_DIFFERS\x10\x03\x12\x1b\n" +
 	"\x17DRIFT_KIND_EXTRA_REGION\x10\x04\x12!\n" +
 	"\x1dDRIFT_KIND_UNEXPECTED_PRIMARY\x10\x05\x12%\n" +
-	"!DRIFT_KIND_SCHEDULED_FOR_DELETION\x10\x062\xa6\b\n" +
+	"!DRIFT_KIND_SCHEDULED_FOR_DELETION\x10\x062\x9f\b\n" +
 	"\rPolicyService\x12\x92\x01\n" +
 	"\x17CreateReplicationPolicy\x12+.replicad.v1.CreateReplicationPolicyRequest\x1a,.replicad.v1.CreateReplicationPolicyResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x06policy\"\f/v1/policies\x12\x88\x01\n" +
 	"\x14GetReplicationPolicy\x12(.replicad.v1.GetReplicationPolicyRequest\x1a).replicad.v1.GetReplicationPolicyResponse\"\x1b\x82\xd3\xe4\x93\x02\x15\x12\x13/v1/policies/{name}\x12\x8a\x01\n" +
-	"\x17ListReplicationPolicies\x12+.replicad.v1.ListReplicationPoliciesRequest\x1a,.replicad.v1.ListReplicationPoliciesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/policies\x12\xa0\x01\n" +
-	"\x17UpdateReplicationPolicy\x12+.replicad.v1.UpdateReplicationPolicyRequest\x1a,.replicad.v1.UpdateReplicationPolicyResponse\"*\x82\xd3\xe4\x93\x02$:\x06policy2\x1a/v1/policies/{policy.name}\x12\x91\x01\n" +
+	"\x17ListReplicationPolicies\x12+.replicad.v1.ListReplicationPoliciesRequest\x1a,.replicad.v1.ListReplicationPoliciesResponse\"\x14\x82\xd3\xe4\x93\x02\x0e\x12\f/v1/policies\x12\x99\x01\n" +
+	"\x17UpdateReplicationPolicy\x12+.replicad.v1.UpdateReplicationPolicyRequest\x1a,.replicad.v1.UpdateReplicationPolicyResponse\"#\x82\xd3\xe4\x93\x02\x1d:\x06policy2\x13/v1/policies/{name}\x12\x91\x01\n" +
 	"\x17DeleteReplicationPolicy\x12+.replicad.v1.DeleteReplicationPolicyRequest\x1a,.replicad.v1.DeleteReplicationPolicyResponse\"\x1b\x82\xd3\xe4\x93\x02\x15*\x13/v1/policies/{name}\x12\x8c\x01\n" +
 	"\x15PlanReplicationPolicy\x12).replicad.v1.PlanReplicationPolicyRequest\x1a*.replicad.v1.PlanReplicationPolicyResponse\"\x1c\x82\xd3\xe4\x93\x02\x16:\x01*\"\x11/v1/policies:plan\x12\xa1\x01\n" +
 	"\x1aGetReplicationPolicyStatus\x12..replicad.v1.GetReplicationPolicyStatusRequest\x1a/.replicad.v1.GetReplicationPolicyStatusResponse\"\"\x82\xd3\xe4\x93\x02\x1c\x12\x1a/v1/policies/{name}/statusB9Z7github.com/replicad/replicad/gen/replicad/v1;replicadv1b\x06proto3"

@@ -98,11 +98,21 @@ func run() error {
 	if err != nil {
 		return err
 	}
+	// A few dozen more in two accounts, so the inventory has a fleet to show.
+	fleet, err := sm.SeedFleetDemo(ctx)
+	if err != nil {
+		return err
+	}
+	accountsFile, err := writeAccounts(filepath.Join(abs, "accounts.yaml"), sm.Account())
+	if err != nil {
+		return err
+	}
 	smCtx, stopStandin := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopStandin()
 	smDone := make(chan error, 1)
 	go func() { smDone <- sm.Serve(smCtx, ln) }()
-	log.Info("Secrets Manager stand-in serving", "endpoint", "http://"+ln.Addr().String(), "demo_secrets", arns)
+	log.Info("Secrets Manager stand-in serving", "endpoint", "http://"+ln.Addr().String(), "demo_secrets", arns,
+		"fleet_secrets", len(fleet), "accounts", 2)
 
 	cmd := exec.Command(*binary,
 		"--insecure-dev",
@@ -113,6 +123,8 @@ func run() error {
 		"--default-region", standin.DemoRegion,
 		"--data-key-file", dataKey,
 		"--fingerprint-key-file", fpKey,
+		"--accounts-file", accountsFile,
+		"--inventory-interval", "1m",
 	)
 	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
@@ -213,9 +225,25 @@ local PostgreSQL and the Secrets Manager stand-in with demo secrets in us-east-1
   # or with the command-line client, following progress live
   bin/replictl --server 127.0.0.1:9090 replicate prod/db/primary --region ap-southeast-5 --wait
   bin/replictl --server 127.0.0.1:9090 status prod/db/primary
+  # the inventory: every secret of the two demo accounts, scanned in the background
+  bin/replictl --server 127.0.0.1:9090 secrets list
+  bin/replictl --server 127.0.0.1:9090 secrets list --replica-status failed
+  curl -s 'http://127.0.0.1:8080/v1/secrets?tag=team%3Dpayments'
 
 Ctrl-C stops everything; data stays in .data/.
 `
+
+// writeAccounts writes the accounts file: the stand-in's default account
+// and its second demo account, each reached through an assumed role (the
+// stand-in answers AssumeRole), in the demo fleet's Regions.
+func writeAccounts(path, defaultAccount string) (string, error) {
+	var b strings.Builder
+	b.WriteString("# Written by make run: the stand-in's two demo accounts.\naccounts:\n")
+	for _, a := range []string{defaultAccount, standin.DemoAccountB} {
+		fmt.Fprintf(&b, "  - role_arn: arn:aws:iam::%s:role/replicad-demo\n    regions: [%s]\n", a, strings.Join(standin.DemoFleetRegions, ", "))
+	}
+	return path, os.WriteFile(path, []byte(b.String()), 0o600)
+}
 
 func ensureDatabase(ctx context.Context, adminURL, name string) (string, error) {
 	conn, err := pgx.Connect(ctx, adminURL)

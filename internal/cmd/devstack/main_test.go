@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -87,6 +88,33 @@ func TestPortsMoveAndInterruptEndsCleanly(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("the README's replicate example: HTTP %d", resp.StatusCode)
+	}
+	// The inventory fills with the demo fleet: two accounts, a few dozen
+	// secrets, scanned in the background.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		resp, err := http.Get("http://" + httpAddr + "/v1/secrets?page_size=1000")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var page struct {
+			Secrets []struct {
+				Account string `json:"account"`
+			} `json:"secrets"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&page)
+		resp.Body.Close()
+		accounts := map[string]bool{}
+		for _, s := range page.Secrets {
+			accounts[s.Account] = true
+		}
+		if err == nil && len(page.Secrets) >= 36 && len(accounts) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("make run's inventory holds %d secrets in %d accounts (%v), want the demo fleet", len(page.Secrets), len(accounts), err)
+		}
+		time.Sleep(100 * time.Millisecond) // polls a condition
 	}
 	if err := syscall.Kill(-cmd.Process.Pid, syscall.SIGINT); err != nil {
 		t.Fatal(err)

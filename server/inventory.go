@@ -1,0 +1,185 @@
+package server
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"slices"
+	"strconv"
+
+	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
+	"github.com/replicad/replicad/internal/access"
+	"github.com/replicad/replicad/internal/domain"
+	"github.com/replicad/replicad/internal/engine"
+	"github.com/replicad/replicad/internal/secretid"
+	"github.com/replicad/replicad/internal/validate"
+)
+
+// InventoryEngine is what the inventory service needs from the engine.
+type InventoryEngine interface {
+	ListInventory(ctx context.Context, f domain.InventoryFilter, after *engine.InventoryCursor, limit int) ([]domain.InventorySecret, *engine.InventoryCursor, error)
+	InventorySecret(ctx context.Context, arn string, ops int) (domain.InventorySecret, []domain.Operation, error)
+}
+
+type inventoryService struct {
+	replicadv1.UnimplementedInventoryServiceServer
+	engine InventoryEngine
+	rules  *validate.Rules
+	errs   errorMapper
+	authz  Authorizer
+}
+
+// inventoryToken is ListSecrets' page token: the keyset position after the
+// last row returned, bound to the filter (AIP-158). It names an ARN, so the
+// request field is redacted in the audit trail.
+type inventoryToken struct {
+	V       int    `json:"v"`
+	Account string `json:"a"`
+	Region  string `json:"r"`
+	ARN     string `json:"n"`
+	Filter  string `json:"f"`
+}
+
+func inventoryFilterDigest(f domain.InventoryFilter) string {
+	d := filterDigest(f.Account, f.PrimaryRegion, f.ReplicaRegion, string(f.ReplicaStatus), f.NamePrefix,
+		f.TagKey, f.TagValue, strconv.FormatBool(f.IncludeGone), strconv.Itoa(int(f.Drift)), f.DriftKind)
+	return base64.RawURLEncoding.EncodeToString(d[:])
+}
+
+func (t inventoryToken) encode() string {
+	b, _ := json.Marshal(t)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeInventoryToken(s, digest string) (*engine.InventoryCursor, error) {
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, errPageToken
+	}
+	var t inventoryToken
+	if err := json.Unmarshal(b, &t); err != nil || t.V != 1 || t.Filter != digest || t.ARN == "" {
+		return nil, errPageToken
+	}
+	return &engine.InventoryCursor{Account: t.Account, Region: t.Region, ARN: t.ARN}, nil
+}
+
+// ListSecrets pages through the inventory. Rows the caller may not read
+// (inventory.read on the secret's ARN) are left out; the page is filled
+// from further rows, scanning a bounded number of pages per call, and the
+// token resumes after the last row scanned.
+func (s *inventoryService) ListSecrets(ctx context.Context, req *replicadv1.ListSecretsRequest) (*replicadv1.ListSecretsResponse, error) {
+	f, err := s.rules.ListSecrets(req)
+	if err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
+	digest := inventoryFilterDigest(f)
+	var cur *engine.InventoryCursor
+	if tok := req.GetPageToken(); tok != "" {
+		if cur, err = decodeInventoryToken(tok, digest); err != nil {
+			return nil, s.errs.toStatus(ctx, err)
+		}
+	}
+	size := int(req.GetPageSize())
+	switch {
+	case size == 0:
+		size = validate.DefaultPageSize
+	case size > validate.MaxPageSize:
+		size = validate.MaxPageSize
+	}
+	resp := &replicadv1.ListSecretsResponse{}
+	const maxScans = 8
+	for range maxScans {
+		rows, next, err := s.engine.ListInventory(ctx, f, cur, size-len(resp.Secrets))
+		if err != nil {
+			return nil, s.errs.toStatus(ctx, err)
+		}
+		for _, row := range rows {
+			if authorize(ctx, s.authz, access.ActionInventoryRead, row.ARN, nil) == nil {
+				resp.Secrets = append(resp.Secrets, inventoryToProto(row))
+			}
+		}
+		if next == nil {
+			return resp, nil // the inventory is exhausted
+		}
+		cur = next
+		if len(resp.Secrets) == size {
+			break
+		}
+	}
+	resp.NextPageToken = inventoryToken{V: 1, Account: cur.Account, Region: cur.Region, ARN: cur.ARN, Filter: digest}.encode()
+	return resp, nil
+}
+
+// GetSecret returns one inventory row and the secret's recent operations.
+func (s *inventoryService) GetSecret(ctx context.Context, req *replicadv1.GetSecretRequest) (*replicadv1.GetSecretResponse, error) {
+	if err := authorize(ctx, s.authz, access.ActionInventoryRead, req.GetSecretId(), nil); err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
+	id, err := s.rules.GetSecret(req)
+	if err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
+	n := int(req.GetRecentOperations())
+	if n == 0 {
+		n = validate.DefaultRecentOps
+	}
+	sec, ops, err := s.engine.InventorySecret(ctx, id.Raw, n)
+	if err != nil {
+		return nil, s.errs.toStatus(ctx, err)
+	}
+	resp := &replicadv1.GetSecretResponse{Secret: inventoryToProto(sec)}
+	for _, op := range ops {
+		// Operations queue by name: only those on this secret's ARN, or
+		// named by name in its primary Region, are this secret's.
+		if !operationIsOn(op, sec) {
+			continue
+		}
+		if authorize(ctx, s.authz, access.ActionOperationsRead, op.Params.SecretID, nil) == nil {
+			resp.RecentOperations = append(resp.RecentOperations, operationToProto(op))
+		}
+	}
+	return resp, nil
+}
+
+// operationIsOn reports whether op acted on sec: by its ARN (in any
+// Region: a promotion names the replica's), or by name in sec's account
+// and Region as the default for bare names.
+func operationIsOn(op domain.Operation, sec domain.InventorySecret) bool {
+	if op.Params.SecretID == sec.ARN {
+		return true
+	}
+	id, err := secretid.Parse(op.Params.SecretID)
+	if err != nil {
+		return false
+	}
+	if id.IsARN() {
+		return id.Account == sec.Account && id.Name == sec.Name
+	}
+	return id.Name == sec.Name && op.AWSRegion == sec.Region
+}
+
+func inventoryToProto(sec domain.InventorySecret) *replicadv1.InventorySecret {
+	out := &replicadv1.InventorySecret{
+		Arn: sec.ARN, Account: sec.Account, Name: sec.Name, PrimaryRegion: sec.Region, KmsKeyId: sec.KMSKeyID,
+		Tags: sec.Tags, ScheduledForDeletion: sec.Deleted, LastChangedTime: ts(sec.LastChanged),
+		FirstSeenTime: ts(sec.FirstSeen), LastSeenTime: ts(sec.LastSeen), ReadTime: ts(sec.ReadAt),
+		Gone: sec.Gone, GoneTime: ts(sec.GoneSince),
+	}
+	reps := slices.Clone(sec.Replicas)
+	slices.SortFunc(reps, func(a, b domain.Replica) int {
+		if a.Region < b.Region {
+			return -1
+		}
+		if a.Region > b.Region {
+			return 1
+		}
+		return 0
+	})
+	for _, r := range reps {
+		out.Replicas = append(out.Replicas, &replicadv1.ReplicaStatus{
+			Region: r.Region, KmsKeyId: r.KMSKeyID, Status: replicationStatusToProto[string(r.Status)],
+			StatusMessage: r.StatusMessage, LastAccessedTime: ts(r.LastAccessed),
+		})
+	}
+	return out
+}
