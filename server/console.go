@@ -7,8 +7,12 @@ import (
 	"net/http"
 	"strings"
 
+	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/reflect/protoreflect"
+	"google.golang.org/protobuf/reflect/protoregistry"
 )
 
 // What the HTTP edge does for browsers (the web console, internal/console,
@@ -74,14 +78,28 @@ func withCrossOriginProtection(next http.Handler) http.Handler {
 }
 
 // readMethods are the RPCs a read-only console may still call: every
-// GET-bound one, and VerifyAudit, a POST that changes nothing.
-func readMethods(routes []route) map[string]bool {
-	out := map[string]bool{"/replicad.v1.AuditService/VerifyAudit": true}
-	for _, r := range routes {
-		if r.verb == http.MethodGet {
-			out[r.FullMethod] = true
-		}
+// GET-bound RPC of every replicad.v1 service (whichever file declares it),
+// and the POSTs that change nothing: VerifyAudit and the policy plan.
+// Anything else (a new mutating RPC included) is refused by default.
+func readMethods() map[string]bool {
+	out := map[string]bool{
+		"/replicad.v1.AuditService/VerifyAudit":            true,
+		"/replicad.v1.PolicyService/PlanReplicationPolicy": true,
 	}
+	protoregistry.GlobalFiles.RangeFilesByPackage("replicad.v1", func(fd protoreflect.FileDescriptor) bool {
+		for i := 0; i < fd.Services().Len(); i++ {
+			svc := fd.Services().Get(i)
+			for j := 0; j < svc.Methods().Len(); j++ {
+				m := svc.Methods().Get(j)
+				if rule, _ := proto.GetExtension(m.Options(), annotations.E_Http).(*annotations.HttpRule); rule != nil {
+					if verb, _ := httpPattern(rule); verb == http.MethodGet {
+						out["/"+string(svc.FullName())+"/"+string(m.Name())] = true
+					}
+				}
+			}
+		}
+		return true
+	})
 	return out
 }
 
@@ -91,7 +109,7 @@ func readMethods(routes []route) map[string]bool {
 // This is a property of the console, not an access control: the policy
 // decides what a caller may do, whatever client it uses.
 func consoleReadOnlyUnary(errs errorMapper) grpc.UnaryServerInterceptor {
-	reads := readMethods(apiRoutes())
+	reads := readMethods()
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
 		if CallerFrom(ctx).Transport == TransportREST && !reads[info.FullMethod] && fromBrowser(ctx) {
 			return nil, errs.toStatus(ctx, errConsoleReadOnly)

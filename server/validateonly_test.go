@@ -11,6 +11,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
+	"github.com/replicad/replicad/server"
 )
 
 // A validate_only Replicate answers the operation it would create, checked
@@ -88,5 +89,25 @@ func TestReplicateValidateOnlyStoresNothing(t *testing.T) {
 	req.Regions = req.Regions[:1]
 	if _, err = env.Client.Replicate(ctx, req); status.Code(err) != codes.AlreadyExists {
 		t.Fatalf("preview of a different request with a used request_id: %v, want AlreadyExists", err)
+	}
+}
+
+// Read-only console mode lets browsers call every read of every service,
+// whichever proto file declares it, and nothing that may change anything.
+func TestConsoleReadMethods(t *testing.T) {
+	reads := server.ConsoleReadMethodsForTest()
+	for _, m := range []string{"/replicad.v1.ReplicationService/GetOperation", "/replicad.v1.ReplicationService/ListOperations",
+		"/replicad.v1.ReplicationService/Status", "/replicad.v1.AuditService/ListAuditEvents", "/replicad.v1.AuditService/VerifyAudit",
+		"/replicad.v1.InventoryService/ListSecrets", "/replicad.v1.InventoryService/GetSecret"} {
+		if !reads[m] {
+			t.Errorf("%s refused in read-only mode", m)
+		}
+	}
+	for _, m := range []string{"/replicad.v1.ReplicationService/Replicate", "/replicad.v1.ReplicationService/Remove",
+		"/replicad.v1.ReplicationService/Promote", "/replicad.v1.ReplicationService/CancelOperation",
+		"/replicad.v1.ReplicationService/ApproveOperation"} {
+		if reads[m] {
+			t.Errorf("%s allowed in read-only mode", m)
+		}
 	}
 }

@@ -545,13 +545,19 @@ func pages(t *testing.T, s *stack) map[string]string {
 		t.Fatal(err)
 	}
 	s.env.WaitOperation(t, resp.Operation.ID, 30*time.Second)
+	if code, body := s.env.REST(t, "POST", "/v1/policies", appPolicy); code != http.StatusOK {
+		t.Fatalf("create a policy: %d %s", code, body)
+	}
 	return map[string]string{
+		"policy":     "#/policies/app-dr",
 		"operations": "#/operations",
 		"operation":  "#/operations/" + resp.Operation.ID,
 		"replicate":  "#/replicate?secret=app%2Fpages",
 		"secrets":    "#/secrets",
 		"secret":     "#/secrets/app%2Fpages",
 		"audit":      "#/audit",
+		"policies":   "#/policies",
+		"dr":         "#/dr?region=us-east-1&target=eu-west-1",
 	}
 }
 

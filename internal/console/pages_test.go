@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -98,3 +99,90 @@ func TestAuditPageFiltersAndVerifies(t *testing.T) {
 		t.Errorf("verification: %q", verdict)
 	}
 }
+
+// scanned is a stack whose inventory scanner lists us-east-1 of the
+// stand-in continuously, with two secrets: one with an InSync replica in
+// eu-west-1, one without.
+func scanned(t *testing.T) *stack {
+	t.Helper()
+	s := startStack(t, stackOptions{configure: func(c *daemon.Config) {
+		c.InventoryRegions = []string{"us-east-1"}
+		c.Inventory.Interval = 100 * time.Millisecond
+	}})
+	s.seed(t, "app/ready", "eu-west-1")
+	s.seed(t, "app/bare")
+	// Wait until a scan has found both (a condition, not a delay).
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		code, body := s.env.REST(t, "GET", "/v1/regions/us-east-1/readiness?target=eu-west-1", nil)
+		var r struct {
+			Total int `json:"total"`
+			Ready int `json:"ready"`
+		}
+		if code == http.StatusOK && json.Unmarshal(body, &r) == nil && r.Total == 2 && r.Ready == 1 {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the inventory never held both secrets: %d %s", code, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestDRReadinessPage(t *testing.T) {
+	s := scanned(t)
+	b := newBrowser(t, 1280, 900)
+	var summary, page string
+	b.run(t, "check readiness",
+		chromedp.Navigate(s.portal+"#/dr"),
+		chromedp.WaitVisible(chromedp.ID("dr-region")),
+		chromedp.SetValue(chromedp.ID("dr-region"), "us-east-1"),
+		chromedp.SetValue(chromedp.ID("dr-target"), "eu-west-1"),
+		chromedp.Click(chromedp.CSS("form.filters button[type=submit]")),
+		until(`document.querySelector('#readiness-summary') !== null`),
+		textOf("readiness-summary", &summary),
+		textOf("readiness", &page),
+	)
+	if !strings.Contains(summary, "1 of 2 secrets") || !strings.Contains(summary, "us-east-1") || !strings.Contains(summary, "eu-west-1") {
+		t.Errorf("summary: %q", summary)
+	}
+	if !strings.Contains(page, "app/bare") || strings.Contains(page, "app/ready") {
+		t.Errorf("the unready list: %q", page)
+	}
+}
+
+func TestPoliciesPages(t *testing.T) {
+	s := scanned(t)
+	code, body := s.env.REST(t, "POST", "/v1/policies", appPolicy)
+	if code != http.StatusOK {
+		t.Fatalf("create a policy: %d %s", code, body)
+	}
+	b := newBrowser(t, 1280, 900)
+	var list, facts, plan string
+	b.run(t, "list",
+		chromedp.Navigate(s.portal+"#/policies"),
+		until(text("#main")+`.includes('app-dr')`),
+		textOf("main", &list),
+	)
+	if !strings.Contains(list, "Report") || !strings.Contains(list, "eu-west-1") || !strings.Contains(list, "names app/*") {
+		t.Errorf("the list: %q", list)
+	}
+	b.run(t, "open",
+		chromedp.Click(chromedp.CSS(`a[href="#/policies/app-dr"]`)),
+		until(`document.querySelector('#compliance') !== null`),
+		textOf("main", &facts),
+		chromedp.Click(chromedp.ID("plan")),
+		until(`document.querySelector('#pplan-h') !== null`),
+		textOf("policy-plan", &plan),
+	)
+	if !strings.Contains(facts, "1 of 2 selected secrets comply") {
+		t.Errorf("the status: %q", facts)
+	}
+	if !strings.Contains(plan, "app/bare") || !strings.Contains(plan, "Replicate eu-west-1") || strings.Contains(plan, "app/ready") {
+		t.Errorf("the plan: %q", plan)
+	}
+}
+
+// appPolicy wants every app/* secret replicated to eu-west-1, reporting
+// drift only.
+const appPolicy = `{"name":"app-dr","selector":{"name_globs":["app/*"]},"replicas":[{"region":"eu-west-1"}],"mode":"POLICY_MODE_REPORT"}`

@@ -8,6 +8,8 @@ import { operationPage } from './operation.js';
 import { replicatePage } from './replicate.js';
 import { secretsPage, secretPage } from './secret.js';
 import { auditPage } from './audit.js';
+import { policiesPage, policyPage } from './policies.js';
+import { drPage } from './dr.js';
 
 const routes = [
   [/^\/operations\/([^/]+)$/, (m, q) => operationPage(decodeURIComponent(m[1]), q)],
@@ -16,6 +18,9 @@ const routes = [
   [/^\/secrets\/(.+)$/, (m, q) => secretPage(decodeURIComponent(m[1]), q)],
   [/^\/secrets$/, (m, q) => secretsPage(q)],
   [/^\/audit$/, (m, q) => auditPage(q)],
+  [/^\/policies\/(.+)$/, (m) => policyPage(decodeURIComponent(m[1]))],
+  [/^\/policies$/, (m, q) => policiesPage(q)],
+  [/^\/dr$/, (m, q) => drPage(q)],
 ];
 
 let cleanup = null;
