@@ -31,6 +31,7 @@ import (
 	"github.com/replicad/replicad/internal/daemon"
 	"github.com/replicad/replicad/internal/standin"
 	"github.com/replicad/replicad/internal/testenv"
+	"github.com/replicad/replicad/internal/testtier"
 )
 
 // axe-core, pinned and vendored (testdata/axe-core/VERSION says which and
@@ -257,6 +258,7 @@ func (b *browser) eval(t *testing.T, expr string, out *map[string]any) {
 }
 
 func TestReplicateThroughTheFormReachesSucceeded(t *testing.T) {
+	testtier.Slow(t) // drives Chromium: the slow tier
 	s := startStack(t, stackOptions{})
 	s.seed(t, "app/db")
 	b := newBrowser(t, 1280, 900)
@@ -326,6 +328,7 @@ func TestReplicateThroughTheFormReachesSucceeded(t *testing.T) {
 }
 
 func TestBadRegionShowsItsFieldViolation(t *testing.T) {
+	testtier.Slow(t) // drives Chromium: the slow tier
 	s := startStack(t, stackOptions{})
 	b := newBrowser(t, 1280, 900)
 	// us-east-1 is the primary's Region of a bare name here; a KMS key ARN
@@ -370,6 +373,7 @@ func TestBadRegionShowsItsFieldViolation(t *testing.T) {
 }
 
 func TestPromoteNeedsTheTypedRegion(t *testing.T) {
+	testtier.Slow(t) // drives Chromium: the slow tier
 	s := startStack(t, stackOptions{})
 	s.seed(t, "app/api", "eu-west-1")
 	b := newBrowser(t, 1280, 900)
@@ -417,6 +421,7 @@ func TestPromoteNeedsTheTypedRegion(t *testing.T) {
 }
 
 func TestReadOnlyConsoleHidesAndRefusesMutations(t *testing.T) {
+	testtier.Slow(t) // drives Chromium: the slow tier
 	s := startStack(t, stackOptions{readOnly: true})
 	s.seed(t, "app/ro", "eu-west-1")
 	b := newBrowser(t, 1280, 900)
@@ -486,6 +491,7 @@ rules:
 // X-Forwarded-Access-Token; the policy lets her read, not replicate. The
 // console says so in words.
 func TestForbiddenActionShowsThe403InWords(t *testing.T) {
+	testtier.Slow(t) // drives Chromium: the slow tier
 	pki := authtest.NewPKI(t)
 	issuer := authtest.NewIssuer(t, pki.Dir, "https://idp.test", "replicad")
 	policyFile := filepath.Join(pki.Dir, "policy.yaml")
@@ -579,6 +585,7 @@ type axeResult struct {
 }
 
 func TestEveryPagePassesAxe(t *testing.T) {
+	testtier.Slow(t) // drives Chromium: the slow tier
 	s := startStack(t, stackOptions{})
 	targets := pages(t, s)
 	for _, size := range []struct {
@@ -626,6 +633,7 @@ func TestEveryPagePassesAxe(t *testing.T) {
 
 // Keyboard alone reaches the form, the Regions and the submit button.
 func TestKeyboardReachesTheForm(t *testing.T) {
+	testtier.Slow(t) // drives Chromium: the slow tier
 	s := startStack(t, stackOptions{})
 	b := newBrowser(t, 1280, 900)
 	b.run(t, "load", chromedp.Navigate(s.portal+"#/replicate"), chromedp.WaitVisible(chromedp.ID("secret_id")))
@@ -645,6 +653,7 @@ func TestKeyboardReachesTheForm(t *testing.T) {
 // TestScreenshots writes a screenshot of every page into the directory
 // REPLICAD_SCREENSHOTS names (make screenshots); skipped otherwise.
 func TestScreenshots(t *testing.T) {
+	testtier.Slow(t) // drives Chromium: the slow tier
 	dir := os.Getenv("REPLICAD_SCREENSHOTS")
 	if dir == "" {
 		t.Skip("set REPLICAD_SCREENSHOTS=dir (make screenshots) to write screenshots")

@@ -12,12 +12,14 @@ import (
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/daemon"
+	"github.com/replicad/replicad/internal/testtier"
 )
 
 // A PENDING operation (no workers here) is cancelled from its page: the
 // page shows Cancel while it can be cancelled, then the end, and stops
 // refreshing.
 func TestCancelFromTheOperationPage(t *testing.T) {
+	testtier.Slow(t) // drives Chromium: the slow tier
 	s := startStack(t, stackOptions{configure: func(c *daemon.Config) { c.Engine.Queue.InsertOnly = true }})
 	code, body := s.env.REST(t, "POST", "/v1/secrets/app%2Fwaits:replicate", `{"regions":[{"region":"eu-west-1"}]}`)
 	if code != http.StatusOK {
@@ -67,6 +69,7 @@ func TestCancelFromTheOperationPage(t *testing.T) {
 
 // The audit page filters by method and verifies the chain on request.
 func TestAuditPageFiltersAndVerifies(t *testing.T) {
+	testtier.Slow(t) // drives Chromium: the slow tier
 	s := startStack(t, stackOptions{})
 	s.seed(t, "app/audited")
 	code, body := s.env.REST(t, "POST", "/v1/secrets/app%2Faudited:replicate", `{"regions":[{"region":"eu-west-3"}]}`)
@@ -130,6 +133,7 @@ func scanned(t *testing.T) *stack {
 }
 
 func TestDRReadinessPage(t *testing.T) {
+	testtier.Slow(t) // drives Chromium: the slow tier
 	s := scanned(t)
 	b := newBrowser(t, 1280, 900)
 	var summary, page string
@@ -152,6 +156,7 @@ func TestDRReadinessPage(t *testing.T) {
 }
 
 func TestPoliciesPages(t *testing.T) {
+	testtier.Slow(t) // drives Chromium: the slow tier
 	s := scanned(t)
 	code, body := s.env.REST(t, "POST", "/v1/policies", appPolicy)
 	if code != http.StatusOK {
