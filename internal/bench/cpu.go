@@ -39,6 +39,15 @@ func (s *Stack) sampleCPU(procs map[string]*process) cpuSample {
 	return out
 }
 
+// total is the CPU time of every role in the sample.
+func (c cpuSample) total() time.Duration {
+	var t time.Duration
+	for _, d := range c {
+		t += d
+	}
+	return t
+}
+
 // sub is the CPU time spent between two samples.
 func (c cpuSample) sub(before cpuSample) cpuSample {
 	out := cpuSample{}

@@ -5,7 +5,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/riverqueue/river"
@@ -19,15 +25,48 @@ import (
 // --queue-max-conns default, the pool its workers use.
 const riverBaselineConns = 20
 
-type noopArgs struct{}
-
-func (noopArgs) Kind() string { return "bench.noop" }
-
-type noopWorker struct {
-	river.WorkerDefaults[noopArgs]
+// replicateArgs is one baseline job: replicate Secret to Region.
+type replicateArgs struct {
+	Secret string `json:"secret"`
+	Region string `json:"region"`
 }
 
-func (noopWorker) Work(context.Context, *river.Job[noopArgs]) error { return nil }
+func (replicateArgs) Kind() string { return "bench.replicate" }
+
+// replicateWorker does the AWS work of one replicad Replicate operation and
+// nothing else: DescribeSecret, ReplicateSecretToRegions, DescribeSecret,
+// through the same SDK against the same stand-in, with no operation rows,
+// audit, budgets or progress bookkeeping. It is the floor replicad's own
+// workers are measured against.
+type replicateWorker struct {
+	river.WorkerDefaults[replicateArgs]
+	sm *secretsmanager.Client
+}
+
+func (w *replicateWorker) Work(ctx context.Context, job *river.Job[replicateArgs]) error {
+	id := aws.String(job.Args.Secret)
+	if _, err := w.sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: id}); err != nil {
+		return err
+	}
+	if _, err := w.sm.ReplicateSecretToRegions(ctx, &secretsmanager.ReplicateSecretToRegionsInput{
+		SecretId:          id,
+		AddReplicaRegions: []types.ReplicaRegionType{{Region: aws.String(job.Args.Region)}},
+	}); err != nil {
+		return err
+	}
+	out, err := w.sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: id})
+	if err != nil {
+		return err
+	}
+	for _, r := range out.ReplicationStatus {
+		if aws.ToString(r.Region) == job.Args.Region && r.Status == types.StatusTypeInSync {
+			return nil
+		}
+	}
+	// The stand-in's default replication delay is 0, so the replica is
+	// InSync at once; anything else means the baseline did not do the work.
+	return fmt.Errorf("%s not InSync in %s after replication", job.Args.Secret, job.Args.Region)
+}
 
 // riverRun is what the River baseline measured.
 type riverRun struct {
@@ -40,10 +79,12 @@ type riverRun struct {
 	CPU cpuSample
 }
 
-// riverBaseline is River alone on db: n no-op jobs inserted up front, then
-// worked by one client with the given worker count and replicad's fetch
-// settings.
-func (s *Stack) riverBaseline(ctx context.Context, db string, n, workers int) (rr riverRun, err error) {
+// riverBaseline is River alone on db: n jobs inserted up front, job i
+// replicating secret i%len(names) to replicaRegion(i/len(names)) on the
+// stand-in (drain's mapping), then worked by one client with the given
+// worker count and replicad's fetch settings. The secrets must already
+// exist in the stand-in.
+func (s *Stack) riverBaseline(ctx context.Context, db string, sm *Standin, names []string, n, workers int) (rr riverRun, err error) {
 	cfg, err := pgxpool.ParseConfig(db)
 	if err != nil {
 		return rr, err
@@ -62,8 +103,15 @@ func (s *Stack) riverBaseline(ctx context.Context, db string, n, workers int) (r
 	if _, err := migrator.Migrate(ctx, rivermigrate.DirectionUp, nil); err != nil {
 		return rr, fmt.Errorf("river migrations: %w", err)
 	}
+	tr := &http.Transport{MaxIdleConnsPerHost: workers}
+	defer tr.CloseIdleConnections()
 	ws := river.NewWorkers()
-	river.AddWorker(ws, noopWorker{})
+	river.AddWorker(ws, &replicateWorker{sm: secretsmanager.New(secretsmanager.Options{
+		Region:       primaryRegion,
+		BaseEndpoint: aws.String(sm.URL),
+		Credentials:  credentials.NewStaticCredentialsProvider("bench", "bench", ""),
+		HTTPClient:   &http.Client{Transport: tr},
+	})})
 	client, err := river.NewClient(riverpgxv5.New(p), &river.Config{
 		Logger:            quiet,
 		Workers:           ws,
@@ -77,14 +125,15 @@ func (s *Stack) riverBaseline(ctx context.Context, db string, n, workers int) (r
 	params := make([]river.InsertManyParams, 0, 1000)
 	for i := 0; i < n; i += cap(params) {
 		params = params[:0]
-		for range min(cap(params), n-i) {
-			params = append(params, river.InsertManyParams{Args: noopArgs{}})
+		for j := i; j < i+min(cap(params), n-i); j++ {
+			params = append(params, river.InsertManyParams{Args: replicateArgs{Secret: names[j%len(names)], Region: replicaRegion(j / len(names))}})
 		}
 		if _, err := client.InsertManyFast(ctx, params); err != nil {
 			return rr, fmt.Errorf("insert jobs: %w", err)
 		}
 	}
-	before := s.sampleCPU(nil)
+	procs := map[string]*process{"standin": sm.process}
+	before := s.sampleCPU(procs)
 	began := time.Now()
 	if err := client.Start(ctx); err != nil {
 		return rr, err
@@ -96,8 +145,15 @@ func (s *Stack) riverBaseline(ctx context.Context, db string, n, workers int) (r
 	}()
 	for {
 		var done int64
-		if err := p.QueryRow(ctx, `SELECT count(*) FROM river_job WHERE state = 'completed'`).Scan(&done); err != nil {
+		var failed int64
+		if err := p.QueryRow(ctx, `SELECT count(*) FILTER (WHERE state = 'completed'), count(*) FILTER (WHERE cardinality(errors) > 0)
+			FROM river_job`).Scan(&done, &failed); err != nil {
 			return rr, err
+		}
+		if failed > 0 {
+			var msg string
+			_ = p.QueryRow(ctx, `SELECT errors[1]->>'error' FROM river_job WHERE cardinality(errors) > 0 LIMIT 1`).Scan(&msg)
+			return rr, fmt.Errorf("river baseline: %d jobs failed an attempt, e.g. %s", failed, msg)
 		}
 		if done >= int64(n) {
 			break
@@ -112,7 +168,7 @@ func (s *Stack) riverBaseline(ctx context.Context, db string, n, workers int) (r
 		}
 	}
 	rr.Wall = time.Since(began)
-	rr.CPU = s.sampleCPU(nil).sub(before)
+	rr.CPU = s.sampleCPU(procs).sub(before)
 	rr.Jobs, rr.Span, err = queueWindow(ctx, db)
 	return rr, err
 }
