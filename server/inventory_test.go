@@ -359,6 +359,8 @@ func TestInventoryScanPagesAndFiltersOverGRPCAndREST(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	describes := func() int64 { return e.sm.Stats().Region("us-east-1").APIs["DescribeSecret"].Requests }
+	describesBefore := describes()
 	rep, err := e.Client.Replicate(context.Background(), &replicadv1.ReplicateRequest{SecretId: target,
 		Regions: []*replicadv1.ReplicaRegion{{Region: "us-west-2", KmsKeyId: "alias/west"}}})
 	if err != nil {
@@ -386,6 +388,12 @@ func TestInventoryScanPagesAndFiltersOverGRPCAndREST(t *testing.T) {
 	}
 	if n := e.sm.Stats().Region("us-east-1").APIs["ListSecrets"].Requests; n != 6 {
 		t.Errorf("%d ListSecrets pages in us-east-1 after the operation, want still 6: the refresh is a DescribeSecret", n)
+	}
+	// The stand-in answers InSync at the first look after the write: one
+	// DescribeSecret before ReplicateSecretToRegions, one after, and the
+	// refresh stores that second answer instead of asking a third time.
+	if n := describes() - describesBefore; n != 2 {
+		t.Errorf("%d DescribeSecret calls for the Replicate and its refresh, want 2", n)
 	}
 }
 

@@ -113,7 +113,7 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 			// This execution or an earlier one may have changed the secret,
 			// and ListSecrets lags; one that sent no write (refused, nothing
 			// to do, the secret not found) costs no extra read.
-			e.refreshInventory(ctx, r.op)
+			e.refreshInventory(ctx, r.op, r.lastLook())
 		}
 		return nil
 	case res.snooze > 0:
@@ -200,6 +200,17 @@ type run struct {
 	// the secret's account, where bare key ids and aliases resolve.
 	keys    map[string]string
 	account string
+	// look is the run's latest DescribeSecret answer for the operation's
+	// own secret in its Region, when no write has been sent since: the
+	// state the operation ended on, which the inventory refresh can store
+	// without asking AWS again. Guarded by mu.
+	look *look
+}
+
+// look is one DescribeSecret answer and when it was asked for.
+type look struct {
+	sec domain.Secret
+	at  time.Time
 }
 
 func (r *run) record(a awssm.Attempt) {
@@ -210,6 +221,9 @@ func (r *run) record(a awssm.Attempt) {
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if a.API != "DescribeSecret" {
+		r.look = nil
+	}
 	if len(r.op.AWSCalls) >= maxAWSCalls {
 		return
 	}
@@ -430,7 +444,7 @@ func (e *Engine) completeJob(ctx context.Context, job *queue.Job) error {
 // that it is the primary there.
 func (r *run) describePrimary(ctx context.Context) (domain.Secret, *result, error) {
 	region := r.op.AWSRegion
-	sec, err := r.e.sm.Describe(ctx, region, r.op.Params.SecretID)
+	sec, err := r.describeOwn(ctx)
 	if err != nil {
 		res, err := r.awsResult(err)
 		return sec, &res, err
@@ -669,10 +683,32 @@ func (r *run) poll(ctx context.Context, sec domain.Secret) (result, error) {
 		}
 		delay = min(2*delay, r.e.cfg.PollMax)
 		var err error
-		if sec, err = r.e.sm.Describe(ctx, r.op.AWSRegion, r.op.Params.SecretID); err != nil {
+		if sec, err = r.describeOwn(ctx); err != nil {
 			return r.awsResult(err)
 		}
 	}
+}
+
+// describeOwn is DescribeSecret of the operation's secret in its Region,
+// remembered as the run's latest look.
+func (r *run) describeOwn(ctx context.Context) (domain.Secret, error) {
+	at := time.Now()
+	sec, err := r.e.sm.Describe(ctx, r.op.AWSRegion, r.op.Params.SecretID)
+	if err != nil {
+		return sec, err
+	}
+	r.mu.Lock()
+	r.look = &look{sec: sec, at: at}
+	r.mu.Unlock()
+	return sec, nil
+}
+
+// lastLook is the run's latest look at its secret if no write was sent
+// after it, else nil.
+func (r *run) lastLook() *look {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.look
 }
 
 // applyReplicas records what AWS reports for the Regions still running and

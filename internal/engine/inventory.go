@@ -58,7 +58,12 @@ const refreshTimeout = 15 * time.Second
 // effort: a failure is logged and the next scan catches up. The describe
 // is sent before the reading is stored with its send time, so it never
 // replaces a newer reading.
-func (e *Engine) refreshInventory(ctx context.Context, op domain.Operation) {
+//
+// seen, when not nil, is a DescribeSecret answer for the operation's secret
+// in its Region that the operation read after its last write: it is stored
+// as is instead of being asked for again (a Replicate that ended on seeing
+// its replicas InSync makes no fourth call).
+func (e *Engine) refreshInventory(ctx context.Context, op domain.Operation, seen *look) {
 	if e.cfg.NoInventoryRefresh || op.Params.SecretID == "" {
 		// A failover parent names no secret: its children refresh theirs.
 		return
@@ -80,6 +85,14 @@ func (e *Engine) refreshInventory(ctx context.Context, op domain.Operation) {
 		}
 	}
 	for _, t := range targets {
+		if seen != nil && t.region == op.AWSRegion && t.id == op.Params.SecretID {
+			if seen.sec.PrimaryRegion == t.region {
+				if _, err := e.store.UpsertInventory(ctx, e.work, domain.InventoryFromSecret(seen.sec, seen.at)); err != nil {
+					e.log.WarnContext(ctx, "inventory refresh after an operation failed", "operation_id", op.ID.String(), "error", err)
+				}
+			}
+			continue
+		}
 		at := time.Now()
 		sec, err := e.sm.Describe(ctx, t.region, t.id)
 		if err != nil {
