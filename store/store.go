@@ -146,6 +146,28 @@ func (s *Store) GetForUpdate(ctx context.Context, tx pgx.Tx, id uuid.UUID) (doma
 	return s.one(tx.QueryRow(ctx, `SELECT `+columns+` FROM operations WHERE id = $1 FOR UPDATE`, pgUUID(id)))
 }
 
+// LockState locks one operation's row until the transaction ends and
+// returns only its state and start time: what a worker checks before
+// writing back the operation it holds, without reading and unsealing the
+// whole row again.
+func (s *Store) LockState(ctx context.Context, tx pgx.Tx, id uuid.UUID) (domain.State, time.Time, error) {
+	var (
+		state   domain.State
+		started *time.Time
+	)
+	err := tx.QueryRow(ctx, `SELECT state, started_at FROM operations WHERE id = $1 FOR UPDATE`, pgUUID(id)).Scan(&state, &started)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", time.Time{}, ErrNotFound
+	}
+	if err != nil {
+		return "", time.Time{}, fmt.Errorf("lock operation: %w", err)
+	}
+	if started == nil {
+		return state, time.Time{}, nil
+	}
+	return state, *started, nil
+}
+
 // GetByRequestID returns the operation a principal created with requestID.
 func (s *Store) GetByRequestID(ctx context.Context, db DB, principal, requestID string) (domain.Operation, error) {
 	return s.one(db.QueryRow(ctx, `SELECT `+columns+` FROM operations WHERE principal = $1 AND request_id = $2`, principal, requestID))

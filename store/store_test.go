@@ -171,6 +171,26 @@ func TestUpdateWritesProgress(t *testing.T) {
 	}
 }
 
+func TestLockStateReadsStateAndStart(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	op := b.insert(t, secretKey(t), nil)
+	if state, started, err := b.st.LockState(b.ctx, b.tx, op.ID); err != nil || state != domain.StatePending || !started.IsZero() {
+		t.Errorf("a new operation: %q, %v, %v; want PENDING, never started", state, started, err)
+	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	op.State, op.StartedAt = domain.StateRunning, now
+	if err := b.st.Update(b.ctx, b.tx, &op); err != nil {
+		t.Fatal(err)
+	}
+	if state, started, err := b.st.LockState(b.ctx, b.tx, op.ID); err != nil || state != domain.StateRunning || !started.Equal(now) {
+		t.Errorf("after Update: %q, %v, %v; want RUNNING since %v", state, started, err, now)
+	}
+	if _, _, err := b.st.LockState(b.ctx, b.tx, uuid.Must(uuid.NewV7())); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("LockState of an unknown id: %v, want ErrNotFound", err)
+	}
+}
+
 func TestListFiltersNewestFirst(t *testing.T) {
 	t.Parallel()
 	b := setup(t)

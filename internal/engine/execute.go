@@ -289,11 +289,16 @@ func codeOf(err error) domain.Code {
 func (r *run) begin(ctx context.Context, sending bool) (bool, error) {
 	ok := false
 	err := pgx.BeginFunc(ctx, r.e.work, func(tx pgx.Tx) error {
-		cur, err := r.e.store.GetForUpdate(ctx, tx, r.op.ID)
+		state, _, err := r.e.store.LockState(ctx, tx, r.op.ID)
 		if err != nil {
 			return err
 		}
-		if cur.State != domain.StatePending && cur.State != domain.StateRunning {
+		if state != domain.StatePending && state != domain.StateRunning {
+			// Cancelled meanwhile (rare): take the row as it now is.
+			cur, err := r.e.store.GetForUpdate(ctx, tx, r.op.ID)
+			if err != nil {
+				return err
+			}
 			r.mu.Lock()
 			r.op = cur
 			r.mu.Unlock()
@@ -302,7 +307,7 @@ func (r *run) begin(ctx context.Context, sending bool) (bool, error) {
 		ok = true
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		if cur.State == domain.StatePending {
+		if state == domain.StatePending {
 			r.op.State, r.op.StartedAt = domain.StateRunning, time.Now()
 		}
 		if sending && r.op.Mutation != domain.MutationApplied {
@@ -378,16 +383,16 @@ func (r *run) save(ctx context.Context) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return pgx.BeginFunc(ctx, r.e.work, func(tx pgx.Tx) error {
-		cur, err := r.e.store.GetForUpdate(ctx, tx, r.op.ID)
+		state, started, err := r.e.store.LockState(ctx, tx, r.op.ID)
 		if err != nil {
 			return err
 		}
-		if cur.State.Terminal() {
+		if state.Terminal() {
 			return nil
 		}
-		r.op.State = cur.State
+		r.op.State = state
 		if r.op.StartedAt.IsZero() {
-			r.op.StartedAt = cur.StartedAt
+			r.op.StartedAt = started
 		}
 		return r.e.store.Update(ctx, tx, &r.op)
 	})
@@ -404,11 +409,17 @@ func (r *run) finish(ctx context.Context, res result) error {
 		if err := store.LockSecret(ctx, tx, r.op.SecretKey); err != nil {
 			return err
 		}
-		cur, err := r.e.store.GetForUpdate(ctx, tx, r.op.ID)
+		state, _, err := r.e.store.LockState(ctx, tx, r.op.ID)
 		if err != nil {
 			return err
 		}
-		if cur.State.Terminal() {
+		if state.Terminal() {
+			// Ended meanwhile (a cancel, or an earlier execution whose
+			// job completion was lost): keep what is stored.
+			cur, err := r.e.store.GetForUpdate(ctx, tx, r.op.ID)
+			if err != nil {
+				return err
+			}
 			r.op = cur
 			return r.job.CompleteTx(ctx, tx)
 		}
