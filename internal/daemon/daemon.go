@@ -167,6 +167,18 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 	// Policies' budget shares and estimates are shares of the configured
 	// write budget.
 	engCfg.WriteRate = cfg.AWS.WriteRate
+	if engCfg.WaitReadRate == 0 {
+		// Waiting operations may use half of each (account, Region)'s
+		// read budget, the rest going to first looks and Status; with the
+		// read budget off, so is the pacing (a fixed rate here would become
+		// the bound: 125 looks/s once held a drain at 115 operations/s).
+		switch {
+		case cfg.AWS.ReadRate < 0:
+			engCfg.WaitReadRate = -1
+		case cfg.AWS.ReadRate > 0:
+			engCfg.WaitReadRate = cfg.AWS.ReadRate / 2
+		}
+	}
 	if trail != nil {
 		engCfg.Auditor = approvalAudit{trail}
 	}

@@ -86,8 +86,9 @@ type Config struct {
 	// InlinePollDefault, zero: snooze after the first look).
 	InlinePoll time.Duration
 	// WaitReadRate bounds the DescribeSecret calls per second of this
-	// process's waiting operations (default WaitReadRateDefault; negative:
-	// unbounded).
+	// process's waiting operations in each (account, Region) (default
+	// WaitReadRateDefault; negative: unbounded). The daemon sets it to half
+	// the configured read budget, unbounded when that is.
 	WaitReadRate float64
 	// RepairInterval is how often the engine looks for chains whose head
 	// lost its job (default RepairIntervalDefault).

@@ -684,7 +684,7 @@ func (r *run) poll(ctx context.Context, sec domain.Secret) (result, error) {
 				r.e.cfg.ReplicationDeadline, strings.Join(r.regionsIn(domain.RegionRunning), ", ")), nil
 		}
 		if time.Now().Add(delay).After(inlineUntil) {
-			return result{snooze: r.e.wait.delay(r.op.ID, time.Now(), r.op.StartedAt, delay, r.e.cfg.PollMax, r.e.cfg.WaitReadRate),
+			return result{snooze: r.e.wait.delay(r.op.ID, r.readBudget(), time.Now(), r.op.StartedAt, delay, r.e.cfg.PollMax, r.e.cfg.WaitReadRate),
 				unchanged: !dirty && r.resumed && !r.mutated}, nil
 		}
 		select {
@@ -698,6 +698,17 @@ func (r *run) poll(ctx context.Context, sec domain.Secret) (result, error) {
 			return r.awsResult(err)
 		}
 	}
+}
+
+// readBudget names the (account, Region) whose read budget the
+// operation's looks spend: the secret ARN's account ("" for a bare name,
+// the ambient account) and the operation's Region.
+func (r *run) readBudget() string {
+	account := ""
+	if id, err := secretid.Parse(r.op.Params.SecretID); err == nil {
+		account = id.Account
+	}
+	return account + "/" + r.op.AWSRegion
 }
 
 // describeOwn is DescribeSecret of the operation's secret in its Region,

@@ -23,40 +23,52 @@ import (
 //
 // The look interval backs off with the time since the operation started
 // (a quarter of it, between PollInitial and PollMax) and is stretched so that
-// the waits this process is tracking poll at no more than WaitReadRate per
-// second, leaving the rest of the read budget to first looks and Status.
+// the waits this process is tracking in one (account, Region) poll at no
+// more than WaitReadRate per second there, leaving the rest of that read
+// budget (awssm's, also per (account, Region)) to first looks and Status.
+// Waits in other Regions do not slow each other down.
 
 // waiters tracks, in memory, when each operation this process snoozed will
 // look again. It only paces reads; the durable state is the job's schedule.
 type waiters struct {
 	mu   sync.Mutex
-	next map[uuid.UUID]time.Time
+	next map[uuid.UUID]wait
 }
 
-func newWaiters() *waiters { return &waiters{next: map[uuid.UUID]time.Time{}} }
+// wait is when one operation looks next, and the read budget it looks in.
+type wait struct {
+	at     time.Time
+	budget string
+}
+
+func newWaiters() *waiters { return &waiters{next: map[uuid.UUID]wait{}} }
 
 // staleAfter drops operations that stopped looking here (finished
 // elsewhere, or picked up by another process) from the count.
 const staleAfter = 30 * time.Second
 
 // delay returns how long the operation should snooze before its next look,
-// and records it as waiting.
-func (w *waiters) delay(id uuid.UUID, now, started time.Time, initial, maxDelay time.Duration, readRate float64) time.Duration {
+// and records it as waiting on budget (its (account, Region)).
+func (w *waiters) delay(id uuid.UUID, budget string, now, started time.Time, initial, maxDelay time.Duration, readRate float64) time.Duration {
 	d := min(max(now.Sub(started)/4, initial), maxDelay)
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	for k, at := range w.next {
-		if now.Sub(at) > staleAfter {
+	same := 1 // this one
+	for k, wt := range w.next {
+		switch {
+		case now.Sub(wt.at) > staleAfter:
 			delete(w.next, k)
+		case wt.budget == budget && k != id:
+			same++
 		}
 	}
 	if readRate > 0 {
 		// n waits looking every d make n/d reads per second.
-		if pace := time.Duration(float64(len(w.next)+1) / readRate * float64(time.Second)); pace > d {
+		if pace := time.Duration(float64(same) / readRate * float64(time.Second)); pace > d {
 			d = pace
 		}
 	}
-	w.next[id] = now.Add(d)
+	w.next[id] = wait{at: now.Add(d), budget: budget}
 	return d
 }
 

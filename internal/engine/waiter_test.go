@@ -26,21 +26,23 @@ func TestWaitersBackOffAndPaceReads(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newWaiters()
 			for range tt.waiting {
-				w.next[uuid.New()] = now
+				w.next[uuid.New()] = wait{at: now, budget: "a/us-east-1"}
+				// Waits on another budget do not count.
+				w.next[uuid.New()] = wait{at: now, budget: "a/eu-west-1"}
 			}
 			id := uuid.New()
-			if got := w.delay(id, now, now.Add(-tt.age), 200*time.Millisecond, 5*time.Second, tt.rate); got != tt.want {
+			if got := w.delay(id, "a/us-east-1", now, now.Add(-tt.age), 200*time.Millisecond, 5*time.Second, tt.rate); got != tt.want {
 				t.Errorf("delay = %s, want %s", got, tt.want)
 			}
 			w.done(id)
-			if w.count() != tt.waiting {
-				t.Errorf("count after done = %d, want %d", w.count(), tt.waiting)
+			if w.count() != 2*tt.waiting {
+				t.Errorf("count after done = %d, want %d", w.count(), 2*tt.waiting)
 			}
 		})
 	}
 	w := newWaiters()
-	w.next[uuid.New()] = now.Add(-time.Minute)
-	w.delay(uuid.New(), now, now, time.Second, time.Second, 1)
+	w.next[uuid.New()] = wait{at: now.Add(-time.Minute), budget: "a/us-east-1"}
+	w.delay(uuid.New(), "a/us-east-1", now, now, time.Second, time.Second, 1)
 	if w.count() != 1 {
 		t.Errorf("a stale wait was still counted: %d", w.count())
 	}
