@@ -129,6 +129,10 @@ func (s *Server) SeedSecrets(ctx context.Context, specs []SeedSecret) ([]string,
 			}
 		}
 		st.region(sp.Region)[sec.name] = sec
+		s.ensureKMSAlias(account, sp.Region, sp.KMSKeyID)
+		for _, r := range sp.Replicas {
+			s.ensureKMSAlias(account, r.Region, r.KMSKeyID)
+		}
 		if len(rr) > 0 {
 			s.replicate(st, sec, rr, false, now.Add(-s.delay))
 			for _, r := range sp.Replicas {
