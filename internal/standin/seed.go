@@ -71,6 +71,9 @@ type SeedReplica struct {
 	// Failed, if set, is the status message of a Failed replica: the
 	// replica secret is not created in its Region, as on AWS.
 	Failed string `json:"failed,omitempty"`
+	// InProgressFor, if set, keeps the replica InProgress for that long
+	// from the seeding, whatever Options.ReplicationDelay says.
+	InProgressFor time.Duration `json:"inProgressFor,omitempty"`
 }
 
 // SeedSecrets creates many secrets at once, directly, under one lock: no
@@ -136,6 +139,11 @@ func (s *Server) SeedSecrets(ctx context.Context, specs []SeedSecret) ([]string,
 		if len(rr) > 0 {
 			s.replicate(st, sec, rr, false, now.Add(-s.delay))
 			for _, r := range sp.Replicas {
+				if r.InProgressFor > 0 {
+					if rep := sec.replicaIn(r.Region); rep != nil {
+						rep.readyAt = now.Add(r.InProgressFor)
+					}
+				}
 				if r.Failed == "" {
 					continue
 				}
