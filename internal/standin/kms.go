@@ -146,9 +146,12 @@ func errKMS(code, message string) *apiError {
 	return newAPIError(status, code, message)
 }
 
-// isKMSRequest reports whether the request is signed for KMS.
+// isKMSRequest reports whether the request is a KMS call: signed for KMS
+// and naming a KMS action. A Secrets Manager action signed for KMS is the
+// Secrets Manager API's to refuse (wrong credential scope).
 func isKMSRequest(r *http.Request) bool {
-	return strings.Contains(r.Header.Get("Authorization"), "/kms/aws4_request")
+	return strings.Contains(r.Header.Get("Authorization"), "/kms/aws4_request") &&
+		strings.HasPrefix(r.Header.Get("X-Amz-Target"), "TrentService.")
 }
 
 type kmsKeyMetadataJSON struct {
