@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/replicad/replicad/internal/domain"
 	"github.com/replicad/replicad/internal/drift"
 	"github.com/replicad/replicad/internal/kmskey"
+	"github.com/replicad/replicad/internal/redact"
 	"github.com/replicad/replicad/store"
 )
 
@@ -79,18 +81,28 @@ type kmsRef struct{ account, region, ref string }
 
 type kmsEntry struct {
 	arn   string // "" when the reference names no key there
+	err   error  // KMS could not answer (remembered for kmsErrorTTL)
 	until time.Time
 }
+
+// kmsErrorTTL is how long a failure to resolve is remembered, so that a
+// KMS outage or a missing kms:DescribeKey permission costs one call per
+// alias, Region and account per period rather than one per secret.
+const kmsErrorTTL = 30 * time.Second
 
 // keyCache resolves KMS aliases through KMS, remembering the answers (and
 // the aliases that name nothing) for kmsCacheTTL.
 type keyCache struct {
-	r  KeyResolver
-	mu sync.Mutex
-	m  map[kmsRef]kmsEntry
+	r   KeyResolver
+	log *slog.Logger
+	red *redact.Redactor
+	mu  sync.Mutex
+	m   map[kmsRef]kmsEntry
 }
 
-func newKeyCache(r KeyResolver) *keyCache { return &keyCache{r: r, m: map[kmsRef]kmsEntry{}} }
+func newKeyCache(r KeyResolver, log *slog.Logger, red *redact.Redactor) *keyCache {
+	return &keyCache{r: r, log: log, red: red, m: map[kmsRef]kmsEntry{}}
+}
 
 // isAlias reports whether ref is a customer alias (bare or as an ARN),
 // which only KMS can relate to a key. The AWS managed key's names compare
@@ -116,7 +128,7 @@ func (c *keyCache) resolve(ctx context.Context, account, region, alias string, f
 		e, ok := c.m[k]
 		c.mu.Unlock()
 		if ok && now.Before(e.until) {
-			return e.arn, nil
+			return e.arn, e.err
 		}
 	}
 	key, err := c.r.DescribeKey(awssm.WithAccount(ctx, account), region, alias)
@@ -125,6 +137,12 @@ func (c *keyCache) resolve(ctx context.Context, account, region, alias string, f
 	case errors.As(err, &ae) && ae.Class == awssm.ClassNotFound:
 		key = domain.KMSKey{}
 	case err != nil:
+		if ctx.Err() == nil {
+			c.mu.Lock()
+			c.m[k] = kmsEntry{err: err, until: now.Add(kmsErrorTTL)}
+			c.mu.Unlock()
+			c.log.WarnContext(ctx, "resolve a KMS key alias", "region", region, "error", c.red.Text(err.Error()))
+		}
 		return "", err
 	}
 	c.mu.Lock()
@@ -148,7 +166,6 @@ func (e *Engine) keyComparer(ctx context.Context, account string, unsure *bool) 
 		}
 		arn, err := e.keys.resolve(ctx, account, region, ref, false)
 		if err != nil {
-			e.log.WarnContext(ctx, "resolve a KMS key alias", "region", region, "error", e.red.Text(err.Error()))
 			return "", false
 		}
 		if arn == "" {

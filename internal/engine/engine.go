@@ -200,7 +200,7 @@ func New(api, work *pgxpool.Pool, box *seal.Box, red *redact.Redactor, sm Secret
 		status: newStatusCache(cfg.StatusCacheTTL),
 		tracer: cfg.TracerProvider.Tracer("github.com/replicad/replicad/internal/engine")}
 	if kr, ok := sm.(KeyResolver); ok {
-		e.keys = newKeyCache(kr)
+		e.keys = newKeyCache(kr, cfg.Logger, red)
 	}
 	q, err := queue.New(work, e, cfg.Queue)
 	if err != nil {
