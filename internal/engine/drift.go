@@ -348,7 +348,9 @@ func (e *Engine) UpdateDrift(ctx context.Context) (int, error) {
 }
 
 // updateDriftOf recomputes one row's drift at once (after replicad's own
-// change to it), returning the row as stored.
+// change to it, or for GetSecret), returning the row with it. A drift
+// equal to the stored one is not written again (a read stays a read; the
+// loop brings the row's bookkeeping up to date).
 func (e *Engine) updateDriftOf(ctx context.Context, arn string) (domain.InventorySecret, error) {
 	sec, err := e.store.GetInventory(ctx, e.api, arn)
 	if err != nil {
@@ -360,7 +362,7 @@ func (e *Engine) updateDriftOf(ctx context.Context, arn string) (domain.Inventor
 	}
 	now := time.Now()
 	d, ok := e.driftOf(ctx, set, sec, now)
-	if !ok {
+	if !ok || (!sec.Drift.ComputedAt.IsZero() && sameDrift(d, sec.Drift)) {
 		return sec, nil
 	}
 	if _, err := e.store.SetInventoryDrift(ctx, e.api, set.digest, now, []store.DriftUpdate{{ARN: sec.ARN, ReadAt: sec.ReadAt, Drift: d}}); err != nil {
@@ -397,4 +399,9 @@ func (e *Engine) driftAfterPolicyChange(ctx context.Context) {
 	if _, err := e.UpdateDrift(ctx); err != nil {
 		e.log.WarnContext(ctx, "drift computation after a policy change", "error", e.red.Text(err.Error()))
 	}
+}
+
+// sameDrift reports whether two drifts say the same, whenever computed.
+func sameDrift(a, b domain.SecretDrift) bool {
+	return a.Policy == b.Policy && slices.Equal(a.Conflicts, b.Conflicts) && slices.Equal(a.Findings, b.Findings)
 }
