@@ -12,10 +12,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
+	"github.com/replicad/replicad/internal/daemon"
 	"github.com/replicad/replicad/internal/standin"
 	"github.com/replicad/replicad/internal/testenv"
 )
@@ -38,7 +40,12 @@ const driftAccountA, driftAccountB = "333333333333", "444444444444"
 // another key); alias/other-eu is a second key in eu-west-1 of each account.
 func startDrift(t *testing.T) *driftFleet {
 	t.Helper()
-	e := startInventory(t, driftAccountA, driftAccountB, 0, 200*time.Millisecond)
+	// Every scan describes every replicated secret again: the stand-in
+	// leaves LastChangedDate alone when replication changes, which the
+	// scanner otherwise takes as "unchanged" for an hour.
+	e := startInventory(t, driftAccountA, driftAccountB, 0, 200*time.Millisecond, func(c *daemon.Config) {
+		c.Inventory.RedescribeAfter = time.Nanosecond
+	})
 	f := &driftFleet{inventoryEnv: e, pol: replicadv1.NewPolicyServiceClient(e.Conn), arns: map[string]string{}}
 	key := func(account, region string, aliases ...string) string {
 		_, arn, err := e.sm.CreateKMSKey(account, region, aliases...)
@@ -238,6 +245,32 @@ func TestDriftStoredPerSecretFilterableOverGRPCAndREST(t *testing.T) {
 	if err != nil || got.GetPolicy() != nil || len(got.GetDrifts()) != 0 {
 		t.Errorf("GetSecret(unselected): %v %v", err, got)
 	}
+
+	// A change made outside replicad reaches the row with a scan; the
+	// background computation follows it (an unfiltered read shows it).
+	if _, err := testenv.SecretsManager(f.endpoint, "us-east-1").RemoveRegionsFromReplication(ctx, &secretsmanager.RemoveRegionsFromReplicationInput{
+		SecretId: aws.String(f.arns["compliant-alias"]), RemoveReplicaRegions: []string{"ap-southeast-2"}}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 60*time.Second, "the scan's reading's drift", func() bool {
+		for _, s := range f.listAll(t, &replicadv1.ListSecretsRequest{NamePrefix: "drift/compliant-alias"}) {
+			return slices.Equal(s.GetDriftKinds(), []replicadv1.DriftKind{replicadv1.DriftKind_DRIFT_KIND_MISSING_REGION})
+		}
+		return false
+	})
+	if got := f.both(t, &replicadv1.ListSecretsRequest{DriftKind: "MISSING_REGION"}, url.Values{"drift_kind": {"MISSING_REGION"}}); !slices.Equal(got, []string{"compliant-alias", "missing"}) {
+		t.Errorf("missing Region after the change outside replicad: %v", got)
+	}
+	if _, err := testenv.SecretsManager(f.endpoint, "us-east-1").ReplicateSecretToRegions(ctx, &secretsmanager.ReplicateSecretToRegionsInput{
+		SecretId: aws.String(f.arns["compliant-alias"]), AddReplicaRegions: []smtypes.ReplicaRegionType{{Region: aws.String("ap-southeast-2")}}}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 60*time.Second, "the repaired secret's drift", func() bool {
+		for _, s := range f.listAll(t, &replicadv1.ListSecretsRequest{NamePrefix: "drift/compliant-alias"}) {
+			return len(s.GetDriftKinds()) == 0
+		}
+		return false
+	})
 
 	// The row changes: an operation adds the missing Region; its refresh
 	// recomputes the drift, and GetSecret shows the operation.

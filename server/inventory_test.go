@@ -38,7 +38,7 @@ type inventoryEnv struct {
 	seeded map[string]standin.SeedSecret
 }
 
-func startInventory(t *testing.T, accountA, accountB string, perRegion int, interval time.Duration) *inventoryEnv {
+func startInventory(t *testing.T, accountA, accountB string, perRegion int, interval time.Duration, configure ...func(*daemon.Config)) *inventoryEnv {
 	t.Helper()
 	sm, err := standin.New(standin.Options{AccountID: accountA, RoleExternalIDs: map[string]string{
 		"arn:aws:iam::" + accountB + ":role/replicad": "ext-b",
@@ -86,6 +86,9 @@ func startInventory(t *testing.T, accountA, accountB string, perRegion int, inte
 		c.Inventory.Interval = interval
 		c.Inventory.Poll = 50 * time.Millisecond
 		c.Inventory.PageSize = 5
+		for _, f := range configure {
+			f(c)
+		}
 	}})
 	e.inv = replicadv1.NewInventoryServiceClient(e.Conn)
 	return e
