@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/replicad/replicad/internal/awssm"
 	"github.com/replicad/replicad/internal/domain"
 	"github.com/replicad/replicad/internal/drift"
@@ -323,20 +325,31 @@ func (e *Engine) UpdateDrift(ctx context.Context) (int, error) {
 	total := 0
 	var cursor *store.InventoryCursor
 	for {
-		rows, next, err := e.store.StaleDrift(ctx, e.api, set.digest, cursor, driftPage)
-		if err != nil {
-			return total, err
-		}
-		now := time.Now()
-		updates := make([]store.DriftUpdate, 0, len(rows))
-		for _, sec := range rows {
-			d, ok := e.driftOf(ctx, set, sec, now)
-			if ok {
-				updates = append(updates, store.DriftUpdate{ARN: sec.ARN, ReadAt: sec.ReadAt, Drift: d})
+		// One page per transaction under the drift lock: whoever else is
+		// computing (another process's loop, a request) takes the next
+		// page, and finds the pages done no longer stale.
+		var next *store.InventoryCursor
+		err := pgx.BeginFunc(ctx, e.api, func(tx pgx.Tx) error {
+			if err := store.LockDrift(ctx, tx); err != nil {
+				return err
 			}
-		}
-		n, err := e.store.SetInventoryDrift(ctx, e.api, set.digest, now, updates)
-		total += int(n)
+			rows, nx, err := e.store.StaleDrift(ctx, tx, set.digest, cursor, driftPage)
+			if err != nil {
+				return err
+			}
+			next = nx
+			now := time.Now()
+			updates := make([]store.DriftUpdate, 0, len(rows))
+			for _, sec := range rows {
+				d, ok := e.driftOf(ctx, set, sec, now)
+				if ok {
+					updates = append(updates, store.DriftUpdate{ARN: sec.ARN, ReadAt: sec.ReadAt, Drift: d})
+				}
+			}
+			n, err := e.store.SetInventoryDrift(ctx, tx, set.digest, now, updates)
+			total += int(n)
+			return err
+		})
 		if err != nil {
 			return total, err
 		}
