@@ -194,8 +194,17 @@ var DemoFleetRegions = []string{"us-east-1", "eu-west-1", "ap-southeast-2"}
 // SeedFleetDemo fills the default account and DemoAccountB with a few
 // dozen secrets across DemoFleetRegions, so a demo's inventory is not
 // empty: tagged by team and environment, some replicated (with a KMS key),
-// one with a Failed replica. Values are placeholders. It returns the ARNs.
+// one with a Failed replica. Values are placeholders. Both accounts get a
+// KMS key aliased alias/replica-REGION in each of DemoFleetRegions and
+// us-west-2, for policies to name. It returns the ARNs.
 func (s *Server) SeedFleetDemo(ctx context.Context) ([]string, error) {
+	s.mu.Lock()
+	for _, account := range []string{s.account, DemoAccountB} {
+		for _, region := range append(slices.Clone(DemoFleetRegions), "us-west-2") {
+			s.ensureKMSAlias(account, region, "alias/replica-"+region)
+		}
+	}
+	s.mu.Unlock()
 	apps := []string{"payments/card-token", "payments/ledger-db", "search/index-token", "web/session-key", "web/oauth-client", "batch/queue-creds"}
 	var out []SeedSecret
 	for ai, account := range []string{s.account, DemoAccountB} {
