@@ -36,8 +36,15 @@ var noResourceLevel = map[string]bool{"secretsmanager:ListSecrets": true}
 // kmsActions are what Secrets Manager needs, on replicad's behalf, to
 // replicate secrets under customer managed keys: Decrypt on the primary's
 // key, GenerateDataKey and Encrypt on a replica's (shared/seeds/
-// boto3-replicate_secret_to_regions.txt). replicad itself never calls KMS.
+// boto3-replicate_secret_to_regions.txt). replicad itself never calls them.
 var kmsActions = []string{"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"}
+
+// kmsCalls are the KMS operations the awssm adapter makes itself (a
+// policy's key aliases are resolved in each Region): granted on the
+// account's keys in the allowed Regions, without kms:ViaService.
+// TestIAMAllowListMatchesAdapter fails when awssm starts or stops calling
+// one.
+var kmsCalls = []string{"DescribeKey"}
 
 // iamPolicy is an IAM identity policy, decoded strictly: NotAction,
 // NotResource, Principal and anything else unexpected are refused, because
@@ -131,6 +138,11 @@ func iamProblems(p iamPolicy, regions []string) []string {
 	for _, a := range kmsActions {
 		allowed[a] = true
 	}
+	direct := map[string]bool{}
+	for _, op := range kmsCalls {
+		allowed["kms:"+op] = true
+		direct["kms:"+op] = true
+	}
 	granted := map[string]bool{}
 	for i, st := range p.Statement {
 		name := st.Sid
@@ -145,7 +157,7 @@ func iamProblems(p iamPolicy, regions []string) []string {
 		if len(st.Action) == 0 || len(st.Resource) == 0 {
 			add("needs Action and Resource")
 		}
-		var sm, kms bool
+		var sm, kms, kmsDirect bool
 		for _, a := range st.Action {
 			switch {
 			case strings.ContainsAny(a, "*?"):
@@ -155,10 +167,14 @@ func iamProblems(p iamPolicy, regions []string) []string {
 			}
 			granted[a] = true
 			sm = sm || strings.HasPrefix(a, "secretsmanager:")
-			kms = kms || strings.HasPrefix(a, "kms:")
+			kms = kms || (strings.HasPrefix(a, "kms:") && !direct[a])
+			kmsDirect = kmsDirect || direct[a]
 		}
-		if sm && kms {
+		if sm && (kms || kmsDirect) {
 			add("mixes secretsmanager and kms actions: their resources and conditions differ")
+		}
+		if kms && kmsDirect {
+			add("mixes KMS actions replicad calls with those Secrets Manager makes on its behalf: their conditions differ")
 		}
 		listOnly := len(st.Action) > 0
 		for _, a := range st.Action {
@@ -174,12 +190,12 @@ func iamProblems(p iamPolicy, regions []string) []string {
 				add("Resource %q: %v accept only \"*\"", r, st.Action)
 			case sm && !(strings.HasPrefix(r, "arn:aws:secretsmanager:") && strings.Contains(r, ":secret:")):
 				add("Resource %q is not a Secrets Manager secret ARN", r)
-			case kms && !strings.HasPrefix(r, "arn:aws:kms:"):
+			case (kms || kmsDirect) && !(strings.HasPrefix(r, "arn:aws:kms:") && strings.Contains(r, ":key/")):
 				add("Resource %q is not a KMS key ARN", r)
 			}
 		}
 		cond := func(op, key string) []string { return st.Condition[op][key] }
-		if sm && !sameSet(cond("StringEquals", "aws:RequestedRegion"), regions) {
+		if (sm || kmsDirect) && !sameSet(cond("StringEquals", "aws:RequestedRegion"), regions) {
 			add("StringEquals aws:RequestedRegion %v, want allowed-regions %v", cond("StringEquals", "aws:RequestedRegion"), regions)
 		}
 		// Replicas only in allowed Regions. ForAllValues is also true when
@@ -204,7 +220,7 @@ func iamProblems(p iamPolicy, regions []string) []string {
 		}
 	}
 	for a := range allowed {
-		if strings.HasPrefix(a, "secretsmanager:") && !granted[a] {
+		if (strings.HasPrefix(a, "secretsmanager:") || direct[a]) && !granted[a] {
 			ps = append(ps, fmt.Sprintf("%s is not granted: the awssm adapter calls it", a))
 		}
 	}
@@ -247,11 +263,40 @@ func awssmCalls(t *testing.T) []string {
 	return slices.Compact(ops)
 }
 
+// awssmKMSCalls finds the KMS operations awssm's source uses, by their SDK
+// input types.
+func awssmKMSCalls(t *testing.T) []string {
+	t.Helper()
+	files, err := filepath.Glob("../internal/awssm/*.go")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no awssm sources: %v", err)
+	}
+	inputs := regexp.MustCompile(`kms\.(\w+)Input\b`)
+	var ops []string
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range inputs.FindAllSubmatch(data, -1) {
+			ops = append(ops, string(m[1]))
+		}
+	}
+	slices.Sort(ops)
+	return slices.Compact(ops)
+}
+
 func TestIAMAllowListMatchesAdapter(t *testing.T) {
 	t.Parallel()
 	got := awssmCalls(t)
 	if !slices.Equal(got, secretsManagerCalls) {
 		t.Errorf("awssm calls %v; secretsManagerCalls lists %v: update the list and %s together", got, secretsManagerCalls, iamPolicyFile)
+	}
+	if got := awssmKMSCalls(t); !slices.Equal(got, kmsCalls) {
+		t.Errorf("awssm calls KMS %v; kmsCalls lists %v: update the list and %s together", got, kmsCalls, iamPolicyFile)
 	}
 }
 

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -38,6 +39,7 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 	var (
 		verr     *validate.Error
 		overlap  *engine.PolicyOverlapError
+		kmsErr   *engine.KMSKeyError
 		aerr     *domain.AWSError
 		tooLarge errRequestTooLarge
 	)
@@ -73,6 +75,17 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 	case errors.Is(err, engine.ErrApprovalExpired):
 		return withDetails(codes.FailedPrecondition, "the operation's approval window has closed: request it again",
 			&errdetails.ErrorInfo{Reason: "APPROVAL_EXPIRED", Domain: ErrorDomain})
+	case errors.As(err, &kmsErr):
+		// Names the field and the Region, never the alias (the caller
+		// wrote it) nor the account it was looked up in.
+		br := &errdetails.BadRequest{}
+		for _, v := range kmsErr.Violations {
+			br.FieldViolations = append(br.FieldViolations, &errdetails.BadRequest_FieldViolation{
+				Field: fmt.Sprintf("policy.replicas[%d].kms_key_id", v.Replica), Reason: "KMS_KEY_NOT_FOUND",
+				Description: "no KMS key has this alias in " + v.Region + " (aliases are resolved in the replica's Region)",
+			})
+		}
+		return withDetails(codes.InvalidArgument, "a desired KMS key alias does not exist in its Region", br)
 	case errors.As(err, &overlap):
 		// Names the other policies (the caller may read policies) and a
 		// count, never a secret.
@@ -108,9 +121,6 @@ func (m errorMapper) toStatus(ctx context.Context, err error) error {
 		return status.Error(codes.NotFound, "operation not found")
 	case errors.Is(err, engine.ErrSecretNotInInventory):
 		return status.Error(codes.NotFound, "secret not in the inventory: it was never listed by a scan nor changed by replicad")
-	case errors.Is(err, engine.ErrDriftNotComputed):
-		return withDetails(codes.FailedPrecondition, "drift filters need replication policies to compare against; this server computes no drift yet",
-			&errdetails.ErrorInfo{Reason: "DRIFT_NOT_COMPUTED", Domain: ErrorDomain})
 	case errors.Is(err, errPageToken):
 		return withDetails(codes.InvalidArgument, err.Error(), &errdetails.BadRequest{
 			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "page_token", Reason: "INVALID_PAGE_TOKEN", Description: err.Error()}},

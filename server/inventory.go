@@ -11,14 +11,13 @@ import (
 	"github.com/replicad/replicad/internal/access"
 	"github.com/replicad/replicad/internal/domain"
 	"github.com/replicad/replicad/internal/engine"
-	"github.com/replicad/replicad/internal/secretid"
 	"github.com/replicad/replicad/internal/validate"
 )
 
 // InventoryEngine is what the inventory service needs from the engine.
 type InventoryEngine interface {
 	ListInventory(ctx context.Context, f domain.InventoryFilter, after *engine.InventoryCursor, limit int) ([]domain.InventorySecret, *engine.InventoryCursor, error)
-	InventorySecret(ctx context.Context, arn string, ops int) (domain.InventorySecret, []domain.Operation, error)
+	InventorySecret(ctx context.Context, arn string, ops int) (engine.SecretDetail, error)
 }
 
 type inventoryService struct {
@@ -110,7 +109,8 @@ func (s *inventoryService) ListSecrets(ctx context.Context, req *replicadv1.List
 	return resp, nil
 }
 
-// GetSecret returns one inventory row and the secret's recent operations.
+// GetSecret returns one inventory row, the policy that selects it, its
+// drift and the secret's recent operations.
 func (s *inventoryService) GetSecret(ctx context.Context, req *replicadv1.GetSecretRequest) (*replicadv1.GetSecretResponse, error) {
 	if err := authorize(ctx, s.authz, access.ActionInventoryRead, req.GetSecretId(), nil); err != nil {
 		return nil, s.errs.toStatus(ctx, err)
@@ -123,39 +123,25 @@ func (s *inventoryService) GetSecret(ctx context.Context, req *replicadv1.GetSec
 	if n == 0 {
 		n = validate.DefaultRecentOps
 	}
-	sec, ops, err := s.engine.InventorySecret(ctx, id.Raw, n)
+	detail, err := s.engine.InventorySecret(ctx, id.Raw, n)
 	if err != nil {
 		return nil, s.errs.toStatus(ctx, err)
 	}
-	resp := &replicadv1.GetSecretResponse{Secret: inventoryToProto(sec)}
-	for _, op := range ops {
-		// Operations queue by name: only those on this secret's ARN, or
-		// named by name in its primary Region, are this secret's.
-		if !operationIsOn(op, sec) {
-			continue
-		}
+	sec := detail.Secret
+	resp := &replicadv1.GetSecretResponse{Secret: inventoryToProto(sec),
+		ConflictingPolicies: sec.Drift.Conflicts, DriftTime: ts(sec.Drift.ComputedAt)}
+	if detail.Policy != nil && authorize(ctx, s.authz, access.ActionPoliciesRead, "", nil) == nil {
+		resp.Policy = policyToProto(*detail.Policy)
+	}
+	for _, d := range sec.Drift.Findings {
+		resp.Drifts = append(resp.Drifts, &replicadv1.Drift{Kind: driftKindToProto(d.Kind), Region: d.Region, Message: d.Message})
+	}
+	for _, op := range detail.Operations {
 		if authorize(ctx, s.authz, access.ActionOperationsRead, op.Params.SecretID, nil) == nil {
 			resp.RecentOperations = append(resp.RecentOperations, operationToProto(op))
 		}
 	}
 	return resp, nil
-}
-
-// operationIsOn reports whether op acted on sec: by its ARN (in any
-// Region: a promotion names the replica's), or by name in sec's account
-// and Region as the default for bare names.
-func operationIsOn(op domain.Operation, sec domain.InventorySecret) bool {
-	if op.Params.SecretID == sec.ARN {
-		return true
-	}
-	id, err := secretid.Parse(op.Params.SecretID)
-	if err != nil {
-		return false
-	}
-	if id.IsARN() {
-		return id.Account == sec.Account && id.Name == sec.Name
-	}
-	return id.Name == sec.Name && op.AWSRegion == sec.Region
 }
 
 func inventoryToProto(sec domain.InventorySecret) *replicadv1.InventorySecret {
@@ -164,6 +150,10 @@ func inventoryToProto(sec domain.InventorySecret) *replicadv1.InventorySecret {
 		Tags: sec.Tags, ScheduledForDeletion: sec.Deleted, LastChangedTime: ts(sec.LastChanged),
 		FirstSeenTime: ts(sec.FirstSeen), LastSeenTime: ts(sec.LastSeen), ReadTime: ts(sec.ReadAt),
 		Gone: sec.Gone, GoneTime: ts(sec.GoneSince),
+		Policy: sec.Drift.Policy, InConflict: len(sec.Drift.Conflicts) > 0, DriftTime: ts(sec.Drift.ComputedAt),
+	}
+	for _, k := range sec.Drift.Kinds() {
+		out.DriftKinds = append(out.DriftKinds, driftKindToProto(k))
 	}
 	reps := slices.Clone(sec.Replicas)
 	slices.SortFunc(reps, func(a, b domain.Replica) int {

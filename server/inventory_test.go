@@ -30,6 +30,7 @@ var invRegions = []string{"us-east-1", "eu-west-1", "ap-southeast-2"}
 type inventoryEnv struct {
 	*testenv.Env
 	sm       *standin.Server
+	endpoint string
 	inv      replicadv1.InventoryServiceClient
 	accounts [2]string
 	logs     *testenv.Buffer
@@ -37,7 +38,7 @@ type inventoryEnv struct {
 	seeded map[string]standin.SeedSecret
 }
 
-func startInventory(t *testing.T, accountA, accountB string, perRegion int, interval time.Duration) *inventoryEnv {
+func startInventory(t *testing.T, accountA, accountB string, perRegion int, interval time.Duration, configure ...func(*daemon.Config)) *inventoryEnv {
 	t.Helper()
 	sm, err := standin.New(standin.Options{AccountID: accountA, RoleExternalIDs: map[string]string{
 		"arn:aws:iam::" + accountB + ":role/replicad": "ext-b",
@@ -47,7 +48,7 @@ func startInventory(t *testing.T, accountA, accountB string, perRegion int, inte
 	}
 	hs := httptest.NewServer(sm)
 	t.Cleanup(hs.Close)
-	e := &inventoryEnv{sm: sm, accounts: [2]string{accountA, accountB}, logs: &testenv.Buffer{}, seeded: map[string]standin.SeedSecret{}}
+	e := &inventoryEnv{sm: sm, endpoint: hs.URL, accounts: [2]string{accountA, accountB}, logs: &testenv.Buffer{}, seeded: map[string]standin.SeedSecret{}}
 	var specs []standin.SeedSecret
 	for _, a := range e.accounts {
 		for ri, r := range invRegions {
@@ -85,6 +86,9 @@ func startInventory(t *testing.T, accountA, accountB string, perRegion int, inte
 		c.Inventory.Interval = interval
 		c.Inventory.Poll = 50 * time.Millisecond
 		c.Inventory.PageSize = 5
+		for _, f := range configure {
+			f(c)
+		}
 	}})
 	e.inv = replicadv1.NewInventoryServiceClient(e.Conn)
 	return e
@@ -306,13 +310,19 @@ func TestInventoryScanPagesAndFiltersOverGRPCAndREST(t *testing.T) {
 	if c, v := violations(t, err); c != codes.InvalidArgument || v["page_token"] != "INVALID_PAGE_TOKEN" {
 		t.Errorf("a token reused with another filter: %v %v", c, v)
 	}
-	// Drift is defined and validated, and refused until policies compute it.
-	_, err = e.inv.ListSecrets(context.Background(), &replicadv1.ListSecretsRequest{Drift: replicadv1.DriftFilter_DRIFT_FILTER_DRIFTED})
-	if status.Code(err) != codes.FailedPrecondition {
-		t.Errorf("drift filter: %v, want FailedPrecondition", err)
+	// Drift is computed against policies: with none, a Failed replica is
+	// no drift and nothing is compliant either (drift_test.go covers each
+	// kind under a policy).
+	if n := len(e.want(func(sp standin.SeedSecret) bool { return hasReplica(sp, "", true) })); n == 0 {
+		t.Fatal("the fixture has no Failed replica")
 	}
-	if code, body := e.REST(t, http.MethodGet, "/v1/secrets?drift_kind=FAILED_REPLICA", nil); code != http.StatusBadRequest || !strings.Contains(string(body), "DRIFT_NOT_COMPUTED") {
-		t.Errorf("REST drift kind: %d %s", code, body)
+	for _, d := range []replicadv1.DriftFilter{replicadv1.DriftFilter_DRIFT_FILTER_DRIFTED, replicadv1.DriftFilter_DRIFT_FILTER_COMPLIANT} {
+		if got := e.listAll(t, &replicadv1.ListSecretsRequest{Drift: d}); len(got) != 0 {
+			t.Errorf("%s without a policy: %d secrets", d, len(got))
+		}
+	}
+	if got := e.restAll(t, url.Values{"drift_kind": {"FAILED_REPLICA"}}); len(got) != 0 {
+		t.Errorf("REST drift_kind=FAILED_REPLICA without a policy: %d secrets", len(got))
 	}
 	for _, tc := range []struct{ id, reason string }{
 		{"inv/us-east-1/00", "ARN_REQUIRED"},

@@ -31,7 +31,13 @@ type inventoryReplica struct {
 }
 
 const inventoryColumns = "account, region, arn, name, kms_key_id, replicas, tags, deleted, last_changed, " +
-	"first_seen, last_seen, read_at, gone, gone_since"
+	"first_seen, last_seen, read_at, gone, gone_since, coalesce(drift_policy, ''), drift_conflicts, drifts, drift_computed_at"
+
+type inventoryDrift struct {
+	Kind    string `json:"kind"`
+	Region  string `json:"region,omitempty"`
+	Message string `json:"message,omitempty"`
+}
 
 // UpsertInventory records a reading of s. The reading replaces the stored
 // one only when it was sent (s.ReadAt) no earlier than the stored reading,
@@ -160,6 +166,15 @@ func (s *Store) ListInventory(ctx context.Context, db DB, f domain.InventoryFilt
 			where = append(where, "tags ? "+arg(f.TagKey))
 		}
 	}
+	switch f.Drift {
+	case domain.DriftOnly:
+		where = append(where, "cardinality(drift_kinds) > 0")
+	case domain.CompliantOnly:
+		where = append(where, "drift_policy IS NOT NULL AND cardinality(drift_conflicts) = 0 AND cardinality(drift_kinds) = 0")
+	}
+	if f.DriftKind != "" {
+		where = append(where, "drift_kinds @> ARRAY["+arg(f.DriftKind)+"]::text[]")
+	}
 	if after != nil {
 		where = append(where, "(account, region, arn) > ("+arg(after.Account)+", "+arg(after.Region)+", "+arg(after.ARN)+")")
 	}
@@ -192,9 +207,12 @@ func scanInventory(rows pgx.Rows) ([]domain.InventorySecret, error) {
 			sec                   domain.InventorySecret
 			rj, tj                []byte
 			lastChanged, goneSinc *time.Time
+			dj                    []byte
+			computed              *time.Time
 		)
 		if err := rows.Scan(&sec.Account, &sec.Region, &sec.ARN, &sec.Name, &sec.KMSKeyID, &rj, &tj, &sec.Deleted,
-			&lastChanged, &sec.FirstSeen, &sec.LastSeen, &sec.ReadAt, &sec.Gone, &goneSinc); err != nil {
+			&lastChanged, &sec.FirstSeen, &sec.LastSeen, &sec.ReadAt, &sec.Gone, &goneSinc,
+			&sec.Drift.Policy, &sec.Drift.Conflicts, &dj, &computed); err != nil {
 			return nil, fmt.Errorf("scan inventory: %w", err)
 		}
 		var reps []inventoryReplica
@@ -216,10 +234,115 @@ func scanInventory(rows pgx.Rows) ([]domain.InventorySecret, error) {
 		if goneSinc != nil {
 			sec.GoneSince = *goneSinc
 		}
+		var drifts []inventoryDrift
+		if err := json.Unmarshal(dj, &drifts); err != nil {
+			return nil, fmt.Errorf("decode drift: %w", err)
+		}
+		for _, d := range drifts {
+			sec.Drift.Findings = append(sec.Drift.Findings, domain.DriftFinding{Kind: d.Kind, Region: d.Region, Message: d.Message})
+		}
+		if len(sec.Drift.Conflicts) == 0 {
+			sec.Drift.Conflicts = nil
+		}
+		if computed != nil {
+			sec.Drift.ComputedAt = *computed
+		}
 		out = append(out, sec)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list inventory: %w", err)
 	}
 	return out, nil
+}
+
+// DriftUpdate is a secret's drift computed from the reading sent at ReadAt.
+type DriftUpdate struct {
+	ARN    string
+	ReadAt time.Time
+	Drift  domain.SecretDrift
+}
+
+type driftRecord struct {
+	ARN       string           `json:"arn"`
+	ReadAt    time.Time        `json:"read_at"`
+	Policy    *string          `json:"policy"`
+	Conflicts []string         `json:"conflicts"`
+	Kinds     []string         `json:"kinds"`
+	Drifts    []inventoryDrift `json:"drifts"`
+}
+
+// SetInventoryDrift stores each update, computed at computedAt under the
+// policies whose digest is policies, on its row in one statement, unless
+// the row's reading changed since the one the drift was computed from:
+// that row is stale again and its own computation follows. It returns how
+// many rows it updated.
+func (s *Store) SetInventoryDrift(ctx context.Context, db DB, policies string, computedAt time.Time, updates []DriftUpdate) (int64, error) {
+	if len(updates) == 0 {
+		return 0, nil
+	}
+	recs := make([]driftRecord, 0, len(updates))
+	for _, u := range updates {
+		r := driftRecord{ARN: u.ARN, ReadAt: u.ReadAt, Conflicts: u.Drift.Conflicts, Kinds: u.Drift.Kinds(),
+			Drifts: make([]inventoryDrift, 0, len(u.Drift.Findings))}
+		if u.Drift.Policy != "" {
+			r.Policy = &u.Drift.Policy
+		}
+		// Never JSON null: jsonb_array_elements_text refuses a scalar.
+		if r.Conflicts == nil {
+			r.Conflicts = []string{}
+		}
+		if r.Kinds == nil {
+			r.Kinds = []string{}
+		}
+		for _, f := range u.Drift.Findings {
+			r.Drifts = append(r.Drifts, inventoryDrift{f.Kind, f.Region, f.Message})
+		}
+		recs = append(recs, r)
+	}
+	j, err := json.Marshal(recs)
+	if err != nil {
+		return 0, fmt.Errorf("encode drift: %w", err)
+	}
+	tag, err := db.Exec(ctx, `
+UPDATE inventory_secrets i SET drift_policy = u.policy,
+    drift_conflicts = ARRAY(SELECT jsonb_array_elements_text(coalesce(u.conflicts, '[]'))),
+    drift_kinds = ARRAY(SELECT jsonb_array_elements_text(coalesce(u.kinds, '[]'))),
+    drifts = u.drifts, drift_computed_at = $2, drift_read_at = i.read_at, drift_policies = $3
+FROM jsonb_to_recordset($1::jsonb) AS u(arn text, read_at timestamptz, policy text, conflicts jsonb, kinds jsonb, drifts jsonb)
+WHERE i.arn = u.arn AND i.read_at = u.read_at`, string(j), computedAt, policies)
+	if err != nil {
+		return 0, fmt.Errorf("set inventory drift: %w", err)
+	}
+	return tag.RowsAffected(), nil
+}
+
+// StaleDrift returns up to limit rows after the cursor (nil: from the
+// start), in (account, region, arn) order, whose stored drift is not that
+// of their current reading under the policies with digest policies: never
+// computed, computed from an older reading or other policies, or still set
+// on a secret since found gone. It returns the cursor of the next page
+// (nil on the last).
+func (s *Store) StaleDrift(ctx context.Context, db DB, policies string, after *InventoryCursor, limit int) ([]domain.InventorySecret, *InventoryCursor, error) {
+	q := "SELECT " + inventoryColumns + ` FROM inventory_secrets
+WHERE (drift_read_at IS DISTINCT FROM read_at OR drift_policies IS DISTINCT FROM $1 OR (gone AND drift_policy IS NOT NULL))`
+	args := []any{policies, limit + 1}
+	if after != nil {
+		q += " AND (account, region, arn) > ($3, $4, $5)"
+		args = append(args, after.Account, after.Region, after.ARN)
+	}
+	q += " ORDER BY account, region, arn LIMIT $2"
+	rows, err := db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("stale drift: %w", err)
+	}
+	list, err := scanInventory(rows)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(list) <= limit {
+		return list, nil, nil
+	}
+	list = list[:limit]
+	last := list[limit-1]
+	return list, &InventoryCursor{Account: last.Account, Region: last.Region, ARN: last.ARN}, nil
 }

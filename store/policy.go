@@ -35,6 +35,17 @@ func LockPolicies(ctx context.Context, tx pgx.Tx) error {
 	return nil
 }
 
+// LockDrift takes the transaction-scoped lock under which one page of
+// stale drift is computed and stored, so that processes and requests
+// computing drift at once take turns over pages instead of doing the same
+// rows twice.
+func LockDrift(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('replicad.drift', 0))`); err != nil {
+		return fmt.Errorf("lock drift: %w", err)
+	}
+	return nil
+}
+
 // TryLockPolicyReconcile takes, if free, the transaction-scoped lock that
 // lets one process at a time reconcile the policy.
 func TryLockPolicyReconcile(ctx context.Context, tx pgx.Tx, name string) (bool, error) {

@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"go.opentelemetry.io/otel/trace"
@@ -97,6 +98,9 @@ type Client struct {
 	creds    map[string]aws.CredentialsProvider
 	mu       sync.Mutex
 	byRegion map[clientKey]*secretsmanager.Client
+	// kmsByRegion holds the KMS clients alias resolution uses (guarded
+	// by mu).
+	kmsByRegion map[clientKey]*kms.Client
 }
 
 type clientKey struct{ account, region string }

@@ -35,6 +35,38 @@ type InventorySecret struct {
 	// no longer lists it; the row is kept, never silently dropped.
 	Gone      bool
 	GoneSince time.Time
+	// Drift is the secret's drift as last computed against the
+	// replication policy that selects it.
+	Drift SecretDrift
+}
+
+// SecretDrift is a secret's drift as last computed and stored on its
+// inventory row.
+type SecretDrift struct {
+	// Policy is the replication policy that selects the secret; "" when
+	// none does (then nothing else is set).
+	Policy string
+	// Conflicts are the other policies that select the secret with
+	// different desires: the secret is in conflict, left alone, and has no
+	// drift computed (Findings is empty).
+	Conflicts []string
+	// Findings are the differences from Policy, in drift.Classify's order.
+	// Messages are AWS's, unredacted: callers redact them before they
+	// leave the process.
+	Findings []DriftFinding
+	// ComputedAt is when the drift was computed; zero when never.
+	ComputedAt time.Time
+}
+
+// Kinds are the distinct drift kinds of the findings, in order.
+func (d SecretDrift) Kinds() []string {
+	var out []string
+	for _, f := range d.Findings {
+		if len(out) == 0 || out[len(out)-1] != f.Kind {
+			out = append(out, f.Kind)
+		}
+	}
+	return out
 }
 
 // Replica returns the secret's replica in region.

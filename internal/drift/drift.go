@@ -39,6 +39,19 @@ type Desired struct {
 	// PrimaryRegions, when not empty, are the Regions a selected secret's
 	// primary is expected in.
 	PrimaryRegions []string
+	// SameKey, if set, decides whether a desired Region's key (want) and
+	// the key AWS reports for its replica (got) are the same key; callers
+	// that resolved aliases in each Region (KMS) compare key ARNs with it.
+	// Nil compares the references as written, the AWS managed key's names
+	// being equal.
+	SameKey func(region, want, got string) bool
+}
+
+func (d Desired) sameKey(region, want, got string) bool {
+	if sameKey(want, got) {
+		return true
+	}
+	return d.SameKey != nil && d.SameKey(region, want, got)
 }
 
 // Drift is one difference between a secret and its policy.
@@ -73,7 +86,7 @@ func Classify(want Desired, got domain.InventorySecret) []Drift {
 			missing = append(missing, Drift{Kind: KindMissingRegion, Region: region})
 		case r.Status == domain.StatusFailed:
 			failed = append(failed, Drift{Kind: KindFailedReplica, Region: region, Message: r.StatusMessage})
-		case !sameKey(key, r.KMSKeyID):
+		case !want.sameKey(region, key, r.KMSKeyID):
 			keys = append(keys, Drift{Kind: KindKMSKeyDiffers, Region: region})
 		}
 	}

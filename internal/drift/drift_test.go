@@ -82,3 +82,33 @@ func TestFixFor(t *testing.T) {
 		}
 	}
 }
+
+// SameKey decides key equality where references differ as written: an
+// alias and the key it resolves to are the same key.
+func TestClassifySameKey(t *testing.T) {
+	resolved := map[string]string{"eu-west-1/alias/eu": "key-1"}
+	want := Desired{
+		Replicas: map[string]string{"eu-west-1": "alias/eu"},
+		SameKey: func(region, w, g string) bool {
+			if r, ok := resolved[region+"/"+w]; ok {
+				w = r
+			}
+			return w == g
+		},
+	}
+	sec := func(key string) domain.InventorySecret {
+		return domain.InventorySecret{Region: "us-east-1", Replicas: []domain.Replica{{Region: "eu-west-1", KMSKeyID: key, Status: domain.StatusInSync}}}
+	}
+	if got := Classify(want, sec("key-1")); len(got) != 0 {
+		t.Errorf("the alias's key: %v", got)
+	}
+	if got := Classify(want, sec("key-2")); len(got) != 1 || got[0].Kind != KindKMSKeyDiffers {
+		t.Errorf("another key: %v", got)
+	}
+	// The managed key's names stay equal without asking.
+	want.Replicas["eu-west-1"] = ""
+	want.SameKey = func(string, string, string) bool { t.Error("asked about the managed key"); return false }
+	if got := Classify(want, sec("alias/aws/secretsmanager")); len(got) != 0 {
+		t.Errorf("managed key: %v", got)
+	}
+}

@@ -138,6 +138,11 @@ type Config struct {
 	// NoInventoryRefresh turns off the DescribeSecret that records, in the
 	// inventory, the secret an operation changed when it ends.
 	NoInventoryRefresh bool
+	// DriftInterval is how often the inventory rows whose stored drift is
+	// stale are recomputed in the background (default
+	// DriftIntervalDefault; negative: never, only on replicad's own
+	// changes and before drift-filtered reads).
+	DriftInterval time.Duration
 }
 
 // Engine accepts and executes operations.
@@ -155,6 +160,9 @@ type Engine struct {
 	wait   *waiters
 	status *statusCache
 	accept *committer
+	// keys resolves KMS aliases per (account, Region); nil when the AWS
+	// adapter cannot (aliases then compare as written).
+	keys *keyCache
 }
 
 // New returns an Engine. api serves requests; work is the queue's own pool.
@@ -175,6 +183,7 @@ func New(api, work *pgxpool.Pool, box *seal.Box, red *redact.Redactor, sm Secret
 	def(&cfg.ApprovalSweep, ApprovalSweepDefault)
 	def(&cfg.ReconcileInterval, ReconcileIntervalDefault)
 	def(&cfg.PolicyRetryBackoff, PolicyRetryBackoffDefault)
+	def(&cfg.DriftInterval, DriftIntervalDefault)
 	if cfg.WriteRate == 0 {
 		cfg.WriteRate = awssm.WriteRateDefault
 	}
@@ -191,6 +200,9 @@ func New(api, work *pgxpool.Pool, box *seal.Box, red *redact.Redactor, sm Secret
 	e := &Engine{api: api, work: work, store: store.New(box), sm: sm, box: box, red: red, cfg: cfg, log: cfg.Logger, wait: newWaiters(),
 		status: newStatusCache(cfg.StatusCacheTTL),
 		tracer: cfg.TracerProvider.Tracer("github.com/replicad/replicad/internal/engine")}
+	if kr, ok := sm.(KeyResolver); ok {
+		e.keys = newKeyCache(kr, cfg.Logger, red)
+	}
 	q, err := queue.New(work, e, cfg.Queue)
 	if err != nil {
 		return nil, err
@@ -232,9 +244,15 @@ func (e *Engine) Run(ctx context.Context, drain time.Duration) error {
 		defer close(reconcileDone)
 		e.reconcileLoop(ctx)
 	}()
+	driftDone := make(chan struct{})
+	go func() {
+		defer close(driftDone)
+		e.driftLoop(ctx)
+	}()
 	<-ctx.Done()
 	<-expiryDone
 	<-reconcileDone
+	<-driftDone
 	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), drain)
 	defer cancel()
 	err := e.queue.Stop(stopCtx)

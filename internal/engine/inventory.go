@@ -13,40 +13,110 @@ import (
 // ErrSecretNotInInventory: no inventory row has that ARN.
 var ErrSecretNotInInventory = store.ErrSecretNotFound
 
-// ErrDriftNotComputed: a drift filter was asked of an inventory that has
-// no replication policy to compute drift against.
-var ErrDriftNotComputed = errors.New("drift is computed against replication policies, and this server has none")
-
 // InventoryCursor is the keyset position after a page of the inventory.
 type InventoryCursor = store.InventoryCursor
 
 // ListInventory returns a page of the inventory matching f after the
 // cursor (nil: from the start) and the cursor of the next page (nil on the
-// last page).
+// last page). A drift filter first brings every stale row's drift up to
+// date, so that it never filters on drift older than the row's reading or
+// the policies.
 func (e *Engine) ListInventory(ctx context.Context, f domain.InventoryFilter, after *InventoryCursor, limit int) ([]domain.InventorySecret, *InventoryCursor, error) {
 	if f.Drift != domain.DriftAny || f.DriftKind != "" {
-		return nil, nil, ErrDriftNotComputed
+		if _, err := e.UpdateDrift(ctx); err != nil {
+			return nil, nil, err
+		}
 	}
-	return e.store.ListInventory(ctx, e.api, f, after, limit)
+	rows, next, err := e.store.ListInventory(ctx, e.api, f, after, limit)
+	for i := range rows {
+		e.redactDrift(&rows[i].Drift)
+	}
+	return rows, next, err
 }
 
-// InventorySecret returns the inventory row of the secret with arn and its
-// most recent operations (newest first, at most ops of them).
-func (e *Engine) InventorySecret(ctx context.Context, arn string, ops int) (domain.InventorySecret, []domain.Operation, error) {
-	sec, err := e.store.GetInventory(ctx, e.api, arn)
-	if err != nil {
-		return domain.InventorySecret{}, nil, err
+// redactDrift removes account ids from AWS's messages before they leave
+// the engine.
+func (e *Engine) redactDrift(d *domain.SecretDrift) {
+	for i := range d.Findings {
+		d.Findings[i].Message = e.red.Text(d.Findings[i].Message)
 	}
-	if ops <= 0 {
-		return sec, nil, nil
+}
+
+// SecretDetail is one secret of the inventory with what bears on it.
+type SecretDetail struct {
+	// Secret is the inventory row, its drift brought up to date.
+	Secret domain.InventorySecret
+	// Policy is the replication policy that selects the secret (nil when
+	// none does); Secret.Drift says how the secret differs from it.
+	Policy *domain.Policy
+	// Operations are the secret's most recent operations, newest first.
+	Operations []domain.Operation
+}
+
+// recentOpsPages bounds the pages of a secret name's operations read to
+// find the operations on one secret: names may be shared across accounts
+// and Regions, whose operations are skipped.
+const recentOpsPages = 5
+
+// InventorySecret returns the inventory row of the secret with arn, with
+// its drift recomputed now, the policy selecting it, and its most recent
+// operations (newest first, at most ops of them).
+func (e *Engine) InventorySecret(ctx context.Context, arn string, ops int) (SecretDetail, error) {
+	sec, err := e.updateDriftOf(ctx, arn)
+	if err != nil {
+		return SecretDetail{}, err
+	}
+	e.redactDrift(&sec.Drift)
+	out := SecretDetail{Secret: sec}
+	if sec.Drift.Policy != "" {
+		p, err := e.store.GetPolicy(ctx, e.api, sec.Drift.Policy)
+		switch {
+		case err == nil:
+			out.Policy = &p
+		case !errors.Is(err, store.ErrPolicyNotFound):
+			return SecretDetail{}, err
+		}
 	}
 	// Operations queue per secret name (secretid.ID.Key), whatever ARN or
-	// name they were requested with.
-	recent, err := e.store.List(ctx, e.api, domain.OperationFilter{SecretKey: sec.Name, Limit: ops})
-	if err != nil {
-		return domain.InventorySecret{}, nil, err
+	// name they were requested with: read that name's, newest first, and
+	// keep those on this secret.
+	f := domain.OperationFilter{SecretKey: sec.Name, Limit: ops}
+	for range recentOpsPages {
+		if ops <= 0 || len(out.Operations) >= ops {
+			break
+		}
+		page, err := e.store.List(ctx, e.api, f)
+		if err != nil {
+			return SecretDetail{}, err
+		}
+		for _, op := range page {
+			if operationIsOn(op, sec) && len(out.Operations) < ops {
+				out.Operations = append(out.Operations, op)
+			}
+		}
+		if len(page) < f.Limit {
+			break
+		}
+		f.BeforeSeq = page[len(page)-1].Seq
 	}
-	return sec, recent, nil
+	return out, nil
+}
+
+// operationIsOn reports whether op acted on sec: by its ARN (in any
+// Region: a promotion names the replica's), or by name in sec's Region,
+// where a bare name resolves.
+func operationIsOn(op domain.Operation, sec domain.InventorySecret) bool {
+	if op.Params.SecretID == sec.ARN {
+		return true
+	}
+	id, err := secretid.Parse(op.Params.SecretID)
+	if err != nil {
+		return false
+	}
+	if id.IsARN() {
+		return id.Account == sec.Account && id.Name == sec.Name
+	}
+	return id.Name == sec.Name && op.AWSRegion == sec.Region
 }
 
 // refreshTimeout bounds the inventory refresh after an operation.
@@ -108,6 +178,10 @@ func (e *Engine) refreshInventory(ctx context.Context, op domain.Operation, seen
 		}
 		if _, err := e.store.UpsertInventory(ctx, e.work, domain.InventoryFromSecret(sec, at)); err != nil {
 			e.log.WarnContext(ctx, "inventory refresh after an operation failed", "operation_id", op.ID.String(), "error", err)
+			continue
+		}
+		if _, err := e.updateDriftOf(ctx, sec.ARN); err != nil {
+			e.log.WarnContext(ctx, "drift after an inventory refresh", "operation_id", op.ID.String(), "error", e.red.Text(err.Error()))
 		}
 	}
 }

@@ -48,6 +48,9 @@ const inventoryPage = 1000
 // overlapping writes cannot both commit.
 func (e *Engine) CreatePolicy(ctx context.Context, p domain.Policy, validateOnly bool) (domain.Policy, error) {
 	p.ETag = newETag()
+	if err := e.checkPolicyKeys(ctx, p); err != nil {
+		return domain.Policy{}, err
+	}
 	err := pgx.BeginFunc(ctx, e.api, func(tx pgx.Tx) error {
 		if err := store.LockPolicies(ctx, tx); err != nil {
 			return err
@@ -69,12 +72,18 @@ func (e *Engine) CreatePolicy(ctx context.Context, p domain.Policy, validateOnly
 	if err != nil {
 		return domain.Policy{}, err
 	}
+	if !validateOnly {
+		e.driftAfterPolicyChange(ctx)
+	}
 	return p, nil
 }
 
 // UpdatePolicy replaces the stored policy named p.Name. A non-empty p.ETag
 // must be the stored etag (AIP-154).
 func (e *Engine) UpdatePolicy(ctx context.Context, p domain.Policy, validateOnly bool) (domain.Policy, error) {
+	if err := e.checkPolicyKeys(ctx, p); err != nil {
+		return domain.Policy{}, err
+	}
 	err := pgx.BeginFunc(ctx, e.api, func(tx pgx.Tx) error {
 		if err := store.LockPolicies(ctx, tx); err != nil {
 			return err
@@ -99,13 +108,20 @@ func (e *Engine) UpdatePolicy(ctx context.Context, p domain.Policy, validateOnly
 	if err != nil {
 		return domain.Policy{}, err
 	}
+	if !validateOnly {
+		e.driftAfterPolicyChange(ctx)
+	}
 	return p, nil
 }
 
 // DeletePolicy deletes a policy; a non-empty etag must match. Its
 // operations already accepted run to their end.
 func (e *Engine) DeletePolicy(ctx context.Context, name, etag string) (domain.Policy, error) {
-	return e.store.DeletePolicy(ctx, e.api, name, etag)
+	p, err := e.store.DeletePolicy(ctx, e.api, name, etag)
+	if err == nil {
+		e.driftAfterPolicyChange(ctx)
+	}
+	return p, err
 }
 
 // GetPolicy returns one policy.
@@ -224,7 +240,6 @@ func (e *Engine) evaluate(ctx context.Context, db store.DB, p domain.Policy, oth
 		f.TagKey, f.TagValue = k, v
 		break
 	}
-	want := drift.DesiredOf(p)
 	ev := evaluation{globs: sel.Globs(), globHits: make([]int, len(sel.Globs()))}
 	var cursor *store.InventoryCursor
 	for {
@@ -247,7 +262,7 @@ func (e *Engine) evaluate(ctx context.Context, db store.DB, p domain.Policy, oth
 					es.conflicts = append(es.conflicts, r.name)
 				}
 			}
-			es.drifts = drift.Classify(want, sec)
+			es.drifts = e.classifyFor(ctx, p, sec)
 			es.ops, es.unfixed = drift.Plan(p, es.drifts)
 			ev.selected = append(ev.selected, es)
 		}
@@ -299,6 +314,9 @@ func (e *Engine) findings(ds []drift.Drift) []domain.DriftFinding {
 // and how long they would take at p's share of the write budget. At most
 // maxSecrets secrets are listed; the counts cover all.
 func (e *Engine) PlanPolicy(ctx context.Context, p domain.Policy, maxSecrets int) (domain.PolicyPlan, error) {
+	if err := e.checkPolicyKeys(ctx, p); err != nil {
+		return domain.PolicyPlan{}, err
+	}
 	others, err := e.othersThan(ctx, e.api, p.Name)
 	if err != nil {
 		return domain.PolicyPlan{}, err
@@ -405,8 +423,12 @@ func newETag() string {
 	return hex.EncodeToString(b)
 }
 
-func classifyFor(p domain.Policy, sec domain.InventorySecret) []drift.Drift {
-	return drift.Classify(drift.DesiredOf(p), sec)
+// classifyFor classifies sec's drift from p, comparing KMS keys through
+// KMS (an alias by the key it points to in the replica's Region). Where KMS
+// cannot answer, keys count as the same: nothing is fixed on a guess.
+func (e *Engine) classifyFor(ctx context.Context, p domain.Policy, sec domain.InventorySecret) []drift.Drift {
+	unsure := false
+	return drift.Classify(e.desiredFor(ctx, p, sec.Account, &unsure), sec)
 }
 
 func planFor(p domain.Policy, ds []drift.Drift) ([]drift.Op, bool) { return drift.Plan(p, ds) }

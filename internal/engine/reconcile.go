@@ -134,7 +134,7 @@ func (e *Engine) reconcilePolicy(ctx context.Context, p domain.Policy, all []dom
 				}
 				res.Refreshed++
 				s.sec = fresh
-				s.drifts = classifyFor(p, fresh)
+				s.drifts = e.classifyFor(ctx, p, fresh)
 				s.ops, s.unfixed = planFor(p, s.drifts)
 			}
 			if len(s.ops) == 0 {
@@ -208,6 +208,8 @@ func (e *Engine) refresh(ctx context.Context, old domain.InventorySecret) (domai
 	}
 	if _, err := e.store.UpsertInventory(ctx, e.api, fresh); err != nil {
 		e.log.WarnContext(ctx, "policy: record secret", "secret", e.red.ARN(old.ARN), "error", e.red.Text(err.Error()))
+	} else if _, err := e.updateDriftOf(ctx, fresh.ARN); err != nil {
+		e.log.WarnContext(ctx, "policy: drift of a refreshed secret", "secret", e.red.ARN(old.ARN), "error", e.red.Text(err.Error()))
 	}
 	return fresh, true
 }

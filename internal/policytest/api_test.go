@@ -3,6 +3,9 @@ package policytest_test
 import (
 	"context"
 	"encoding/json"
+	"net/url"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -252,6 +255,29 @@ func TestPolicyOverlapAndConflict(t *testing.T) {
 		for _, o := range f.policyOps(t, name) {
 			if o.Key == key {
 				t.Errorf("policy %s touched the secret in conflict: %+v", name, o)
+			}
+		}
+	}
+	// The inventory says so too: the secret's row names its policy and
+	// the one it conflicts with, and it is neither drifted nor compliant.
+	inv := replicadv1.NewInventoryServiceClient(f.env.Conn)
+	g, err := inv.GetSecret(ctx, &replicadv1.GetSecretRequest{SecretId: arn})
+	if err != nil || g.GetSecret().GetPolicy() != "a" || !g.GetSecret().GetInConflict() ||
+		!slices.Equal(g.GetConflictingPolicies(), []string{"b"}) || len(g.GetDrifts()) != 0 || g.GetPolicy().GetName() != "a" {
+		t.Errorf("GetSecret of the secret in conflict: %v %s", err, protojson.Format(g))
+	}
+	if code, out := f.env.REST(t, "GET", "/v1/secrets/"+strings.ReplaceAll(url.PathEscape(arn), ":", "%3A"), nil); code != 200 ||
+		!strings.Contains(string(out), `"conflicting_policies":["b"]`) {
+		t.Errorf("REST GetSecret of the secret in conflict: %d %s", code, out)
+	}
+	for _, d := range []replicadv1.DriftFilter{replicadv1.DriftFilter_DRIFT_FILTER_DRIFTED, replicadv1.DriftFilter_DRIFT_FILTER_COMPLIANT} {
+		resp, err := inv.ListSecrets(ctx, &replicadv1.ListSecretsRequest{Drift: d, PageSize: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range resp.GetSecrets() {
+			if s.GetArn() == arn {
+				t.Errorf("%s lists the secret in conflict", d)
 			}
 		}
 	}

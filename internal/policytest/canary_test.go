@@ -65,6 +65,18 @@ func TestPolicyCanariesNeverLeak(t *testing.T) {
 	if err == nil {
 		t.Fatal("overlapping policy accepted")
 	}
+	// A missing alias, named by an alias ARN that carries the account.
+	noAlias := &replicadv1.ReplicationPolicy{Name: "no-alias", Mode: replicadv1.PolicyMode_POLICY_MODE_REPORT,
+		Selector: &replicadv1.PolicySelector{Accounts: []string{account}, NameGlobs: []string{"nothing/**"}},
+		Replicas: []*replicadv1.DesiredReplica{{Region: "eu-west-1", KmsKeyId: "arn:aws:kms:eu-west-1:" + account + ":alias/canary-missing"}}}
+	_, err = f.policies.CreateReplicationPolicy(ctx, &replicadv1.CreateReplicationPolicyRequest{Policy: noAlias})
+	record(err)
+	if err == nil {
+		t.Fatal("a policy with a missing alias accepted")
+	}
+	noAliasBody, _ := protojson.Marshal(noAlias)
+	_, out = f.env.REST(t, "POST", "/v1/policies:plan", []byte(`{"policy": `+string(noAliasBody)+`}`))
+	errs = append(errs, string(out))
 	waitFor(t, time.Minute, "compliance", func() (bool, string) {
 		st := f.status(t, "canary")
 		return st.GetCompliantAll(), protojson.Format(st)

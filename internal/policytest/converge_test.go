@@ -39,6 +39,7 @@ func fleetSize(t *testing.T) int {
 // and REST.
 func TestPolicyConvergesFleet(t *testing.T) {
 	f := start(t)
+	f.kmsKey(t, "", "eu-west-1", "alias/fleet-eu")
 	ctx := context.Background()
 	n := fleetSize(t)
 	primaries := []string{"us-east-1", "us-west-2"}

@@ -48,6 +48,8 @@ func driftsOf(plan *replicadv1.PlanReplicationPolicyResponse) map[string][]strin
 // key; an unexpected primary and a scheduled deletion are only reported.
 func TestPolicyDriftKindsAndBehaviours(t *testing.T) {
 	f := start(t)
+	f.kmsKey(t, "", "eu-west-1", "alias/eu")
+	f.kmsKey(t, "", "eu-west-1", "alias/other")
 	ctx := context.Background()
 	const euKey = "alias/eu"
 	missing := f.seed(t, "us-east-1", "drift/missing", nil)

@@ -44,6 +44,9 @@ func TestPolicyFleetTwoAccountsThreeRegions(t *testing.T) {
 		c.Inventory.Poll = 100 * time.Millisecond
 		c.AWS.WriteRate = 1000
 	})
+	for _, a := range accounts {
+		f.kmsKey(t, a, "us-west-2", "alias/gold")
+	}
 	var specs []standin.SeedSecret
 	for i := range total {
 		specs = append(specs, standin.SeedSecret{Account: accounts[i%2], Region: fleetRegions[(i/2)%3],

@@ -63,6 +63,18 @@ func startWith(t *testing.T, opts standin.Options, logs io.Writer, configure ...
 	return &fixture{env: env, sm: sm, endpoint: srv.URL, policies: replicadv1.NewPolicyServiceClient(env.Conn), inv: store.New(nil)}
 }
 
+// kmsKey creates a KMS key with alias in account's region of the
+// stand-in (account "" is its default): a policy's aliases must exist in
+// their Regions.
+func (f *fixture) kmsKey(t *testing.T, account, region, alias string) string {
+	t.Helper()
+	_, arn, err := f.sm.CreateKMSKey(account, region, alias)
+	if err != nil {
+		t.Fatalf("CreateKMSKey %s in %s: %v", alias, region, err)
+	}
+	return arn
+}
+
 func (f *fixture) client(region string) *secretsmanager.Client {
 	return testenv.SecretsManager(f.endpoint, region)
 }

@@ -39,6 +39,15 @@ func (f *fixture) inventory(t *testing.T, name string) {
 	}
 }
 
+// kmsAlias creates a key with alias in region of the stand-in: a policy's
+// aliases must exist in their Regions.
+func (f *fixture) kmsAlias(t *testing.T, region, alias string) {
+	t.Helper()
+	if _, _, err := f.standin.CreateKMSKey("", region, alias); err != nil {
+		t.Fatal(err)
+	}
+}
+
 const policyYAML = `name: cli-fleet
 selector:
   name_globs: ["cli/**", "typo/**"]
@@ -55,6 +64,7 @@ write_budget_share: 1
 // delete work.
 func TestPolicyCommands(t *testing.T) {
 	f := start(t, func(c *daemon.Config) { c.Engine.ReconcileInterval = 100 * time.Millisecond })
+	f.kmsAlias(t, "eu-west-1", "alias/cli-eu")
 	for _, n := range []string{"cli/a", "cli/b", "cli/c"} {
 		f.inventory(t, f.seed(t, n))
 	}
@@ -87,6 +97,14 @@ func TestPolicyCommands(t *testing.T) {
 	if r.code != 0 || !strings.Contains(r.stdout, "cli-fleet: 3/3 compliant") || !strings.Contains(r.stdout, "Compliant:   yes") {
 		t.Fatalf("status --wait: exit %d", r.code)
 	}
+	d, err := testenv.SecretsManager(f.endpoint, "us-east-1").DescribeSecret(context.Background(), &secretsmanager.DescribeSecretInput{SecretId: aws.String("cli/a")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	arn := aws.ToString(d.ARN)
+	if r := f.run(t, "secrets", "get", arn); r.code != 0 || !strings.Contains(r.stdout, "cli-fleet (compliant)") {
+		t.Errorf("secrets get of a compliant secret: exit %d\n%s", r.code, r.stdout)
+	}
 	if r := f.run(t, "policy", "list"); r.code != 0 || !strings.Contains(r.stdout, "cli-fleet") {
 		t.Errorf("list: %d", r.code)
 	}
@@ -98,6 +116,16 @@ func TestPolicyCommands(t *testing.T) {
 	}
 	if r := f.run(t, "policy", "get", "cli-fleet"); r.code != 4 || !strings.Contains(r.stderr, "NOT_FOUND") {
 		t.Errorf("get after delete: %d", r.code)
+	}
+	if r := f.run(t, "secrets", "get", arn); r.code != 0 || !strings.Contains(r.stdout, "none selects it") {
+		t.Errorf("secrets get once no policy selects it: exit %d\n%s", r.code, r.stdout)
+	}
+	missing := filepath.Join(t.TempDir(), "missing.yaml")
+	if err := os.WriteFile(missing, []byte(strings.Replace(policyYAML, "alias/cli-eu", "alias/cli-nowhere", 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := f.run(t, "policy", "create", missing); r.code != 2 || !strings.Contains(r.stderr, "policy.replicas[0].kms_key_id") {
+		t.Errorf("a policy with a missing alias: exit %d, stderr %s", r.code, r.stderr)
 	}
 	bad := filepath.Join(t.TempDir(), "bad.yaml")
 	if err := os.WriteFile(bad, []byte("name: x\nselector: {}\nreplicas: [{region: nowhere}]\nmode: POLICY_MODE_ENFORCE\n"), 0o600); err != nil {
@@ -129,6 +157,7 @@ rules:
 		c.JWKSFile, c.JWTIssuer, c.JWTAudience = issuer.JWKSFile, issuer.Issuer, issuer.Audience
 		c.PolicyFile = policyFile
 	})
+	f.kmsAlias(t, "eu-west-1", "alias/cli-eu")
 	dir := t.TempDir()
 	plain := filepath.Join(dir, "plain.yaml")
 	prune := filepath.Join(dir, "prune.yaml")

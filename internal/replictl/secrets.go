@@ -188,7 +188,26 @@ func writeInventorySecret(w io.Writer, resp *replicadv1.GetSecretResponse) {
 	default:
 		fmt.Fprintln(tw, "state\tpresent")
 	}
+	switch {
+	case len(resp.GetConflictingPolicies()) > 0:
+		fmt.Fprintf(tw, "policy\t%s, in conflict with %s: left alone\n", dash(s.GetPolicy()), strings.Join(resp.GetConflictingPolicies(), ", "))
+	case s.GetPolicy() == "":
+		fmt.Fprintln(tw, "policy\tnone selects it")
+	case len(resp.GetDrifts()) == 0:
+		fmt.Fprintf(tw, "policy\t%s (compliant)\n", s.GetPolicy())
+	default:
+		fmt.Fprintf(tw, "policy\t%s (drifted)\n", s.GetPolicy())
+	}
 	_ = tw.Flush()
+	if len(resp.GetDrifts()) > 0 {
+		fmt.Fprintln(w, "\ndrift:")
+		tw = table(w)
+		fmt.Fprintln(tw, "KIND\tREGION\tMESSAGE")
+		for _, d := range resp.GetDrifts() {
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", strings.TrimPrefix(d.GetKind().String(), "DRIFT_KIND_"), d.GetRegion(), dash(printable(d.GetMessage())))
+		}
+		_ = tw.Flush()
+	}
 	fmt.Fprintln(w)
 	if len(s.GetReplicas()) == 0 {
 		fmt.Fprintln(w, "no replicas")

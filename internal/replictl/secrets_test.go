@@ -92,6 +92,10 @@ func TestSecretsListAndGet(t *testing.T) {
 		t.Errorf("secrets get -o json: %d %s", r.code, r.stdout)
 	}
 
+	// No policy selects these secrets: none is drifted.
+	if r := f.run(t, "secrets", "list", "--drift", "yes"); r.code != 0 || strings.Contains(r.stdout, "cli/") {
+		t.Errorf("secrets list --drift yes without a policy: exit %d, %s", r.code, r.stdout)
+	}
 	for _, tc := range []struct {
 		args []string
 		code int
@@ -100,7 +104,7 @@ func TestSecretsListAndGet(t *testing.T) {
 		{[]string{"secrets", "get", "cli/00"}, replictl.ExitUsage, "ARN"},
 		{[]string{"secrets", "list", "--account", "12"}, replictl.ExitUsage, "account"},
 		{[]string{"secrets", "list", "--replica-status", "sideways"}, replictl.ExitUsage, "replica-status"},
-		{[]string{"secrets", "list", "--drift", "yes"}, replictl.ExitError, "drift"},
+		{[]string{"secrets", "list", "--drift", "maybe"}, replictl.ExitUsage, "drift"},
 		{[]string{"secrets", "frobnicate"}, replictl.ExitUsage, "unknown subcommand"},
 	} {
 		r := f.run(t, tc.args...)

@@ -14,7 +14,9 @@
 //
 // CreateSecret, DescribeSecret, ListSecrets, ReplicateSecretToRegions,
 // RemoveRegionsFromReplication, StopReplicationToReplica, DeleteSecret and
-// GetSecretValue, for every Region of the aws partition behind one endpoint.
+// GetSecretValue, for every Region of the aws partition behind one endpoint;
+// STS AssumeRole (sts.go); and KMS CreateKey, CreateAlias, DescribeKey and
+// ListAliases, per (account, Region), for key alias resolution (kms.go).
 // The Region of a call is the one in the SigV4 Authorization header's
 // credential scope, as the SDK signs it; the signature itself is not checked.
 // Errors use AWS's shape ({"__type":..., "message":...}, HTTP 400, or 500 for

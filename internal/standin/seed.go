@@ -71,6 +71,9 @@ type SeedReplica struct {
 	// Failed, if set, is the status message of a Failed replica: the
 	// replica secret is not created in its Region, as on AWS.
 	Failed string `json:"failed,omitempty"`
+	// InProgressFor, if set, keeps the replica InProgress for that long
+	// from the seeding, whatever Options.ReplicationDelay says.
+	InProgressFor time.Duration `json:"inProgressFor,omitempty"`
 }
 
 // SeedSecrets creates many secrets at once, directly, under one lock: no
@@ -129,9 +132,18 @@ func (s *Server) SeedSecrets(ctx context.Context, specs []SeedSecret) ([]string,
 			}
 		}
 		st.region(sp.Region)[sec.name] = sec
+		s.ensureKMSAlias(account, sp.Region, sp.KMSKeyID)
+		for _, r := range sp.Replicas {
+			s.ensureKMSAlias(account, r.Region, r.KMSKeyID)
+		}
 		if len(rr) > 0 {
 			s.replicate(st, sec, rr, false, now.Add(-s.delay))
 			for _, r := range sp.Replicas {
+				if r.InProgressFor > 0 {
+					if rep := sec.replicaIn(r.Region); rep != nil {
+						rep.readyAt = now.Add(r.InProgressFor)
+					}
+				}
 				if r.Failed == "" {
 					continue
 				}
@@ -182,8 +194,17 @@ var DemoFleetRegions = []string{"us-east-1", "eu-west-1", "ap-southeast-2"}
 // SeedFleetDemo fills the default account and DemoAccountB with a few
 // dozen secrets across DemoFleetRegions, so a demo's inventory is not
 // empty: tagged by team and environment, some replicated (with a KMS key),
-// one with a Failed replica. Values are placeholders. It returns the ARNs.
+// one with a Failed replica. Values are placeholders. Both accounts get a
+// KMS key aliased alias/replica-REGION in each of DemoFleetRegions and
+// us-west-2, for policies to name. It returns the ARNs.
 func (s *Server) SeedFleetDemo(ctx context.Context) ([]string, error) {
+	s.mu.Lock()
+	for _, account := range []string{s.account, DemoAccountB} {
+		for _, region := range append(slices.Clone(DemoFleetRegions), "us-west-2") {
+			s.ensureKMSAlias(account, region, "alias/replica-"+region)
+		}
+	}
+	s.mu.Unlock()
 	apps := []string{"payments/card-token", "payments/ledger-db", "search/index-token", "web/session-key", "web/oauth-client", "batch/queue-creds"}
 	var out []SeedSecret
 	for ai, account := range []string{s.account, DemoAccountB} {

@@ -63,6 +63,8 @@ type Server struct {
 	// account its access key was issued for by AssumeRole, else to the
 	// default account.
 	states map[string]*state
+	// kms holds each (account, Region)'s KMS keys and aliases (kms.go).
+	kms map[kmsPlace]*kmsRegion
 
 	faultsMu sync.RWMutex // guards faults
 	faults   Faults
@@ -101,6 +103,7 @@ func New(opts Options) (*Server, error) {
 		delay:   opts.ReplicationDelay,
 		logger:  logger,
 		states:  map[string]*state{},
+		kms:     map[kmsPlace]*kmsRegion{},
 		faults:  opts.Faults.clone(),
 		meter:   newMeter(),
 
@@ -188,11 +191,12 @@ func (s *Server) Stats() Stats {
 	return st
 }
 
-// Reset deletes every secret in every Region and clears the counters. Faults
+// Reset deletes every secret and KMS key in every Region and clears the counters. Faults
 // are configuration, not state, and are kept.
 func (s *Server) Reset() {
 	s.mu.Lock()
 	s.states = map[string]*state{}
+	s.kms = map[kmsPlace]*kmsRegion{}
 	s.mu.Unlock()
 	s.meter.reset()
 }
@@ -235,6 +239,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if isSTSRequest(r) {
 		s.serveSTS(w, r)
+		return
+	}
+	if isKMSRequest(r) {
+		s.serveKMS(w, r)
 		return
 	}
 	s.serveAPI(w, r.WithContext(withAccount(r.Context(), s.accountOfRequest(r))))

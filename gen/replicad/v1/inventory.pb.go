@@ -339,8 +339,20 @@ type GetSecretResponse struct {
 	// The secret's most recent operations, newest first (those the caller
 	// may read).
 	RecentOperations []*Operation `protobuf:"bytes,2,rep,name=recent_operations,json=recentOperations,proto3" json:"recent_operations,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The replication policy that selects the secret; unset when none does.
+	Policy *ReplicationPolicy `protobuf:"bytes,3,opt,name=policy,proto3" json:"policy,omitempty"`
+	// How the secret differs from policy, by kind then Region, with AWS's
+	// message for a Failed replica (account ids removed). Empty when the
+	// secret complies, is in conflict, or no policy selects it. AWS-computed
+	// states (a replica InProgress) are never drift.
+	Drifts []*Drift `protobuf:"bytes,4,rep,name=drifts,proto3" json:"drifts,omitempty"`
+	// Other policies that select the secret with different desires: the
+	// secret is in conflict, left alone by all of them, and has no drift.
+	ConflictingPolicies []string `protobuf:"bytes,5,rep,name=conflicting_policies,json=conflictingPolicies,proto3" json:"conflicting_policies,omitempty"`
+	// When the drift was computed.
+	DriftTime     *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=drift_time,json=driftTime,proto3" json:"drift_time,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetSecretResponse) Reset() {
@@ -387,6 +399,34 @@ func (x *GetSecretResponse) GetRecentOperations() []*Operation {
 	return nil
 }
 
+func (x *GetSecretResponse) GetPolicy() *ReplicationPolicy {
+	if x != nil {
+		return x.Policy
+	}
+	return nil
+}
+
+func (x *GetSecretResponse) GetDrifts() []*Drift {
+	if x != nil {
+		return x.Drifts
+	}
+	return nil
+}
+
+func (x *GetSecretResponse) GetConflictingPolicies() []string {
+	if x != nil {
+		return x.ConflictingPolicies
+	}
+	return nil
+}
+
+func (x *GetSecretResponse) GetDriftTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DriftTime
+	}
+	return nil
+}
+
 // InventorySecret is the inventory's row for one secret.
 type InventorySecret struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -417,7 +457,17 @@ type InventorySecret struct {
 	// A complete scan of the secret's account and Region no longer lists it.
 	Gone bool `protobuf:"varint,13,opt,name=gone,proto3" json:"gone,omitempty"`
 	// Since when it is gone.
-	GoneTime      *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=gone_time,json=goneTime,proto3" json:"gone_time,omitempty"`
+	GoneTime *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=gone_time,json=goneTime,proto3" json:"gone_time,omitempty"`
+	// The name of the replication policy that selects the secret; empty
+	// when none does.
+	Policy string `protobuf:"bytes,15,opt,name=policy,proto3" json:"policy,omitempty"`
+	// The kinds of drift from that policy, as last computed (GetSecret
+	// gives each drift with its Region and message).
+	DriftKinds []DriftKind `protobuf:"varint,16,rep,packed,name=drift_kinds,json=driftKinds,proto3,enum=replicad.v1.DriftKind" json:"drift_kinds,omitempty"`
+	// Policies that select the secret disagree about it (see GetSecret).
+	InConflict bool `protobuf:"varint,17,opt,name=in_conflict,json=inConflict,proto3" json:"in_conflict,omitempty"`
+	// When the drift was last computed.
+	DriftTime     *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=drift_time,json=driftTime,proto3" json:"drift_time,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -550,11 +600,39 @@ func (x *InventorySecret) GetGoneTime() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *InventorySecret) GetPolicy() string {
+	if x != nil {
+		return x.Policy
+	}
+	return ""
+}
+
+func (x *InventorySecret) GetDriftKinds() []DriftKind {
+	if x != nil {
+		return x.DriftKinds
+	}
+	return nil
+}
+
+func (x *InventorySecret) GetInConflict() bool {
+	if x != nil {
+		return x.InConflict
+	}
+	return false
+}
+
+func (x *InventorySecret) GetDriftTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DriftTime
+	}
+	return nil
+}
+
 var File_replicad_v1_inventory_proto protoreflect.FileDescriptor
 
 const file_replicad_v1_inventory_proto_rawDesc = "" +
 	"\n" +
-	"\x1breplicad/v1/inventory.proto\x12\vreplicad.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1breplicad/v1/operation.proto\x1a\x19replicad/v1/options.proto\x1a\x1dreplicad/v1/replication.proto\"\xde\x03\n" +
+	"\x1breplicad/v1/inventory.proto\x12\vreplicad.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1breplicad/v1/operation.proto\x1a\x19replicad/v1/options.proto\x1a\x18replicad/v1/policy.proto\x1a\x1dreplicad/v1/replication.proto\"\xde\x03\n" +
 	"\x12ListSecretsRequest\x12 \n" +
 	"\tpage_size\x18\x01 \x01(\x05B\x03\xe0A\x01R\bpageSize\x12%\n" +
 	"\n" +
@@ -576,10 +654,15 @@ const file_replicad_v1_inventory_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"j\n" +
 	"\x10GetSecretRequest\x12$\n" +
 	"\tsecret_id\x18\x01 \x01(\tB\a\xe0A\x02\xa8\x9f\x19\x01R\bsecretId\x120\n" +
-	"\x11recent_operations\x18\x02 \x01(\x05B\x03\xe0A\x01R\x10recentOperations\"\x8e\x01\n" +
+	"\x11recent_operations\x18\x02 \x01(\x05B\x03\xe0A\x01R\x10recentOperations\"\xe0\x02\n" +
 	"\x11GetSecretResponse\x124\n" +
 	"\x06secret\x18\x01 \x01(\v2\x1c.replicad.v1.InventorySecretR\x06secret\x12C\n" +
-	"\x11recent_operations\x18\x02 \x03(\v2\x16.replicad.v1.OperationR\x10recentOperations\"\xe3\x05\n" +
+	"\x11recent_operations\x18\x02 \x03(\v2\x16.replicad.v1.OperationR\x10recentOperations\x126\n" +
+	"\x06policy\x18\x03 \x01(\v2\x1e.replicad.v1.ReplicationPolicyR\x06policy\x12*\n" +
+	"\x06drifts\x18\x04 \x03(\v2\x12.replicad.v1.DriftR\x06drifts\x121\n" +
+	"\x14conflicting_policies\x18\x05 \x03(\tR\x13conflictingPolicies\x129\n" +
+	"\n" +
+	"drift_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tdriftTime\"\x90\a\n" +
 	"\x0fInventorySecret\x12\x16\n" +
 	"\x03arn\x18\x01 \x01(\tB\x04\xa8\x9f\x19\x01R\x03arn\x12\x1d\n" +
 	"\aaccount\x18\x02 \x01(\tB\x03\x80\x01\x01R\aaccount\x12\x12\n" +
@@ -596,7 +679,14 @@ const file_replicad_v1_inventory_proto_rawDesc = "" +
 	"\x0elast_seen_time\x18\v \x01(\v2\x1a.google.protobuf.TimestampR\flastSeenTime\x127\n" +
 	"\tread_time\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\breadTime\x12\x12\n" +
 	"\x04gone\x18\r \x01(\bR\x04gone\x127\n" +
-	"\tgone_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\bgoneTime\x1a7\n" +
+	"\tgone_time\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\bgoneTime\x12\x16\n" +
+	"\x06policy\x18\x0f \x01(\tR\x06policy\x127\n" +
+	"\vdrift_kinds\x18\x10 \x03(\x0e2\x16.replicad.v1.DriftKindR\n" +
+	"driftKinds\x12\x1f\n" +
+	"\vin_conflict\x18\x11 \x01(\bR\n" +
+	"inConflict\x129\n" +
+	"\n" +
+	"drift_time\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\tdriftTime\x1a7\n" +
 	"\tTagsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01*a\n" +
@@ -632,8 +722,11 @@ var file_replicad_v1_inventory_proto_goTypes = []any{
 	nil,                           // 6: replicad.v1.InventorySecret.TagsEntry
 	(ReplicationStatus)(0),        // 7: replicad.v1.ReplicationStatus
 	(*Operation)(nil),             // 8: replicad.v1.Operation
-	(*ReplicaStatus)(nil),         // 9: replicad.v1.ReplicaStatus
-	(*timestamppb.Timestamp)(nil), // 10: google.protobuf.Timestamp
+	(*ReplicationPolicy)(nil),     // 9: replicad.v1.ReplicationPolicy
+	(*Drift)(nil),                 // 10: replicad.v1.Drift
+	(*timestamppb.Timestamp)(nil), // 11: google.protobuf.Timestamp
+	(*ReplicaStatus)(nil),         // 12: replicad.v1.ReplicaStatus
+	(DriftKind)(0),                // 13: replicad.v1.DriftKind
 }
 var file_replicad_v1_inventory_proto_depIdxs = []int32{
 	7,  // 0: replicad.v1.ListSecretsRequest.replica_status:type_name -> replicad.v1.ReplicationStatus
@@ -641,22 +734,27 @@ var file_replicad_v1_inventory_proto_depIdxs = []int32{
 	5,  // 2: replicad.v1.ListSecretsResponse.secrets:type_name -> replicad.v1.InventorySecret
 	5,  // 3: replicad.v1.GetSecretResponse.secret:type_name -> replicad.v1.InventorySecret
 	8,  // 4: replicad.v1.GetSecretResponse.recent_operations:type_name -> replicad.v1.Operation
-	9,  // 5: replicad.v1.InventorySecret.replicas:type_name -> replicad.v1.ReplicaStatus
-	6,  // 6: replicad.v1.InventorySecret.tags:type_name -> replicad.v1.InventorySecret.TagsEntry
-	10, // 7: replicad.v1.InventorySecret.last_changed_time:type_name -> google.protobuf.Timestamp
-	10, // 8: replicad.v1.InventorySecret.first_seen_time:type_name -> google.protobuf.Timestamp
-	10, // 9: replicad.v1.InventorySecret.last_seen_time:type_name -> google.protobuf.Timestamp
-	10, // 10: replicad.v1.InventorySecret.read_time:type_name -> google.protobuf.Timestamp
-	10, // 11: replicad.v1.InventorySecret.gone_time:type_name -> google.protobuf.Timestamp
-	1,  // 12: replicad.v1.InventoryService.ListSecrets:input_type -> replicad.v1.ListSecretsRequest
-	3,  // 13: replicad.v1.InventoryService.GetSecret:input_type -> replicad.v1.GetSecretRequest
-	2,  // 14: replicad.v1.InventoryService.ListSecrets:output_type -> replicad.v1.ListSecretsResponse
-	4,  // 15: replicad.v1.InventoryService.GetSecret:output_type -> replicad.v1.GetSecretResponse
-	14, // [14:16] is the sub-list for method output_type
-	12, // [12:14] is the sub-list for method input_type
-	12, // [12:12] is the sub-list for extension type_name
-	12, // [12:12] is the sub-list for extension extendee
-	0,  // [0:12] is the sub-list for field type_name
+	9,  // 5: replicad.v1.GetSecretResponse.policy:type_name -> replicad.v1.ReplicationPolicy
+	10, // 6: replicad.v1.GetSecretResponse.drifts:type_name -> replicad.v1.Drift
+	11, // 7: replicad.v1.GetSecretResponse.drift_time:type_name -> google.protobuf.Timestamp
+	12, // 8: replicad.v1.InventorySecret.replicas:type_name -> replicad.v1.ReplicaStatus
+	6,  // 9: replicad.v1.InventorySecret.tags:type_name -> replicad.v1.InventorySecret.TagsEntry
+	11, // 10: replicad.v1.InventorySecret.last_changed_time:type_name -> google.protobuf.Timestamp
+	11, // 11: replicad.v1.InventorySecret.first_seen_time:type_name -> google.protobuf.Timestamp
+	11, // 12: replicad.v1.InventorySecret.last_seen_time:type_name -> google.protobuf.Timestamp
+	11, // 13: replicad.v1.InventorySecret.read_time:type_name -> google.protobuf.Timestamp
+	11, // 14: replicad.v1.InventorySecret.gone_time:type_name -> google.protobuf.Timestamp
+	13, // 15: replicad.v1.InventorySecret.drift_kinds:type_name -> replicad.v1.DriftKind
+	11, // 16: replicad.v1.InventorySecret.drift_time:type_name -> google.protobuf.Timestamp
+	1,  // 17: replicad.v1.InventoryService.ListSecrets:input_type -> replicad.v1.ListSecretsRequest
+	3,  // 18: replicad.v1.InventoryService.GetSecret:input_type -> replicad.v1.GetSecretRequest
+	2,  // 19: replicad.v1.InventoryService.ListSecrets:output_type -> replicad.v1.ListSecretsResponse
+	4,  // 20: replicad.v1.InventoryService.GetSecret:output_type -> replicad.v1.GetSecretResponse
+	19, // [19:21] is the sub-list for method output_type
+	17, // [17:19] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_replicad_v1_inventory_proto_init() }
@@ -666,6 +764,7 @@ func file_replicad_v1_inventory_proto_init() {
 	}
 	file_replicad_v1_operation_proto_init()
 	file_replicad_v1_options_proto_init()
+	file_replicad_v1_policy_proto_init()
 	file_replicad_v1_replication_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{

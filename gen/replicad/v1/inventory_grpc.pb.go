@@ -39,7 +39,9 @@ type InventoryServiceClient interface {
 	// ListSecrets pages through the inventory (AIP-158), ordered by account,
 	// Region and ARN, filtered by every field set in the request.
 	ListSecrets(ctx context.Context, in *ListSecretsRequest, opts ...grpc.CallOption) (*ListSecretsResponse, error)
-	// GetSecret returns one secret's inventory row and its recent operations.
+	// GetSecret returns one secret's inventory row, the replication policy
+	// that selects it, its drift from that policy (computed now) and its
+	// recent operations.
 	GetSecret(ctx context.Context, in *GetSecretRequest, opts ...grpc.CallOption) (*GetSecretResponse, error)
 }
 
@@ -87,7 +89,9 @@ type InventoryServiceServer interface {
 	// ListSecrets pages through the inventory (AIP-158), ordered by account,
 	// Region and ARN, filtered by every field set in the request.
 	ListSecrets(context.Context, *ListSecretsRequest) (*ListSecretsResponse, error)
-	// GetSecret returns one secret's inventory row and its recent operations.
+	// GetSecret returns one secret's inventory row, the replication policy
+	// that selects it, its drift from that policy (computed now) and its
+	// recent operations.
 	GetSecret(context.Context, *GetSecretRequest) (*GetSecretResponse, error)
 	mustEmbedUnimplementedInventoryServiceServer()
 }

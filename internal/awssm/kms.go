@@ -1,0 +1,75 @@
+package awssm
+
+import (
+	"context"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
+
+	"github.com/replicad/replicad/internal/domain"
+)
+
+// DescribeKey asks KMS in region which key ref names (a key id, key ARN,
+// alias/NAME or alias ARN), in the call's account (WithAccount), as
+// Secrets Manager resolves a replica's KmsKeyId: in the replica's Region.
+// A ref that names no key there is an Error of ClassNotFound.
+//
+// KMS calls are not under the Secrets Manager rate budgets (KMS has its
+// own quotas, and replicad makes one call per alias, Region and account
+// per cache period); the SDK's retryer still applies.
+func (c *Client) DescribeKey(ctx context.Context, region, ref string) (domain.KMSKey, error) {
+	out, err := c.kmsClient(ctx, region).DescribeKey(ctx, &kms.DescribeKeyInput{KeyId: aws.String(ref)})
+	if err != nil {
+		e := classify("DescribeKey", region, err)
+		if e.Code == "NotFoundException" {
+			e.Class = ClassNotFound
+		}
+		return domain.KMSKey{}, e
+	}
+	if out.KeyMetadata == nil {
+		return domain.KMSKey{}, &Error{API: "DescribeKey", Region: region, Code: "EmptyAnswer", Message: "no key metadata", Class: ClassUnavailable}
+	}
+	return domain.KMSKey{ID: aws.ToString(out.KeyMetadata.KeyId), ARN: aws.ToString(out.KeyMetadata.Arn)}, nil
+}
+
+// AccountIDs are the configured accounts' ids, in configuration order;
+// empty when replicad acts with the ambient credentials only.
+func (c *Client) AccountIDs() []string {
+	out := make([]string, 0, len(c.cfg.Accounts))
+	for _, a := range c.cfg.Accounts {
+		id := a.ID
+		if id == "" {
+			id, _ = AccountOfRole(a.RoleARN)
+		}
+		out = append(out, id)
+	}
+	return out
+}
+
+func (c *Client) kmsClient(ctx context.Context, region string) *kms.Client {
+	account, _ := ctx.Value(accountKey{}).(string)
+	creds, assumed := c.creds[account]
+	if !assumed {
+		account = ""
+	}
+	k := clientKey{account, region}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if kc, ok := c.kmsByRegion[k]; ok {
+		return kc
+	}
+	kc := kms.NewFromConfig(c.base, func(o *kms.Options) {
+		o.Region = region
+		if c.cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(c.cfg.Endpoint)
+		}
+		if assumed {
+			o.Credentials = creds
+		}
+	})
+	if c.kmsByRegion == nil {
+		c.kmsByRegion = map[clientKey]*kms.Client{}
+	}
+	c.kmsByRegion[k] = kc
+	return kc
+}
