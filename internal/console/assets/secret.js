@@ -44,7 +44,7 @@ export function secretsPage(q) {
   const filters = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter the inventory' },
     controls.map((c) => c[2]),
     h('div', { class: 'field check' }, gone, h('label', { for: 's-show_gone' }, 'Include gone secrets')),
-    h('button', { type: 'submit' }, 'Filter'));
+    h('button', { type: 'submit', id: 'filter' }, 'Filter'));
   filters.addEventListener('submit', (e) => {
     e.preventDefault();
     const p = new URLSearchParams();
@@ -54,7 +54,7 @@ export function secretsPage(q) {
   });
 
   const counts = h('p', { id: 'inventory-counts', class: 'counts' });
-  const out = h('div', { 'aria-busy': 'true' }, h('p', {}, 'Loading the inventory…'));
+  const out = h('div', { id: 'inventory', 'aria-busy': 'true' }, h('p', {}, 'Loading the inventory…'));
   main.append(h('h1', {}, 'Secrets'), lookup, h('h2', {}, 'Inventory'), filters, counts, out);
   focusHeading();
 
@@ -78,17 +78,22 @@ export function secretsPage(q) {
       // Counts of what this page shows: the server pages the fleet, so
       // the page never holds (or counts) all of it.
       let replicas = 0; let failed = 0; let deleting = 0;
+      const accounts = new Set();
       for (const s of secrets) {
         replicas += (s.replicas || []).length;
         failed += (s.replicas || []).filter((r) => shortEnum(r.status) === 'FAILED').length;
         if (s.scheduled_for_deletion) deleting++;
+        if (s.account) accounts.add(s.account);
       }
-      counts.replaceChildren(
-        h('span', { class: 'count' }, h('strong', {}, String(secrets.length)), ` secret${secrets.length === 1 ? '' : 's'} on page ${tokens.length + 1}`),
-        h('span', { class: 'count' }, h('strong', {}, String(replicas)), ' replicas'),
-        h('span', { class: `count${failed ? ' bad' : ''}` }, h('strong', {}, String(failed)), ' failed replicas'),
+      const n = (k, one, many) => `${k} ${k === 1 ? one : many}`;
+      const parts = [
+        h('span', { class: 'count' }, h('strong', {}, n(secrets.length, 'secret', 'secrets')), res.next_page_token || tokens.length ? ` on page ${tokens.length + 1}` : ''),
+        h('span', { class: 'count' }, h('strong', {}, n(accounts.size, 'account', 'accounts'))),
+        h('span', { class: 'count' }, h('strong', {}, n(replicas, 'replica', 'replicas'))),
+        h('span', { class: `count${failed ? ' bad' : ''}` }, failed ? h('span', { 'aria-hidden': 'true' }, '✗ ') : null, h('strong', {}, n(failed, 'failed replica', 'failed replicas'))),
         h('span', { class: 'count' }, h('strong', {}, String(deleting)), ' scheduled for deletion'),
-        res.next_page_token ? h('span', { class: 'count' }, 'more on the next pages') : null);
+        res.next_page_token ? h('span', { class: 'count' }, 'more on the next pages') : null].filter(Boolean);
+      counts.replaceChildren(...parts.flatMap((p, i) => (i ? [' · ', p] : [p])));
       const rows = secrets.map((s) => [
         h('a', { href: `#/secrets/${encodeURIComponent(s.arn)}` }, s.name),
         s.account || '—',
@@ -110,7 +115,11 @@ export function secretsPage(q) {
       if (err.httpStatus === 404 || err.code === 'UNIMPLEMENTED') {
         out.replaceChildren(h('p', { class: 'empty' }, 'This server has no inventory to list; look a secret up by name or ARN above.'));
       } else {
-        out.replaceChildren(alertBox(err, 'Could not list the inventory'));
+        const without = new URLSearchParams(q);
+        without.delete('drift'); without.delete('drift_kind'); without.delete('pages');
+        const drifting = params.drift || params.drift_kind;
+        out.replaceChildren(alertBox(err, 'Could not list the inventory'),
+          drifting ? h('p', {}, h('a', { href: `#/secrets?${without}` }, 'List the inventory without the drift filters')) : null);
       }
     });
 }
