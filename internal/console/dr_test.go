@@ -36,6 +36,7 @@ func TestDRFailoverFromThePage(t *testing.T) {
 			t.Errorf("the preview lacks %q: %q", want, plan)
 		}
 	}
+	b.axeCheck(t, "the failover preview")
 	ops := func() int {
 		list, err := s.env.Client.ListOperations(context.Background(), &replicadv1.ListOperationsRequest{})
 		if err != nil {

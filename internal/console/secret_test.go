@@ -90,6 +90,7 @@ func TestSecretPageShowsRegionsDriftPolicyAndActions(t *testing.T) {
 		textOf("policy", &policy),
 		evalInto(`[...document.querySelectorAll('#regions thead th')].map(x => x.textContent).join('|')`, &headers),
 	)
+	b.axeCheck(t, "the secret page with drift")
 	if headers != "Region|KMS key|AWS status|AWS message|Last accessed|Drift from policy|Actions" {
 		t.Errorf("the Regions table's columns: %q", headers)
 	}
