@@ -193,6 +193,27 @@ func TestSecretsPageFiltersTheInventory(t *testing.T) {
 		t.Errorf("after a reload the form holds %q", kept)
 	}
 
+	// A secret AWS cannot be read for (here: an account the stand-in has
+	// never heard of) opens from the list with the inventory's reading,
+	// saying so and what AWS answered.
+	var cells map[string]map[string]string
+	var stale string
+	b.run(t, "open a secret AWS cannot read",
+		append(openSecrets("#/secrets?account="+acctA+"&replica_status=FAILED"),
+			chromedp.Click(chromedp.CSS(`#inventory tbody a`)),
+			until(policyShown),
+			evalInto(regionCells, &cells),
+			textOf("stale", &stale))...)
+	if !strings.Contains(stale, "inventory's last reading") || !strings.Contains(stale, "AWS answered") {
+		t.Errorf("the stale notice: %q", stale)
+	}
+	if c := cells["eu-west-1"]; !strings.Contains(c["AWS status"], "Failed") || c["AWS message"] != "Access to KMS is not allowed" {
+		t.Errorf("eu-west-1 from the inventory: %v", c)
+	}
+	if c := cells["eu-west-3"]; !strings.Contains(c["AWS status"], "InSync") {
+		t.Errorf("eu-west-3 from the inventory: %v", c)
+	}
+
 	// Drift: the page lists what the API lists, or shows its refusal in
 	// words, and stays usable.
 	for _, d := range []struct {

@@ -135,6 +135,7 @@ export function secretPage(id) {
   main.append(h('h1', {}, 'Secret ', h('code', {}, id)), errors, out);
   focusHeading();
   call('GET', `v1/secrets/${seg(id)}/replication${query({ recent_operations: 10 })}`)
+    .catch((err) => fromInventory(id, err))
     .then((s) => {
       render(out, id, s, null, errors);
       return policyAndDrift(s).then((pd) => render(out, id, s, pd, errors));
@@ -143,6 +144,24 @@ export function secretPage(id) {
       out.replaceChildren(alertBox(err, 'Could not read the secret'));
     })
     .finally(() => out.setAttribute('aria-busy', 'false'));
+}
+
+// fromInventory is the secret as the inventory last read it, when AWS
+// cannot be read now (its Region down, the secret out of reach of this
+// server's credentials): the page says so and shows that reading, with
+// its time. Without an inventory row the AWS error stands.
+async function fromInventory(id, awsErr) {
+  let res;
+  try {
+    res = await call('GET', `v1/secrets/${seg(id)}${query({ recent_operations: 10 })}`);
+  } catch {
+    throw awsErr;
+  }
+  const inv = res.secret || {};
+  return {
+    arn: inv.arn, name: inv.name, primary_region: inv.primary_region, replicas: inv.replicas || [],
+    recent_operations: res.recent_operations || [], stale: { err: awsErr, read_time: inv.read_time || inv.last_seen_time },
+  };
 }
 
 // Drift badges look unlike AWS's status badges (a different icon and an
@@ -210,6 +229,9 @@ function render(out, id, s, pd, errors) {
   const headers = ['Region', 'KMS key', 'AWS status', 'AWS message', 'Last accessed', 'Drift from policy'];
   if (rw) headers.push('Actions');
   out.replaceChildren(
+    s.stale ? h('div', { id: 'stale', class: 'warning', role: 'status' },
+      h('p', {}, h('span', { 'aria-hidden': 'true' }, '⚠ '), 'AWS could not be read now; this is the inventory\'s last reading, from ', time(s.stale.read_time), '.'),
+      h('p', {}, `AWS answered: ${s.stale.err.words || s.stale.err.message}`)) : null,
     h('dl', { class: 'facts' },
       h('dt', {}, 'Name'), h('dd', {}, s.name || '—'),
       h('dt', {}, 'ARN'), h('dd', {}, h('code', {}, s.arn || '—')),
@@ -218,7 +240,7 @@ function render(out, id, s, pd, errors) {
     h('h2', {}, 'Policy'),
     policyView(s, pd),
     h('h2', {}, 'Regions'),
-    h('div', { id: 'regions' }, table('Replicas, as AWS reports them, and their drift from the policy', headers, rows, 'No replicas: the secret is in its primary Region only.')),
+    h('div', { id: 'regions' }, table(s.stale ? 'Replicas, as the inventory last read them, and their drift from the policy' : 'Replicas, as AWS reports them, and their drift from the policy', headers, rows, 'No replicas: the secret is in its primary Region only.')),
     h('h2', {}, 'Recent operations'),
     h('div', { id: 'recent-operations' }, table('Recent operations, newest first', operationHeaders, operationRows(s.recent_operations || []), 'No operations yet.')));
 }
