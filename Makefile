@@ -9,7 +9,7 @@ FUZZTIME ?= 20s
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 LDFLAGS  := -X github.com/replicad/replicad/internal/buildinfo.version=$(VERSION)
 
-.PHONY: all run test deps check generate lint fmt vet fuzz build bench bench-smoke clean screenshots
+.PHONY: all run test deps check generate lint fmt vet fuzz build bench bench-smoke clean screenshots console-load
 
 all: build
 
@@ -50,6 +50,11 @@ bench-smoke:
 ## screenshots: a screenshot of every console page (laptop and narrow widths) into screenshots/ (git-ignored)
 screenshots: deps
 	REPLICAD_SCREENSHOTS=$(CURDIR)/screenshots $(GO) test -count=1 -run '^TestScreenshots$$' -v ./internal/console
+
+## console-load: the console's load time in headless Chromium with 10,000 secrets in the inventory (p50/p95, with and without the browser cache; LOAD_RUNS loads each)
+LOAD_RUNS ?= 20
+console-load: deps
+	REPLICAD_LOAD_RUNS=$(LOAD_RUNS) $(GO) test -count=1 -run '^TestConsoleLoadTime$$' -v ./internal/console
 
 ## fuzz: short, bounded fuzzing of request validation and REST decoding
 fuzz:

@@ -584,6 +584,19 @@ type axeResult struct {
 	Violations []axeViolation `json:"violations"`
 }
 
+// axeCheck runs axe-core on the page as it is and fails the test on
+// every serious or critical violation.
+func (b *browser) axeCheck(t *testing.T, name string) {
+	t.Helper()
+	var res axeResult
+	b.run(t, "axe "+name, evalInto(axeSource+"\n;axe.run(document, {resultTypes: ['violations']})", &res))
+	for _, v := range res.Violations {
+		if v.Impact == "serious" || v.Impact == "critical" {
+			t.Errorf("%s: %s %s: %s at %v", name, v.Impact, v.ID, v.Help, v.Nodes)
+		}
+	}
+}
+
 func TestEveryPagePassesAxe(t *testing.T) {
 	testtier.Slow(t) // drives Chromium: the slow tier
 	s := startStack(t, stackOptions{})

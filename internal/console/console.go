@@ -12,7 +12,9 @@ package console
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"html/template"
@@ -49,8 +51,13 @@ const ContentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 // Handler serves the console. Mount it at "/ui/"; it answers the shell at
 // /ui/ and the assets at /ui/assets/.
 type Handler struct {
-	shell  []byte
-	assets http.Handler
+	shell []byte
+	// versioned is the path prefix of this build's assets
+	// (/ui/assets/VERSION/), served by immutable; assets serves them
+	// unversioned too, revalidated on every load, for anything that links
+	// them by name.
+	versioned         string
+	assets, immutable http.Handler
 }
 
 // New renders the shell once: it depends on nothing but the options.
@@ -64,8 +71,14 @@ func New(opts Options) (*Handler, error) {
 	if len(regions) == 0 {
 		return nil, errors.New("console: no allowed Regions to offer")
 	}
+	version, modules, err := assetVersion()
+	if err != nil {
+		return nil, err
+	}
 	var buf bytes.Buffer
 	if err := tmpl.Execute(&buf, map[string]any{
+		"Assets":        "assets/" + version,
+		"Modules":       modules,
 		"ReadOnly":      opts.ReadOnly,
 		"Regions":       strings.Join(regions, ","),
 		"DefaultRegion": opts.DefaultRegion,
@@ -77,7 +90,39 @@ func New(opts Options) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Handler{shell: buf.Bytes(), assets: http.StripPrefix("/ui/assets/", http.FileServerFS(sub))}, nil
+	fileServer := http.FileServerFS(sub)
+	return &Handler{
+		shell:     buf.Bytes(),
+		versioned: "/ui/assets/" + version + "/",
+		assets:    http.StripPrefix("/ui/assets/", fileServer),
+		immutable: http.StripPrefix("/ui/assets/"+version+"/", fileServer),
+	}, nil
+}
+
+// assetVersion is a digest of every asset: the shell names its assets
+// under it (assets/VERSION/app.js), so a browser may keep them for good
+// and a new build's shell, revalidated on every load, names new URLs. It
+// also lists the modules, which the shell announces (modulepreload) so
+// the browser fetches them together rather than one import at a time.
+func assetVersion() (string, []string, error) {
+	names, err := fs.Glob(files, "assets/*")
+	if err != nil {
+		return "", nil, fmt.Errorf("console assets: %w", err)
+	}
+	d := sha256.New()
+	var modules []string
+	for _, name := range names {
+		b, err := files.ReadFile(name)
+		if err != nil {
+			return "", nil, fmt.Errorf("console assets: %w", err)
+		}
+		fmt.Fprintf(d, "%s %d\n", name, len(b))
+		d.Write(b)
+		if path.Ext(name) == ".js" {
+			modules = append(modules, path.Base(name))
+		}
+	}
+	return hex.EncodeToString(d.Sum(nil))[:16], modules, nil
 }
 
 // ServeHTTP serves the shell and the assets with the security headers.
@@ -102,7 +147,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		hd.Set("Content-Type", "text/html; charset=utf-8")
 		hd.Set("Cache-Control", "no-cache")
 		_, _ = w.Write(h.shell)
-	case strings.HasPrefix(p, "/ui/assets/"):
+	case strings.HasPrefix(p, h.versioned):
+		// The digest in the path changes with any asset: these bytes never
+		// change under this URL.
+		hd.Set("Cache-Control", "public, max-age=31536000, immutable")
+		h.immutable.ServeHTTP(w, r)
+	case strings.HasPrefix(p, "/ui/assets/") && strings.Count(p, "/") == 3:
 		hd.Set("Cache-Control", "no-cache")
 		h.assets.ServeHTTP(w, r)
 	default:

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -185,5 +186,40 @@ func TestCrossOriginWritesAreRefused(t *testing.T) {
 	}
 	if resp, out := get(t, "GET", env.BaseURL+"/v1/operations", map[string]string{"Sec-Fetch-Site": "cross-site"}, ""); resp.StatusCode != http.StatusOK {
 		t.Errorf("a cross-site read: %d %s", resp.StatusCode, out)
+	}
+}
+
+// The shell names its assets under a digest of them (assets/VERSION/),
+// served to be kept for good; the shell itself is revalidated on every
+// load, so a new build's shell names new URLs. Another version's path is
+// not served (it would be cached as this build's bytes).
+func TestAssetsAreVersionedAndImmutable(t *testing.T) {
+	env := startAPIOnly(t, nil)
+	resp, html := get(t, "GET", env.BaseURL+"/ui/", nil, "")
+	if resp.Header.Get("Cache-Control") != "no-cache" {
+		t.Errorf("the shell's Cache-Control: %q", resp.Header.Get("Cache-Control"))
+	}
+	m := regexp.MustCompile(`<script type="module" src="assets/([0-9a-f]{16})/app.js">`).FindStringSubmatch(html)
+	if m == nil {
+		t.Fatalf("the shell does not load a versioned app.js: %s", html)
+	}
+	preloads := regexp.MustCompile(`<link rel="modulepreload" href="assets/`+m[1]+`/([a-z]+\.js)">`).FindAllStringSubmatch(html, -1)
+	modules, _ := fs.Glob(os.DirFS("assets"), "*.js")
+	if len(preloads) != len(modules) {
+		t.Errorf("the shell preloads %d modules of %d", len(preloads), len(modules))
+	}
+	for _, a := range []string{"app.js", "ui.js", "app.css", "icon.svg"} {
+		resp, body := get(t, "GET", env.BaseURL+"/ui/assets/"+m[1]+"/"+a, nil, "")
+		want, _ := os.ReadFile(filepath.Join("assets", a))
+		if resp.StatusCode != http.StatusOK || body != string(want) || resp.Header.Get("Cache-Control") != "public, max-age=31536000, immutable" {
+			t.Errorf("%s/%s: %d %q", m[1], a, resp.StatusCode, resp.Header.Get("Cache-Control"))
+		}
+		checkHeaders(t, a, resp)
+		if resp, _ := get(t, "GET", env.BaseURL+"/ui/assets/"+a, nil, ""); resp.StatusCode != http.StatusOK || resp.Header.Get("Cache-Control") != "no-cache" {
+			t.Errorf("unversioned %s: %d %q", a, resp.StatusCode, resp.Header.Get("Cache-Control"))
+		}
+	}
+	if resp, _ := get(t, "GET", env.BaseURL+"/ui/assets/0123456789abcdef/app.js", nil, ""); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("another version's app.js: %d", resp.StatusCode)
 	}
 }

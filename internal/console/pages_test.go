@@ -167,9 +167,10 @@ func TestPoliciesPages(t *testing.T) {
 	b.run(t, "list",
 		chromedp.Navigate(s.portal+"#/policies"),
 		until(text("#main")+`.includes('app-dr')`),
+		until(`!document.querySelector('[data-status-of="app-dr"]').textContent.includes('checking')`),
 		textOf("main", &list),
 	)
-	if !strings.Contains(list, "Report") || !strings.Contains(list, "eu-west-1") || !strings.Contains(list, "names app/*") {
+	if !strings.Contains(list, "Report") || !strings.Contains(list, "eu-west-1") || !strings.Contains(list, "names app/*") || !strings.Contains(list, "1 of 2 comply") {
 		t.Errorf("the list: %q", list)
 	}
 	b.run(t, "open",

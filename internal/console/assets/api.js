@@ -1,10 +1,11 @@
 // The REST API client. Every path is relative to the console's own
-// location (this module is served at <prefix>/ui/assets/api.js, the API at
-// <prefix>/v1/), so the console works behind a path prefix unchanged.
+// location (the shell is served at <prefix>/ui/, the API at <prefix>/v1/),
+// so the console works behind a path prefix unchanged, wherever the assets
+// themselves are served from (assets/VERSION/ or assets/).
 // Credentials are whatever the browser and any proxy in front add: a
 // client certificate, or an Authorization header set by an authenticating
 // proxy. The console stores no token and sets no cookie.
-const root = new URL('../../', import.meta.url);
+const root = new URL('../', document.baseURI);
 
 // gRPC code names, by number, as google.rpc.Status carries them.
 export const codeNames = ['OK', 'CANCELLED', 'UNKNOWN', 'INVALID_ARGUMENT', 'DEADLINE_EXCEEDED', 'NOT_FOUND',

@@ -1,5 +1,6 @@
 import { call, seg, codeName, codeInWords } from './api.js';
 import { h, badge, kindWord, time, table, alertBox, readOnly, announce, openDialog, shortEnum } from './ui.js';
+import { failoverPlan } from './dr.js';
 
 const live = new Set(['PENDING', 'RUNNING', 'AWAITING_APPROVAL']);
 const pollEvery = 1000;
@@ -84,6 +85,10 @@ function render(op, body, actions, errors, reload) {
         op.retry_deadline ? [h('dt', {}, 'Retries stop at'), h('dd', {}, time(op.retry_deadline))] : null)));
   }
   if (op.approval) parts.push(approval(op.approval));
+  if (op.disaster_recovery) {
+    parts.push(h('section', { id: 'op-dr', 'aria-labelledby': 'dr-h' }, h('h2', { id: 'dr-h' }, 'Secrets of the failover'),
+      ...failoverPlan(op.disaster_recovery, op.disaster_recovery.source_region, op.disaster_recovery.target_region)));
+  }
   parts.push(h('h2', {}, 'Progress per Region'));
   parts.push(table('Progress per Region', ['Region', 'KMS key', 'Progress', 'AWS replication status', 'Message'],
     (op.regions || []).map((r) => [r.region, r.kms_key_id || 'aws/secretsmanager (default)', badge(r.state),

@@ -28,24 +28,54 @@ export function policiesPage(q) {
   const tokens = (q.get('pages') || '').split(',').filter(Boolean);
   call('GET', `v1/policies${query({ page_size: 50, page_token: tokens[tokens.length - 1] || '' })}`)
     .then((res) => {
-      const rows = (res.policies || []).map((p) => [
-        h('a', { href: `#/policies/${encodeURIComponent(p.name)}` }, p.name),
-        modeWord(p.mode),
-        (p.replicas || []).map((r) => r.region).join(', ') || '—',
-        selectorWords(p.selector),
-        p.updated_by || '—',
-        time(p.update_time),
-      ]);
+      const statusCells = new Map();
+      const rows = (res.policies || []).map((p) => {
+        const cell = h('span', { 'data-status-of': p.name, class: 'muted' }, 'checking…');
+        statusCells.set(p.name, cell);
+        return [
+          h('a', { href: `#/policies/${encodeURIComponent(p.name)}` }, p.name),
+          modeWord(p.mode),
+          cell,
+          (p.replicas || []).map((r) => r.region).join(', ') || '—',
+          selectorWords(p.selector),
+          p.updated_by || '—',
+          time(p.update_time),
+        ];
+      });
       const nav = h('nav', { class: 'pager', 'aria-label': 'Pages' });
       if (tokens.length) nav.append(h('a', { href: `#/policies?pages=${tokens.slice(0, -1).join(',')}` }, '← Previous'));
       if (res.next_page_token) nav.append(h('a', { href: `#/policies?pages=${[...tokens, res.next_page_token].join(',')}` }, 'Next →'));
-      out.replaceChildren(table('Replication policies', ['Policy', 'Mode', 'Desired Regions', 'Selects', 'Updated by', 'Updated'], rows, 'No policies.'), nav);
+      out.replaceChildren(table('Replication policies', ['Policy', 'Mode', 'Compliance', 'Desired Regions', 'Selects', 'Updated by', 'Updated'], rows, 'No policies.'), nav);
       out.setAttribute('aria-busy', 'false');
+      fillStatuses(statusCells);
     })
     .catch((err) => {
       out.setAttribute('aria-busy', 'false');
       out.replaceChildren(unavailable(err) ? h('p', { class: 'empty' }, 'This server has no replication policies.') : alertBox(err, 'Could not list policies'));
     });
+}
+
+// fillStatuses reads each listed policy's status, two at a time: each
+// is computed over the inventory, so the page never asks for them all at
+// once.
+async function fillStatuses(cells) {
+  const queue = [...cells];
+  const worker = async () => {
+    while (queue.length) {
+      const [name, cell] = queue.shift();
+      try {
+        const st = (await call('GET', `v1/policies/${seg(name)}/status`)).status || {};
+        cell.className = '';
+        cell.replaceChildren(st.compliant_all ? badge('SUCCEEDED') : badge('FAILED'),
+          st.compliant_all ? ` all ${st.selected || 0} comply` : ` ${st.compliant || 0} of ${st.selected || 0} comply`,
+          st.in_conflict ? `, ${st.in_conflict} in conflict` : '');
+      } catch (err) {
+        cell.className = '';
+        cell.replaceChildren(err.words || err.message);
+      }
+    }
+  };
+  await Promise.all([worker(), worker()]);
 }
 
 function selectorWords(s) {

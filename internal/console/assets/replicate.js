@@ -23,6 +23,11 @@ export function replicatePage(q) {
     const box = h('input', { type: 'checkbox', id: `region-${region}`, name: 'region', value: region });
     const kms = h('input', { type: 'text', id: `kms-${region}`, name: `kms-${region}`, disabled: true, autocomplete: 'off', spellcheck: 'false', placeholder: 'aws/secretsmanager' });
     box.addEventListener('change', () => { kms.disabled = !box.checked; });
+    // A link from a secret's missing Region arrives with it ticked.
+    if (q.get('region') === region) {
+      box.checked = true;
+      kms.disabled = false;
+    }
     const msg = h('p', { class: 'violation', id: `region-${region}-error`, hidden: true });
     const kmsMsg = h('p', { class: 'violation', id: `kms-${region}-error`, hidden: true });
     const row = h('div', { class: 'region-row' },

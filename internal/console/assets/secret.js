@@ -44,7 +44,7 @@ export function secretsPage(q) {
   const filters = h('form', { class: 'filters', role: 'search', 'aria-label': 'Filter the inventory' },
     controls.map((c) => c[2]),
     h('div', { class: 'field check' }, gone, h('label', { for: 's-show_gone' }, 'Include gone secrets')),
-    h('button', { type: 'submit' }, 'Filter'));
+    h('button', { type: 'submit', id: 'filter' }, 'Filter'));
   filters.addEventListener('submit', (e) => {
     e.preventDefault();
     const p = new URLSearchParams();
@@ -54,7 +54,7 @@ export function secretsPage(q) {
   });
 
   const counts = h('p', { id: 'inventory-counts', class: 'counts' });
-  const out = h('div', { 'aria-busy': 'true' }, h('p', {}, 'Loading the inventory…'));
+  const out = h('div', { id: 'inventory', 'aria-busy': 'true' }, h('p', {}, 'Loading the inventory…'));
   main.append(h('h1', {}, 'Secrets'), lookup, h('h2', {}, 'Inventory'), filters, counts, out);
   focusHeading();
 
@@ -78,17 +78,22 @@ export function secretsPage(q) {
       // Counts of what this page shows: the server pages the fleet, so
       // the page never holds (or counts) all of it.
       let replicas = 0; let failed = 0; let deleting = 0;
+      const accounts = new Set();
       for (const s of secrets) {
         replicas += (s.replicas || []).length;
         failed += (s.replicas || []).filter((r) => shortEnum(r.status) === 'FAILED').length;
         if (s.scheduled_for_deletion) deleting++;
+        if (s.account) accounts.add(s.account);
       }
-      counts.replaceChildren(
-        h('span', { class: 'count' }, h('strong', {}, String(secrets.length)), ` secret${secrets.length === 1 ? '' : 's'} on page ${tokens.length + 1}`),
-        h('span', { class: 'count' }, h('strong', {}, String(replicas)), ' replicas'),
-        h('span', { class: `count${failed ? ' bad' : ''}` }, h('strong', {}, String(failed)), ' failed replicas'),
+      const n = (k, one, many) => `${k} ${k === 1 ? one : many}`;
+      const parts = [
+        h('span', { class: 'count' }, h('strong', {}, n(secrets.length, 'secret', 'secrets')), res.next_page_token || tokens.length ? ` on page ${tokens.length + 1}` : ''),
+        h('span', { class: 'count' }, h('strong', {}, n(accounts.size, 'account', 'accounts'))),
+        h('span', { class: 'count' }, h('strong', {}, n(replicas, 'replica', 'replicas'))),
+        h('span', { class: `count${failed ? ' bad' : ''}` }, failed ? h('span', { 'aria-hidden': 'true' }, '✗ ') : null, h('strong', {}, n(failed, 'failed replica', 'failed replicas'))),
         h('span', { class: 'count' }, h('strong', {}, String(deleting)), ' scheduled for deletion'),
-        res.next_page_token ? h('span', { class: 'count' }, 'more on the next pages') : null);
+        res.next_page_token ? h('span', { class: 'count' }, 'more on the next pages') : null].filter(Boolean);
+      counts.replaceChildren(...parts.flatMap((p, i) => (i ? [' · ', p] : [p])));
       const rows = secrets.map((s) => [
         h('a', { href: `#/secrets/${encodeURIComponent(s.arn)}` }, s.name),
         s.account || '—',
@@ -110,50 +115,234 @@ export function secretsPage(q) {
       if (err.httpStatus === 404 || err.code === 'UNIMPLEMENTED') {
         out.replaceChildren(h('p', { class: 'empty' }, 'This server has no inventory to list; look a secret up by name or ARN above.'));
       } else {
-        out.replaceChildren(alertBox(err, 'Could not list the inventory'));
+        const without = new URLSearchParams(q);
+        without.delete('drift'); without.delete('drift_kind'); without.delete('pages');
+        const drifting = params.drift || params.drift_kind;
+        out.replaceChildren(alertBox(err, 'Could not list the inventory'),
+          drifting ? h('p', {}, h('a', { href: `#/secrets?${without}` }, 'List the inventory without the drift filters')) : null);
       }
     });
 }
 
-// secretPage shows a secret's replication as AWS reports it, with its
-// recent operations and the Replicate, Remove and Promote actions.
+// secretPage shows a secret's replication as AWS reports it (live, with
+// DescribeSecret), a table per Region with the drift from the policy that
+// selects the secret shown apart from AWS's status, its recent operations
+// and the Replicate, Remove and Promote actions.
 export function secretPage(id) {
   const main = document.getElementById('main');
-  const out = h('div', { 'aria-busy': 'true' }, h('p', {}, 'Reading the secret from AWS…'));
+  const out = h('div', { id: 'secret', 'aria-busy': 'true' }, h('p', {}, 'Reading the secret from AWS…'));
   const errors = h('div', {});
   main.append(h('h1', {}, 'Secret ', h('code', {}, id)), errors, out);
-  const load = () => call('GET', `v1/secrets/${seg(id)}/replication${query({ recent_operations: 10 })}`)
+  focusHeading();
+  call('GET', `v1/secrets/${seg(id)}/replication${query({ recent_operations: 10 })}`)
+    .catch((err) => fromInventory(id, err))
     .then((s) => {
-      out.setAttribute('aria-busy', 'false');
-      const rw = !readOnly();
-      const rows = (s.replicas || []).map((r) => {
-        const cells = [r.region, r.kms_key_id || 'aws/secretsmanager (default)',
-          r.status ? badge(r.status) : '—', r.status_message || '—', time(r.last_accessed_time)];
-        if (rw) {
-          cells.push(h('span', { class: 'row-actions' },
-            h('button', { type: 'button', class: 'danger', 'data-promote': r.region, onclick: () => promote(id, r.region, errors) }, `Promote ${r.region}…`),
-            h('button', { type: 'button', 'data-remove': r.region, onclick: () => remove(id, r.region, errors) }, `Remove ${r.region}…`)));
-        }
-        return cells;
-      });
-      const headers = ['Region', 'KMS key', 'AWS status', 'AWS message', 'Last accessed'];
-      if (rw) headers.push('Actions');
-      out.replaceChildren(
-        h('dl', { class: 'facts' },
-          h('dt', {}, 'Name'), h('dd', {}, s.name || '—'),
-          h('dt', {}, 'ARN'), h('dd', {}, h('code', {}, s.arn || '—')),
-          h('dt', {}, 'Primary Region'), h('dd', { id: 'primary-region' }, s.primary_region || '—')),
-        rw ? h('p', { class: 'actions' }, h('a', { class: 'button', href: `#/replicate?secret=${encodeURIComponent(id)}` }, 'Replicate to more Regions…')) : null,
-        h('h2', {}, 'Replicas'),
-        table('Replicas, as AWS reports them', headers, rows, 'No replicas: the secret is in its primary Region only.'),
-        h('h2', {}, 'Recent operations'),
-        table('Recent operations, newest first', operationHeaders, operationRows(s.recent_operations || []), 'No operations yet.'));
+      render(out, id, s, null, errors);
+      return policyAndDrift(s).then((pd) => render(out, id, s, pd, errors));
     })
     .catch((err) => {
-      out.setAttribute('aria-busy', 'false');
       out.replaceChildren(alertBox(err, 'Could not read the secret'));
-    });
-  load();
+    })
+    .finally(() => out.setAttribute('aria-busy', 'false'));
+}
+
+// fromInventory is the secret as the inventory last read it, when AWS
+// cannot be read now (its Region down, the secret out of reach of this
+// server's credentials): the page says so and shows that reading, with
+// its time. Without an inventory row the AWS error stands.
+async function fromInventory(id, awsErr) {
+  let res;
+  try {
+    res = await call('GET', `v1/secrets/${seg(id)}${query({ recent_operations: 10 })}`);
+  } catch {
+    throw awsErr;
+  }
+  const inv = res.secret || {};
+  return {
+    arn: inv.arn, name: inv.name, primary_region: inv.primary_region, replicas: inv.replicas || [],
+    recent_operations: res.recent_operations || [], stale: { err: awsErr, read_time: inv.read_time || inv.last_seen_time },
+  };
+}
+
+// Drift badges look unlike AWS's status badges (a different icon and an
+// outline): drift is replicad's comparison with a policy, AWS's status is
+// AWS's own word on the replica.
+function driftBadge(d) {
+  return h('span', { class: 'badge drift', 'data-drift': shortDrift(d.kind) },
+    h('span', { 'aria-hidden': 'true' }, '≠'), ' ', driftWords(d));
+}
+
+function shortDrift(kind) {
+  return String(kind || '').replace(/^DRIFT_KIND_/, '');
+}
+
+function driftWords(d) {
+  const k = shortDrift(d.kind);
+  const words = {
+    MISSING_REGION: 'Missing Region',
+    FAILED_REPLICA: 'Failed replica',
+    KMS_KEY_DIFFERS: 'KMS key differs',
+    EXTRA_REGION: 'Extra Region',
+    UNEXPECTED_PRIMARY: 'Unexpected primary Region',
+    SCHEDULED_FOR_DELETION: 'Scheduled for deletion',
+  }[k] || title(k);
+  return d.message ? `${words}: ${d.message}` : words;
+}
+
+function render(out, id, s, pd, errors) {
+  const rw = !readOnly();
+  const regional = new Map();
+  const drifts = (pd && pd.drifts) || [];
+  for (const d of drifts) {
+    if (!d.region || d.region === s.primary_region) continue;
+    if (!regional.has(d.region)) regional.set(d.region, []);
+    regional.get(d.region).push(d);
+  }
+  const driftCell = (region) => {
+    if (!pd) return h('span', { class: 'muted' }, 'checking…');
+    if (!pd.policies.length) return 'no policy';
+    const ds = regional.get(region) || [];
+    return ds.length ? ds.map(driftBadge) : h('span', {}, h('span', { 'aria-hidden': 'true' }, '✓ '), 'none');
+  };
+  const rows = (s.replicas || []).map((r) => {
+    const cells = [r.region, r.kms_key_id || 'aws/secretsmanager (default)',
+      r.status ? badge(r.status) : '—', r.status_message || '—', time(r.last_accessed_time), driftCell(r.region)];
+    if (rw) {
+      cells.push(h('span', { class: 'row-actions' },
+        h('button', { type: 'button', class: 'danger', 'data-promote': r.region, onclick: () => promote(id, r.region, errors) }, `Promote ${r.region}…`),
+        h('button', { type: 'button', 'data-remove': r.region, onclick: () => remove(id, r.region, errors) }, `Remove ${r.region}…`)));
+    }
+    return cells;
+  });
+  // A Region the policy wants and AWS has no replica in is a row too: the
+  // table answers "where is this secret, and where should it be".
+  const have = new Set((s.replicas || []).map((r) => r.region));
+  for (const [region, ds] of regional) {
+    if (have.has(region)) continue;
+    const cells = [region, '—', h('span', { class: 'badge muted' }, h('span', { 'aria-hidden': 'true' }, '∅ '), 'No replica'), '—', '—', ds.map(driftBadge)];
+    if (rw) {
+      cells.push(h('span', { class: 'row-actions' },
+        h('a', { class: 'button', 'data-replicate': region, href: `#/replicate?secret=${encodeURIComponent(id)}&region=${encodeURIComponent(region)}` }, `Replicate to ${region}…`)));
+    }
+    rows.push(cells);
+  }
+  const headers = ['Region', 'KMS key', 'AWS status', 'AWS message', 'Last accessed', 'Drift from policy'];
+  if (rw) headers.push('Actions');
+  out.replaceChildren(
+    s.stale ? h('div', { id: 'stale', class: 'warning', role: 'status' },
+      h('p', {}, h('span', { 'aria-hidden': 'true' }, '⚠ '), 'AWS could not be read now; this is the inventory\'s last reading, from ', time(s.stale.read_time), '.'),
+      h('p', {}, `AWS answered: ${s.stale.err.words || s.stale.err.message}`)) : null,
+    h('dl', { class: 'facts' },
+      h('dt', {}, 'Name'), h('dd', {}, s.name || '—'),
+      h('dt', {}, 'ARN'), h('dd', {}, h('code', {}, s.arn || '—')),
+      h('dt', {}, 'Primary Region'), h('dd', { id: 'primary-region' }, s.primary_region || '—')),
+    rw ? h('p', { class: 'actions' }, h('a', { class: 'button', id: 'replicate-more', href: `#/replicate?secret=${encodeURIComponent(id)}` }, 'Replicate to more Regions…')) : null,
+    h('h2', {}, 'Policy'),
+    policyView(s, pd),
+    h('h2', {}, 'Regions'),
+    h('div', { id: 'regions' }, table(s.stale ? 'Replicas, as the inventory last read them, and their drift from the policy' : 'Replicas, as AWS reports them, and their drift from the policy', headers, rows, 'No replicas: the secret is in its primary Region only.')),
+    h('h2', {}, 'Recent operations'),
+    h('div', { id: 'recent-operations' }, table('Recent operations, newest first', operationHeaders, operationRows(s.recent_operations || []), 'No operations yet.')));
+}
+
+function policyView(s, pd) {
+  const box = h('div', { id: 'policy', 'aria-live': 'polite' });
+  if (!pd) {
+    box.append(h('p', {}, 'Finding the policy that selects this secret…'));
+    return box;
+  }
+  if (pd.error) {
+    box.append(alertBox(pd.error, 'Could not compare the secret with the replication policies'));
+    return box;
+  }
+  if (pd.note) box.append(h('p', { class: 'help' }, pd.note));
+  if (!pd.policies.length) {
+    box.append(h('p', { id: 'policy-none' }, 'No replication policy selects this secret: nothing is compared, nothing is enforced.'));
+    return box;
+  }
+  for (const m of pd.policies) {
+    box.append(h('p', { class: 'policy-match' }, 'Selected by ',
+      h('a', { href: `#/policies/${encodeURIComponent(m.policy.name)}` }, m.policy.name),
+      ` (${title(String(m.policy.mode || '').replace(/^POLICY_MODE_/, '')).toLowerCase()} mode), which wants replicas in `,
+      (m.policy.replicas || []).map((r) => r.region).join(', ') || 'no Region', '.'));
+    if (m.in_conflict) {
+      box.append(h('p', { class: 'badge-line bad' }, h('span', { 'aria-hidden': 'true' }, '✗ '),
+        `In conflict with ${(m.conflicting_policies || []).join(', ')}: policies with different desires select it, so none acts on it.`));
+    }
+  }
+  const secretLevel = (pd.drifts || []).filter((d) => !d.region || d.region === s.primary_region);
+  box.append(h('p', { id: 'drift-summary' }, (pd.drifts || []).length
+    ? [h('strong', {}, `${pd.drifts.length} drift${pd.drifts.length === 1 ? '' : 's'} from the policy`), secretLevel.length ? [': ', secretLevel.map(driftBadge)] : ' (per Region below).']
+    : [h('span', { 'aria-hidden': 'true' }, '✓ '), 'Complies with the policy.']));
+  return box;
+}
+
+// globMatch is the policies' name glob: "*" within a path segment, "**"
+// across them.
+function globMatch(glob, name) {
+  let re = '';
+  for (let i = 0; i < glob.length;) {
+    if (glob.startsWith('**', i)) { re += '.*'; i += 2; } else if (glob[i] === '*') { re += '[^/]*'; i++; } else { re += glob[i].replace(/[.+?^${}()|[\]\\]/g, '\\$&'); i++; }
+  }
+  return new RegExp(`^${re}$`, 's').test(name);
+}
+
+// policyAndDrift finds the policies that select the secret and its drift
+// from them. The server decides both: each policy whose name globs admit
+// the secret's name is planned (POST v1/policies:plan, which changes
+// nothing) with its selector narrowed to this one name and account, so
+// the plan's selection, drift and conflicts are the server's for this
+// secret alone. The inventory row gives the account (the policies select
+// inventory rows).
+async function policyAndDrift(s) {
+  let inv;
+  try {
+    inv = (await call('GET', `v1/secrets/${seg(s.arn)}${query({ recent_operations: 1 })}`)).secret;
+  } catch (err) {
+    if (err.httpStatus === 404) {
+      return { policies: [], drifts: [], note: 'The inventory does not hold this secret yet (the next scan lists it): policies select inventory secrets only.' };
+    }
+    return { policies: [], error: err };
+  }
+  const stored = [];
+  try {
+    let token = '';
+    do {
+      const res = await call('GET', `v1/policies${query({ page_size: 1000, page_token: token })}`);
+      stored.push(...(res.policies || []));
+      token = res.next_page_token || '';
+    } while (token);
+  } catch (err) {
+    if (err.httpStatus === 404 || err.code === 'UNIMPLEMENTED') return { policies: [], drifts: [] };
+    return { policies: [], error: err };
+  }
+  const candidates = stored.filter((p) => {
+    const sel = p.selector || {};
+    if ((sel.accounts || []).length && !sel.accounts.includes(inv.account)) return false;
+    return !(sel.name_globs || []).length || sel.name_globs.some((g) => globMatch(g, inv.name));
+  });
+  const matches = [];
+  let drifts = [];
+  try {
+    for (const p of candidates) {
+      const narrowed = {
+        name: p.name, mode: p.mode, replicas: p.replicas, retry_failed: p.retry_failed, force_overwrite: p.force_overwrite,
+        prune: p.prune, recreate_on_kms_change: p.recreate_on_kms_change, write_budget_share: p.write_budget_share,
+        selector: { ...p.selector, accounts: [inv.account], name_globs: [inv.name], select_all: false },
+      };
+      const plan = await call('POST', 'v1/policies:plan', { policy: narrowed, max_secrets: 1000 });
+      // The same name may be a primary in several Regions of the account:
+      // only the row with this secret's primary Region is this secret.
+      const planned = (plan.secrets || []).filter((x) => x.name === inv.name);
+      const mine = planned.find((x) => x.primary_region === inv.primary_region);
+      if (!mine && (plan.selected || 0) <= planned.length) continue;
+      matches.push({ policy: p, in_conflict: mine && mine.in_conflict, conflicting_policies: mine ? mine.conflicting_policies : [] });
+      if (mine) drifts = drifts.concat(mine.drifts || []);
+    }
+  } catch (err) {
+    return { policies: matches, error: err };
+  }
+  return { policies: matches, drifts };
 }
 
 // promote asks the user to type the Region before StopReplicationToReplica:
