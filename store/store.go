@@ -275,7 +275,7 @@ func (s *Store) List(ctx context.Context, db DB, f domain.OperationFilter) ([]do
 		return nil, fmt.Errorf("list operations: %w", err)
 	}
 	defer rows.Close()
-	var ops []domain.Operation
+	ops := make([]domain.Operation, 0, max(0, min(f.Limit, 100)))
 	for rows.Next() {
 		op, err := s.scan(rows)
 		if err != nil {
@@ -645,10 +645,14 @@ func (s *Store) Recent(ctx context.Context, db DB, secretKey string, limit int) 
 		return nil, fmt.Errorf("list recent operations: %w", err)
 	}
 	defer rows.Close()
-	var ops []domain.Operation
+	// Sized once and scanned in place: an Operation is most of a kilobyte,
+	// and growing the slice by appending copies made Status's largest
+	// allocation.
+	ops := make([]domain.Operation, 0, max(0, min(limit, 100)))
 	for rows.Next() {
+		ops = append(ops, domain.Operation{})
+		op := &ops[len(ops)-1]
 		var (
-			op             domain.Operation
 			sealed         []byte
 			regions        []byte
 			code           *domain.Code
@@ -684,7 +688,6 @@ func (s *Store) Recent(ctx context.Context, db DB, secretKey string, limit int) 
 		if parent.Valid {
 			op.ParentID = parent.Bytes
 		}
-		ops = append(ops, op)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("list recent operations: %w", err)
