@@ -11,6 +11,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/replicad/replicad/internal/domain"
 )
@@ -42,13 +43,14 @@ type AuditRow struct {
 const auditColumns = `seq, id, time, kind, principal, method, secret, code, operation_id, request_id,
 	client_address, transport, aws_region, aws_request_id, body, coalesce(chain_pos, 0), prev_hash, hash`
 
-// InsertAuditEvents appends events in one round trip.
+// InsertAuditEvents appends events in one round trip. Rows with a
+// ChainPos are stored chained (their caller holds the chain lock: see
+// audit.Writer); the others wait for the chainer.
 func InsertAuditEvents(ctx context.Context, db DB, rows []AuditRow) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	sql, args := insertAuditSQL(rows)
-	if _, err := db.Exec(ctx, sql, args...); err != nil {
+	if _, err := db.Exec(ctx, insertAuditSQL, insertAuditArgs(rows)...); err != nil {
 		return fmt.Errorf("insert audit events: %w", err)
 	}
 	return nil
@@ -59,33 +61,41 @@ func QueueInsertAuditEvents(b *pgx.Batch, rows []AuditRow) {
 	if len(rows) == 0 {
 		return
 	}
-	sql, args := insertAuditSQL(rows)
-	b.Queue(sql, args...).Exec(func(pgconn.CommandTag) error { return nil })
+	b.Queue(insertAuditSQL, insertAuditArgs(rows)...).Exec(func(pgconn.CommandTag) error { return nil })
 }
 
-func insertAuditSQL(rows []AuditRow) (string, []any) {
+// insertAuditSQL takes one array per column, whatever the number of rows:
+// one statement text, so one prepared statement per connection, where a
+// VALUES list per batch size made up to a batch's worth of distinct
+// statements, each parsed, planned and prepared on each connection.
+const insertAuditSQL = `INSERT INTO audit_events (id, time, kind, principal, method, secret, code, operation_id,
+		request_id, client_address, transport, aws_region, aws_request_id, body, chain_pos, prev_hash, hash)
+	SELECT * FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::text[], $6::text[], $7::integer[],
+		$8::uuid[], $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::bigint[],
+		$16::bytea[], $17::bytea[])`
+
+func insertAuditArgs(rows []AuditRow) []any {
+	n := len(rows)
 	var (
-		b    strings.Builder
-		args = make([]any, 0, len(rows)*14)
+		ids, ops                                  = make([]pgtype.UUID, n), make([]pgtype.UUID, n)
+		times                                     = make([]time.Time, n)
+		kinds, principals, methods, secrets       = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		codes                                     = make([]int32, n)
+		requestIDs, addrs, transports, awsRegions = make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		awsRequestIDs, bodies                     = make([]string, n), make([]string, n)
+		positions                                 = make([]pgtype.Int8, n)
+		prevs, hashes                             = make([][]byte, n), make([][]byte, n)
 	)
-	b.WriteString(`INSERT INTO audit_events (id, time, kind, principal, method, secret, code, operation_id,
-		request_id, client_address, transport, aws_region, aws_request_id, body) VALUES `)
 	for i, r := range rows {
-		if i > 0 {
-			b.WriteString(", ")
+		ids[i], times[i], kinds[i], principals[i], methods[i], secrets[i] = pgUUID(r.ID), r.Time, r.Kind, r.Principal, r.Method, r.Secret
+		codes[i], ops[i], requestIDs[i], addrs[i], transports[i] = r.Code, pgUUID(r.OperationID), r.RequestID, r.ClientAddress, r.Transport
+		awsRegions[i], awsRequestIDs[i], bodies[i] = r.AWSRegion, r.AWSRequestID, r.Body
+		if r.ChainPos != 0 {
+			positions[i], prevs[i], hashes[i] = pgtype.Int8{Int64: r.ChainPos, Valid: true}, r.PrevHash, r.Hash
 		}
-		b.WriteString("(")
-		for j := range 14 {
-			if j > 0 {
-				b.WriteString(", ")
-			}
-			b.WriteString("$" + strconv.Itoa(i*14+j+1))
-		}
-		b.WriteString(")")
-		args = append(args, pgUUID(r.ID), r.Time, r.Kind, r.Principal, r.Method, r.Secret, r.Code, pgUUID(r.OperationID),
-			r.RequestID, r.ClientAddress, r.Transport, r.AWSRegion, r.AWSRequestID, r.Body)
 	}
-	return b.String(), args
+	return []any{ids, times, kinds, principals, methods, secrets, codes, ops, requestIDs, addrs, transports, awsRegions,
+		awsRequestIDs, bodies, positions, prevs, hashes}
 }
 
 // AuditHead returns the chain's last position and hash: the newest chained

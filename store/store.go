@@ -297,7 +297,7 @@ func (s *Store) List(ctx context.Context, db DB, f domain.OperationFilter) ([]do
 		return nil, fmt.Errorf("list operations: %w", err)
 	}
 	defer rows.Close()
-	var ops []domain.Operation
+	ops := make([]domain.Operation, 0, max(0, min(f.Limit, 100)))
 	for rows.Next() {
 		op, err := s.scan(rows)
 		if err != nil {
@@ -646,4 +646,73 @@ func (s *Store) QueueSetApproval(b *pgx.Batch, id uuid.UUID, a *domain.Approval)
 		return nil
 	})
 	return nil
+}
+
+// summaryColumns is what a summary of an operation holds (Recent): what
+// Status shows of a secret's recent operations. Left out are the columns
+// that only the operation's own page needs and that cost the most to read
+// and decode: the AWS calls (a JSON array growing with every attempt),
+// the in-flight intents (a subquery per row), steps, approval, the last
+// attempt's error and retry times, the request's hash and trace.
+const summaryColumns = `id, seq, kind, state, secret_key, secret_display, aws_region, params, regions, force, principal,
+	coalesce(request_id, ''), reason_fingerprint, labels, error_code, coalesce(error_message, ''), attempts,
+	created_at, updated_at, started_at, ended_at, coalesce(origin_policy, ''), parent_id`
+
+// Recent returns summaries of a secret's most recent operations, newest
+// first (see summaryColumns). The parameters are still opened: they hold
+// the secret id and the KMS keys shown, and what authorization reads.
+func (s *Store) Recent(ctx context.Context, db DB, secretKey string, limit int) ([]domain.Operation, error) {
+	rows, err := db.Query(ctx, `SELECT `+summaryColumns+` FROM operations WHERE secret_key = $1 ORDER BY seq DESC LIMIT $2`, secretKey, limit)
+	if err != nil {
+		return nil, fmt.Errorf("list recent operations: %w", err)
+	}
+	defer rows.Close()
+	// Sized once and scanned in place: an Operation is most of a kilobyte,
+	// and growing the slice by appending copies made Status's largest
+	// allocation.
+	ops := make([]domain.Operation, 0, max(0, min(limit, 100)))
+	for rows.Next() {
+		ops = append(ops, domain.Operation{})
+		op := &ops[len(ops)-1]
+		var (
+			sealed         []byte
+			regions        []byte
+			code           *domain.Code
+			msg            string
+			started, ended *time.Time
+			parent         pgtype.UUID
+		)
+		err := rows.Scan(&op.ID, &op.Seq, &op.Kind, &op.State, &op.SecretKey, &op.SecretDisplay, &op.AWSRegion,
+			&sealed, &regions, &op.Force, &op.Principal, &op.RequestID, &op.ReasonFingerprint, &op.Labels,
+			&code, &msg, &op.Attempts, &op.CreatedAt, &op.UpdatedAt, &started, &ended, &op.OriginPolicy, &parent)
+		if err != nil {
+			return nil, fmt.Errorf("read operation: %w", err)
+		}
+		params, err := s.box.Open(sealed, op.ID[:])
+		if err != nil {
+			return nil, fmt.Errorf("operation %s: open params: %w", op.ID, err)
+		}
+		if err := json.Unmarshal(params, &op.Params); err != nil {
+			return nil, fmt.Errorf("operation %s: decode params: %w", op.ID, err)
+		}
+		if err := json.Unmarshal(regions, &op.Regions); err != nil {
+			return nil, fmt.Errorf("operation %s: decode regions: %w", op.ID, err)
+		}
+		if code != nil {
+			op.Error = &domain.Error{Code: *code, Message: msg}
+		}
+		if started != nil {
+			op.StartedAt = *started
+		}
+		if ended != nil {
+			op.EndedAt = *ended
+		}
+		if parent.Valid {
+			op.ParentID = parent.Bytes
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list recent operations: %w", err)
+	}
+	return ops, nil
 }

@@ -116,19 +116,79 @@ func TestChainVerifies(t *testing.T) {
 	t.Parallel()
 	b := setup(t)
 	b.write(t, 300, time.Hour)
-	if rep := b.verify(t, nil); rep.Unchained != 300 || rep.Verified != 0 || !rep.OK {
-		t.Fatalf("before chaining: %+v", rep)
-	}
-	b.chainAll(t)
+	// The Writer links events as it inserts them: nothing waits.
 	rep := b.verify(t, nil)
 	if !rep.OK || rep.Verified != 300 || rep.Unchained != 0 || rep.HeadPosition != 300 {
-		t.Fatalf("after chaining: %+v", rep)
+		t.Fatalf("after writing: %+v", rep)
 	}
-	// More events extend the chain.
+	// An event stored in a transaction of its own (as an accept's is)
+	// waits for the Chainer; Writer events after it still chain.
+	row, err := audit.Event{Kind: audit.KindRPC, Principal: "p", Method: "/replicad.v1.ReplicationService/Replicate", Transport: "grpc"}.Row()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := store.InsertAuditEvents(b.ctx, b.pool, []store.AuditRow{row}); err != nil {
+		t.Fatal(err)
+	}
 	b.write(t, 10, time.Minute)
+	if rep := b.verify(t, nil); !rep.OK || rep.Verified != 310 || rep.Unchained != 1 {
+		t.Fatalf("with one event stored unchained: %+v", rep)
+	}
 	b.chainAll(t)
-	if rep2 := b.verify(t, &audit.Known{Position: rep.HeadPosition, Hash: rep.HeadHash}); !rep2.OK || rep2.Verified != 310 {
+	if rep2 := b.verify(t, &audit.Known{Position: rep.HeadPosition, Hash: rep.HeadHash}); !rep2.OK || rep2.Verified != 311 || rep2.Unchained != 0 {
 		t.Fatalf("extended chain: %+v", rep2)
+	}
+}
+
+// Two processes' Writers and a Chainer, all at once, extend one chain: the
+// chain lock orders their batches, so no position is taken twice or
+// skipped.
+func TestConcurrentWritersShareOneChain(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	pool2, err := pgxpool.NewWithConfig(b.ctx, b.pool.Config().Copy())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool2.Close)
+	other := audit.NewWriter(pool2, audit.WriterConfig{Batch: 7})
+	other.Run()
+	t.Cleanup(other.Close)
+	var wg sync.WaitGroup
+	errs := make(chan error, 1000)
+	for i := range 400 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w := b.writer
+			if i%2 == 1 {
+				w = other
+			}
+			e := audit.Event{Kind: audit.KindRPC, Principal: "p", Method: "m", Transport: "grpc"}
+			if i%10 == 0 {
+				// Stored unchained, linked by the Chainer below.
+				row, err := e.Row()
+				if err == nil {
+					err = store.InsertAuditEvents(b.ctx, b.pool, []store.AuditRow{row})
+				}
+				errs <- err
+				_, err = b.chainer.ChainOnce(b.ctx)
+				errs <- err
+				return
+			}
+			errs <- w.Write(b.ctx, e)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.chainAll(t)
+	if rep := b.verify(t, nil); !rep.OK || rep.Verified != 400 || rep.Unchained != 0 || rep.HeadPosition != 400 {
+		t.Fatalf("%+v", rep)
 	}
 }
 

@@ -4,11 +4,14 @@
 // reordering an event is detected, shipped as JSON log lines, and pruned by
 // a retention job that exports first and anchors the chain at the cut.
 //
-// Writing does not serialise requests behind the chain: an event is
-// inserted (group-committed with concurrent ones) without a hash, and a
-// single chainer links events in batches shortly after. Until linked an
-// event is durable but not yet tamper-evident; VerifyAudit reports how many
-// are waiting.
+// Writing does not serialise requests behind the chain: the Writer
+// group-commits concurrent events in one insert, linked into the chain as
+// they are inserted, one batch at a time under the chain lock (each event
+// is written once). Events stored in a transaction of their own (an
+// accept's, with its operation) are inserted without a hash, and the
+// Chainer links them shortly after; until linked such an event is durable
+// but not yet tamper-evident, and VerifyAudit reports how many are
+// waiting.
 package audit
 
 import (

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -67,6 +68,9 @@ type Writer struct {
 	pool *pgxpool.Pool
 	cfg  WriterConfig
 	in   chan *pending
+	// chainMu: one of this process's batches at a time takes the chain
+	// lock (insert).
+	chainMu sync.Mutex
 
 	mu     sync.RWMutex
 	closed bool
@@ -338,7 +342,55 @@ func (w *Writer) insert(rows ...store.AuditRow) error {
 	// event of its own request.
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	return store.InsertAuditEvents(ctx, w.pool, rows)
+	// One batch at a time per process takes the chain lock, so the
+	// workers queue here rather than each holding a connection in
+	// PostgreSQL's lock wait; the others fill their batches meanwhile.
+	w.chainMu.Lock()
+	defer w.chainMu.Unlock()
+	return insertChained(ctx, w.pool, rows)
+}
+
+// insertChained inserts rows already linked into the chain, in one
+// transaction holding the chain lock (the Chainer's), so that each event is
+// written once rather than inserted and then updated by the Chainer.
+//
+// Crash safety: the head is read after the lock is granted, in READ
+// COMMITTED, so it is the newest position any committed transaction holds
+// (a transaction's advisory lock is released only after its commit is
+// visible); the rows and their positions commit together or not at all,
+// and the lock goes with the transaction. A crash anywhere (replicad or
+// PostgreSQL) therefore leaves either the whole batch chained after the
+// head it read, or nothing: never a position without its predecessor.
+// chain_pos is UNIQUE besides, so a forked chain could not be committed.
+func insertChained(ctx context.Context, pool *pgxpool.Pool, rows []store.AuditRow) error {
+	linked := make([]store.AuditRow, len(rows))
+	copy(linked, rows)
+	return pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, chainLockKey); err != nil {
+			return fmt.Errorf("take the audit chain lock: %w", err)
+		}
+		pos, prev, err := store.AuditHead(ctx, tx)
+		if err != nil {
+			return err
+		}
+		link(linked, pos, prev)
+		return store.InsertAuditEvents(ctx, tx, linked)
+	})
+}
+
+// link gives rows the chain positions after the head (pos, prev), in
+// order, and returns the new head.
+func link(rows []store.AuditRow, pos int64, prev []byte) (int64, []byte) {
+	if prev == nil {
+		prev = genesis
+	}
+	for i := range rows {
+		pos++
+		rows[i].ChainPos, rows[i].PrevHash = pos, prev
+		prev = Link(prev, rows[i].Body)
+		rows[i].Hash = prev
+	}
+	return pos, prev
 }
 
 // alreadyStored: the event's id is taken, so an earlier attempt (the batch

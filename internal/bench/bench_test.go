@@ -98,8 +98,8 @@ func TestSmoke(t *testing.T) {
 		positive(8, tag+"completion / ideal")
 	}
 
-	if got := len(r.Profiles()); got != 4 {
-		t.Errorf("%d profiles, want CPU and allocations of cases 1 and 3", got)
+	if got := len(r.Profiles()); got != 7 {
+		t.Errorf("%d profiles, want CPU and allocations of cases 1 and 3, and case 6's two CPU profiles and its allocations", got)
 	}
 	for _, p := range r.Profiles() {
 		if info, err := os.Stat(filepath.Join(r.ProfileDir, p.File)); err != nil || info.Size() == 0 {

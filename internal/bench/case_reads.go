@@ -37,7 +37,7 @@ func (r *Runner) reads(ctx context.Context, res *Result) (err error) {
 	if err != nil {
 		return err
 	}
-	rd, err := r.Stack.StartReplicad(ctx, ReplicadOptions{Name: "replicad-reads", DatabaseURL: db, AWSEndpoint: sm.URL, Flags: flags})
+	rd, err := r.Stack.StartReplicad(ctx, ReplicadOptions{Name: "replicad-reads", DatabaseURL: db, AWSEndpoint: sm.URL, Flags: flags, Pprof: r.ProfileDir != ""})
 	if err != nil {
 		return err
 	}
@@ -68,24 +68,41 @@ func (r *Runner) reads(ctx context.Context, res *Result) (err error) {
 		return err
 	}
 	var statusCalls atomic.Int64 // warm-up included, as the stand-in's count is
-	status := load.Run(ctx, func(ctx context.Context, client int, _ int64) error {
+	statusDo := func(ctx context.Context, client int, _ int64) error {
 		statusCalls.Add(1)
 		_, err := cl.rpc[client].Status(ctx, &replicadv1.StatusRequest{SecretId: names[rand.IntN(len(names))]})
 		return err
-	})
+	}
+	status := load.Run(ctx, statusDo)
 	statsAfter, err := sm.Stats(ctx)
 	if err != nil {
 		return err
 	}
-	get := load.Run(ctx, func(ctx context.Context, client int, _ int64) error {
+	getDo := func(ctx context.Context, client int, _ int64) error {
 		resp, err := cl.rpc[client].GetOperation(ctx, &replicadv1.GetOperationRequest{Id: ids[rand.IntN(len(ids))]})
 		if err == nil && resp.GetOperation().GetState() != replicadv1.OperationState_OPERATION_STATE_SUCCEEDED {
 			return fmt.Errorf("operation %s is %s", resp.GetOperation().GetId(), resp.GetOperation().GetState())
 		}
 		return err
-	})
+	}
+	get := load.Run(ctx, getDo)
 	if err := rd.Alive(); err != nil {
 		return err
+	}
+	if r.ProfileDir != "" {
+		// After the measured loads, so that profiling does not slow them.
+		for _, p := range []struct {
+			name string
+			do   func(context.Context, int, int64) error
+		}{{"status", statusDo}, {"getoperation", getDo}} {
+			if err := r.profileLoad(ctx, rd, 6, p.name, sz.ReadClients, p.do); err != nil {
+				return err
+			}
+		}
+		res.note("Profiles: after the measured loads, on the same replicad, CPU over %d s of each RPC's load from %d clients; allocations over the process's life.", r.Sizes.ProfileSeconds, sz.ReadClients)
+		if err := r.allocsProfile(ctx, rd, 6, "reads"); err != nil {
+			return err
+		}
 	}
 	r.Stack.logf("  Status %.0f/s p99 %.1f ms; GetOperation %.0f/s p99 %.1f ms", status.Throughput, status.Latency.P99, get.Throughput, get.Latency.P99)
 	res.metric("Status rate", status.Throughput, "req/s")

@@ -47,6 +47,20 @@ func (r *Runner) cpuProfile(ctx context.Context, rd *Replicad, caseID int, name 
 	}
 }
 
+// profileLoad runs do from clients goroutines for a second of warm-up and
+// then ProfileSeconds, profiling replicad's CPU over the latter.
+func (r *Runner) profileLoad(ctx context.Context, rd *Replicad, caseID int, name string, clients int, do func(context.Context, int, int64) error) error {
+	secs := r.Sizes.ProfileSeconds
+	loadDone := make(chan LoadResult, 1)
+	go func() {
+		loadDone <- Load{Clients: clients, Warmup: time.Second, Duration: time.Duration(secs)*time.Second + time.Second}.Run(ctx, do)
+	}()
+	time.Sleep(time.Second) // profile the steady state, after the warm-up
+	wait := r.cpuProfile(ctx, rd, caseID, name, secs)
+	<-loadDone
+	return wait()
+}
+
 // allocsProfile saves the allocations replicad made since it started.
 func (r *Runner) allocsProfile(ctx context.Context, rd *Replicad, caseID int, name string) error {
 	file := fmt.Sprintf("case%d-%s-allocs.pb.gz", caseID, name)

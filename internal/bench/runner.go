@@ -81,8 +81,8 @@ func Scales() map[string]Sizes {
 type Runner struct {
 	Stack *Stack
 	Sizes Sizes
-	// ProfileDir receives the CPU and allocation profiles of cases 1 and
-	// 3; empty skips the profiling passes.
+	// ProfileDir receives the CPU and allocation profiles of cases 1, 3
+	// and 6; empty skips the profiling passes.
 	ProfileDir string
 	// PgStat records PostgreSQL's busiest statements per case (the stack
 	// must have been started with PgStatSettings).

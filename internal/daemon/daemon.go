@@ -306,6 +306,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.writer.Close()
 		final, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		_, _ = d.chainer.ChainOnce(final)
+		d.chainer.LogHead(final)
 		cancel()
 	}
 	if errors.Is(err, context.Canceled) {

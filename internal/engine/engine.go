@@ -504,15 +504,17 @@ func (e *Engine) List(ctx context.Context, f domain.OperationFilter) ([]domain.O
 }
 
 // Status reads a secret's replication from AWS for principal, with its
-// recent operations (at most recent, newest first). A bare name is looked
+// recent operations (at most recent, newest first, in summary: see
+// store.Recent). A bare name is looked
 // up in region; if that finds a replica, the primary is described instead.
 // The DescribeSecret answer may be a shared one up to StatusCacheTTL old,
 // never one older than a change to the listed operations (statusCache).
 // AWS failures are *domain.AWSError.
 func (e *Engine) Status(ctx context.Context, principal string, id secretid.ID, region string, recent int) (domain.Secret, []domain.Operation, error) {
 	// The operations first: their newest update says which cached answers
-	// replicad itself may have made stale, in whichever process.
-	ops, err := e.store.List(ctx, e.api, domain.OperationFilter{SecretKey: id.Key(), Limit: recent})
+	// replicad itself may have made stale, in whichever process. Their
+	// summaries only (store.Recent): Status shows no more of them.
+	ops, err := e.store.Recent(ctx, e.api, id.Key(), recent)
 	if err != nil {
 		return domain.Secret{}, nil, err
 	}

@@ -3,6 +3,7 @@ package validate_test
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"testing"
 	"time"
 
@@ -182,5 +183,21 @@ func TestStringsViolationsAreBounded(t *testing.T) {
 	var verr *validate.Error
 	if !errors.As(err, &verr) || len(verr.Violations) > 25 || len(err.Error()) > 4096 {
 		t.Fatalf("%d violations, %d bytes of message", len(verr.Violations), len(err.Error()))
+	}
+}
+
+// IsUUID accepts exactly the canonical form (what its regular expression
+// did before it became a loop).
+func TestIsUUIDIsTheCanonicalForm(t *testing.T) {
+	re := regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	for _, s := range []string{
+		"0190f6d2-4a3b-7c1d-8e2f-0123456789ab", "0190F6D2-4A3B-7C1D-8E2F-0123456789AB", "",
+		"0190f6d2-4a3b-7c1d-8e2f-0123456789a", "0190f6d2-4a3b-7c1d-8e2f-0123456789abc", "0190f6d2x4a3b-7c1d-8e2f-0123456789ab",
+		"0190f6d2-4a3b-7c1d-8e2f-0123456789ag", "{0190f6d2-4a3b-7c1d-8e2f-0123456789a}", "0190f6d24a3b7c1d8e2f0123456789ab",
+		"0190f6d2-4a3b-7c1d-8e2f-0123456789a\n", "urn:uuid:0190f6d2-4a3b-7c1d-8e2f-01",
+	} {
+		if got, want := validate.IsUUID(s), re.MatchString(s); got != want {
+			t.Errorf("IsUUID(%q) = %v, want %v", s, got, want)
+		}
 	}
 }

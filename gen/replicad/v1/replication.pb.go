@@ -581,7 +581,10 @@ type StatusResponse struct {
 	PrimaryRegion string `protobuf:"bytes,3,opt,name=primary_region,json=primaryRegion,proto3" json:"primary_region,omitempty"`
 	// One entry per replica Region.
 	Replicas []*ReplicaStatus `protobuf:"bytes,4,rep,name=replicas,proto3" json:"replicas,omitempty"`
-	// The secret's most recent operations, newest first.
+	// The secret's most recent operations, newest first, in summary: id,
+	// kind, state, secret, Regions, principal, request id, labels, error,
+	// attempts and times. Their AWS calls, steps, approval, last attempt's
+	// error and retry times are left empty: GetOperation returns them.
 	RecentOperations []*Operation `protobuf:"bytes,5,rep,name=recent_operations,json=recentOperations,proto3" json:"recent_operations,omitempty"`
 	unknownFields    protoimpl.UnknownFields
 	sizeCache        protoimpl.SizeCache

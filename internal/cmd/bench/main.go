@@ -34,7 +34,7 @@ func run() error {
 	out := flag.String("out", "docs", "directory for BENCHMARKS.md, benchmarks.json and profiles/")
 	scale := flag.String("scale", "full", "case sizes: full (the issue's), small (for development) or tiny")
 	cases := flag.String("cases", "", "comma-separated case numbers to run (default: all)")
-	profiles := flag.Bool("profiles", true, "profile cases 1 and 3 (in passes of their own) into OUT/profiles")
+	profiles := flag.Bool("profiles", true, "profile cases 1, 3 and 6 (in passes of their own) into OUT/profiles")
 	notes := flag.String("notes", "", "hand-written analysis to include (default OUT/BENCHMARKS.notes.md)")
 	render := flag.Bool("render", false, "measure nothing: rewrite OUT/BENCHMARKS.md from OUT/benchmarks.json, the profiles and the notes (after editing the notes)")
 	pgStat := flag.Bool("pg-stat-statements", false, "diagnosis: load pg_stat_statements and report each case's busiest statements (adds overhead: not for reference figures)")
