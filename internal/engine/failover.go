@@ -40,6 +40,14 @@ type FailoverSelector struct {
 	Force bool
 }
 
+// budgetWaitMax is how long a failover child may wait for a write budget
+// on its worker. A failover queues far more calls than a budget sends in
+// that time; the children beyond it snooze until their place in line
+// comes (awssm.Client.WriteTurn), so the workers stay free for
+// interactive operations and for the children's looks at AWS's
+// replication, and the budget still always has calls waiting.
+const budgetWaitMax = time.Second
+
 // childPoll is how often a failover parent looks at its children.
 const childPoll = 250 * time.Millisecond
 
@@ -325,6 +333,16 @@ func (r *run) failoverChild(ctx context.Context) (result, error) {
 	if err != nil {
 		return failed(domain.CodeInvalidArgument, "stored secret id no longer parses"), nil //nolint:nilerr // the result carries the failure
 	}
+	for i := range r.op.Steps {
+		// Waiting for the budget is done snoozed, not on a worker: before
+		// anything else, so a child that goes away costs no transaction.
+		if st := r.op.Steps[i]; st.State != domain.StepSucceeded && st.State != domain.StepSkipped {
+			if d := r.e.sm.WriteTurn(ctx, st.Region, inRegion(id, st.Region), budgetWaitMax); d > 0 {
+				return result{snooze: d, unchanged: true}, nil
+			}
+			break
+		}
+	}
 	if r.op.State == domain.StatePending {
 		if proceed, err := r.begin(ctx, false); err != nil || !proceed {
 			return r.cancelled(), err
@@ -338,17 +356,25 @@ func (r *run) failoverChild(ctx context.Context) (result, error) {
 	// (as a Replicate holds its requested keys), in the secret's account.
 	r.keys, r.account = kms, id.Account
 	var primary *domain.Secret
-	// promoted is the Region whose promotion this execution sent and AWS
-	// took: the secret there is standalone with no replicas, so the
+	// promoted are the Regions whose promotion this execution sent and
+	// AWS took: the secret there is standalone with no replicas, so the
 	// replication step from it needs no DescribeSecret first.
-	promoted := ""
+	promoted := map[string]bool{}
+	first := true
 	for i := range r.op.Steps {
 		st := &r.op.Steps[i]
 		if st.State == domain.StepSucceeded || st.State == domain.StepSkipped {
 			continue
 		}
+		if !first {
+			if d := r.e.sm.WriteTurn(ctx, st.Region, inRegion(id, st.Region), budgetWaitMax); d > 0 {
+				// The steps done so far are saved with the snooze.
+				return result{snooze: d, unchanged: !r.mutated}, nil
+			}
+		}
+		first = false
 		var sec domain.Secret
-		if st.API == domain.APIReplicate && st.State == domain.StepPending && promoted == st.Region {
+		if st.API == domain.APIReplicate && st.State == domain.StepPending && promoted[st.Region] {
 			sec = domain.Secret{PrimaryRegion: st.Region}
 		} else if sec, err = r.e.sm.Describe(ctx, st.Region, inRegion(id, st.Region)); err != nil {
 			return r.stepFailed(i, err)
@@ -369,7 +395,7 @@ func (r *run) failoverChild(ctx context.Context) (result, error) {
 			if err != nil {
 				return r.stepFailed(i, err)
 			}
-			promoted = st.Region
+			promoted[st.Region] = true
 		case domain.APIReplicate:
 			if sec.PrimaryRegion != st.Region {
 				st.State, st.Message = domain.StepFailed, "the secret here is not a primary: its promotion did not take"
