@@ -431,18 +431,38 @@ func encodeSteps(steps []domain.Step) ([]byte, error) {
 	return b, nil
 }
 
-// Children returns a parent operation's children, in creation order.
+// Children returns what a parent operation shows of its children, in
+// creation order: id, secret key, state, error and steps. It reads no
+// sealed params, AWS calls or intents: a failover parent has one child per
+// secret and is read whenever its progress is (GetOperation, --wait), so
+// the full rows would cost a decryption and several JSON decodes per
+// secret per look. The steps carry no KMS key (those are sealed).
 func (s *Store) Children(ctx context.Context, db DB, parent uuid.UUID) ([]domain.Operation, error) {
-	rows, err := db.Query(ctx, `SELECT `+columns+` FROM operations WHERE parent_id = $1 ORDER BY seq`, pgUUID(parent))
+	rows, err := db.Query(ctx, `SELECT id, secret_key, state, error_code, coalesce(error_message, ''), steps
+		FROM operations WHERE parent_id = $1 ORDER BY seq`, pgUUID(parent))
 	if err != nil {
 		return nil, fmt.Errorf("list children: %w", err)
 	}
 	defer rows.Close()
 	var ops []domain.Operation
 	for rows.Next() {
-		op, err := s.scan(rows)
-		if err != nil {
-			return nil, err
+		var (
+			op    domain.Operation
+			code  *domain.Code
+			msg   string
+			steps []byte
+		)
+		if err := rows.Scan(&op.ID, &op.SecretKey, &op.State, &code, &msg, &steps); err != nil {
+			return nil, fmt.Errorf("list children: %w", err)
+		}
+		op.ParentID = parent
+		if code != nil {
+			op.Error = &domain.Error{Code: *code, Message: msg}
+		}
+		if steps != nil {
+			if err := json.Unmarshal(steps, &op.Steps); err != nil {
+				return nil, fmt.Errorf("operation %s: decode steps: %w", op.ID, err)
+			}
 		}
 		ops = append(ops, op)
 	}

@@ -3,6 +3,7 @@ package awssm
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -73,23 +74,95 @@ type pace struct {
 	// would on an idle budget, and background requests take what the
 	// interactive ones leave.
 	bg chan struct{}
+
+	// waiting counts the requests waiting for this budget.
+	waiting atomic.Int64
+
+	// places are the places in line book handed out, by caller, and
+	// booked is the end of the line they make.
+	bookMu sync.Mutex
+	places map[string]time.Time
+	booked time.Time
+}
+
+// book is for a caller that would rather not wait long for this budget
+// (a worker, which can hand the wait back to its queue). If a request sent
+// now would wait at most maxWait, it returns 0 and the caller sends. Else
+// it books key (the caller) a place in line after the requests waiting and
+// the places booked before, and returns how long the caller should go
+// away: until its place is half of maxWait from being sent. A caller that
+// comes back with its key before its place is sent away again until then.
+// A place is only a pacing hint: nothing is reserved in the bucket, and a
+// caller that never comes back costs nobody anything once its time passed.
+func (p *pace) book(key string, maxWait time.Duration) time.Duration {
+	limit := p.lim.Limit()
+	if limit == rate.Inf || limit <= 0 {
+		return 0
+	}
+	interval := time.Duration(float64(time.Second) / float64(limit))
+	p.bookMu.Lock()
+	defer p.bookMu.Unlock()
+	now := time.Now()
+	if at, ok := p.places[key]; ok {
+		if at.Sub(now) <= maxWait {
+			delete(p.places, key)
+			return 0
+		}
+		return at.Sub(now) - maxWait/2
+	}
+	at := now.Add(p.backlog())
+	if p.booked.After(at) {
+		at = p.booked
+	}
+	if at.Sub(now) <= maxWait {
+		return 0
+	}
+	if p.places == nil {
+		p.places = map[string]time.Time{}
+	}
+	for k, t := range p.places {
+		if now.Sub(t) > time.Minute {
+			delete(p.places, k) // its caller never came back
+		}
+	}
+	p.places[key] = at
+	p.booked = at.Add(interval)
+	return at.Sub(now) - maxWait/2
+}
+
+// backlog estimates how long a request asking now would wait: one
+// interval per request already waiting.
+func (p *pace) backlog() time.Duration {
+	limit := p.lim.Limit()
+	if limit == rate.Inf || limit <= 0 {
+		return 0
+	}
+	return time.Duration(float64(p.waiting.Load()) / float64(limit) * float64(time.Second))
 }
 
 // waitBackground is wait for a background request: it first waits its turn
 // among background requests, so it never holds more than one place in the
 // bucket ahead of interactive ones.
 func (p *pace) waitBackground(ctx context.Context) error {
+	p.waiting.Add(1)
+	defer p.waiting.Add(-1)
 	select {
 	case p.bg <- struct{}{}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 	defer func() { <-p.bg }()
-	return p.wait(ctx)
+	return p.waitTurn(ctx)
 }
 
 // wait blocks until a request may be sent, or ctx ends.
 func (p *pace) wait(ctx context.Context) error {
+	p.waiting.Add(1)
+	defer p.waiting.Add(-1)
+	return p.waitTurn(ctx)
+}
+
+func (p *pace) waitTurn(ctx context.Context) error {
 	if err := p.lim.Wait(ctx); err != nil {
 		return err
 	}

@@ -182,3 +182,38 @@ func TestBackgroundYieldsToInteractive(t *testing.T) {
 		}
 	})
 }
+
+// A caller that would wait long is sent away until its place in line
+// comes, keeps that place when it comes back early, and later callers
+// line up behind it: their places are one interval apart, so callers that
+// come back when told arrive at the budget's pace.
+func TestBudgetBooksPlacesInLine(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		p := newBudgets(10, 100, 10).limiter("acct", "us-west-2", bucketWrite) // 9.7/s: interval ~103 ms
+		interval := time.Duration(float64(time.Second) / float64(p.lim.Limit()))
+		const maxWait = 300 * time.Millisecond
+		if d := p.book("idle", maxWait); d != 0 {
+			t.Fatalf("an idle budget sent the caller away for %s", d)
+		}
+		p.waiting.Add(5) // five requests waiting: about 515 ms
+		a := p.book("a", maxWait)
+		if want := 5*interval - maxWait/2; a < want-time.Millisecond || a > want+time.Millisecond {
+			t.Fatalf("first caller sent away for %s, want %s", a, want)
+		}
+		b := p.book("b", maxWait)
+		if d := b - a; d < interval-time.Millisecond || d > interval+time.Millisecond {
+			t.Errorf("second caller's place %s after the first's, want one interval %s", d, interval)
+		}
+		if again := p.book("a", maxWait); again != a {
+			t.Errorf("the first caller asking again at once is sent away for %s, want its place's %s", again, a)
+		}
+		time.Sleep(a) // simulated: its place is now maxWait/2 from being sent
+		if d := p.book("a", maxWait); d != 0 {
+			t.Errorf("the first caller back on time sent away again for %s", d)
+		}
+		if _, ok := p.places["a"]; ok {
+			t.Error("a place used is kept")
+		}
+	})
+}

@@ -199,6 +199,18 @@ func (c *Client) client(ctx context.Context, region string) *secretsmanager.Clie
 	return sm
 }
 
+// WriteTurn is for a caller with other work to do while it waits (a
+// worker, which can snooze its job): it returns 0 if a mutating call about
+// secretID in region sent now would wait at most maxWait for its write
+// budget; else it books the caller a later place in line and returns how
+// long to go away before asking again (about the same secret, which keeps
+// its place). Nothing is reserved: the call still waits for the budget
+// when sent.
+func (c *Client) WriteTurn(ctx context.Context, region, secretID string, maxWait time.Duration) time.Duration {
+	account, _ := withKey(ctx, secretID).Value(accountKey{}).(string)
+	return c.limits.limiter(account, region, bucketWrite).book(secretID, maxWait)
+}
+
 // ShareBudgets splits the rate budgets between n processes: each keeps
 // 1/n of every budget, so the configured rate holds for the deployment.
 func (c *Client) ShareBudgets(n int) { c.limits.setShare(n) }

@@ -98,6 +98,13 @@ func TestSmoke(t *testing.T) {
 		positive(8, tag+"completion / ideal")
 	}
 
+	equal(9, "secrets failed over", sz.FailoverSecrets)
+	for _, name := range []string{"us-west-2 StopReplicationToReplica", "eu-west-1 StopReplicationToReplica", "us-west-2 ReplicateSecretToRegions"} {
+		equal(9, name, sz.FailoverSecrets)
+	}
+	zero(9, "requests to the down Region")
+	positive(9, "completion / ideal")
+
 	if got := len(r.Profiles()); got != 7 {
 		t.Errorf("%d profiles, want CPU and allocations of cases 1 and 3, and case 6's two CPU profiles and its allocations", got)
 	}

@@ -34,6 +34,8 @@ type Sizes struct {
 	// Case 8: Replicates per stand-in replication delay.
 	ReplicationOps    int
 	ReplicationDelays []time.Duration
+	// Case 9: secrets failed over from a Region that is down.
+	FailoverSecrets int
 	// Profiles: CPU profile length; and the backlog of case 3's
 	// informational variant and of its profiling pass.
 	ProfileSeconds                   int
@@ -52,7 +54,8 @@ func Scales() map[string]Sizes {
 			ReadOps:        2000, ReadSecrets: 200, ReadClients: 64, ReadWarmup: 2 * time.Second, ReadDuration: 15 * time.Second,
 			MemoryStored: 100000, MemoryQueued: 10000,
 			ReplicationOps: 2000, ReplicationDelays: []time.Duration{10 * time.Second, time.Minute},
-			ProfileSeconds: 10, ProfileE2EOps: 5000, ProfileE2ESecrets: 500,
+			FailoverSecrets: 500,
+			ProfileSeconds:  10, ProfileE2EOps: 5000, ProfileE2ESecrets: 500,
 		},
 		"small": {
 			AcceptClients: []int{16, 64}, AcceptWarmup: time.Second, AcceptDuration: 5 * time.Second,
@@ -62,7 +65,8 @@ func Scales() map[string]Sizes {
 			ReadOps:        500, ReadSecrets: 50, ReadClients: 64, ReadWarmup: time.Second, ReadDuration: 5 * time.Second,
 			MemoryStored: 20000, MemoryQueued: 2000,
 			ReplicationOps: 500, ReplicationDelays: []time.Duration{10 * time.Second},
-			ProfileSeconds: 5, ProfileE2EOps: 1500, ProfileE2ESecrets: 150,
+			FailoverSecrets: 500,
+			ProfileSeconds:  5, ProfileE2EOps: 1500, ProfileE2ESecrets: 150,
 		},
 		"tiny": {
 			AcceptClients: []int{4, 8}, AcceptWarmup: 200 * time.Millisecond, AcceptDuration: time.Second,
@@ -72,7 +76,8 @@ func Scales() map[string]Sizes {
 			ReadOps:        40, ReadSecrets: 10, ReadClients: 8, ReadWarmup: 200 * time.Millisecond, ReadDuration: time.Second,
 			MemoryStored: 500, MemoryQueued: 50,
 			ReplicationOps: 30, ReplicationDelays: []time.Duration{time.Second},
-			ProfileSeconds: 1, ProfileE2EOps: 40, ProfileE2ESecrets: 20,
+			FailoverSecrets: 20,
+			ProfileSeconds:  1, ProfileE2EOps: 40, ProfileE2ESecrets: 20,
 		},
 	}
 }
@@ -111,6 +116,7 @@ func Cases() []Case {
 		{6, "Read latency: Status and GetOperation", (*Runner).reads},
 		{7, "Peak memory with a large history and backlog", (*Runner).memory},
 		{8, "Realistic replication time", (*Runner).replication},
+		{9, "Failover of a Region that is down", (*Runner).failover},
 	}
 }
 

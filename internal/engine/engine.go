@@ -42,6 +42,10 @@ type SecretsManager interface {
 	Replicate(ctx context.Context, region, secretID string, add []domain.ReplicaParam, force bool) ([]domain.Replica, error)
 	RemoveRegions(ctx context.Context, region, secretID string, regions []string) ([]domain.Replica, error)
 	StopReplication(ctx context.Context, region, secretID string) (string, error)
+	// WriteTurn returns 0 when a mutating call sent now would wait at
+	// most maxWait for its write budget, else how long to snooze first
+	// (awssm.Client.WriteTurn).
+	WriteTurn(ctx context.Context, region, secretID string, maxWait time.Duration) time.Duration
 }
 
 // Observer hears about operations being accepted and reaching a terminal

@@ -71,7 +71,10 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 	wasRetrying := !r.op.NextAttemptAt.IsZero()
 	r.op.NextAttemptAt = time.Time{}
 	ctx = awssm.WithRecorder(ctx, r.record)
-	ctx = awssm.WithCaller(ctx, awssm.Caller{Principal: op.Principal, OperationID: op.ID.String(), Background: op.OriginPolicy != ""})
+	// A policy's calls and a failover's yield to interactive ones within
+	// each write budget (awssm.Caller.Background), as their jobs do.
+	ctx = awssm.WithCaller(ctx, awssm.Caller{Principal: op.Principal, OperationID: op.ID.String(),
+		Background: op.OriginPolicy != "" || op.ParentID != uuid.Nil})
 
 	var res result
 	switch op.Kind {
@@ -684,7 +687,7 @@ func (r *run) poll(ctx context.Context, sec domain.Secret) (result, error) {
 				r.e.cfg.ReplicationDeadline, strings.Join(r.regionsIn(domain.RegionRunning), ", ")), nil
 		}
 		if time.Now().Add(delay).After(inlineUntil) {
-			return result{snooze: r.e.wait.delay(r.op.ID, r.readBudget(), time.Now(), r.op.StartedAt, delay, r.e.cfg.PollMax, r.e.cfg.WaitReadRate),
+			return result{snooze: r.e.wait.delay(r.op.ID, r.readBudget(), time.Now(), r.waitingSince(), delay, r.e.cfg.PollMax, r.e.cfg.WaitReadRate),
 				unchanged: !dirty && r.resumed && !r.mutated}, nil
 		}
 		select {
@@ -731,6 +734,26 @@ func (r *run) lastLook() *look {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.look
+}
+
+// waitingSince is when the wait for AWS's replication began, which the look
+// interval backs off from: the operation's start, or for a failover child
+// its replication call. A child waits for the write budget behind the
+// whole failover before that call; that wait is not AWS replicating, and
+// backing off from it would leave the child's replicas InSync unseen for
+// a quarter of it.
+func (r *run) waitingSince() time.Time {
+	if r.op.ParentID == uuid.Nil {
+		return r.op.StartedAt
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for i := len(r.op.AWSCalls) - 1; i >= 0; i-- {
+		if c := r.op.AWSCalls[i]; c.API == domain.APIReplicate {
+			return c.Time
+		}
+	}
+	return r.op.StartedAt
 }
 
 // applyReplicas records what AWS reports for the Regions still running and

@@ -15,6 +15,7 @@ import (
 
 	"github.com/replicad/replicad/internal/awssm"
 	"github.com/replicad/replicad/internal/domain"
+	"github.com/replicad/replicad/internal/queue"
 	"github.com/replicad/replicad/internal/secretid"
 	"github.com/replicad/replicad/store"
 )
@@ -39,8 +40,16 @@ type FailoverSelector struct {
 	Force bool
 }
 
+// budgetWaitMax is how long a failover child may wait for a write budget
+// on its worker. A failover queues far more calls than a budget sends in
+// that time; the children beyond it snooze until their place in line
+// comes (awssm.Client.WriteTurn), so the workers stay free for
+// interactive operations and for the children's looks at AWS's
+// replication, and the budget still always has calls waiting.
+const budgetWaitMax = time.Second
+
 // childPoll is how often a failover parent looks at its children.
-const childPoll = time.Second
+const childPoll = 250 * time.Millisecond
 
 // PlanFailover reads the inventory and plans the failover of every
 // selected secret: its steps, or why it is skipped.
@@ -228,12 +237,16 @@ func (r *run) failoverParent(ctx context.Context) (result, error) {
 }
 
 // createChildren inserts one child per planned secret, each queued behind
-// whatever its secret already has in flight. Secret locks are taken in
-// name order, so two failovers over overlapping secrets cannot deadlock.
+// whatever its secret already has in flight. It costs two round trips
+// whatever the number of secrets (as a group commit of accepts does): the
+// secrets' locks, in-flight checks and job ids; then the jobs and the
+// children. Secret locks are taken in name order, so two failovers over
+// overlapping secrets cannot deadlock.
 func (e *Engine) createChildren(ctx context.Context, tx pgx.Tx, parent domain.Operation) error {
 	plan := parent.Params.DR
 	secrets := slices.Clone(plan.Secrets)
 	sort.Slice(secrets, func(i, j int) bool { return secrets[i].Name < secrets[j].Name })
+	var children []*domain.Operation
 	for _, s := range secrets {
 		if s.Skip != "" {
 			continue
@@ -246,7 +259,7 @@ func (e *Engine) createChildren(ctx context.Context, tx pgx.Tx, parent domain.Op
 		if err != nil {
 			return fmt.Errorf("operation id: %w", err)
 		}
-		child := domain.Operation{
+		child := &domain.Operation{
 			ID: childID, Kind: parent.Kind, State: domain.StatePending,
 			SecretKey: s.Name, SecretDisplay: e.red.ARN(s.SecretID), AWSRegion: plan.ChildPrimary(),
 			// Named as the secret in the Region where it is (or becomes) primary.
@@ -263,29 +276,72 @@ func (e *Engine) createChildren(ctx context.Context, tx pgx.Tx, parent domain.Op
 				}
 			}
 		}
-		active, err := e.store.LockSecretHasActive(ctx, tx, child.SecretKey)
-		if err != nil {
+		children = append(children, child)
+	}
+	if len(children) == 0 {
+		return nil
+	}
+	keys := make([]string, len(children))
+	for i, c := range children {
+		keys[i] = c.SecretKey
+	}
+	first := &pgx.Batch{}
+	active := store.QueueLockSecretsActive(first, keys)
+	var jobIDs []int64
+	queue.QueueReserveIDs(first, len(children), &jobIDs)
+	if err := tx.SendBatch(ctx, first).Close(); err != nil {
+		return fmt.Errorf("lock secret queues: %w", err)
+	}
+	var heads []queue.NewJob
+	for _, c := range children {
+		if active[c.SecretKey] {
+			continue // queued behind its secret's operation in flight
+		}
+		c.JobID = jobIDs[len(heads)]
+		heads = append(heads, queue.NewJob{OperationID: c.ID, Background: true})
+		active[c.SecretKey] = true
+	}
+	b := &pgx.Batch{}
+	if err := e.queue.QueueInsert(b, jobIDs[:len(heads)], heads); err != nil {
+		return err
+	}
+	for _, c := range children {
+		if err := e.store.QueueInsert(b, c); err != nil {
 			return err
 		}
-		if !active {
-			if child.JobID, err = e.queue.EnqueueBackgroundTx(ctx, tx, child.ID); err != nil {
-				return err
-			}
-		}
-		if err := e.store.Insert(ctx, tx, &child); err != nil {
-			return err
-		}
+	}
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return fmt.Errorf("insert failover children: %w", err)
 	}
 	return nil
 }
 
-// failoverChild runs one secret's steps in order. Every step starts with a
-// DescribeSecret in its own Region (never the old primary's), so a step
-// whose call went through before a crash is found done and not sent again.
+// failoverChild runs one secret's steps in order. A step resumed after an
+// interruption starts with a DescribeSecret in its own Region (never the
+// old primary's), so a step whose call went through before a crash is
+// found done and not sent again.
+//
+// The bookkeeping is kept off the path between the calls, whose pace the
+// write budgets set: only the first mutating call is preceded by a
+// transaction (begin: a cancel and the call cannot both win). After it the
+// child can no longer be cancelled, and a step's progress is saved with
+// the next save (the snooze that follows the replication call, or finish):
+// a crash in between leaves those steps unfinished in the row, and the
+// next execution judges each from DescribeSecret, as above.
 func (r *run) failoverChild(ctx context.Context) (result, error) {
 	id, err := secretid.Parse(r.op.Params.SecretID)
 	if err != nil {
 		return failed(domain.CodeInvalidArgument, "stored secret id no longer parses"), nil //nolint:nilerr // the result carries the failure
+	}
+	for i := range r.op.Steps {
+		// Waiting for the budget is done snoozed, not on a worker: before
+		// anything else, so a child that goes away costs no transaction.
+		if st := r.op.Steps[i]; st.State != domain.StepSucceeded && st.State != domain.StepSkipped {
+			if d := r.e.sm.WriteTurn(ctx, st.Region, inRegion(id, st.Region), budgetWaitMax); d > 0 {
+				return result{snooze: d, unchanged: true}, nil
+			}
+			break
+		}
 	}
 	if r.op.State == domain.StatePending {
 		if proceed, err := r.begin(ctx, false); err != nil || !proceed {
@@ -300,13 +356,27 @@ func (r *run) failoverChild(ctx context.Context) (result, error) {
 	// (as a Replicate holds its requested keys), in the secret's account.
 	r.keys, r.account = kms, id.Account
 	var primary *domain.Secret
+	// promoted are the Regions whose promotion this execution sent and
+	// AWS took: the secret there is standalone with no replicas, so the
+	// replication step from it needs no DescribeSecret first.
+	promoted := map[string]bool{}
+	first := true
 	for i := range r.op.Steps {
 		st := &r.op.Steps[i]
 		if st.State == domain.StepSucceeded || st.State == domain.StepSkipped {
 			continue
 		}
-		sec, err := r.e.sm.Describe(ctx, st.Region, inRegion(id, st.Region))
-		if err != nil {
+		if !first {
+			if d := r.e.sm.WriteTurn(ctx, st.Region, inRegion(id, st.Region), budgetWaitMax); d > 0 {
+				// The steps done so far are saved with the snooze.
+				return result{snooze: d, unchanged: !r.mutated}, nil
+			}
+		}
+		first = false
+		var sec domain.Secret
+		if st.API == domain.APIReplicate && st.State == domain.StepPending && promoted[st.Region] {
+			sec = domain.Secret{PrimaryRegion: st.Region}
+		} else if sec, err = r.e.sm.Describe(ctx, st.Region, inRegion(id, st.Region)); err != nil {
 			return r.stepFailed(i, err)
 		}
 		switch st.API {
@@ -314,10 +384,7 @@ func (r *run) failoverChild(ctx context.Context) (result, error) {
 			if sec.PrimaryRegion == st.Region {
 				// Standalone already: promoted by an earlier execution of
 				// this step, or by somebody else. No call.
-				if st.State == domain.StepPending {
-					st.Message = "already a standalone secret: no call sent"
-				}
-				st.State, r.mutated = domain.StepSucceeded, true
+				r.foundDone(st, "already a standalone secret")
 				continue
 			}
 			if proceed, err := r.intend(ctx, st); err != nil || !proceed {
@@ -328,6 +395,7 @@ func (r *run) failoverChild(ctx context.Context) (result, error) {
 			if err != nil {
 				return r.stepFailed(i, err)
 			}
+			promoted[st.Region] = true
 		case domain.APIReplicate:
 			if sec.PrimaryRegion != st.Region {
 				st.State, st.Message = domain.StepFailed, "the secret here is not a primary: its promotion did not take"
@@ -342,10 +410,7 @@ func (r *run) failoverChild(ctx context.Context) (result, error) {
 			}
 			r.markRegionsRunning(st.Targets)
 			if len(add) == 0 {
-				if st.State == domain.StepPending {
-					st.Message = "every Region is already a replica: no call sent"
-				}
-				st.State, r.mutated = domain.StepSucceeded, true
+				r.foundDone(st, "every Region is already a replica")
 				primary = &sec
 				continue
 			}
@@ -379,11 +444,33 @@ func (r *run) failoverChild(ctx context.Context) (result, error) {
 	return r.poll(ctx, *primary)
 }
 
-// intend records that a step's call is about to be sent, under the row's
-// lock (begin), unless the child was cancelled: after a crash the step is
-// RUNNING, and is re-decided from a DescribeSecret.
+// foundDone marks a step that DescribeSecret shows already done. A step
+// still PENDING in a child that never ran before was done by somebody
+// else; in a resumed one its call may have gone through in an execution
+// that did not live to record it.
+func (r *run) foundDone(st *domain.Step, what string) {
+	switch {
+	case st.State == domain.StepPending && !r.resumed:
+		st.Message = what + ": no call sent"
+	case st.State == domain.StepPending:
+		st.Message = what + " when this step was resumed: no call sent (an interrupted execution's call, or somebody else's, had gone through)"
+	}
+	st.State, r.mutated = domain.StepSucceeded, true
+}
+
+// intend marks a step's call as about to be sent. Before the child's first
+// mutating call that is recorded under the row's lock (begin), unless the
+// child was cancelled meanwhile. Once a call went through the child cannot
+// be cancelled, so a later step costs no transaction: after a crash it is
+// not SUCCEEDED in the row, and is re-decided from a DescribeSecret.
 func (r *run) intend(ctx context.Context, st *domain.Step) (bool, error) {
 	st.State = domain.StepRunning
+	r.mu.Lock()
+	applied := r.op.Mutation == domain.MutationApplied
+	r.mu.Unlock()
+	if applied {
+		return true, nil
+	}
 	return r.begin(ctx, true)
 }
 
