@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/google/uuid"
+	"google.golang.org/protobuf/types/known/durationpb"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/access"
@@ -196,6 +197,9 @@ func drProgressToProto(p *domain.DRProgress) *replicadv1.DisasterRecoveryProgres
 	}
 	out := &replicadv1.DisasterRecoveryProgress{SourceRegion: p.Plan.Source, TargetRegion: p.Plan.Target,
 		Total: int32(len(p.Plan.Secrets)), PlannedWrites: int32(p.Plan.Writes())}
+	if p.Plan.Estimate > 0 {
+		out.EstimatedDuration = durationpb.New(p.Plan.Estimate)
+	}
 	for _, sec := range p.Plan.Secrets {
 		ps := &replicadv1.DisasterRecoverySecret{SecretId: sec.SecretID, SkipReason: sec.Skip, Steps: stepsToProto(sec.Steps)}
 		if sec.Skip != "" {

@@ -228,6 +228,15 @@ func testFailoverRegionDown(t *testing.T, ready, noTarget, inProgress int) {
 	if got := f.writes(drTarget, "StopReplicationToReplica") + f.writes(drOther, "StopReplicationToReplica"); got != 0 {
 		t.Fatalf("validate_only sent %d writes", got)
 	}
+	rate := f.env.Config.AWS.WriteRate
+	if rate == 0 {
+		rate = 25 // awssm.WriteRateDefault
+	}
+	// The estimate: the busiest budget, us-west-2's, with two writes per
+	// ready secret (eu-west-1 has one).
+	if got, want := p.GetEstimatedDuration().AsDuration(), time.Duration(float64(2*ready)/rate*float64(time.Second)); got != want {
+		t.Errorf("plan estimate %s, want %s", got, want)
+	}
 
 	// The failover, over gRPC.
 	began := time.Now()
@@ -245,10 +254,6 @@ func testFailoverRegionDown(t *testing.T, ready, noTarget, inProgress int) {
 	took := time.Since(began)
 	// The budget-bound ideal: us-west-2 takes two writes per ready secret
 	// at the default write budget.
-	rate := f.env.Config.AWS.WriteRate
-	if rate == 0 {
-		rate = 25 // awssm.WriteRateDefault
-	}
 	ideal := time.Duration(float64(2*ready) / rate * float64(time.Second))
 	t.Logf("failover of %d ready secrets took %s; budget-bound ideal (%d writes in %s at %.0f/s) %s",
 		ready, took.Round(time.Millisecond), 2*ready, drTarget, rate, ideal.Round(time.Millisecond))
@@ -350,7 +355,7 @@ func TestFailbackRefusesDiverged(t *testing.T) {
 		t.Fatalf("failback plan: %d %s", code, body)
 	}
 	p := planned.GetPlan()
-	if p.GetTotal() != 4 || p.GetSkipped() != 1 || p.GetPlannedWrites() != 3 {
+	if p.GetTotal() != 4 || p.GetSkipped() != 1 || p.GetPlannedWrites() != 3 || p.GetEstimatedDuration().AsDuration() <= 0 {
 		t.Fatalf("failback plan: %s", protojson.Format(p))
 	}
 	for _, s := range p.GetSecrets() {

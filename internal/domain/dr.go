@@ -1,5 +1,7 @@
 package domain
 
+import "time"
+
 // StepState is where one step of a failover or failback child is.
 type StepState int
 
@@ -48,6 +50,9 @@ type DRPlan struct {
 	Primary string     `json:"primary,omitempty"`
 	Force   bool       `json:"force,omitempty"`
 	Secrets []DRSecret `json:"secrets"`
+	// Estimate is the budget-bound time of the plan's writes when it was
+	// made (zero: the write budget is unbounded).
+	Estimate time.Duration `json:"estimate,omitempty"`
 }
 
 // DRSecret is one secret of a plan.
@@ -76,6 +81,19 @@ func (p DRPlan) Writes() int {
 		n += len(s.Steps)
 	}
 	return n
+}
+
+// WritesByBudget counts the planned writes per (account, Region): the
+// unit of AWS's write quota and of replicad's budgets.
+func (p DRPlan) WritesByBudget() map[[2]string]int {
+	out := map[[2]string]int{}
+	for _, s := range p.Secrets {
+		account := AccountOfARN(s.SecretID)
+		for _, st := range s.Steps {
+			out[[2]string{account, st.Region}]++
+		}
+	}
+	return out
 }
 
 // DRProgress is a failover parent's plan with each secret's child.

@@ -82,6 +82,7 @@ func (e *Engine) PlanFailover(ctx context.Context, sel FailoverSelector) (domain
 		steps, skip := planFailover(sec, sel.Source, sel.Target, sel.Force)
 		plan.Secrets = append(plan.Secrets, domain.DRSecret{SecretID: sec.ARN, Name: sec.Name, Skip: skip, Steps: steps})
 	})
+	plan.Estimate = eta(plan.WritesByBudget(), e.cfg.WriteRate)
 	return plan, err
 }
 
@@ -575,5 +576,6 @@ func (e *Engine) PlanFailback(ctx context.Context, principal string, failoverID 
 		steps, skip := planFailback(old, now, back, old.KMSKeyID, now.KMSKeyID, FailbackReplicateOver, force)
 		plan.Secrets = append(plan.Secrets, domain.DRSecret{SecretID: s.SecretID, Name: s.Name, Skip: skip, Steps: steps})
 	}
+	plan.Estimate = eta(plan.WritesByBudget(), e.cfg.WriteRate)
 	return plan, nil
 }

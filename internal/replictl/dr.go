@@ -107,7 +107,7 @@ func (c *cli) drFailover(ctx context.Context, args []string) error {
 			return err
 		}
 	} else {
-		writeDRPlan(c.io.Stdout, planned.GetPlan())
+		writeDRPlan(c.io.Stdout, "Failover", planned.GetPlan())
 	}
 	if *planOnly {
 		return nil
@@ -181,9 +181,14 @@ func (c *cli) followFailover(ctx context.Context, cl *clients, op *replicadv1.Op
 	return nil
 }
 
-func writeDRPlan(w io.Writer, p *replicadv1.DisasterRecoveryProgress) {
-	fmt.Fprintf(w, "Failover plan %s -> %s: %d secrets, %d planned, %d skipped, %d AWS writes\n",
-		p.GetSourceRegion(), p.GetTargetRegion(), p.GetTotal(), p.GetTotal()-p.GetSkipped(), p.GetSkipped(), p.GetPlannedWrites())
+// writeDRPlan prints a failover's or failback's plan (what names it).
+func writeDRPlan(w io.Writer, what string, p *replicadv1.DisasterRecoveryProgress) {
+	eta := ""
+	if d := p.GetEstimatedDuration(); d != nil {
+		eta = fmt.Sprintf(", about %s at the write budget", d.AsDuration().Round(100*time.Millisecond))
+	}
+	fmt.Fprintf(w, "%s plan %s -> %s: %d secrets, %d planned, %d skipped, %d AWS writes%s\n",
+		what, p.GetSourceRegion(), p.GetTargetRegion(), p.GetTotal(), p.GetTotal()-p.GetSkipped(), p.GetSkipped(), p.GetPlannedWrites(), eta)
 	for _, s := range p.GetSecrets() {
 		if s.GetSkipReason() != "" {
 			fmt.Fprintf(w, "  skip %s: %s\n", printable(s.GetSecretId()), s.GetSkipReason())
@@ -224,7 +229,7 @@ func (c *cli) drFailback(ctx context.Context, args []string) error {
 			return err
 		}
 	} else {
-		writeDRPlan(c.io.Stdout, planned.GetPlan())
+		writeDRPlan(c.io.Stdout, "Failback", planned.GetPlan())
 	}
 	if *planOnly {
 		return nil

@@ -78,7 +78,8 @@ func TestDRReadinessAndFailover(t *testing.T) {
 	// Not a terminal and no --yes: the plan only.
 	r = f.run(t, "dr", "failover", "--from", "us-east-1", "--to", "us-west-2")
 	if r.code != replictl.ExitUsage || !strings.Contains(r.stdout, "StopReplicationToReplica in us-west-2") ||
-		!strings.Contains(r.stdout, "skip ") || !strings.Contains(r.stderr, "--yes") {
+		!strings.Contains(r.stdout, "skip ") || !strings.Contains(r.stderr, "--yes") ||
+		!strings.Contains(r.stdout, "Failover plan us-east-1 -> us-west-2: 3 secrets, 2 planned, 1 skipped") || !strings.Contains(r.stdout, "at the write budget") {
 		t.Fatalf("unconfirmed failover: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	// On a terminal, anything but "yes" stops it.
@@ -115,6 +116,7 @@ func TestDRReadinessAndFailover(t *testing.T) {
 	}
 	r = f.run(t, "dr", "failback", failoverID, "--yes", "--wait")
 	if r.code != replictl.ExitOK || !strings.Contains(r.stdout, "ReplicateSecretToRegions in us-west-2 -> us-east-1 (overwrite)") ||
+		!strings.Contains(r.stdout, "Failback plan ") ||
 		!strings.Contains(r.stdout, "succeeded 2  failed 0  remaining 0  skipped 0  (of 2)") {
 		t.Fatalf("failback --yes --wait: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}

@@ -11,6 +11,7 @@ import (
 	status "google.golang.org/genproto/googleapis/rpc/status"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -674,8 +675,12 @@ type DisasterRecoveryProgress struct {
 	Remaining int32 `protobuf:"varint,8,opt,name=remaining,proto3" json:"remaining,omitempty"`
 	// Mutating AWS calls the plan makes.
 	PlannedWrites int32 `protobuf:"varint,9,opt,name=planned_writes,json=plannedWrites,proto3" json:"planned_writes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// The time those calls take at the write budget when the plan was made:
+	// the busiest (account, Region)'s planned calls divided by its budget
+	// (budgets drain in parallel). Zero when the budget is unbounded.
+	EstimatedDuration *durationpb.Duration `protobuf:"bytes,10,opt,name=estimated_duration,json=estimatedDuration,proto3" json:"estimated_duration,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *DisasterRecoveryProgress) Reset() {
@@ -769,6 +774,13 @@ func (x *DisasterRecoveryProgress) GetPlannedWrites() int32 {
 		return x.PlannedWrites
 	}
 	return 0
+}
+
+func (x *DisasterRecoveryProgress) GetEstimatedDuration() *durationpb.Duration {
+	if x != nil {
+		return x.EstimatedDuration
+	}
+	return nil
 }
 
 // DisasterRecoverySecret is one secret of a failover.
@@ -1282,7 +1294,7 @@ var File_replicad_v1_operation_proto protoreflect.FileDescriptor
 
 const file_replicad_v1_operation_proto_rawDesc = "" +
 	"\n" +
-	"\x1breplicad/v1/operation.proto\x12\vreplicad.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x19replicad/v1/options.proto\"\xa7\v\n" +
+	"\x1breplicad/v1/operation.proto\x12\vreplicad.v1\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x17google/rpc/status.proto\x1a\x19replicad/v1/options.proto\"\xa7\v\n" +
 	"\tOperation\x12\x13\n" +
 	"\x02id\x18\x01 \x01(\tB\x03\xe0A\x03R\x02id\x123\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x1a.replicad.v1.OperationKindB\x03\xe0A\x03R\x04kind\x126\n" +
@@ -1318,7 +1330,7 @@ const file_replicad_v1_operation_proto_rawDesc = "" +
 	"\tparent_id\x18\x1b \x01(\tB\x03\xe0A\x03R\bparentId\x1a9\n" +
 	"\vLabelsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xce\x02\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x98\x03\n" +
 	"\x18DisasterRecoveryProgress\x12#\n" +
 	"\rsource_region\x18\x01 \x01(\tR\fsourceRegion\x12#\n" +
 	"\rtarget_region\x18\x02 \x01(\tR\ftargetRegion\x12=\n" +
@@ -1328,7 +1340,9 @@ const file_replicad_v1_operation_proto_rawDesc = "" +
 	"\tsucceeded\x18\x06 \x01(\x05R\tsucceeded\x12\x16\n" +
 	"\x06failed\x18\a \x01(\x05R\x06failed\x12\x1c\n" +
 	"\tremaining\x18\b \x01(\x05R\tremaining\x12%\n" +
-	"\x0eplanned_writes\x18\t \x01(\x05R\rplannedWrites\"\x81\x02\n" +
+	"\x0eplanned_writes\x18\t \x01(\x05R\rplannedWrites\x12H\n" +
+	"\x12estimated_duration\x18\n" +
+	" \x01(\v2\x19.google.protobuf.DurationR\x11estimatedDuration\"\x81\x02\n" +
 	"\x16DisasterRecoverySecret\x12!\n" +
 	"\tsecret_id\x18\x01 \x01(\tB\x04\xa8\x9f\x19\x01R\bsecretId\x12\x1f\n" +
 	"\vskip_reason\x18\x02 \x01(\tR\n" +
@@ -1442,6 +1456,7 @@ var file_replicad_v1_operation_proto_goTypes = []any{
 	nil,                              // 13: replicad.v1.Operation.LabelsEntry
 	(*status.Status)(nil),            // 14: google.rpc.Status
 	(*timestamppb.Timestamp)(nil),    // 15: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),      // 16: google.protobuf.Duration
 }
 var file_replicad_v1_operation_proto_depIdxs = []int32{
 	1,  // 0: replicad.v1.Operation.kind:type_name -> replicad.v1.OperationKind
@@ -1461,20 +1476,21 @@ var file_replicad_v1_operation_proto_depIdxs = []int32{
 	6,  // 14: replicad.v1.Operation.disaster_recovery:type_name -> replicad.v1.DisasterRecoveryProgress
 	8,  // 15: replicad.v1.Operation.steps:type_name -> replicad.v1.DisasterRecoveryStep
 	7,  // 16: replicad.v1.DisasterRecoveryProgress.secrets:type_name -> replicad.v1.DisasterRecoverySecret
-	2,  // 17: replicad.v1.DisasterRecoverySecret.state:type_name -> replicad.v1.OperationState
-	8,  // 18: replicad.v1.DisasterRecoverySecret.steps:type_name -> replicad.v1.DisasterRecoveryStep
-	0,  // 19: replicad.v1.DisasterRecoveryStep.state:type_name -> replicad.v1.DisasterRecoveryStepState
-	10, // 20: replicad.v1.Approval.approvers:type_name -> replicad.v1.ApprovedBy
-	15, // 21: replicad.v1.Approval.expire_time:type_name -> google.protobuf.Timestamp
-	15, // 22: replicad.v1.ApprovedBy.approve_time:type_name -> google.protobuf.Timestamp
-	3,  // 23: replicad.v1.RegionProgress.state:type_name -> replicad.v1.RegionState
-	4,  // 24: replicad.v1.RegionProgress.replication_status:type_name -> replicad.v1.ReplicationStatus
-	15, // 25: replicad.v1.AwsCall.time:type_name -> google.protobuf.Timestamp
-	26, // [26:26] is the sub-list for method output_type
-	26, // [26:26] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	16, // 17: replicad.v1.DisasterRecoveryProgress.estimated_duration:type_name -> google.protobuf.Duration
+	2,  // 18: replicad.v1.DisasterRecoverySecret.state:type_name -> replicad.v1.OperationState
+	8,  // 19: replicad.v1.DisasterRecoverySecret.steps:type_name -> replicad.v1.DisasterRecoveryStep
+	0,  // 20: replicad.v1.DisasterRecoveryStep.state:type_name -> replicad.v1.DisasterRecoveryStepState
+	10, // 21: replicad.v1.Approval.approvers:type_name -> replicad.v1.ApprovedBy
+	15, // 22: replicad.v1.Approval.expire_time:type_name -> google.protobuf.Timestamp
+	15, // 23: replicad.v1.ApprovedBy.approve_time:type_name -> google.protobuf.Timestamp
+	3,  // 24: replicad.v1.RegionProgress.state:type_name -> replicad.v1.RegionState
+	4,  // 25: replicad.v1.RegionProgress.replication_status:type_name -> replicad.v1.ReplicationStatus
+	15, // 26: replicad.v1.AwsCall.time:type_name -> google.protobuf.Timestamp
+	27, // [27:27] is the sub-list for method output_type
+	27, // [27:27] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_replicad_v1_operation_proto_init() }
