@@ -44,10 +44,6 @@ const kmsCacheTTL = 5 * time.Minute
 // driftPage is how many stale rows one query reads.
 const driftPage = 500
 
-// driftAfterChangeTimeout bounds the recomputation a policy write waits for;
-// the loop finishes what it leaves.
-const driftAfterChangeTimeout = 30 * time.Second
-
 // KeyResolver resolves a KMS key reference in a Region of an account
 // (awssm.Client.DescribeKey): an alias is compared by the key it points
 // to there, not by its name.
@@ -385,7 +381,8 @@ func (e *Engine) updateDriftOf(ctx context.Context, arn string) (domain.Inventor
 	return sec, nil
 }
 
-// driftLoop recomputes stale drift every DriftInterval.
+// driftLoop recomputes stale drift every DriftInterval, and at once when
+// a policy write nudges it.
 func (e *Engine) driftLoop(ctx context.Context) {
 	if e.cfg.DriftInterval < 0 {
 		return
@@ -397,20 +394,22 @@ func (e *Engine) driftLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if _, err := e.UpdateDrift(ctx); err != nil && ctx.Err() == nil {
-				e.log.WarnContext(ctx, "drift computation", "error", e.red.Text(err.Error()))
-			}
+		case <-e.driftNudge:
+		}
+		if _, err := e.UpdateDrift(ctx); err != nil && ctx.Err() == nil {
+			e.log.WarnContext(ctx, "drift computation", "error", e.red.Text(err.Error()))
 		}
 	}
 }
 
-// driftAfterPolicyChange recomputes drift after a policy write committed:
-// best effort, the loop catches up on failure.
-func (e *Engine) driftAfterPolicyChange(ctx context.Context) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), driftAfterChangeTimeout)
-	defer cancel()
-	if _, err := e.UpdateDrift(ctx); err != nil {
-		e.log.WarnContext(ctx, "drift computation after a policy change", "error", e.red.Text(err.Error()))
+// driftAfterPolicyChange has the loop recompute every row's drift after a
+// policy write committed, without making the write wait for it (over a
+// large inventory it takes seconds). Until the loop is done, drift-filtered
+// reads and GetSecret compute what they need themselves.
+func (e *Engine) driftAfterPolicyChange() {
+	select {
+	case e.driftNudge <- struct{}{}:
+	default: // a nudge is pending already
 	}
 }
 

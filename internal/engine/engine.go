@@ -143,9 +143,10 @@ type Config struct {
 	// inventory, the secret an operation changed when it ends.
 	NoInventoryRefresh bool
 	// DriftInterval is how often the inventory rows whose stored drift is
-	// stale are recomputed in the background (default
-	// DriftIntervalDefault; negative: never, only on replicad's own
-	// changes and before drift-filtered reads).
+	// stale are recomputed in the background, besides right after each
+	// policy write (default DriftIntervalDefault; negative: never in the
+	// background, only after an operation's refresh, for GetSecret and
+	// before drift-filtered reads).
 	DriftInterval time.Duration
 }
 
@@ -167,6 +168,8 @@ type Engine struct {
 	// keys resolves KMS aliases per (account, Region); nil when the AWS
 	// adapter cannot (aliases then compare as written).
 	keys *keyCache
+	// driftNudge wakes the drift loop after a policy write.
+	driftNudge chan struct{}
 }
 
 // New returns an Engine. api serves requests; work is the queue's own pool.
@@ -204,6 +207,7 @@ func New(api, work *pgxpool.Pool, box *seal.Box, red *redact.Redactor, sm Secret
 	e := &Engine{api: api, work: work, store: store.New(box), sm: sm, box: box, red: red, cfg: cfg, log: cfg.Logger, wait: newWaiters(),
 		status: newStatusCache(cfg.StatusCacheTTL),
 		tracer: cfg.TracerProvider.Tracer("github.com/replicad/replicad/internal/engine")}
+	e.driftNudge = make(chan struct{}, 1)
 	if kr, ok := sm.(KeyResolver); ok {
 		e.keys = newKeyCache(kr, cfg.Logger, red)
 	}

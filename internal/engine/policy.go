@@ -73,7 +73,7 @@ func (e *Engine) CreatePolicy(ctx context.Context, p domain.Policy, validateOnly
 		return domain.Policy{}, err
 	}
 	if !validateOnly {
-		e.driftAfterPolicyChange(ctx)
+		e.driftAfterPolicyChange()
 	}
 	return p, nil
 }
@@ -109,7 +109,7 @@ func (e *Engine) UpdatePolicy(ctx context.Context, p domain.Policy, validateOnly
 		return domain.Policy{}, err
 	}
 	if !validateOnly {
-		e.driftAfterPolicyChange(ctx)
+		e.driftAfterPolicyChange()
 	}
 	return p, nil
 }
@@ -119,7 +119,7 @@ func (e *Engine) UpdatePolicy(ctx context.Context, p domain.Policy, validateOnly
 func (e *Engine) DeletePolicy(ctx context.Context, name, etag string) (domain.Policy, error) {
 	p, err := e.store.DeletePolicy(ctx, e.api, name, etag)
 	if err == nil {
-		e.driftAfterPolicyChange(ctx)
+		e.driftAfterPolicyChange()
 	}
 	return p, err
 }
