@@ -20,8 +20,12 @@ type DREngine interface {
 	Engine
 	PlanFailover(ctx context.Context, sel engine.FailoverSelector) (domain.DRPlan, error)
 	RegionReadiness(ctx context.Context, region, target string) (engine.Readiness, error)
-	PlanFailback(ctx context.Context, principal string, failoverID uuid.UUID, force bool) (domain.DRPlan, error)
+	PlanFailback(ctx context.Context, principal string, failoverID uuid.UUID, mode engine.FailbackMode, force bool) (domain.DRPlan, error)
 }
+
+// The engine serves the disaster recovery service (server.New finds it by
+// a type assertion, which would otherwise fail silently).
+var _ DREngine = (*engine.Engine)(nil)
 
 type drService struct {
 	replicadv1.UnimplementedDisasterRecoveryServiceServer
@@ -127,7 +131,11 @@ func (s *drService) Failback(ctx context.Context, req *replicadv1.FailbackReques
 			return nil, s.rs.errs.toStatus(ctx, engine.ErrNotFound)
 		}
 	}
-	plan, err := s.engine.PlanFailback(ctx, c.Principal, id, req.GetForce())
+	mode := engine.FailbackReplicateOver
+	if req.GetMode() == replicadv1.FailbackMode_FAILBACK_MODE_MOVE_PRIMARY_BACK {
+		mode = engine.FailbackMovePrimaryBack
+	}
+	plan, err := s.engine.PlanFailback(ctx, c.Principal, id, mode, req.GetForce())
 	if err != nil {
 		return nil, s.rs.errs.toStatus(ctx, err)
 	}

@@ -399,3 +399,114 @@ func TestFailbackRefusesDiverged(t *testing.T) {
 		t.Error("failback of a failback accepted")
 	}
 }
+
+// Failback's other mode moves the primary back: the plan (over REST) names
+// for each secret the replication over us-east-1's copy, its promotion
+// once InSync, the promotion of eu-west-1's copy and the replication from
+// us-east-1 over both others; run over gRPC, it ends with us-east-1
+// primary again, replicated to us-west-2 and eu-west-1 under their keys.
+func TestFailbackMovesPrimaryBack(t *testing.T) {
+	t.Parallel()
+	f := newDRFleet(t, 3, 0, 0)
+	ctx := context.Background()
+	dr := drClient(f.env)
+	if err := f.sm.SetFaults(standin.Faults{DownRegions: []string{drSource}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := dr.Failover(ctx, &replicadv1.FailoverRequest{SourceRegion: drSource, TargetRegion: drTarget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fo := f.env.WaitOperation(t, resp.GetOperation().GetId(), time.Minute)
+	if fo.GetState() != replicadv1.OperationState_OPERATION_STATE_SUCCEEDED {
+		t.Fatalf("failover: %s", protojson.Format(fo))
+	}
+	if err := f.sm.SetFaults(standin.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	before := f.sm.Stats()
+
+	code, body := f.env.REST(t, http.MethodPost, "/v1/operations/"+fo.GetId()+":failback",
+		map[string]any{"validate_only": true, "mode": "FAILBACK_MODE_MOVE_PRIMARY_BACK"})
+	var planned replicadv1.FailbackResponse
+	if code != http.StatusOK || protojson.Unmarshal(body, &planned) != nil {
+		t.Fatalf("failback plan: %d %s", code, body)
+	}
+	p := planned.GetPlan()
+	if p.GetTotal() != 3 || p.GetSkipped() != 0 || p.GetPlannedWrites() != 12 {
+		t.Fatalf("failback plan: %s", protojson.Format(p))
+	}
+	want := []string{
+		"ReplicateSecretToRegions in us-west-2 to [us-east-1]",
+		"StopReplicationToReplica in us-east-1 to []",
+		"StopReplicationToReplica in eu-west-1 to []",
+		"ReplicateSecretToRegions in us-east-1 to [us-west-2 eu-west-1]",
+	}
+	describe := func(steps []*replicadv1.DisasterRecoveryStep) []string {
+		var out []string
+		for _, st := range steps {
+			out = append(out, fmt.Sprintf("%s in %s to %v", st.GetApi(), st.GetRegion(), st.GetTargetRegions()))
+		}
+		return out
+	}
+	for _, s := range p.GetSecrets() {
+		if got := describe(s.GetSteps()); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("planned steps of %s:\n%v\nwant\n%v", s.GetSecretId(), got, want)
+		}
+	}
+	// The plan reads each old primary, and writes nothing.
+	if got := f.sm.Stats().Region(drSource).Total().Requests - before.Region(drSource).Total().Requests; got != 3 {
+		t.Errorf("the plan sent %d requests to %s, want one DescribeSecret per secret", got, drSource)
+	}
+	// An unknown mode is refused.
+	code, _ = f.env.REST(t, http.MethodPost, "/v1/operations/"+fo.GetId()+":failback", map[string]any{"validate_only": true, "mode": 7})
+	if code != http.StatusBadRequest {
+		t.Errorf("mode 7: HTTP %d, want 400", code)
+	}
+
+	fb, err := dr.Failback(ctx, &replicadv1.FailbackRequest{FailoverId: fo.GetId(), Mode: replicadv1.FailbackMode_FAILBACK_MODE_MOVE_PRIMARY_BACK})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := f.env.WaitOperation(t, fb.GetOperation().GetId(), time.Minute)
+	if op.GetState() != replicadv1.OperationState_OPERATION_STATE_SUCCEEDED || op.GetDisasterRecovery().GetSucceeded() != 3 {
+		t.Fatalf("failback ended %s", protojson.Format(op))
+	}
+	for _, s := range op.GetDisasterRecovery().GetSecrets() {
+		for _, st := range s.GetSteps() {
+			if st.GetState() != replicadv1.DisasterRecoveryStepState_DISASTER_RECOVERY_STEP_STATE_SUCCEEDED {
+				t.Errorf("%s: step %s in %s %s: %s", s.GetSecretId(), st.GetApi(), st.GetRegion(), st.GetState(), st.GetMessage())
+			}
+		}
+	}
+	for _, arn := range f.ready {
+		east := f.describeIn(t, drSource, arn)
+		if got := aws.ToString(east.PrimaryRegion); got != drSource {
+			t.Errorf("%s: primary %s, want %s back", arn, got, drSource)
+			continue
+		}
+		reps := map[string]string{}
+		for _, r := range east.ReplicationStatus {
+			if r.Status == smtypes.StatusTypeInSync {
+				reps[aws.ToString(r.Region)] = aws.ToString(r.KmsKeyId)
+			}
+		}
+		if len(reps) != 2 || reps[drOther] != drEUKey || reps[drTarget] != standin.KMSKeyIDDefault {
+			t.Errorf("%s: InSync replicas of us-east-1 %v, want %s and %s under %s", arn, reps, drTarget, drOther, drEUKey)
+		}
+		for _, region := range []string{drTarget, drOther} {
+			if got := aws.ToString(f.describeIn(t, region, arn).PrimaryRegion); got != drSource {
+				t.Errorf("%s: %s follows %s, want %s", arn, region, got, drSource)
+			}
+		}
+	}
+	after := f.sm.Stats()
+	for k, want := range map[[2]string]int64{
+		{drTarget, "ReplicateSecretToRegions"}: 3, {drSource, "StopReplicationToReplica"}: 3,
+		{drOther, "StopReplicationToReplica"}: 3, {drSource, "ReplicateSecretToRegions"}: 3,
+	} {
+		if got := after.Region(k[0]).APIs[k[1]].Requests - before.Region(k[0]).APIs[k[1]].Requests; got != want {
+			t.Errorf("%s in %s sent %d times, want %d", k[1], k[0], got, want)
+		}
+	}
+}

@@ -259,19 +259,34 @@ func (e *Engine) createChildren(ctx context.Context, tx pgx.Tx, parent domain.Op
 		if err != nil {
 			return fmt.Errorf("operation id: %w", err)
 		}
+		// The secret is named in the Region where it is primary once the
+		// steps are done: where the last replication is sent from (a
+		// failback moving the primary back replicates twice), and its
+		// Regions are that replication's targets, waited for at the end.
+		primary, last := plan.ChildPrimary(), -1
+		for i, st := range s.Steps {
+			if st.API == domain.APIReplicate {
+				primary, last = st.Region, i
+			}
+		}
 		child := &domain.Operation{
 			ID: childID, Kind: parent.Kind, State: domain.StatePending,
-			SecretKey: s.Name, SecretDisplay: e.red.ARN(s.SecretID), AWSRegion: plan.ChildPrimary(),
-			// Named as the secret in the Region where it is (or becomes) primary.
-			Params:    domain.Params{SecretID: inRegion(id, plan.ChildPrimary())},
+			SecretKey: s.Name, SecretDisplay: e.red.ARN(s.SecretID), AWSRegion: primary,
+			Params:    domain.Params{SecretID: inRegion(id, primary)},
 			Force:     plan.Force,
 			Principal: parent.Principal, ParentID: parent.ID, TraceParent: parent.TraceParent,
 			Steps: slices.Clone(s.Steps),
 		}
-		for _, st := range s.Steps {
-			if st.API == domain.APIReplicate {
-				for _, t := range st.Targets {
+		for i, st := range s.Steps {
+			if st.API != domain.APIReplicate {
+				continue
+			}
+			for _, t := range st.Targets {
+				// Each Region's key, for the poll and the replication calls.
+				if !slices.ContainsFunc(child.Params.Replicas, func(p domain.ReplicaParam) bool { return p.Region == t.Region }) {
 					child.Params.Replicas = append(child.Params.Replicas, t)
+				}
+				if i == last {
 					child.Regions = append(child.Regions, domain.RegionProgress{Region: t.Region, State: domain.RegionPending})
 				}
 			}
@@ -387,6 +402,18 @@ func (r *run) failoverChild(ctx context.Context) (result, error) {
 				r.foundDone(st, "already a standalone secret")
 				continue
 			}
+			if from := r.replicatedTo(i); from != "" {
+				// A copy this child replicated here (a failback moving the
+				// primary back) is promoted only once it is InSync: before,
+				// it may lack what the primary holds.
+				res, wait, err := r.awaitInSync(ctx, i, id, from)
+				if err != nil || res.terminal || wait > 0 {
+					if wait > 0 {
+						return result{snooze: wait}, nil
+					}
+					return res, err
+				}
+			}
 			if proceed, err := r.intend(ctx, st); err != nil || !proceed {
 				return r.cancelled(), err
 			}
@@ -442,6 +469,46 @@ func (r *run) failoverChild(ctx context.Context) (result, error) {
 	}
 	// Wait for the re-established replicas like a Replicate does.
 	return r.poll(ctx, *primary)
+}
+
+// replicatedTo is the Region of an earlier step of this child that
+// replicated to step i's Region, or "".
+func (r *run) replicatedTo(i int) string {
+	for j := i - 1; j >= 0; j-- {
+		st := r.op.Steps[j]
+		if st.API == domain.APIReplicate && slices.ContainsFunc(st.Targets, func(t domain.ReplicaParam) bool { return t.Region == r.op.Steps[i].Region }) {
+			return st.Region
+		}
+	}
+	return ""
+}
+
+// awaitInSync reads the primary in from and says whether its replica in
+// step i's Region is InSync: if so nothing (go on); InProgress, how long to
+// snooze before looking again; Failed or gone, the failed result.
+func (r *run) awaitInSync(ctx context.Context, i int, id secretid.ID, from string) (result, time.Duration, error) {
+	st := &r.op.Steps[i]
+	p, err := r.e.sm.Describe(ctx, from, inRegion(id, from))
+	if err != nil {
+		res, err := r.stepFailed(i, err)
+		return res, 0, err
+	}
+	rep, ok := p.Replica(st.Region)
+	switch {
+	case ok && rep.Status == domain.StatusInSync:
+		return result{}, 0, nil
+	case ok && rep.Status == domain.StatusInProgress:
+		st.Message = "waiting for the replica here to be InSync before promoting it"
+		r.mutated = true
+		return result{}, r.e.wait.delay(r.op.ID, time.Now(), r.waitingSince(), r.e.cfg.PollInitial, r.e.cfg.PollMax, r.e.cfg.WaitReadRate), nil
+	}
+	st.State = domain.StepFailed
+	st.Message = fmt.Sprintf("the copy here is not an InSync replica of the primary in %s: not promoted", from)
+	if ok {
+		st.Message = fmt.Sprintf("the replica here is %s: not promoted: %s", rep.Status, r.e.red.Text(rep.StatusMessage))
+	}
+	r.skipAfter(i)
+	return failed(domain.CodeFailedPrecondition, "%s in %s: %s", st.API, st.Region, st.Message), 0, nil
 }
 
 // foundDone marks a step that DescribeSecret shows already done. A step
@@ -538,10 +605,15 @@ const SkipUnreadable = "could not be described in the returned or the current pr
 // Region it left: for each secret the failover promoted, the old primary
 // (DescribeSecret in the returned Region) is compared with the current one,
 // and a secret whose old primary changed after the failover is refused
-// (SkipDiverged) unless force. The step replicates the current primary
-// over the old Region's copy (ForceOverwriteReplicaSecret) under the old
-// primary's KMS key: the current primary stays authoritative.
-func (e *Engine) PlanFailback(ctx context.Context, principal string, failoverID uuid.UUID, force bool) (domain.DRPlan, error) {
+// (SkipDiverged) unless force. The first step replicates the current
+// primary over the old Region's copy (ForceOverwriteReplicaSecret) under
+// the old primary's KMS key; with FailbackReplicateOver that is all, and
+// the current primary stays authoritative; with FailbackMovePrimaryBack
+// the primary then moves back (planFailback).
+func (e *Engine) PlanFailback(ctx context.Context, principal string, failoverID uuid.UUID, mode FailbackMode, force bool) (domain.DRPlan, error) {
+	if mode != FailbackMovePrimaryBack {
+		mode = FailbackReplicateOver
+	}
 	fo, err := e.Get(ctx, failoverID)
 	if err != nil {
 		return domain.DRPlan{}, err
@@ -572,7 +644,7 @@ func (e *Engine) PlanFailback(ctx context.Context, principal string, failoverID 
 			plan.Secrets = append(plan.Secrets, domain.DRSecret{SecretID: s.SecretID, Name: s.Name, Skip: SkipUnreadable})
 			continue
 		}
-		steps, skip := planFailback(old, now, back, old.KMSKeyID, now.KMSKeyID, FailbackReplicateOver, force)
+		steps, skip := planFailback(old, now, back, old.KMSKeyID, now.KMSKeyID, mode, force)
 		plan.Secrets = append(plan.Secrets, domain.DRSecret{SecretID: s.SecretID, Name: s.Name, Skip: skip, Steps: steps})
 	}
 	return plan, nil
