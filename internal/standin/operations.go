@@ -23,6 +23,7 @@ func (s *Server) operations() map[string]operation {
 		"RemoveRegionsFromReplication": handle(classWrite, s.removeRegionsFromReplication),
 		"StopReplicationToReplica":     handle(classWrite, s.stopReplicationToReplica),
 		"DescribeSecret":               handle(classRead, s.describeSecret),
+		kmsTarget:                      handle(classRead, s.describeKey),
 		"ListSecrets":                  handle(classRead, s.listSecrets),
 		"GetSecretValue":               handle(classNone, s.getSecretValue),
 		"PutSecretValue":               handle(classWrite, s.putSecretValue),

@@ -263,7 +263,11 @@ func handle[In any](class opClass, fn func(ctx context.Context, region string, i
 func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	start := time.Now()
-	region, aerr := regionFromAuthorization(r.Header.Get("Authorization"))
+	service := "secretsmanager"
+	if r.Header.Get("X-Amz-Target") == kmsTarget {
+		service = "kms"
+	}
+	region, aerr := regionFromScope(r.Header.Get("Authorization"), service)
 	if aerr != nil {
 		s.meter.unauthenticatedRequest()
 		s.writeError(w, aerr)

@@ -276,6 +276,9 @@ func (st *state) describe(s *secret, now time.Time) describeJSON {
 type state struct {
 	account string
 	regions map[string]map[string]*secret // Region -> name -> secret
+	// kmsKeys are the KMS keys SetKMSKey declared: Region -> reference ->
+	// KeyState (kms.go).
+	kmsKeys map[string]map[string]string
 }
 
 func newState(account string) *state {
