@@ -56,6 +56,11 @@ func (s *drService) GetRegionReadiness(ctx context.Context, req *replicadv1.GetR
 	for _, sec := range rd.NoReplica {
 		out.NoReplica = append(out.NoReplica, &replicadv1.ReadinessSecret{SecretId: sec.ARN})
 	}
+	for _, k := range rd.KeyUnusable {
+		rep, _ := k.Secret.Replica(req.GetTarget())
+		out.KmsKeyUnusable = append(out.KmsKeyUnusable, &replicadv1.ReadinessSecret{SecretId: k.Secret.ARN,
+			Status: replicationStatusToProto[string(rep.Status)], Message: k.Message, KmsKeyState: k.State})
+	}
 	return out, nil
 }
 

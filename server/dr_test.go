@@ -510,3 +510,75 @@ func TestFailbackMovesPrimaryBack(t *testing.T) {
 		}
 	}
 }
+
+// Readiness asks KMS in the target Region about each customer managed key
+// an InSync replica there is under: a disabled key, and one that does not
+// exist, make their secrets not ready, listed with KMS's answer; an
+// enabled key and the AWS managed one leave them ready. Each key is
+// described once, and the account in a key's ARN is fingerprinted.
+func TestReadinessReportsUnusableKMSKeys(t *testing.T) {
+	t.Parallel()
+	f := newDRFleet(t, 2, 0, 0)
+	ctx := context.Background()
+	east := testenv.SecretsManager(f.url, drSource)
+	goneKey := "arn:aws:kms:" + drTarget + ":" + drAccount + ":key/0b5c1c6e-5d3a-4c1e-9a51-2d7f3b9e8a10"
+	f.sm.SetKMSKey("", drTarget, "alias/west-off", standin.KMSKeyDisabled)
+	f.sm.SetKMSKey("", drTarget, "alias/west-on", standin.KMSKeyEnabled)
+	byKey := map[string]string{}
+	for i, key := range []string{"alias/west-off", "alias/west-off", goneKey, "alias/west-on"} {
+		arn, err := f.sm.Seed(ctx, drSource, fmt.Sprintf("dr/keyed/%d", i), "v")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := east.ReplicateSecretToRegions(ctx, &secretsmanager.ReplicateSecretToRegionsInput{SecretId: aws.String(arn),
+			AddReplicaRegions: []smtypes.ReplicaRegionType{{Region: aws.String(drTarget), KmsKeyId: aws.String(key)}}}); err != nil {
+			t.Fatal(err)
+		}
+		rj, _ := json.Marshal([]map[string]string{{"region": drTarget, "kms_key_id": key, "status": "InSync"}})
+		if _, err := f.env.DB.Exec(ctx, `INSERT INTO inventory_secrets (account, region, arn, name, replicas, first_seen, last_seen, read_at)
+			VALUES ($1, $2, $3, $4, $5, now(), now(), now())`, drAccount, drSource, arn, fmt.Sprintf("dr/keyed/%d", i), rj); err != nil {
+			t.Fatal(err)
+		}
+		byKey[arn] = key
+	}
+	before := f.sm.Stats().Region(drTarget).APIs["TrentService.DescribeKey"].Requests
+
+	check := func(t *testing.T, via string, rd *replicadv1.GetRegionReadinessResponse) {
+		t.Helper()
+		if rd.GetTotal() != 6 || rd.GetReady() != 3 || len(rd.GetKmsKeyUnusable()) != 3 {
+			t.Fatalf("%s readiness: %s", via, protojson.Format(rd))
+		}
+		for _, s := range rd.GetKmsKeyUnusable() {
+			want := map[string]string{"alias/west-off": "Disabled", goneKey: "Missing"}[byKey[s.GetSecretId()]]
+			if s.GetKmsKeyState() != want || s.GetStatus() != replicadv1.ReplicationStatus_REPLICATION_STATUS_IN_SYNC {
+				t.Errorf("%s: %s: key state %q status %s, want %q InSync", via, s.GetSecretId(), s.GetKmsKeyState(), s.GetStatus(), want)
+			}
+			if !strings.Contains(s.GetMessage(), drTarget) || strings.Contains(s.GetMessage(), drAccount) {
+				t.Errorf("%s: %s: message %q (want the Region named, the account not)", via, s.GetSecretId(), s.GetMessage())
+			}
+		}
+		if contains(rd.GetReadySecretIds(), "") {
+			t.Errorf("%s: empty ready id", via)
+		}
+	}
+	rd, err := drClient(f.env).GetRegionReadiness(ctx, &replicadv1.GetRegionReadinessRequest{Region: drSource, Target: drTarget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "gRPC", rd)
+	if got := f.sm.Stats().Region(drTarget).APIs["TrentService.DescribeKey"].Requests - before; got != 3 {
+		t.Errorf("readiness sent %d DescribeKey, want one per distinct customer key (3)", got)
+	}
+	code, body := f.env.REST(t, http.MethodGet, "/v1/regions/"+drSource+"/readiness?target="+url.QueryEscape(drTarget), nil)
+	var rest replicadv1.GetRegionReadinessResponse
+	if code != http.StatusOK || protojson.Unmarshal(body, &rest) != nil {
+		t.Fatalf("REST readiness: %d %s", code, body)
+	}
+	check(t, "REST", &rest)
+	if !strings.Contains(string(body), `"kms_key_unusable"`) {
+		t.Errorf("REST body lacks kms_key_unusable: %s", body)
+	}
+	if strings.Contains(f.logs.String(), drAccount) {
+		t.Error("the account id reached the logs")
+	}
+}

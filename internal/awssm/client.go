@@ -17,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/kms"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"go.opentelemetry.io/otel/trace"
@@ -94,9 +95,10 @@ type Client struct {
 	limits *budgets
 	// creds holds each configured account's assumed-role credentials,
 	// cached and refreshed before they expire by the SDK.
-	creds    map[string]aws.CredentialsProvider
-	mu       sync.Mutex
-	byRegion map[clientKey]*secretsmanager.Client
+	creds       map[string]aws.CredentialsProvider
+	mu          sync.Mutex
+	byRegion    map[clientKey]*secretsmanager.Client
+	kmsByRegion map[clientKey]*kms.Client
 }
 
 type clientKey struct{ account, region string }
@@ -156,12 +158,13 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	return &Client{
-		tracer:   tp.Tracer("github.com/replicad/replicad/internal/awssm"),
-		base:     base,
-		cfg:      cfg,
-		limits:   newBudgets(cfg.WriteRate, cfg.ReadRate, cfg.ScanRate),
-		creds:    creds,
-		byRegion: map[clientKey]*secretsmanager.Client{},
+		tracer:      tp.Tracer("github.com/replicad/replicad/internal/awssm"),
+		base:        base,
+		cfg:         cfg,
+		limits:      newBudgets(cfg.WriteRate, cfg.ReadRate, cfg.ScanRate),
+		creds:       creds,
+		byRegion:    map[clientKey]*secretsmanager.Client{},
+		kmsByRegion: map[clientKey]*kms.Client{},
 	}, nil
 }
 

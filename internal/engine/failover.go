@@ -15,6 +15,7 @@ import (
 
 	"github.com/replicad/replicad/internal/awssm"
 	"github.com/replicad/replicad/internal/domain"
+	"github.com/replicad/replicad/internal/kmskey"
 	"github.com/replicad/replicad/internal/queue"
 	"github.com/replicad/replicad/internal/secretid"
 	"github.com/replicad/replicad/store"
@@ -130,12 +131,34 @@ type Readiness struct {
 	NotInSync []domain.InventorySecret
 	// NoReplica have none there.
 	NoReplica []domain.InventorySecret
+	// KeyUnusable have an InSync replica in target whose KMS key KMS
+	// reports disabled, pending deletion or missing there: promoted, it
+	// could not be read.
+	KeyUnusable []KeyProblem
 }
 
+// KeyProblem is a secret whose replica's KMS key cannot be used.
+type KeyProblem struct {
+	Secret domain.InventorySecret
+	// State is KMS's KeyState, or KeyMissing.
+	State string
+	// Message says so, the key shown as operations show keys (an ARN's
+	// account fingerprinted).
+	Message string
+}
+
+// KeyMissing is KeyProblem.State for a key KMS says does not exist.
+const KeyMissing = "Missing"
+
 // RegionReadiness classifies every live secret with primary in region by
-// its replica in target.
+// its replica in target. An InSync replica under a customer managed key is
+// ready only if KMS in target reports the key Enabled, where that is
+// knowable: a key KMS cannot be asked about (no permission, KMS
+// unavailable) leaves the replica ready, and the failure is logged. Each
+// distinct key is described once.
 func (e *Engine) RegionReadiness(ctx context.Context, region, target string) (Readiness, error) {
 	var out Readiness
+	var inSync []domain.InventorySecret
 	err := e.eachInventory(ctx, domain.InventoryFilter{PrimaryRegion: region}, func(sec domain.InventorySecret) {
 		if sec.Deleted {
 			return
@@ -146,12 +169,53 @@ func (e *Engine) RegionReadiness(ctx context.Context, region, target string) (Re
 		case !ok:
 			out.NoReplica = append(out.NoReplica, sec)
 		case rep.Status == domain.StatusInSync:
-			out.Ready = append(out.Ready, sec.ARN)
+			inSync = append(inSync, sec)
 		default:
 			out.NotInSync = append(out.NotInSync, sec)
 		}
 	})
-	return out, err
+	if err != nil {
+		return out, err
+	}
+	type keyOf struct{ account, key string }
+	states := map[keyOf]string{}
+	for _, sec := range inSync {
+		rep, _ := sec.Replica(target)
+		if rep.KMSKeyID == "" || kmskey.Same(rep.KMSKeyID, kmskey.Managed, target, sec.Account) {
+			out.Ready = append(out.Ready, sec.ARN)
+			continue // AWS's own key is always there
+		}
+		k := keyOf{sec.Account, rep.KMSKeyID}
+		state, known := states[k]
+		if !known {
+			state, err = e.sm.KeyState(awssm.WithAccount(ctx, sec.Account), target, rep.KMSKeyID)
+			var ae *awssm.Error
+			switch {
+			case err == nil:
+			case errors.As(err, &ae) && ae.Class == awssm.ClassNotFound:
+				state = KeyMissing
+			case ctx.Err() != nil:
+				return out, ctx.Err()
+			default:
+				// Not knowable: the replica is judged by its status alone.
+				e.log.WarnContext(ctx, "readiness: KMS key state unknown", "region", target,
+					"key", e.red.ARN(kmskey.Display(rep.KMSKeyID)), "error", e.describeErr(err))
+				state = ""
+			}
+			states[k] = state
+		}
+		if state == "" || state == "Enabled" {
+			out.Ready = append(out.Ready, sec.ARN)
+			continue
+		}
+		shown := e.red.ARN(kmskey.Display(rep.KMSKeyID))
+		msg := fmt.Sprintf("the replica's KMS key %s is %s in %s", shown, state, target)
+		if state == KeyMissing {
+			msg = fmt.Sprintf("the replica's KMS key %s does not exist in %s", shown, target)
+		}
+		out.KeyUnusable = append(out.KeyUnusable, KeyProblem{Secret: sec, State: state, Message: msg})
+	}
+	return out, nil
 }
 
 // failoverKey is a parent's own queue key: it waits behind nothing.

@@ -288,8 +288,13 @@ type ReadinessSecret struct {
 	SecretId string `protobuf:"bytes,1,opt,name=secret_id,json=secretId,proto3" json:"secret_id,omitempty"`
 	// The replica's status in target, if it has one there.
 	Status ReplicationStatus `protobuf:"varint,2,opt,name=status,proto3,enum=replicad.v1.ReplicationStatus" json:"status,omitempty"`
-	// AWS's status message (why a replica Failed).
-	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// AWS's status message (why a replica Failed), or why its KMS key
+	// cannot be used.
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// For kms_key_unusable: KMS's KeyState for the replica's key in target
+	// (Disabled, PendingDeletion...), or Missing when KMS says it does not
+	// exist there.
+	KmsKeyState   string `protobuf:"bytes,4,opt,name=kms_key_state,json=kmsKeyState,proto3" json:"kms_key_state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -345,6 +350,13 @@ func (x *ReadinessSecret) GetMessage() string {
 	return ""
 }
 
+func (x *ReadinessSecret) GetKmsKeyState() string {
+	if x != nil {
+		return x.KmsKeyState
+	}
+	return ""
+}
+
 // GetRegionReadinessResponse counts and lists the secrets by readiness.
 type GetRegionReadinessResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -358,6 +370,10 @@ type GetRegionReadinessResponse struct {
 	NoReplica []*ReadinessSecret `protobuf:"bytes,4,rep,name=no_replica,json=noReplica,proto3" json:"no_replica,omitempty"`
 	// Ready secrets' ARNs.
 	ReadySecretIds []string `protobuf:"bytes,5,rep,name=ready_secret_ids,json=readySecretIds,proto3" json:"ready_secret_ids,omitempty"`
+	// With an InSync replica in target whose customer managed KMS key KMS
+	// reports disabled, pending deletion or missing there (not counted in
+	// ready). A key KMS cannot be asked about leaves its replica ready.
+	KmsKeyUnusable []*ReadinessSecret `protobuf:"bytes,6,rep,name=kms_key_unusable,json=kmsKeyUnusable,proto3" json:"kms_key_unusable,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -423,6 +439,13 @@ func (x *GetRegionReadinessResponse) GetNoReplica() []*ReadinessSecret {
 func (x *GetRegionReadinessResponse) GetReadySecretIds() []string {
 	if x != nil {
 		return x.ReadySecretIds
+	}
+	return nil
+}
+
+func (x *GetRegionReadinessResponse) GetKmsKeyUnusable() []*ReadinessSecret {
+	if x != nil {
+		return x.KmsKeyUnusable
 	}
 	return nil
 }
@@ -621,18 +644,20 @@ const file_replicad_v1_dr_proto_rawDesc = "" +
 	"\x04plan\x18\x02 \x01(\v2%.replicad.v1.DisasterRecoveryProgressR\x04plan\"U\n" +
 	"\x19GetRegionReadinessRequest\x12\x1b\n" +
 	"\x06region\x18\x01 \x01(\tB\x03\xe0A\x02R\x06region\x12\x1b\n" +
-	"\x06target\x18\x02 \x01(\tB\x03\xe0A\x02R\x06target\"\x86\x01\n" +
+	"\x06target\x18\x02 \x01(\tB\x03\xe0A\x02R\x06target\"\xaa\x01\n" +
 	"\x0fReadinessSecret\x12!\n" +
 	"\tsecret_id\x18\x01 \x01(\tB\x04\xa8\x9f\x19\x01R\bsecretId\x126\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1e.replicad.v1.ReplicationStatusR\x06status\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\xf3\x01\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\"\n" +
+	"\rkms_key_state\x18\x04 \x01(\tR\vkmsKeyState\"\xbb\x02\n" +
 	"\x1aGetRegionReadinessResponse\x12\x14\n" +
 	"\x05total\x18\x01 \x01(\x05R\x05total\x12\x14\n" +
 	"\x05ready\x18\x02 \x01(\x05R\x05ready\x12<\n" +
 	"\vnot_in_sync\x18\x03 \x03(\v2\x1c.replicad.v1.ReadinessSecretR\tnotInSync\x12;\n" +
 	"\n" +
 	"no_replica\x18\x04 \x03(\v2\x1c.replicad.v1.ReadinessSecretR\tnoReplica\x12.\n" +
-	"\x10ready_secret_ids\x18\x05 \x03(\tB\x04\xa8\x9f\x19\x01R\x0ereadySecretIds\"\xb2\x03\n" +
+	"\x10ready_secret_ids\x18\x05 \x03(\tB\x04\xa8\x9f\x19\x01R\x0ereadySecretIds\x12F\n" +
+	"\x10kms_key_unusable\x18\x06 \x03(\v2\x1c.replicad.v1.ReadinessSecretR\x0ekmsKeyUnusable\"\xb2\x03\n" +
 	"\x0fFailoverRequest\x12(\n" +
 	"\rsource_region\x18\x01 \x01(\tB\x03\xe0A\x02R\fsourceRegion\x12(\n" +
 	"\rtarget_region\x18\x02 \x01(\tB\x03\xe0A\x02R\ftargetRegion\x12$\n" +
@@ -695,20 +720,21 @@ var file_replicad_v1_dr_proto_depIdxs = []int32{
 	11, // 3: replicad.v1.ReadinessSecret.status:type_name -> replicad.v1.ReplicationStatus
 	4,  // 4: replicad.v1.GetRegionReadinessResponse.not_in_sync:type_name -> replicad.v1.ReadinessSecret
 	4,  // 5: replicad.v1.GetRegionReadinessResponse.no_replica:type_name -> replicad.v1.ReadinessSecret
-	8,  // 6: replicad.v1.FailoverRequest.tags:type_name -> replicad.v1.FailoverRequest.TagsEntry
-	9,  // 7: replicad.v1.FailoverResponse.operation:type_name -> replicad.v1.Operation
-	10, // 8: replicad.v1.FailoverResponse.plan:type_name -> replicad.v1.DisasterRecoveryProgress
-	3,  // 9: replicad.v1.DisasterRecoveryService.GetRegionReadiness:input_type -> replicad.v1.GetRegionReadinessRequest
-	6,  // 10: replicad.v1.DisasterRecoveryService.Failover:input_type -> replicad.v1.FailoverRequest
-	1,  // 11: replicad.v1.DisasterRecoveryService.Failback:input_type -> replicad.v1.FailbackRequest
-	5,  // 12: replicad.v1.DisasterRecoveryService.GetRegionReadiness:output_type -> replicad.v1.GetRegionReadinessResponse
-	7,  // 13: replicad.v1.DisasterRecoveryService.Failover:output_type -> replicad.v1.FailoverResponse
-	2,  // 14: replicad.v1.DisasterRecoveryService.Failback:output_type -> replicad.v1.FailbackResponse
-	12, // [12:15] is the sub-list for method output_type
-	9,  // [9:12] is the sub-list for method input_type
-	9,  // [9:9] is the sub-list for extension type_name
-	9,  // [9:9] is the sub-list for extension extendee
-	0,  // [0:9] is the sub-list for field type_name
+	4,  // 6: replicad.v1.GetRegionReadinessResponse.kms_key_unusable:type_name -> replicad.v1.ReadinessSecret
+	8,  // 7: replicad.v1.FailoverRequest.tags:type_name -> replicad.v1.FailoverRequest.TagsEntry
+	9,  // 8: replicad.v1.FailoverResponse.operation:type_name -> replicad.v1.Operation
+	10, // 9: replicad.v1.FailoverResponse.plan:type_name -> replicad.v1.DisasterRecoveryProgress
+	3,  // 10: replicad.v1.DisasterRecoveryService.GetRegionReadiness:input_type -> replicad.v1.GetRegionReadinessRequest
+	6,  // 11: replicad.v1.DisasterRecoveryService.Failover:input_type -> replicad.v1.FailoverRequest
+	1,  // 12: replicad.v1.DisasterRecoveryService.Failback:input_type -> replicad.v1.FailbackRequest
+	5,  // 13: replicad.v1.DisasterRecoveryService.GetRegionReadiness:output_type -> replicad.v1.GetRegionReadinessResponse
+	7,  // 14: replicad.v1.DisasterRecoveryService.Failover:output_type -> replicad.v1.FailoverResponse
+	2,  // 15: replicad.v1.DisasterRecoveryService.Failback:output_type -> replicad.v1.FailbackResponse
+	13, // [13:16] is the sub-list for method output_type
+	10, // [10:13] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_replicad_v1_dr_proto_init() }
