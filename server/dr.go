@@ -21,8 +21,12 @@ type DREngine interface {
 	Engine
 	PlanFailover(ctx context.Context, sel engine.FailoverSelector) (domain.DRPlan, error)
 	RegionReadiness(ctx context.Context, region, target string) (engine.Readiness, error)
-	PlanFailback(ctx context.Context, principal string, failoverID uuid.UUID, force bool) (domain.DRPlan, error)
+	PlanFailback(ctx context.Context, principal string, failoverID uuid.UUID, mode engine.FailbackMode, force bool) (domain.DRPlan, error)
 }
+
+// The engine serves the disaster recovery service (server.New finds it by
+// a type assertion, which would otherwise fail silently).
+var _ DREngine = (*engine.Engine)(nil)
 
 type drService struct {
 	replicadv1.UnimplementedDisasterRecoveryServiceServer
@@ -52,6 +56,11 @@ func (s *drService) GetRegionReadiness(ctx context.Context, req *replicadv1.GetR
 	}
 	for _, sec := range rd.NoReplica {
 		out.NoReplica = append(out.NoReplica, &replicadv1.ReadinessSecret{SecretId: sec.ARN})
+	}
+	for _, k := range rd.KeyUnusable {
+		rep, _ := k.Secret.Replica(req.GetTarget())
+		out.KmsKeyUnusable = append(out.KmsKeyUnusable, &replicadv1.ReadinessSecret{SecretId: k.Secret.ARN,
+			Status: replicationStatusToProto[string(rep.Status)], Message: k.Message, KmsKeyState: k.State})
 	}
 	return out, nil
 }
@@ -128,7 +137,11 @@ func (s *drService) Failback(ctx context.Context, req *replicadv1.FailbackReques
 			return nil, s.rs.errs.toStatus(ctx, engine.ErrNotFound)
 		}
 	}
-	plan, err := s.engine.PlanFailback(ctx, c.Principal, id, req.GetForce())
+	mode := engine.FailbackReplicateOver
+	if req.GetMode() == replicadv1.FailbackMode_FAILBACK_MODE_MOVE_PRIMARY_BACK {
+		mode = engine.FailbackMovePrimaryBack
+	}
+	plan, err := s.engine.PlanFailback(ctx, c.Principal, id, mode, req.GetForce())
 	if err != nil {
 		return nil, s.rs.errs.toStatus(ctx, err)
 	}

@@ -404,3 +404,186 @@ func TestFailbackRefusesDiverged(t *testing.T) {
 		t.Error("failback of a failback accepted")
 	}
 }
+
+// Failback's other mode moves the primary back: the plan (over REST) names
+// for each secret the replication over us-east-1's copy, its promotion
+// once InSync, the promotion of eu-west-1's copy and the replication from
+// us-east-1 over both others; run over gRPC, it ends with us-east-1
+// primary again, replicated to us-west-2 and eu-west-1 under their keys.
+func TestFailbackMovesPrimaryBack(t *testing.T) {
+	t.Parallel()
+	f := newDRFleet(t, 3, 0, 0)
+	ctx := context.Background()
+	dr := drClient(f.env)
+	if err := f.sm.SetFaults(standin.Faults{DownRegions: []string{drSource}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := dr.Failover(ctx, &replicadv1.FailoverRequest{SourceRegion: drSource, TargetRegion: drTarget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fo := f.env.WaitOperation(t, resp.GetOperation().GetId(), time.Minute)
+	if fo.GetState() != replicadv1.OperationState_OPERATION_STATE_SUCCEEDED {
+		t.Fatalf("failover: %s", protojson.Format(fo))
+	}
+	if err := f.sm.SetFaults(standin.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	before := f.sm.Stats()
+
+	code, body := f.env.REST(t, http.MethodPost, "/v1/operations/"+fo.GetId()+":failback",
+		map[string]any{"validate_only": true, "mode": "FAILBACK_MODE_MOVE_PRIMARY_BACK"})
+	var planned replicadv1.FailbackResponse
+	if code != http.StatusOK || protojson.Unmarshal(body, &planned) != nil {
+		t.Fatalf("failback plan: %d %s", code, body)
+	}
+	p := planned.GetPlan()
+	if p.GetTotal() != 3 || p.GetSkipped() != 0 || p.GetPlannedWrites() != 12 {
+		t.Fatalf("failback plan: %s", protojson.Format(p))
+	}
+	want := []string{
+		"ReplicateSecretToRegions in us-west-2 to [us-east-1]",
+		"StopReplicationToReplica in us-east-1 to []",
+		"StopReplicationToReplica in eu-west-1 to []",
+		"ReplicateSecretToRegions in us-east-1 to [us-west-2 eu-west-1]",
+	}
+	describe := func(steps []*replicadv1.DisasterRecoveryStep) []string {
+		var out []string
+		for _, st := range steps {
+			out = append(out, fmt.Sprintf("%s in %s to %v", st.GetApi(), st.GetRegion(), st.GetTargetRegions()))
+		}
+		return out
+	}
+	for _, s := range p.GetSecrets() {
+		if got := describe(s.GetSteps()); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Fatalf("planned steps of %s:\n%v\nwant\n%v", s.GetSecretId(), got, want)
+		}
+	}
+	// The plan reads each old primary, and writes nothing.
+	if got := f.sm.Stats().Region(drSource).Total().Requests - before.Region(drSource).Total().Requests; got != 3 {
+		t.Errorf("the plan sent %d requests to %s, want one DescribeSecret per secret", got, drSource)
+	}
+	// An unknown mode is refused.
+	code, _ = f.env.REST(t, http.MethodPost, "/v1/operations/"+fo.GetId()+":failback", map[string]any{"validate_only": true, "mode": 7})
+	if code != http.StatusBadRequest {
+		t.Errorf("mode 7: HTTP %d, want 400", code)
+	}
+
+	fb, err := dr.Failback(ctx, &replicadv1.FailbackRequest{FailoverId: fo.GetId(), Mode: replicadv1.FailbackMode_FAILBACK_MODE_MOVE_PRIMARY_BACK})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := f.env.WaitOperation(t, fb.GetOperation().GetId(), time.Minute)
+	if op.GetState() != replicadv1.OperationState_OPERATION_STATE_SUCCEEDED || op.GetDisasterRecovery().GetSucceeded() != 3 {
+		t.Fatalf("failback ended %s", protojson.Format(op))
+	}
+	for _, s := range op.GetDisasterRecovery().GetSecrets() {
+		for _, st := range s.GetSteps() {
+			if st.GetState() != replicadv1.DisasterRecoveryStepState_DISASTER_RECOVERY_STEP_STATE_SUCCEEDED {
+				t.Errorf("%s: step %s in %s %s: %s", s.GetSecretId(), st.GetApi(), st.GetRegion(), st.GetState(), st.GetMessage())
+			}
+		}
+	}
+	for _, arn := range f.ready {
+		east := f.describeIn(t, drSource, arn)
+		if got := aws.ToString(east.PrimaryRegion); got != drSource {
+			t.Errorf("%s: primary %s, want %s back", arn, got, drSource)
+			continue
+		}
+		reps := map[string]string{}
+		for _, r := range east.ReplicationStatus {
+			if r.Status == smtypes.StatusTypeInSync {
+				reps[aws.ToString(r.Region)] = aws.ToString(r.KmsKeyId)
+			}
+		}
+		if len(reps) != 2 || reps[drOther] != drEUKey || reps[drTarget] != standin.KMSKeyIDDefault {
+			t.Errorf("%s: InSync replicas of us-east-1 %v, want %s and %s under %s", arn, reps, drTarget, drOther, drEUKey)
+		}
+		for _, region := range []string{drTarget, drOther} {
+			if got := aws.ToString(f.describeIn(t, region, arn).PrimaryRegion); got != drSource {
+				t.Errorf("%s: %s follows %s, want %s", arn, region, got, drSource)
+			}
+		}
+	}
+	after := f.sm.Stats()
+	for k, want := range map[[2]string]int64{
+		{drTarget, "ReplicateSecretToRegions"}: 3, {drSource, "StopReplicationToReplica"}: 3,
+		{drOther, "StopReplicationToReplica"}: 3, {drSource, "ReplicateSecretToRegions"}: 3,
+	} {
+		if got := after.Region(k[0]).APIs[k[1]].Requests - before.Region(k[0]).APIs[k[1]].Requests; got != want {
+			t.Errorf("%s in %s sent %d times, want %d", k[1], k[0], got, want)
+		}
+	}
+}
+
+// Readiness asks KMS in the target Region about each customer managed key
+// an InSync replica there is under: a disabled key, and one that does not
+// exist, make their secrets not ready, listed with KMS's answer; an
+// enabled key and the AWS managed one leave them ready. Each key is
+// described once, and the account in a key's ARN is fingerprinted.
+func TestReadinessReportsUnusableKMSKeys(t *testing.T) {
+	t.Parallel()
+	f := newDRFleet(t, 2, 0, 0)
+	ctx := context.Background()
+	east := testenv.SecretsManager(f.url, drSource)
+	goneKey := "arn:aws:kms:" + drTarget + ":" + drAccount + ":key/0b5c1c6e-5d3a-4c1e-9a51-2d7f3b9e8a10"
+	f.sm.SetKMSKey("", drTarget, "alias/west-off", standin.KMSKeyDisabled)
+	f.sm.SetKMSKey("", drTarget, "alias/west-on", standin.KMSKeyEnabled)
+	byKey := map[string]string{}
+	for i, key := range []string{"alias/west-off", "alias/west-off", goneKey, "alias/west-on"} {
+		arn, err := f.sm.Seed(ctx, drSource, fmt.Sprintf("dr/keyed/%d", i), "v")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := east.ReplicateSecretToRegions(ctx, &secretsmanager.ReplicateSecretToRegionsInput{SecretId: aws.String(arn),
+			AddReplicaRegions: []smtypes.ReplicaRegionType{{Region: aws.String(drTarget), KmsKeyId: aws.String(key)}}}); err != nil {
+			t.Fatal(err)
+		}
+		rj, _ := json.Marshal([]map[string]string{{"region": drTarget, "kms_key_id": key, "status": "InSync"}})
+		if _, err := f.env.DB.Exec(ctx, `INSERT INTO inventory_secrets (account, region, arn, name, replicas, first_seen, last_seen, read_at)
+			VALUES ($1, $2, $3, $4, $5, now(), now(), now())`, drAccount, drSource, arn, fmt.Sprintf("dr/keyed/%d", i), rj); err != nil {
+			t.Fatal(err)
+		}
+		byKey[arn] = key
+	}
+	before := f.sm.Stats().Region(drTarget).APIs["TrentService.DescribeKey"].Requests
+
+	check := func(t *testing.T, via string, rd *replicadv1.GetRegionReadinessResponse) {
+		t.Helper()
+		if rd.GetTotal() != 6 || rd.GetReady() != 3 || len(rd.GetKmsKeyUnusable()) != 3 {
+			t.Fatalf("%s readiness: %s", via, protojson.Format(rd))
+		}
+		for _, s := range rd.GetKmsKeyUnusable() {
+			want := map[string]string{"alias/west-off": "Disabled", goneKey: "Missing"}[byKey[s.GetSecretId()]]
+			if s.GetKmsKeyState() != want || s.GetStatus() != replicadv1.ReplicationStatus_REPLICATION_STATUS_IN_SYNC {
+				t.Errorf("%s: %s: key state %q status %s, want %q InSync", via, s.GetSecretId(), s.GetKmsKeyState(), s.GetStatus(), want)
+			}
+			if !strings.Contains(s.GetMessage(), drTarget) || strings.Contains(s.GetMessage(), drAccount) {
+				t.Errorf("%s: %s: message %q (want the Region named, the account not)", via, s.GetSecretId(), s.GetMessage())
+			}
+		}
+		if contains(rd.GetReadySecretIds(), "") {
+			t.Errorf("%s: empty ready id", via)
+		}
+	}
+	rd, err := drClient(f.env).GetRegionReadiness(ctx, &replicadv1.GetRegionReadinessRequest{Region: drSource, Target: drTarget})
+	if err != nil {
+		t.Fatal(err)
+	}
+	check(t, "gRPC", rd)
+	if got := f.sm.Stats().Region(drTarget).APIs["TrentService.DescribeKey"].Requests - before; got != 3 {
+		t.Errorf("readiness sent %d DescribeKey, want one per distinct customer key (3)", got)
+	}
+	code, body := f.env.REST(t, http.MethodGet, "/v1/regions/"+drSource+"/readiness?target="+url.QueryEscape(drTarget), nil)
+	var rest replicadv1.GetRegionReadinessResponse
+	if code != http.StatusOK || protojson.Unmarshal(body, &rest) != nil {
+		t.Fatalf("REST readiness: %d %s", code, body)
+	}
+	check(t, "REST", &rest)
+	if !strings.Contains(string(body), `"kms_key_unusable"`) {
+		t.Errorf("REST body lacks kms_key_unusable: %s", body)
+	}
+	if strings.Contains(f.logs.String(), drAccount) {
+		t.Error("the account id reached the logs")
+	}
+}

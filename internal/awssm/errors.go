@@ -88,7 +88,9 @@ var throttleCodes = map[string]bool{
 }
 
 var codeClasses = map[string]Class{
-	"ResourceNotFoundException":           ClassNotFound,
+	"ResourceNotFoundException": ClassNotFound,
+	// KMS DescribeKey's for a key that does not exist.
+	"NotFoundException":                   ClassNotFound,
 	"InvalidParameterException":           ClassInvalidArgument,
 	"InvalidRequestException":             ClassFailedPrecondition,
 	"MalformedPolicyDocumentException":    ClassInvalidArgument,

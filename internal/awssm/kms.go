@@ -29,7 +29,17 @@ func (c *Client) DescribeKey(ctx context.Context, region, ref string) (domain.KM
 	if out.KeyMetadata == nil {
 		return domain.KMSKey{}, &Error{API: "DescribeKey", Region: region, Code: "EmptyAnswer", Message: "no key metadata", Class: ClassUnavailable}
 	}
-	return domain.KMSKey{ID: aws.ToString(out.KeyMetadata.KeyId), ARN: aws.ToString(out.KeyMetadata.Arn)}, nil
+	return domain.KMSKey{ID: aws.ToString(out.KeyMetadata.KeyId), ARN: aws.ToString(out.KeyMetadata.Arn), State: string(out.KeyMetadata.KeyState)}, nil
+}
+
+// KeyState asks KMS in region for the state of the key a replica's
+// KmsKeyId names (key id, key ARN or alias), in the call's account
+// (WithAccount): "Enabled", "Disabled", "PendingDeletion"... A key that
+// does not exist there is an Error of ClassNotFound. Readiness uses it to
+// tell a replica that can be promoted and used from one whose key cannot.
+func (c *Client) KeyState(ctx context.Context, region, key string) (string, error) {
+	k, err := c.DescribeKey(ctx, region, key)
+	return k.State, err
 }
 
 // AccountIDs are the configured accounts' ids, in configuration order;

@@ -58,19 +58,24 @@ FROM generate_series(1, $1) AS i,
 	}
 }
 
-// loadRuns is how many loads each scenario measures (REPLICAD_LOAD_RUNS,
-// default 20), after one warm-up load.
-func loadRuns(t *testing.T) int {
+// loadRuns is how many loads each scenario measures (REPLICAD_LOAD_RUNS),
+// after one warm-up load, and whether the 300 ms budget is judged. Only
+// the load command (make console-load) sets it: there the timings are the
+// measurement. Under make test, with the race detector and every package
+// testing at once, timings measure the machine, so the test then loads
+// each scenario twice, checks what the page holds and logs the times
+// without judging them.
+func loadRuns(t *testing.T) (runs int, judged bool) {
 	t.Helper()
 	v := os.Getenv("REPLICAD_LOAD_RUNS")
 	if v == "" {
-		return 20
+		return 2, false
 	}
 	n, err := strconv.Atoi(v)
 	if err != nil || n < 1 {
 		t.Fatalf("REPLICAD_LOAD_RUNS=%q: want a positive count", v)
 	}
-	return n
+	return n, true
 }
 
 func percentile(sorted []time.Duration, p float64) time.Duration {
@@ -86,8 +91,8 @@ func percentile(sorted []time.Duration, p float64) time.Duration {
 // several loads, each scenario with the browser's cache (a return visit:
 // the versioned assets come from it) and without (a first visit: every
 // asset fetched). The page holds one server-side page of 50 rows, never
-// the fleet. The median of every scenario must stay under the 300 ms
-// budget; p50, p95 and max are logged.
+// the fleet. Run as the load command, the median of every scenario must
+// stay under the 300 ms budget; p50, p95 and max are logged.
 //
 // Run it with
 //
@@ -126,7 +131,7 @@ func TestConsoleLoadTime(t *testing.T) {
 	if n := strings.Count(first, "|") + 1; n != 50 || strings.Count(second, "|")+1 != 50 || first == second || back != first {
 		t.Errorf("paging: page 1 has %d rows, page 2 differs: %v, Previous returns to page 1: %v", n, first != second, back == first)
 	}
-	runs := loadRuns(t)
+	runs, judged := loadRuns(t)
 	scenarios := []struct{ name, hash string }{
 		{"first page", "#/secrets"},
 		{"filtered (account, Failed replicas)", "#/secrets?account=" + acctA + "&replica_status=FAILED"},
@@ -178,7 +183,7 @@ func TestConsoleLoadTime(t *testing.T) {
 				ms(percentile(apiStart, 0.5)), ms(percentile(apiTook, 0.5)), ms(percentile(apiTook, 0.95)))
 			// The median is judged: on a shared machine the tail measures
 			// the other processes as much as the console (the log has it).
-			if p50 := percentile(painted, 0.5); p50 >= loadBudget {
+			if p50 := percentile(painted, 0.5); judged && p50 >= loadBudget {
 				t.Errorf("%s: p50 %v is over the %v budget", name, ms(p50), loadBudget)
 			}
 		}

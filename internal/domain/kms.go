@@ -5,4 +5,6 @@ package domain
 // showing it).
 type KMSKey struct {
 	ID, ARN string
+	// State is KMS's KeyState: Enabled, Disabled, PendingDeletion...
+	State string
 }

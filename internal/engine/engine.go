@@ -46,6 +46,10 @@ type SecretsManager interface {
 	// most maxWait for its write budget, else how long to snooze first
 	// (awssm.Client.WriteTurn).
 	WriteTurn(ctx context.Context, region, secretID string, maxWait time.Duration) time.Duration
+	// KeyState is a KMS key's KeyState in region, in the account set by
+	// awssm.WithAccount (KMS DescribeKey); a missing key is an
+	// *awssm.Error of ClassNotFound.
+	KeyState(ctx context.Context, region, key string) (string, error)
 }
 
 // Observer hears about operations being accepted and reaching a terminal

@@ -15,6 +15,7 @@ import (
 
 	"github.com/replicad/replicad/internal/awssm"
 	"github.com/replicad/replicad/internal/domain"
+	"github.com/replicad/replicad/internal/kmskey"
 	"github.com/replicad/replicad/internal/queue"
 	"github.com/replicad/replicad/internal/secretid"
 	"github.com/replicad/replicad/store"
@@ -131,12 +132,34 @@ type Readiness struct {
 	NotInSync []domain.InventorySecret
 	// NoReplica have none there.
 	NoReplica []domain.InventorySecret
+	// KeyUnusable have an InSync replica in target whose KMS key KMS
+	// reports disabled, pending deletion or missing there: promoted, it
+	// could not be read.
+	KeyUnusable []KeyProblem
 }
 
+// KeyProblem is a secret whose replica's KMS key cannot be used.
+type KeyProblem struct {
+	Secret domain.InventorySecret
+	// State is KMS's KeyState, or KeyMissing.
+	State string
+	// Message says so, the key shown as operations show keys (an ARN's
+	// account fingerprinted).
+	Message string
+}
+
+// KeyMissing is KeyProblem.State for a key KMS says does not exist.
+const KeyMissing = "Missing"
+
 // RegionReadiness classifies every live secret with primary in region by
-// its replica in target.
+// its replica in target. An InSync replica under a customer managed key is
+// ready only if KMS in target reports the key Enabled, where that is
+// knowable: a key KMS cannot be asked about (no permission, KMS
+// unavailable) leaves the replica ready, and the failure is logged. Each
+// distinct key is described once.
 func (e *Engine) RegionReadiness(ctx context.Context, region, target string) (Readiness, error) {
 	var out Readiness
+	var inSync []domain.InventorySecret
 	err := e.eachInventory(ctx, domain.InventoryFilter{PrimaryRegion: region}, func(sec domain.InventorySecret) {
 		if sec.Deleted {
 			return
@@ -147,12 +170,53 @@ func (e *Engine) RegionReadiness(ctx context.Context, region, target string) (Re
 		case !ok:
 			out.NoReplica = append(out.NoReplica, sec)
 		case rep.Status == domain.StatusInSync:
-			out.Ready = append(out.Ready, sec.ARN)
+			inSync = append(inSync, sec)
 		default:
 			out.NotInSync = append(out.NotInSync, sec)
 		}
 	})
-	return out, err
+	if err != nil {
+		return out, err
+	}
+	type keyOf struct{ account, key string }
+	states := map[keyOf]string{}
+	for _, sec := range inSync {
+		rep, _ := sec.Replica(target)
+		if rep.KMSKeyID == "" || kmskey.Same(rep.KMSKeyID, kmskey.Managed, target, sec.Account) {
+			out.Ready = append(out.Ready, sec.ARN)
+			continue // AWS's own key is always there
+		}
+		k := keyOf{sec.Account, rep.KMSKeyID}
+		state, known := states[k]
+		if !known {
+			state, err = e.sm.KeyState(awssm.WithAccount(ctx, sec.Account), target, rep.KMSKeyID)
+			var ae *awssm.Error
+			switch {
+			case err == nil:
+			case errors.As(err, &ae) && ae.Class == awssm.ClassNotFound:
+				state = KeyMissing
+			case ctx.Err() != nil:
+				return out, ctx.Err()
+			default:
+				// Not knowable: the replica is judged by its status alone.
+				e.log.WarnContext(ctx, "readiness: KMS key state unknown", "region", target,
+					"key", e.red.ARN(kmskey.Display(rep.KMSKeyID)), "error", e.describeErr(err))
+				state = ""
+			}
+			states[k] = state
+		}
+		if state == "" || state == "Enabled" {
+			out.Ready = append(out.Ready, sec.ARN)
+			continue
+		}
+		shown := e.red.ARN(kmskey.Display(rep.KMSKeyID))
+		msg := fmt.Sprintf("the replica's KMS key %s is %s in %s", shown, state, target)
+		if state == KeyMissing {
+			msg = fmt.Sprintf("the replica's KMS key %s does not exist in %s", shown, target)
+		}
+		out.KeyUnusable = append(out.KeyUnusable, KeyProblem{Secret: sec, State: state, Message: msg})
+	}
+	return out, nil
 }
 
 // failoverKey is a parent's own queue key: it waits behind nothing.
@@ -260,19 +324,34 @@ func (e *Engine) createChildren(ctx context.Context, tx pgx.Tx, parent domain.Op
 		if err != nil {
 			return fmt.Errorf("operation id: %w", err)
 		}
+		// The secret is named in the Region where it is primary once the
+		// steps are done: where the last replication is sent from (a
+		// failback moving the primary back replicates twice), and its
+		// Regions are that replication's targets, waited for at the end.
+		primary, last := plan.ChildPrimary(), -1
+		for i, st := range s.Steps {
+			if st.API == domain.APIReplicate {
+				primary, last = st.Region, i
+			}
+		}
 		child := &domain.Operation{
 			ID: childID, Kind: parent.Kind, State: domain.StatePending,
-			SecretKey: s.Name, SecretDisplay: e.red.ARN(s.SecretID), AWSRegion: plan.ChildPrimary(),
-			// Named as the secret in the Region where it is (or becomes) primary.
-			Params:    domain.Params{SecretID: inRegion(id, plan.ChildPrimary())},
+			SecretKey: s.Name, SecretDisplay: e.red.ARN(s.SecretID), AWSRegion: primary,
+			Params:    domain.Params{SecretID: inRegion(id, primary)},
 			Force:     plan.Force,
 			Principal: parent.Principal, ParentID: parent.ID, TraceParent: parent.TraceParent,
 			Steps: slices.Clone(s.Steps),
 		}
-		for _, st := range s.Steps {
-			if st.API == domain.APIReplicate {
-				for _, t := range st.Targets {
+		for i, st := range s.Steps {
+			if st.API != domain.APIReplicate {
+				continue
+			}
+			for _, t := range st.Targets {
+				// Each Region's key, for the poll and the replication calls.
+				if !slices.ContainsFunc(child.Params.Replicas, func(p domain.ReplicaParam) bool { return p.Region == t.Region }) {
 					child.Params.Replicas = append(child.Params.Replicas, t)
+				}
+				if i == last {
 					child.Regions = append(child.Regions, domain.RegionProgress{Region: t.Region, State: domain.RegionPending})
 				}
 			}
@@ -388,6 +467,18 @@ func (r *run) failoverChild(ctx context.Context) (result, error) {
 				r.foundDone(st, "already a standalone secret")
 				continue
 			}
+			if from := r.replicatedTo(i); from != "" {
+				// A copy this child replicated here (a failback moving the
+				// primary back) is promoted only once it is InSync: before,
+				// it may lack what the primary holds.
+				res, wait, err := r.awaitInSync(ctx, i, id, from)
+				if err != nil || res.terminal || wait > 0 {
+					if wait > 0 {
+						return result{snooze: wait}, nil
+					}
+					return res, err
+				}
+			}
 			if proceed, err := r.intend(ctx, st); err != nil || !proceed {
 				return r.cancelled(), err
 			}
@@ -443,6 +534,46 @@ func (r *run) failoverChild(ctx context.Context) (result, error) {
 	}
 	// Wait for the re-established replicas like a Replicate does.
 	return r.poll(ctx, *primary)
+}
+
+// replicatedTo is the Region of an earlier step of this child that
+// replicated to step i's Region, or "".
+func (r *run) replicatedTo(i int) string {
+	for j := i - 1; j >= 0; j-- {
+		st := r.op.Steps[j]
+		if st.API == domain.APIReplicate && slices.ContainsFunc(st.Targets, func(t domain.ReplicaParam) bool { return t.Region == r.op.Steps[i].Region }) {
+			return st.Region
+		}
+	}
+	return ""
+}
+
+// awaitInSync reads the primary in from and says whether its replica in
+// step i's Region is InSync: if so nothing (go on); InProgress, how long to
+// snooze before looking again; Failed or gone, the failed result.
+func (r *run) awaitInSync(ctx context.Context, i int, id secretid.ID, from string) (result, time.Duration, error) {
+	st := &r.op.Steps[i]
+	p, err := r.e.sm.Describe(ctx, from, inRegion(id, from))
+	if err != nil {
+		res, err := r.stepFailed(i, err)
+		return res, 0, err
+	}
+	rep, ok := p.Replica(st.Region)
+	switch {
+	case ok && rep.Status == domain.StatusInSync:
+		return result{}, 0, nil
+	case ok && rep.Status == domain.StatusInProgress:
+		st.Message = "waiting for the replica here to be InSync before promoting it"
+		r.mutated = true
+		return result{}, r.e.wait.delay(r.op.ID, r.readBudget(), time.Now(), r.waitingSince(), r.e.cfg.PollInitial, r.e.cfg.PollMax, r.e.cfg.WaitReadRate), nil
+	}
+	st.State = domain.StepFailed
+	st.Message = fmt.Sprintf("the copy here is not an InSync replica of the primary in %s: not promoted", from)
+	if ok {
+		st.Message = fmt.Sprintf("the replica here is %s: not promoted: %s", rep.Status, r.e.red.Text(rep.StatusMessage))
+	}
+	r.skipAfter(i)
+	return failed(domain.CodeFailedPrecondition, "%s in %s: %s", st.API, st.Region, st.Message), 0, nil
 }
 
 // foundDone marks a step that DescribeSecret shows already done. A step
@@ -539,10 +670,15 @@ const SkipUnreadable = "could not be described in the returned or the current pr
 // Region it left: for each secret the failover promoted, the old primary
 // (DescribeSecret in the returned Region) is compared with the current one,
 // and a secret whose old primary changed after the failover is refused
-// (SkipDiverged) unless force. The step replicates the current primary
-// over the old Region's copy (ForceOverwriteReplicaSecret) under the old
-// primary's KMS key: the current primary stays authoritative.
-func (e *Engine) PlanFailback(ctx context.Context, principal string, failoverID uuid.UUID, force bool) (domain.DRPlan, error) {
+// (SkipDiverged) unless force. The first step replicates the current
+// primary over the old Region's copy (ForceOverwriteReplicaSecret) under
+// the old primary's KMS key; with FailbackReplicateOver that is all, and
+// the current primary stays authoritative; with FailbackMovePrimaryBack
+// the primary then moves back (planFailback).
+func (e *Engine) PlanFailback(ctx context.Context, principal string, failoverID uuid.UUID, mode FailbackMode, force bool) (domain.DRPlan, error) {
+	if mode != FailbackMovePrimaryBack {
+		mode = FailbackReplicateOver
+	}
 	fo, err := e.Get(ctx, failoverID)
 	if err != nil {
 		return domain.DRPlan{}, err
@@ -573,7 +709,7 @@ func (e *Engine) PlanFailback(ctx context.Context, principal string, failoverID 
 			plan.Secrets = append(plan.Secrets, domain.DRSecret{SecretID: s.SecretID, Name: s.Name, Skip: SkipUnreadable})
 			continue
 		}
-		steps, skip := planFailback(old, now, back, old.KMSKeyID, now.KMSKeyID, FailbackReplicateOver, force)
+		steps, skip := planFailback(old, now, back, old.KMSKeyID, now.KMSKeyID, mode, force)
 		plan.Secrets = append(plan.Secrets, domain.DRSecret{SecretID: s.SecretID, Name: s.Name, Skip: skip, Steps: steps})
 	}
 	plan.Estimate = eta(plan.WritesByBudget(), e.cfg.WriteRate)

@@ -25,10 +25,23 @@ import (
 // kmsManagedAlias is the AWS managed key of Secrets Manager.
 const kmsManagedAlias = "alias/aws/secretsmanager"
 
+// KMS key states, as DescribeKey's KeyMetadata.KeyState names them
+// (SetKMSKey).
+const (
+	KMSKeyEnabled         = "Enabled"
+	KMSKeyDisabled        = "Disabled"
+	KMSKeyPendingDeletion = "PendingDeletion"
+)
+
+// CodeKMSNotFound is KMS's error for a key that does not exist.
+const CodeKMSNotFound = "NotFoundException"
+
 type kmsKeyEntry struct {
 	id, arn, description string
 	managed              bool
 	created              time.Time
+	// state is the KeyState DescribeKey reports ("" is Enabled).
+	state string
 }
 
 // kmsRegion is one (account, Region)'s keys and aliases (alias name, with
@@ -56,7 +69,10 @@ func (s *Server) kmsRegionOf(account, region string) *kmsRegion {
 }
 
 func (kr *kmsRegion) newKey(account, region, description string) *kmsKeyEntry {
-	id := newVersionID()
+	return kr.newKeyWithID(account, region, newVersionID(), description)
+}
+
+func (kr *kmsRegion) newKeyWithID(account, region, id, description string) *kmsKeyEntry {
 	e := &kmsKeyEntry{id: id, arn: "arn:aws:kms:" + region + ":" + account + ":key/" + id,
 		description: description, created: time.Now().UTC()}
 	kr.keys[id] = e
@@ -112,6 +128,48 @@ func (s *Server) CreateKMSKey(account, region string, aliases ...string) (id, ar
 		kr.aliases[a] = k.id
 	}
 	return k.id, k.arn, nil
+}
+
+// SetKMSKey puts the key ref names (a key id, key ARN or alias/NAME) of
+// account ("" for the default one) in region in state, creating it (under
+// that alias, or with that id) if it does not exist; an empty state
+// deletes the key and its aliases, as a key deleted after its waiting
+// period is gone. Readiness tests use it to model disabled and missing
+// keys.
+func (s *Server) SetKMSKey(account, region, ref, state string) {
+	if account == "" {
+		account = s.account
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	kr := s.kmsRegionOf(account, region)
+	k := kr.lookup(account, region, ref)
+	if state == "" {
+		if k == nil || k.managed {
+			return
+		}
+		delete(kr.keys, k.id)
+		for a, id := range kr.aliases {
+			if id == k.id {
+				delete(kr.aliases, a)
+			}
+		}
+		return
+	}
+	if k == nil {
+		switch name, isAlias := strings.CutPrefix(ref, "alias/"); {
+		case isAlias && name != "":
+			k = kr.newKey(account, region, "")
+			kr.aliases[ref] = k.id
+		default:
+			id := ref
+			if i := strings.LastIndex(ref, ":key/"); i >= 0 {
+				id = ref[i+len(":key/"):]
+			}
+			k = kr.newKeyWithID(account, region, id, "")
+		}
+	}
+	k.state = state
 }
 
 // ensureKMSAlias creates a key for alias in (account, region) unless the
@@ -171,7 +229,10 @@ type kmsKeyMetadataJSON struct {
 func (k *kmsKeyEntry) metadata(account string) kmsKeyMetadataJSON {
 	m := kmsKeyMetadataJSON{AWSAccountID: account, KeyID: k.id, Arn: k.arn,
 		CreationDate: float64(k.created.UnixMilli()) / 1000, Enabled: true, Description: k.description,
-		KeyUsage: "ENCRYPT_DECRYPT", KeyState: "Enabled", Origin: "AWS_KMS", KeyManager: "CUSTOMER", KeySpec: "SYMMETRIC_DEFAULT"}
+		KeyUsage: "ENCRYPT_DECRYPT", KeyState: KMSKeyEnabled, Origin: "AWS_KMS", KeyManager: "CUSTOMER", KeySpec: "SYMMETRIC_DEFAULT"}
+	if k.state != "" {
+		m.KeyState, m.Enabled = k.state, k.state == KMSKeyEnabled
+	}
 	if k.managed {
 		m.KeyManager = "AWS"
 	}
@@ -213,11 +274,21 @@ func (s *Server) serveKMS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	// Counted in the stats as TrentService.NAME (one entry per known
+	// action), outside the Secrets Manager budgets: KMS has its own
+	// quotas.
+	op := "TrentService.Unknown"
+	if slices.Contains([]string{"DescribeKey", "ListAliases", "CreateKey", "CreateAlias"}, name) {
+		op = "TrentService." + name
+	}
+	s.meter.admit(region, op, classNone, 0)
 	out, aerr := s.kmsCall(r.Context(), account, region, name, in.KeyID, in.AliasName, in.TargetKeyID, in.Description)
 	if aerr != nil {
+		s.meter.finish(region, op, outcomeClientError)
 		s.writeError(w, aerr)
 		return
 	}
+	s.meter.finish(region, op, outcomeOK)
 	s.writeJSON(w, http.StatusOK, out)
 }
 
@@ -229,7 +300,7 @@ func (s *Server) kmsCall(_ context.Context, account, region, name, keyID, aliasN
 		if strings.HasPrefix(ref, "alias/") {
 			ref = "arn:aws:kms:" + region + ":" + account + ":" + ref
 		}
-		return errKMS("NotFoundException", "Key '"+ref+"' does not exist")
+		return errKMS(CodeKMSNotFound, "Key '"+ref+"' does not exist")
 	}
 	switch name {
 	case "DescribeKey":

@@ -17,6 +17,12 @@ const sigV4Algorithm = "AWS4-HMAC-SHA256"
 // endpoint does on AWS. The signature itself is not checked: the stand-in
 // holds no secret keys.
 func regionFromAuthorization(header string) (string, *apiError) {
+	return regionFromScope(header, "secretsmanager")
+}
+
+// regionFromScope is regionFromAuthorization for a request to service
+// ("kms" for the KMS actions the stand-in answers).
+func regionFromScope(header, wantService string) (string, *apiError) {
 	header = strings.TrimSpace(header)
 	if header == "" {
 		return "", errMissingAuthentication()
@@ -46,8 +52,8 @@ func regionFromAuthorization(header string) (string, *apiError) {
 		return "", errIncompleteSignature("Credential should be in the form <access key>/<date>/<region>/<service>/aws4_request.")
 	}
 	region, service := scope[2], scope[3]
-	if service != "secretsmanager" {
-		return "", errInvalidSignature("Credential should be scoped to correct service: 'secretsmanager'.")
+	if service != wantService {
+		return "", errInvalidSignature("Credential should be scoped to correct service: '" + wantService + "'.")
 	}
 	if !isKnownRegion(region) {
 		return "", errInvalidSignature("Credential should be scoped to a valid region.")

@@ -30,6 +30,9 @@ func (r *Rules) Failback(req *replicadv1.FailbackRequest) error {
 	if !IsUUID(req.GetFailoverId()) {
 		c.add("failover_id", "INVALID_OPERATION_ID", "a failover operation id is a UUID")
 	}
+	if _, ok := replicadv1.FailbackMode_name[int32(req.GetMode())]; !ok {
+		c.add("mode", "INVALID_MODE", "mode is FAILBACK_MODE_REPLICATE_OVER or FAILBACK_MODE_MOVE_PRIMARY_BACK")
+	}
 	r.mutation(&c, req.GetRequestId(), req.GetReason(), nil)
 	return c.err()
 }

@@ -22,6 +22,62 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// FailbackMode says where each secret's primary is once a failback ends.
+type FailbackMode int32
+
+const (
+	// Unset: FAILBACK_MODE_REPLICATE_OVER.
+	FailbackMode_FAILBACK_MODE_UNSPECIFIED FailbackMode = 0
+	// The current primary stays primary and is replicated over the returned
+	// Region's copy (ForceOverwriteReplicaSecret), under that Region's key.
+	FailbackMode_FAILBACK_MODE_REPLICATE_OVER FailbackMode = 1
+	// The primary moves back: the returned Region's copy is replicated over,
+	// and once InSync promoted; the other Regions' copies are promoted and
+	// replicated over from it, each under its own key.
+	FailbackMode_FAILBACK_MODE_MOVE_PRIMARY_BACK FailbackMode = 2
+)
+
+// Enum value maps for FailbackMode.
+var (
+	FailbackMode_name = map[int32]string{
+		0: "FAILBACK_MODE_UNSPECIFIED",
+		1: "FAILBACK_MODE_REPLICATE_OVER",
+		2: "FAILBACK_MODE_MOVE_PRIMARY_BACK",
+	}
+	FailbackMode_value = map[string]int32{
+		"FAILBACK_MODE_UNSPECIFIED":       0,
+		"FAILBACK_MODE_REPLICATE_OVER":    1,
+		"FAILBACK_MODE_MOVE_PRIMARY_BACK": 2,
+	}
+)
+
+func (x FailbackMode) Enum() *FailbackMode {
+	p := new(FailbackMode)
+	*p = x
+	return p
+}
+
+func (x FailbackMode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (FailbackMode) Descriptor() protoreflect.EnumDescriptor {
+	return file_replicad_v1_dr_proto_enumTypes[0].Descriptor()
+}
+
+func (FailbackMode) Type() protoreflect.EnumType {
+	return &file_replicad_v1_dr_proto_enumTypes[0]
+}
+
+func (x FailbackMode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use FailbackMode.Descriptor instead.
+func (FailbackMode) EnumDescriptor() ([]byte, []int) {
+	return file_replicad_v1_dr_proto_rawDescGZIP(), []int{0}
+}
+
 // FailbackRequest names the failover to undo.
 type FailbackRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -34,7 +90,9 @@ type FailbackRequest struct {
 	// Idempotency key (AIP-155), a UUID.
 	RequestId string `protobuf:"bytes,4,opt,name=request_id,json=requestId,proto3" json:"request_id,omitempty"`
 	// Free-text justification; sensitive.
-	Reason        string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	Reason string `protobuf:"bytes,5,opt,name=reason,proto3" json:"reason,omitempty"`
+	// How the failback ends (default FAILBACK_MODE_REPLICATE_OVER).
+	Mode          FailbackMode `protobuf:"varint,6,opt,name=mode,proto3,enum=replicad.v1.FailbackMode" json:"mode,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -102,6 +160,13 @@ func (x *FailbackRequest) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *FailbackRequest) GetMode() FailbackMode {
+	if x != nil {
+		return x.Mode
+	}
+	return FailbackMode_FAILBACK_MODE_UNSPECIFIED
 }
 
 // FailbackResponse carries the accepted operation, or with validate_only
@@ -223,8 +288,13 @@ type ReadinessSecret struct {
 	SecretId string `protobuf:"bytes,1,opt,name=secret_id,json=secretId,proto3" json:"secret_id,omitempty"`
 	// The replica's status in target, if it has one there.
 	Status ReplicationStatus `protobuf:"varint,2,opt,name=status,proto3,enum=replicad.v1.ReplicationStatus" json:"status,omitempty"`
-	// AWS's status message (why a replica Failed).
-	Message       string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// AWS's status message (why a replica Failed), or why its KMS key
+	// cannot be used.
+	Message string `protobuf:"bytes,3,opt,name=message,proto3" json:"message,omitempty"`
+	// For kms_key_unusable: KMS's KeyState for the replica's key in target
+	// (Disabled, PendingDeletion...), or Missing when KMS says it does not
+	// exist there.
+	KmsKeyState   string `protobuf:"bytes,4,opt,name=kms_key_state,json=kmsKeyState,proto3" json:"kms_key_state,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -280,6 +350,13 @@ func (x *ReadinessSecret) GetMessage() string {
 	return ""
 }
 
+func (x *ReadinessSecret) GetKmsKeyState() string {
+	if x != nil {
+		return x.KmsKeyState
+	}
+	return ""
+}
+
 // GetRegionReadinessResponse counts and lists the secrets by readiness.
 type GetRegionReadinessResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -293,6 +370,10 @@ type GetRegionReadinessResponse struct {
 	NoReplica []*ReadinessSecret `protobuf:"bytes,4,rep,name=no_replica,json=noReplica,proto3" json:"no_replica,omitempty"`
 	// Ready secrets' ARNs.
 	ReadySecretIds []string `protobuf:"bytes,5,rep,name=ready_secret_ids,json=readySecretIds,proto3" json:"ready_secret_ids,omitempty"`
+	// With an InSync replica in target whose customer managed KMS key KMS
+	// reports disabled, pending deletion or missing there (not counted in
+	// ready). A key KMS cannot be asked about leaves its replica ready.
+	KmsKeyUnusable []*ReadinessSecret `protobuf:"bytes,6,rep,name=kms_key_unusable,json=kmsKeyUnusable,proto3" json:"kms_key_unusable,omitempty"`
 	unknownFields  protoimpl.UnknownFields
 	sizeCache      protoimpl.SizeCache
 }
@@ -358,6 +439,13 @@ func (x *GetRegionReadinessResponse) GetNoReplica() []*ReadinessSecret {
 func (x *GetRegionReadinessResponse) GetReadySecretIds() []string {
 	if x != nil {
 		return x.ReadySecretIds
+	}
+	return nil
+}
+
+func (x *GetRegionReadinessResponse) GetKmsKeyUnusable() []*ReadinessSecret {
+	if x != nil {
+		return x.KmsKeyUnusable
 	}
 	return nil
 }
@@ -541,7 +629,7 @@ var File_replicad_v1_dr_proto protoreflect.FileDescriptor
 
 const file_replicad_v1_dr_proto_rawDesc = "" +
 	"\n" +
-	"\x14replicad/v1/dr.proto\x12\vreplicad.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1breplicad/v1/operation.proto\x1a\x19replicad/v1/options.proto\"\xc0\x01\n" +
+	"\x14replicad/v1/dr.proto\x12\vreplicad.v1\x1a\x1cgoogle/api/annotations.proto\x1a\x1fgoogle/api/field_behavior.proto\x1a\x1breplicad/v1/operation.proto\x1a\x19replicad/v1/options.proto\"\xf4\x01\n" +
 	"\x0fFailbackRequest\x12$\n" +
 	"\vfailover_id\x18\x01 \x01(\tB\x03\xe0A\x02R\n" +
 	"failoverId\x12\x19\n" +
@@ -549,24 +637,27 @@ const file_replicad_v1_dr_proto_rawDesc = "" +
 	"\rvalidate_only\x18\x03 \x01(\bB\x03\xe0A\x01R\fvalidateOnly\x12\"\n" +
 	"\n" +
 	"request_id\x18\x04 \x01(\tB\x03\xe0A\x01R\trequestId\x12\x1e\n" +
-	"\x06reason\x18\x05 \x01(\tB\x06\xe0A\x01\x80\x01\x01R\x06reason\"\x83\x01\n" +
+	"\x06reason\x18\x05 \x01(\tB\x06\xe0A\x01\x80\x01\x01R\x06reason\x122\n" +
+	"\x04mode\x18\x06 \x01(\x0e2\x19.replicad.v1.FailbackModeB\x03\xe0A\x01R\x04mode\"\x83\x01\n" +
 	"\x10FailbackResponse\x124\n" +
 	"\toperation\x18\x01 \x01(\v2\x16.replicad.v1.OperationR\toperation\x129\n" +
 	"\x04plan\x18\x02 \x01(\v2%.replicad.v1.DisasterRecoveryProgressR\x04plan\"U\n" +
 	"\x19GetRegionReadinessRequest\x12\x1b\n" +
 	"\x06region\x18\x01 \x01(\tB\x03\xe0A\x02R\x06region\x12\x1b\n" +
-	"\x06target\x18\x02 \x01(\tB\x03\xe0A\x02R\x06target\"\x86\x01\n" +
+	"\x06target\x18\x02 \x01(\tB\x03\xe0A\x02R\x06target\"\xaa\x01\n" +
 	"\x0fReadinessSecret\x12!\n" +
 	"\tsecret_id\x18\x01 \x01(\tB\x04\xa8\x9f\x19\x01R\bsecretId\x126\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x1e.replicad.v1.ReplicationStatusR\x06status\x12\x18\n" +
-	"\amessage\x18\x03 \x01(\tR\amessage\"\xf3\x01\n" +
+	"\amessage\x18\x03 \x01(\tR\amessage\x12\"\n" +
+	"\rkms_key_state\x18\x04 \x01(\tR\vkmsKeyState\"\xbb\x02\n" +
 	"\x1aGetRegionReadinessResponse\x12\x14\n" +
 	"\x05total\x18\x01 \x01(\x05R\x05total\x12\x14\n" +
 	"\x05ready\x18\x02 \x01(\x05R\x05ready\x12<\n" +
 	"\vnot_in_sync\x18\x03 \x03(\v2\x1c.replicad.v1.ReadinessSecretR\tnotInSync\x12;\n" +
 	"\n" +
 	"no_replica\x18\x04 \x03(\v2\x1c.replicad.v1.ReadinessSecretR\tnoReplica\x12.\n" +
-	"\x10ready_secret_ids\x18\x05 \x03(\tB\x04\xa8\x9f\x19\x01R\x0ereadySecretIds\"\xb2\x03\n" +
+	"\x10ready_secret_ids\x18\x05 \x03(\tB\x04\xa8\x9f\x19\x01R\x0ereadySecretIds\x12F\n" +
+	"\x10kms_key_unusable\x18\x06 \x03(\v2\x1c.replicad.v1.ReadinessSecretR\x0ekmsKeyUnusable\"\xb2\x03\n" +
 	"\x0fFailoverRequest\x12(\n" +
 	"\rsource_region\x18\x01 \x01(\tB\x03\xe0A\x02R\fsourceRegion\x12(\n" +
 	"\rtarget_region\x18\x02 \x01(\tB\x03\xe0A\x02R\ftargetRegion\x12$\n" +
@@ -584,7 +675,11 @@ const file_replicad_v1_dr_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x83\x01\n" +
 	"\x10FailoverResponse\x124\n" +
 	"\toperation\x18\x01 \x01(\v2\x16.replicad.v1.OperationR\toperation\x129\n" +
-	"\x04plan\x18\x02 \x01(\v2%.replicad.v1.DisasterRecoveryProgressR\x04plan2\x9e\x03\n" +
+	"\x04plan\x18\x02 \x01(\v2%.replicad.v1.DisasterRecoveryProgressR\x04plan*t\n" +
+	"\fFailbackMode\x12\x1d\n" +
+	"\x19FAILBACK_MODE_UNSPECIFIED\x10\x00\x12 \n" +
+	"\x1cFAILBACK_MODE_REPLICATE_OVER\x10\x01\x12#\n" +
+	"\x1fFAILBACK_MODE_MOVE_PRIMARY_BACK\x10\x022\x9e\x03\n" +
 	"\x17DisasterRecoveryService\x12\x8d\x01\n" +
 	"\x12GetRegionReadiness\x12&.replicad.v1.GetRegionReadinessRequest\x1a'.replicad.v1.GetRegionReadinessResponse\"&\x82\xd3\xe4\x93\x02 \x12\x1e/v1/regions/{region}/readiness\x12x\n" +
 	"\bFailover\x12\x1c.replicad.v1.FailoverRequest\x1a\x1d.replicad.v1.FailoverResponse\"/\x82\xd3\xe4\x93\x02):\x01*\"$/v1/regions/{source_region}:failover\x12y\n" +
@@ -602,40 +697,44 @@ func file_replicad_v1_dr_proto_rawDescGZIP() []byte {
 	return file_replicad_v1_dr_proto_rawDescData
 }
 
+var file_replicad_v1_dr_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
 var file_replicad_v1_dr_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_replicad_v1_dr_proto_goTypes = []any{
-	(*FailbackRequest)(nil),            // 0: replicad.v1.FailbackRequest
-	(*FailbackResponse)(nil),           // 1: replicad.v1.FailbackResponse
-	(*GetRegionReadinessRequest)(nil),  // 2: replicad.v1.GetRegionReadinessRequest
-	(*ReadinessSecret)(nil),            // 3: replicad.v1.ReadinessSecret
-	(*GetRegionReadinessResponse)(nil), // 4: replicad.v1.GetRegionReadinessResponse
-	(*FailoverRequest)(nil),            // 5: replicad.v1.FailoverRequest
-	(*FailoverResponse)(nil),           // 6: replicad.v1.FailoverResponse
-	nil,                                // 7: replicad.v1.FailoverRequest.TagsEntry
-	(*Operation)(nil),                  // 8: replicad.v1.Operation
-	(*DisasterRecoveryProgress)(nil),   // 9: replicad.v1.DisasterRecoveryProgress
-	(ReplicationStatus)(0),             // 10: replicad.v1.ReplicationStatus
+	(FailbackMode)(0),                  // 0: replicad.v1.FailbackMode
+	(*FailbackRequest)(nil),            // 1: replicad.v1.FailbackRequest
+	(*FailbackResponse)(nil),           // 2: replicad.v1.FailbackResponse
+	(*GetRegionReadinessRequest)(nil),  // 3: replicad.v1.GetRegionReadinessRequest
+	(*ReadinessSecret)(nil),            // 4: replicad.v1.ReadinessSecret
+	(*GetRegionReadinessResponse)(nil), // 5: replicad.v1.GetRegionReadinessResponse
+	(*FailoverRequest)(nil),            // 6: replicad.v1.FailoverRequest
+	(*FailoverResponse)(nil),           // 7: replicad.v1.FailoverResponse
+	nil,                                // 8: replicad.v1.FailoverRequest.TagsEntry
+	(*Operation)(nil),                  // 9: replicad.v1.Operation
+	(*DisasterRecoveryProgress)(nil),   // 10: replicad.v1.DisasterRecoveryProgress
+	(ReplicationStatus)(0),             // 11: replicad.v1.ReplicationStatus
 }
 var file_replicad_v1_dr_proto_depIdxs = []int32{
-	8,  // 0: replicad.v1.FailbackResponse.operation:type_name -> replicad.v1.Operation
-	9,  // 1: replicad.v1.FailbackResponse.plan:type_name -> replicad.v1.DisasterRecoveryProgress
-	10, // 2: replicad.v1.ReadinessSecret.status:type_name -> replicad.v1.ReplicationStatus
-	3,  // 3: replicad.v1.GetRegionReadinessResponse.not_in_sync:type_name -> replicad.v1.ReadinessSecret
-	3,  // 4: replicad.v1.GetRegionReadinessResponse.no_replica:type_name -> replicad.v1.ReadinessSecret
-	7,  // 5: replicad.v1.FailoverRequest.tags:type_name -> replicad.v1.FailoverRequest.TagsEntry
-	8,  // 6: replicad.v1.FailoverResponse.operation:type_name -> replicad.v1.Operation
-	9,  // 7: replicad.v1.FailoverResponse.plan:type_name -> replicad.v1.DisasterRecoveryProgress
-	2,  // 8: replicad.v1.DisasterRecoveryService.GetRegionReadiness:input_type -> replicad.v1.GetRegionReadinessRequest
-	5,  // 9: replicad.v1.DisasterRecoveryService.Failover:input_type -> replicad.v1.FailoverRequest
-	0,  // 10: replicad.v1.DisasterRecoveryService.Failback:input_type -> replicad.v1.FailbackRequest
-	4,  // 11: replicad.v1.DisasterRecoveryService.GetRegionReadiness:output_type -> replicad.v1.GetRegionReadinessResponse
-	6,  // 12: replicad.v1.DisasterRecoveryService.Failover:output_type -> replicad.v1.FailoverResponse
-	1,  // 13: replicad.v1.DisasterRecoveryService.Failback:output_type -> replicad.v1.FailbackResponse
-	11, // [11:14] is the sub-list for method output_type
-	8,  // [8:11] is the sub-list for method input_type
-	8,  // [8:8] is the sub-list for extension type_name
-	8,  // [8:8] is the sub-list for extension extendee
-	0,  // [0:8] is the sub-list for field type_name
+	0,  // 0: replicad.v1.FailbackRequest.mode:type_name -> replicad.v1.FailbackMode
+	9,  // 1: replicad.v1.FailbackResponse.operation:type_name -> replicad.v1.Operation
+	10, // 2: replicad.v1.FailbackResponse.plan:type_name -> replicad.v1.DisasterRecoveryProgress
+	11, // 3: replicad.v1.ReadinessSecret.status:type_name -> replicad.v1.ReplicationStatus
+	4,  // 4: replicad.v1.GetRegionReadinessResponse.not_in_sync:type_name -> replicad.v1.ReadinessSecret
+	4,  // 5: replicad.v1.GetRegionReadinessResponse.no_replica:type_name -> replicad.v1.ReadinessSecret
+	4,  // 6: replicad.v1.GetRegionReadinessResponse.kms_key_unusable:type_name -> replicad.v1.ReadinessSecret
+	8,  // 7: replicad.v1.FailoverRequest.tags:type_name -> replicad.v1.FailoverRequest.TagsEntry
+	9,  // 8: replicad.v1.FailoverResponse.operation:type_name -> replicad.v1.Operation
+	10, // 9: replicad.v1.FailoverResponse.plan:type_name -> replicad.v1.DisasterRecoveryProgress
+	3,  // 10: replicad.v1.DisasterRecoveryService.GetRegionReadiness:input_type -> replicad.v1.GetRegionReadinessRequest
+	6,  // 11: replicad.v1.DisasterRecoveryService.Failover:input_type -> replicad.v1.FailoverRequest
+	1,  // 12: replicad.v1.DisasterRecoveryService.Failback:input_type -> replicad.v1.FailbackRequest
+	5,  // 13: replicad.v1.DisasterRecoveryService.GetRegionReadiness:output_type -> replicad.v1.GetRegionReadinessResponse
+	7,  // 14: replicad.v1.DisasterRecoveryService.Failover:output_type -> replicad.v1.FailoverResponse
+	2,  // 15: replicad.v1.DisasterRecoveryService.Failback:output_type -> replicad.v1.FailbackResponse
+	13, // [13:16] is the sub-list for method output_type
+	10, // [10:13] is the sub-list for method input_type
+	10, // [10:10] is the sub-list for extension type_name
+	10, // [10:10] is the sub-list for extension extendee
+	0,  // [0:10] is the sub-list for field type_name
 }
 
 func init() { file_replicad_v1_dr_proto_init() }
@@ -650,13 +749,14 @@ func file_replicad_v1_dr_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_replicad_v1_dr_proto_rawDesc), len(file_replicad_v1_dr_proto_rawDesc)),
-			NumEnums:      0,
+			NumEnums:      1,
 			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_replicad_v1_dr_proto_goTypes,
 		DependencyIndexes: file_replicad_v1_dr_proto_depIdxs,
+		EnumInfos:         file_replicad_v1_dr_proto_enumTypes,
 		MessageInfos:      file_replicad_v1_dr_proto_msgTypes,
 	}.Build()
 	File_replicad_v1_dr_proto = out.File
