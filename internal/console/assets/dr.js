@@ -93,7 +93,7 @@ function failoverSection(source, target) {
     previewBtn, planOut);
 }
 
-export function failoverPlan(p, source, target) {
+export function failoverPlan(p, source, target, verb = 'fail over') {
   const rows = (p.secrets || []).map((x) => [
     x.secret_id,
     x.skip_reason ? h('span', { class: 'badge muted' }, h('span', { 'aria-hidden': 'true' }, '– '), `Skipped: ${x.skip_reason}`)
@@ -109,9 +109,9 @@ export function failoverPlan(p, source, target) {
   const planned = (p.total || 0) - (p.skipped || 0);
   return [
     h('p', { id: 'fo-summary', class: 'badge-line' },
-      `${p.total || 0} secrets with their primary in ${source || p.source_region}: ${planned} to fail over to ${target || p.target_region}, ${p.skipped || 0} skipped; ${p.planned_writes || 0} AWS write call${p.planned_writes === 1 ? '' : 's'}.`,
+      `${p.total || 0} secrets with their primary in ${source || p.source_region}: ${planned} to ${verb} to ${target || p.target_region}, ${p.skipped || 0} skipped; ${p.planned_writes || 0} AWS write call${p.planned_writes === 1 ? '' : 's'}.`,
       p.succeeded || p.failed ? ` ${p.succeeded || 0} succeeded, ${p.failed || 0} failed, ${p.remaining || 0} remaining.` : ''),
-    table('Secrets of the failover', ['Secret', 'Plan', 'Steps (AWS calls)', 'Operation', 'Error'], rows, 'No secret is selected.'),
+    table(`Secrets to ${verb}`, ['Secret', 'Plan', 'Steps (AWS calls)', 'Operation', 'Error'], rows, 'No secret is selected.'),
   ];
 }
 
