@@ -44,7 +44,7 @@ export function drPage(q) {
         table(`Secrets whose replica in ${q.get('target')} is not InSync`, ['Secret', 'Replica status', 'AWS message'], list(r.not_in_sync || []), 'None.'),
         h('h2', {}, 'No replica'),
         table(`Secrets with no replica in ${q.get('target')}`, ['Secret', 'Replica status', 'AWS message'], list(r.no_replica || []), 'None.'),
-        readOnly() || q.get('region') === q.get('target') ? null : failoverSection(q.get('region'), q.get('target')));
+        readOnly() || q.get('region') === q.get('target') ? '' : failoverSection(q.get('region'), q.get('target')));
     })
     .catch((err) => {
       out.setAttribute('aria-busy', 'false');

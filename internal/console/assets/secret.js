@@ -119,7 +119,7 @@ export function secretsPage(q) {
         without.delete('drift'); without.delete('drift_kind'); without.delete('pages');
         const drifting = params.drift || params.drift_kind;
         out.replaceChildren(alertBox(err, 'Could not list the inventory'),
-          drifting ? h('p', {}, h('a', { href: `#/secrets?${without}` }, 'List the inventory without the drift filters')) : null);
+          drifting ? h('p', {}, h('a', { href: `#/secrets?${without}` }, 'List the inventory without the drift filters')) : '');
       }
     });
 }
@@ -228,7 +228,7 @@ function render(out, id, s, pd, errors) {
   }
   const headers = ['Region', 'KMS key', 'AWS status', 'AWS message', 'Last accessed', 'Drift from policy'];
   if (rw) headers.push('Actions');
-  out.replaceChildren(
+  out.replaceChildren(...[
     s.stale ? h('div', { id: 'stale', class: 'warning', role: 'status' },
       h('p', {}, h('span', { 'aria-hidden': 'true' }, '⚠ '), 'AWS could not be read now; this is the inventory\'s last reading, from ', time(s.stale.read_time), '.'),
       h('p', {}, `AWS answered: ${s.stale.err.words || s.stale.err.message}`)) : null,
@@ -242,7 +242,8 @@ function render(out, id, s, pd, errors) {
     h('h2', {}, 'Regions'),
     h('div', { id: 'regions' }, table(s.stale ? 'Replicas, as the inventory last read them, and their drift from the policy' : 'Replicas, as AWS reports them, and their drift from the policy', headers, rows, 'No replicas: the secret is in its primary Region only.')),
     h('h2', {}, 'Recent operations'),
-    h('div', { id: 'recent-operations' }, table('Recent operations, newest first', operationHeaders, operationRows(s.recent_operations || []), 'No operations yet.')));
+    h('div', { id: 'recent-operations' }, table('Recent operations, newest first', operationHeaders, operationRows(s.recent_operations || []), 'No operations yet.')),
+  ].filter(Boolean));
 }
 
 function policyView(s, pd) {
