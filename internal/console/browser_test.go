@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -438,6 +439,11 @@ func TestReadOnlyConsoleHidesAndRefusesMutations(t *testing.T) {
 	if buttons != "" {
 		t.Errorf("mutating actions shown in read-only mode: %q", buttons)
 	}
+	var words string
+	b.run(t, "words", until(`document.querySelector('#secret')?.getAttribute('aria-busy') === 'false'`), evalInto(`document.querySelector('#main').innerText`, &words))
+	if m := strayValue.FindString(words); m != "" {
+		t.Errorf("the read-only secret page shows a stray %q: %q", m, words)
+	}
 	var formText string
 	b.run(t, "open the form anyway", chromedp.Navigate(s.portal+"#/replicate"), until(text("#main")+`.includes('read-only')`),
 		textOf("main", &formText))
@@ -597,6 +603,10 @@ func (b *browser) axeCheck(t *testing.T, name string) {
 	}
 }
 
+// strayValue is a JavaScript value rendered as text by mistake (a null
+// child given to replaceChildren prints "null").
+var strayValue = regexp.MustCompile(`\b(null|undefined|NaN|\[object Object\])\b`)
+
 func TestEveryPagePassesAxe(t *testing.T) {
 	testtier.Slow(t) // drives Chromium: the slow tier
 	s := startStack(t, stackOptions{})
@@ -620,7 +630,11 @@ func TestEveryPagePassesAxe(t *testing.T) {
 		// nothing: remove the probe, or the operations page inherits it.
 		b.run(t, "unprobe", evalInto(`document.querySelector('#main > input:last-child').remove(), true`, new(bool)))
 		for name, hash := range targets {
-			b.run(t, name, chromedp.Navigate(s.portal+hash), until(ready))
+			var words string
+			b.run(t, name, chromedp.Navigate(s.portal+hash), until(ready), evalInto(`document.querySelector('#main').innerText`, &words))
+			if m := strayValue.FindString(words); m != "" {
+				t.Errorf("%s shows a stray %q: %q", name, m, words)
+			}
 			var res axeResult
 			b.run(t, "axe "+name, evalInto(axeSource+"\n;axe.run(document, {resultTypes: ['violations']})", &res))
 			for _, v := range res.Violations {

@@ -2,6 +2,7 @@ package console_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -62,7 +63,7 @@ func TestDRFailoverFromThePage(t *testing.T) {
 		t.Fatalf("failed over without the typed Region: %d operations", n)
 	}
 
-	var page string
+	var page, hash string
 	b.run(t, "fail over",
 		evalInto(`document.querySelector('#fo-confirm-region').value = '', true`, new(bool)),
 		chromedp.SendKeys(chromedp.ID("fo-confirm-region"), "eu-west-1"),
@@ -72,6 +73,7 @@ func TestDRFailoverFromThePage(t *testing.T) {
 		until(text("#op-state")+`.includes('Succeeded')`),
 		until(`document.querySelector('#live-status')?.dataset.ended === 'true'`),
 		textOf("op-dr", &page),
+		evalInto(`location.hash`, &hash),
 	)
 	for _, want := range []string{"app/ready", "StopReplicationToReplica in eu-west-1", "Succeeded", "app/bare", "Skipped"} {
 		if !strings.Contains(page, want) {
@@ -84,5 +86,41 @@ func TestDRFailoverFromThePage(t *testing.T) {
 	}
 	if p := aws.ToString(out.PrimaryRegion); p != "" && p != "eu-west-1" {
 		t.Fatalf("after the failover app/ready in eu-west-1 follows %s", p)
+	}
+
+	// Fail back from the failover's page: a preview, the Region typed,
+	// then SUCCEEDED and us-east-1 a replica of the new primary again.
+	var fbPlan string
+	b.run(t, "preview the failback",
+		chromedp.Click(chromedp.ID("failback")),
+		chromedp.WaitVisible(chromedp.ID("fb-preview")),
+		chromedp.SendKeys(chromedp.ID("fb-confirm-region"), "us-east-1"),
+		evalInto(`document.querySelector('#fb-confirm').disabled`, &disabled),
+	)
+	if !disabled {
+		t.Error("the failback is enabled before its preview")
+	}
+	b.run(t, "preview",
+		chromedp.Click(chromedp.ID("fb-preview")),
+		until(`document.querySelector('#fb-plan #fo-summary') !== null`),
+		textOf("fb-plan", &fbPlan),
+		until(`!document.querySelector('#fb-confirm').disabled`),
+	)
+	if !strings.Contains(fbPlan, "app/ready") || !strings.Contains(fbPlan, "1 to fail back to us-east-1") {
+		t.Errorf("the failback preview: %q", fbPlan)
+	}
+	b.axeCheck(t, "the failback dialog")
+	b.run(t, "fail back",
+		chromedp.Click(chromedp.ID("fb-confirm")),
+		until(fmt.Sprintf(`location.hash.startsWith('#/operations/') && location.hash !== %q`, hash)),
+		until(text("#op-state")+`.includes('Succeeded')`),
+		until(`document.querySelector('#live-status')?.dataset.ended === 'true'`),
+	)
+	out, err = testenv.SecretsManager(s.awsURL, "us-east-1").DescribeSecret(context.Background(), &secretsmanager.DescribeSecretInput{SecretId: aws.String("app/ready")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := aws.ToString(out.PrimaryRegion); p != "eu-west-1" {
+		t.Fatalf("after the failback app/ready in us-east-1 follows %q, want the new primary eu-west-1", p)
 	}
 }

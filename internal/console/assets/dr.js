@@ -44,7 +44,7 @@ export function drPage(q) {
         table(`Secrets whose replica in ${q.get('target')} is not InSync`, ['Secret', 'Replica status', 'AWS message'], list(r.not_in_sync || []), 'None.'),
         h('h2', {}, 'No replica'),
         table(`Secrets with no replica in ${q.get('target')}`, ['Secret', 'Replica status', 'AWS message'], list(r.no_replica || []), 'None.'),
-        readOnly() || q.get('region') === q.get('target') ? null : failoverSection(q.get('region'), q.get('target')));
+        readOnly() || q.get('region') === q.get('target') ? '' : failoverSection(q.get('region'), q.get('target')));
     })
     .catch((err) => {
       out.setAttribute('aria-busy', 'false');
@@ -93,7 +93,7 @@ function failoverSection(source, target) {
     previewBtn, planOut);
 }
 
-export function failoverPlan(p, source, target) {
+export function failoverPlan(p, source, target, verb = 'fail over') {
   const rows = (p.secrets || []).map((x) => [
     x.secret_id,
     x.skip_reason ? h('span', { class: 'badge muted' }, h('span', { 'aria-hidden': 'true' }, '– '), `Skipped: ${x.skip_reason}`)
@@ -109,9 +109,9 @@ export function failoverPlan(p, source, target) {
   const planned = (p.total || 0) - (p.skipped || 0);
   return [
     h('p', { id: 'fo-summary', class: 'badge-line' },
-      `${p.total || 0} secrets with their primary in ${source || p.source_region}: ${planned} to fail over to ${target || p.target_region}, ${p.skipped || 0} skipped; ${p.planned_writes || 0} AWS write call${p.planned_writes === 1 ? '' : 's'}.`,
+      `${p.total || 0} secrets with their primary in ${source || p.source_region}: ${planned} to ${verb} to ${target || p.target_region}, ${p.skipped || 0} skipped; ${p.planned_writes || 0} AWS write call${p.planned_writes === 1 ? '' : 's'}.`,
       p.succeeded || p.failed ? ` ${p.succeeded || 0} succeeded, ${p.failed || 0} failed, ${p.remaining || 0} remaining.` : ''),
-    table('Secrets of the failover', ['Secret', 'Plan', 'Steps (AWS calls)', 'Operation', 'Error'], rows, 'No secret is selected.'),
+    table(`Secrets to ${verb}`, ['Secret', 'Plan', 'Steps (AWS calls)', 'Operation', 'Error'], rows, 'No secret is selected.'),
   ];
 }
 

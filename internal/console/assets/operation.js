@@ -1,5 +1,5 @@
 import { call, seg, codeName, codeInWords } from './api.js';
-import { h, badge, kindWord, time, table, alertBox, readOnly, announce, openDialog, shortEnum } from './ui.js';
+import { h, badge, kindWord, time, table, alertBox, readOnly, announce, openDialog, shortEnum, uuid } from './ui.js';
 import { failoverPlan } from './dr.js';
 
 const live = new Set(['PENDING', 'RUNNING', 'AWAITING_APPROVAL']);
@@ -86,8 +86,9 @@ function render(op, body, actions, errors, reload) {
   }
   if (op.approval) parts.push(approval(op.approval));
   if (op.disaster_recovery) {
-    parts.push(h('section', { id: 'op-dr', 'aria-labelledby': 'dr-h' }, h('h2', { id: 'dr-h' }, 'Secrets of the failover'),
-      ...failoverPlan(op.disaster_recovery, op.disaster_recovery.source_region, op.disaster_recovery.target_region)));
+    const verb = shortEnum(op.kind) === 'FAILBACK' ? 'fail back' : 'fail over';
+    parts.push(h('section', { id: 'op-dr', 'aria-labelledby': 'dr-h' }, h('h2', { id: 'dr-h' }, `Secrets of the ${kindWord(op.kind).toLowerCase()}`),
+      ...failoverPlan(op.disaster_recovery, op.disaster_recovery.source_region, op.disaster_recovery.target_region, verb)));
   }
   parts.push(h('h2', {}, 'Progress per Region'));
   parts.push(table('Progress per Region', ['Region', 'KMS key', 'Progress', 'AWS replication status', 'Message'],
@@ -111,6 +112,80 @@ function render(op, body, actions, errors, reload) {
   if (state === 'AWAITING_APPROVAL') {
     actions.append(h('button', { type: 'button', onclick: () => act(op, 'approve', errors, reload) }, 'Approve…'));
   }
+  if (shortEnum(op.kind) === 'FAILOVER' && !live.has(state) && op.disaster_recovery) {
+    actions.append(h('button', { type: 'button', id: 'failback', onclick: () => failback(op) }, `Fail back to ${op.disaster_recovery.source_region}…`));
+  }
+}
+
+// failback brings a failover's secrets back to the Region it left: the
+// plan first (validate_only; a secret whose old primary changed since the
+// failover is refused unless forced), then the Region typed to confirm.
+function failback(op) {
+  const back = op.disaster_recovery.source_region;
+  const force = h('input', { id: 'fb-force', type: 'checkbox' });
+  const reason = h('textarea', { id: 'fb-reason', rows: '2', maxlength: '1024' });
+  const typed = h('input', { id: 'fb-confirm-region', type: 'text', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'fb-confirm-help' });
+  const previewBtn = h('button', { type: 'button', id: 'fb-preview' }, 'Preview the failback');
+  const go = h('button', { type: 'submit', class: 'danger', id: 'fb-confirm', disabled: true }, `Fail back to ${back}`);
+  const planOut = h('div', { id: 'fb-plan', 'aria-live': 'polite' });
+  const err = h('div', {});
+  const requestId = uuid();
+  let previewed = false;
+  const body = () => {
+    const b = { request_id: requestId };
+    if (force.checked) b.force = true;
+    if (reason.value) b.reason = reason.value;
+    return b;
+  };
+  const arm = () => { go.disabled = !previewed || typed.value.trim() !== back; };
+  const form = h('form', {},
+    h('h2', { id: 'dialog-title' }, `Fail back to ${back}?`),
+    h('p', {}, 'Each secret this failover moved is replicated from its current primary over its old copy in ', h('strong', {}, back),
+      ', so that Region holds an up-to-date replica again; the primary stays where the failover moved it (fail over again to move it back). ',
+      'A secret whose old copy changed after the failover is refused unless you force it: forcing overwrites those changes.'),
+    h('div', { class: 'field check' }, force, h('label', { for: 'fb-force' }, 'Overwrite old copies that changed after the failover too (their changes are lost)')),
+    h('div', { class: 'field' }, h('label', { for: 'fb-reason' }, 'Reason (optional; stored only as a fingerprint)'), reason),
+    previewBtn, planOut,
+    h('div', { class: 'field' },
+      h('label', { for: 'fb-confirm-region' }, 'Type the Region to confirm'),
+      h('p', { class: 'help', id: 'fb-confirm-help' }, 'Preview first, then type ', h('code', {}, back), ' exactly.'),
+      typed),
+    err,
+    h('div', { class: 'actions' }, go, h('button', { type: 'button', onclick: () => dlg.close() }, 'Back')));
+  const dlg = openDialog(form);
+  typed.addEventListener('input', arm);
+  force.addEventListener('change', () => { previewed = false; planOut.replaceChildren(); arm(); });
+  previewBtn.addEventListener('click', async () => {
+    previewBtn.disabled = true;
+    planOut.replaceChildren(h('p', {}, 'Planning…'));
+    try {
+      const res = await call('POST', `v1/operations/${seg(op.id)}:failback`, { ...body(), validate_only: true });
+      planOut.replaceChildren(...failoverPlan(res.plan || {}, res.plan && res.plan.source_region, back, 'fail back'));
+      previewed = true;
+    } catch (ex) {
+      planOut.replaceChildren(alertBox(ex, 'No failback plan'));
+    } finally {
+      previewBtn.disabled = false;
+      arm();
+    }
+  });
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    if (!previewed || typed.value.trim() !== back) {
+      err.replaceChildren(h('p', { class: 'violation', role: 'alert' }, `Preview, then type ${back} to confirm.`));
+      return;
+    }
+    go.disabled = true;
+    try {
+      const res = await call('POST', `v1/operations/${seg(op.id)}:failback`, body());
+      dlg.close();
+      announce('Failback accepted');
+      location.hash = `#/operations/${encodeURIComponent(res.operation.id)}`;
+    } catch (ex) {
+      err.replaceChildren(alertBox(ex, 'Not failed back'));
+      go.disabled = false;
+    }
+  });
 }
 
 function approval(a) {

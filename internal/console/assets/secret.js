@@ -102,12 +102,13 @@ export function secretsPage(q) {
           ? h('ul', { class: 'plain' }, s.replicas.map((r) => h('li', {}, `${r.region} `, r.status ? badge(r.status) : '—')))
           : 'none',
         s.kms_key_id || 'aws/secretsmanager',
+        driftSummary(s),
         [s.scheduled_for_deletion ? h('span', { class: 'badge bad' }, h('span', { 'aria-hidden': 'true' }, '✗ '), 'Scheduled for deletion') : null,
           s.gone ? h('span', { class: 'badge muted' }, h('span', { 'aria-hidden': 'true' }, '⊘ '), 'Gone') : null],
         time(s.read_time || s.last_seen_time),
       ]);
       out.replaceChildren(table('Inventory, by account, Region and ARN',
-        ['Secret', 'Account', 'Primary Region', 'Replicas (AWS status)', 'Primary KMS key', 'Flags', 'Read from AWS'], rows, 'No secrets match.'), nav);
+        ['Secret', 'Account', 'Primary Region', 'Replicas (AWS status)', 'Primary KMS key', 'Policy and drift', 'Flags', 'Read from AWS'], rows, 'No secrets match.'), nav);
       out.setAttribute('aria-busy', 'false');
     })
     .catch((err) => {
@@ -119,9 +120,20 @@ export function secretsPage(q) {
         without.delete('drift'); without.delete('drift_kind'); without.delete('pages');
         const drifting = params.drift || params.drift_kind;
         out.replaceChildren(alertBox(err, 'Could not list the inventory'),
-          drifting ? h('p', {}, h('a', { href: `#/secrets?${without}` }, 'List the inventory without the drift filters')) : null);
+          drifting ? h('p', {}, h('a', { href: `#/secrets?${without}` }, 'List the inventory without the drift filters')) : '');
       }
     });
+}
+
+// driftSummary is an inventory row's policy and kinds of drift, where
+// the server lists them (policy, drift_kinds, in_conflict, drift_time);
+// "—" where it does not say.
+function driftSummary(s) {
+  if (s.in_conflict) return h('span', { class: 'badge bad' }, h('span', { 'aria-hidden': 'true' }, '✗ '), 'Policies in conflict');
+  if (!s.policy) return s.drift_time ? 'no policy' : '—';
+  const kinds = s.drift_kinds || [];
+  return [h('a', { href: `#/policies/${encodeURIComponent(s.policy)}` }, s.policy), ' ',
+    kinds.length ? kinds.map((k) => driftBadge({ kind: k })) : h('span', {}, h('span', { 'aria-hidden': 'true' }, '✓ '), 'complies')];
 }
 
 // secretPage shows a secret's replication as AWS reports it (live, with
@@ -228,7 +240,7 @@ function render(out, id, s, pd, errors) {
   }
   const headers = ['Region', 'KMS key', 'AWS status', 'AWS message', 'Last accessed', 'Drift from policy'];
   if (rw) headers.push('Actions');
-  out.replaceChildren(
+  out.replaceChildren(...[
     s.stale ? h('div', { id: 'stale', class: 'warning', role: 'status' },
       h('p', {}, h('span', { 'aria-hidden': 'true' }, '⚠ '), 'AWS could not be read now; this is the inventory\'s last reading, from ', time(s.stale.read_time), '.'),
       h('p', {}, `AWS answered: ${s.stale.err.words || s.stale.err.message}`)) : null,
@@ -242,7 +254,8 @@ function render(out, id, s, pd, errors) {
     h('h2', {}, 'Regions'),
     h('div', { id: 'regions' }, table(s.stale ? 'Replicas, as the inventory last read them, and their drift from the policy' : 'Replicas, as AWS reports them, and their drift from the policy', headers, rows, 'No replicas: the secret is in its primary Region only.')),
     h('h2', {}, 'Recent operations'),
-    h('div', { id: 'recent-operations' }, table('Recent operations, newest first', operationHeaders, operationRows(s.recent_operations || []), 'No operations yet.')));
+    h('div', { id: 'recent-operations' }, table('Recent operations, newest first', operationHeaders, operationRows(s.recent_operations || []), 'No operations yet.')),
+  ].filter(Boolean));
 }
 
 function policyView(s, pd) {
@@ -288,7 +301,8 @@ function globMatch(glob, name) {
 }
 
 // policyAndDrift finds the policies that select the secret and its drift
-// from them. The server decides both: each policy whose name globs admit
+// from them. The server decides both: GetSecret says so where it can;
+// otherwise each policy whose name globs admit
 // the secret's name is planned (POST v1/policies:plan, which changes
 // nothing) with its selector narrowed to this one name and account, so
 // the plan's selection, drift and conflicts are the server's for this
@@ -297,7 +311,18 @@ function globMatch(glob, name) {
 async function policyAndDrift(s) {
   let inv;
   try {
-    inv = (await call('GET', `v1/secrets/${seg(s.arn)}${query({ recent_operations: 1 })}`)).secret;
+    const res = await call('GET', `v1/secrets/${seg(s.arn)}${query({ recent_operations: 1 })}`);
+    // A server whose GetSecret carries the selecting policy and the drift
+    // (computed now, drift_time set) is taken at its word; the plans below
+    // are for servers whose GetSecret has only the inventory row.
+    if (res.policy || res.drift_time) {
+      const conflicting = res.conflicting_policies || [];
+      return {
+        policies: res.policy ? [{ policy: res.policy, in_conflict: conflicting.length > 0, conflicting_policies: conflicting }] : [],
+        drifts: res.drifts || [],
+      };
+    }
+    inv = res.secret;
   } catch (err) {
     if (err.httpStatus === 404) {
       return { policies: [], drifts: [], note: 'The inventory does not hold this secret yet (the next scan lists it): policies select inventory secrets only.' };
