@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"math"
 	"slices"
 	"strconv"
 
@@ -17,6 +18,7 @@ import (
 // InventoryEngine is what the inventory service needs from the engine.
 type InventoryEngine interface {
 	ListInventory(ctx context.Context, f domain.InventoryFilter, after *engine.InventoryCursor, limit int) ([]domain.InventorySecret, *engine.InventoryCursor, error)
+	CountInventory(ctx context.Context, f domain.InventoryFilter, allow func(arn string) bool) (int64, error)
 	InventorySecret(ctx context.Context, arn string, ops int) (engine.SecretDetail, error)
 }
 
@@ -86,6 +88,20 @@ func (s *inventoryService) ListSecrets(ctx context.Context, req *replicadv1.List
 		size = validate.MaxPageSize
 	}
 	resp := &replicadv1.ListSecretsResponse{}
+	// The total is counted after the page: a drift filter's listing first
+	// brings stale drift up to date, and the count must see the same.
+	total := func() (*replicadv1.ListSecretsResponse, error) {
+		var allow func(string) bool
+		if s.authz != nil {
+			allow = func(arn string) bool { return authorize(ctx, s.authz, access.ActionInventoryRead, arn, nil) == nil }
+		}
+		n, err := s.engine.CountInventory(ctx, f, allow)
+		if err != nil {
+			return nil, s.errs.toStatus(ctx, err)
+		}
+		resp.TotalSize = int32(min(n, math.MaxInt32))
+		return resp, nil
+	}
 	const maxScans = 8
 	for range maxScans {
 		rows, next, err := s.engine.ListInventory(ctx, f, cur, size-len(resp.Secrets))
@@ -98,7 +114,7 @@ func (s *inventoryService) ListSecrets(ctx context.Context, req *replicadv1.List
 			}
 		}
 		if next == nil {
-			return resp, nil // the inventory is exhausted
+			return total() // the inventory is exhausted
 		}
 		cur = next
 		if len(resp.Secrets) == size {
@@ -106,7 +122,7 @@ func (s *inventoryService) ListSecrets(ctx context.Context, req *replicadv1.List
 		}
 	}
 	resp.NextPageToken = inventoryToken{V: 1, Account: cur.Account, Region: cur.Region, ARN: cur.ARN, Filter: digest}.encode()
-	return resp, nil
+	return total()
 }
 
 // GetSecret returns one inventory row, the policy that selects it, its

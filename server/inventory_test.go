@@ -236,6 +236,19 @@ func TestInventoryScanPagesAndFiltersOverGRPCAndREST(t *testing.T) {
 		if got := arnSet(e.restAll(t, tc.query)); !slices.Equal(got, want) {
 			t.Errorf("%s over REST: %d secrets, want %d", tc.name, len(got), len(want))
 		}
+		// Every page carries the total across pages (AIP-158).
+		page, err := e.inv.ListSecrets(context.Background(), tc.req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if page.GetTotalSize() != int32(len(want)) {
+			t.Errorf("%s over gRPC: total_size %d, want %d", tc.name, page.GetTotalSize(), len(want))
+		}
+		code, body := e.REST(t, http.MethodGet, "/v1/secrets?"+tc.query.Encode(), nil)
+		var rp replicadv1.ListSecretsResponse
+		if code != http.StatusOK || protojson.Unmarshal(body, &rp) != nil || rp.GetTotalSize() != int32(len(want)) {
+			t.Errorf("%s over REST: total_size in %d %.200s, want %d", tc.name, code, body, len(want))
+		}
 	}
 
 	// A row as the scan recorded it, through GetSecret on both transports.

@@ -123,6 +123,38 @@ func (s *Store) ListInventory(ctx context.Context, db DB, f domain.InventoryFilt
 	if limit <= 0 {
 		limit = 100
 	}
+	where, args, err := inventoryWhere(f, after)
+	if err != nil {
+		return nil, nil, err
+	}
+	arg := func(v any) string {
+		args = append(args, v)
+		return fmt.Sprintf("$%d", len(args))
+	}
+	q := "SELECT " + inventoryColumns + " FROM inventory_secrets"
+	if where != "" {
+		q += " WHERE " + where
+	}
+	q += " ORDER BY account, region, arn LIMIT " + arg(limit+1)
+	rows, err := db.Query(ctx, q, args...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("list inventory: %w", err)
+	}
+	list, err := scanInventory(rows)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(list) <= limit {
+		return list, nil, nil
+	}
+	list = list[:limit]
+	last := list[limit-1]
+	return list, &InventoryCursor{Account: last.Account, Region: last.Region, ARN: last.ARN}, nil
+}
+
+// inventoryWhere is the WHERE clause (without the keyword; empty for none)
+// and its arguments that select f's rows after the cursor.
+func inventoryWhere(f domain.InventoryFilter, after *InventoryCursor) (string, []any, error) {
 	var where []string
 	var args []any
 	arg := func(v any) string {
@@ -151,7 +183,7 @@ func (s *Store) ListInventory(ctx context.Context, db DB, f domain.InventoryFilt
 		}
 		j, err := json.Marshal([]map[string]string{el})
 		if err != nil {
-			return nil, nil, fmt.Errorf("encode replica filter: %w", err)
+			return "", nil, fmt.Errorf("encode replica filter: %w", err)
 		}
 		where = append(where, "replicas @> "+arg(string(j))+"::jsonb")
 	}
@@ -159,7 +191,7 @@ func (s *Store) ListInventory(ctx context.Context, db DB, f domain.InventoryFilt
 		if f.TagValue != "" {
 			j, err := json.Marshal(map[string]string{f.TagKey: f.TagValue})
 			if err != nil {
-				return nil, nil, fmt.Errorf("encode tag filter: %w", err)
+				return "", nil, fmt.Errorf("encode tag filter: %w", err)
 			}
 			where = append(where, "tags @> "+arg(string(j))+"::jsonb")
 		} else {
@@ -178,25 +210,46 @@ func (s *Store) ListInventory(ctx context.Context, db DB, f domain.InventoryFilt
 	if after != nil {
 		where = append(where, "(account, region, arn) > ("+arg(after.Account)+", "+arg(after.Region)+", "+arg(after.ARN)+")")
 	}
-	q := "SELECT " + inventoryColumns + " FROM inventory_secrets"
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
+	return strings.Join(where, " AND "), args, nil
+}
+
+// CountInventory counts the rows matching f.
+func (s *Store) CountInventory(ctx context.Context, db DB, f domain.InventoryFilter) (int64, error) {
+	where, args, err := inventoryWhere(f, nil)
+	if err != nil {
+		return 0, err
 	}
-	q += " ORDER BY account, region, arn LIMIT " + arg(limit+1)
+	q := "SELECT count(*) FROM inventory_secrets"
+	if where != "" {
+		q += " WHERE " + where
+	}
+	var n int64
+	if err := db.QueryRow(ctx, q, args...).Scan(&n); err != nil {
+		return 0, fmt.Errorf("count inventory: %w", err)
+	}
+	return n, nil
+}
+
+// InventoryARNs lists the ARNs of the rows matching f, in no order: what
+// a count restricted by an access policy checks one by one.
+func (s *Store) InventoryARNs(ctx context.Context, db DB, f domain.InventoryFilter) ([]string, error) {
+	where, args, err := inventoryWhere(f, nil)
+	if err != nil {
+		return nil, err
+	}
+	q := "SELECT arn FROM inventory_secrets"
+	if where != "" {
+		q += " WHERE " + where
+	}
 	rows, err := db.Query(ctx, q, args...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("list inventory: %w", err)
+		return nil, fmt.Errorf("list inventory ARNs: %w", err)
 	}
-	list, err := scanInventory(rows)
+	arns, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return nil, nil, err
+		return nil, fmt.Errorf("list inventory ARNs: %w", err)
 	}
-	if len(list) <= limit {
-		return list, nil, nil
-	}
-	list = list[:limit]
-	last := list[limit-1]
-	return list, &InventoryCursor{Account: last.Account, Region: last.Region, ARN: last.ARN}, nil
+	return arns, nil
 }
 
 func scanInventory(rows pgx.Rows) ([]domain.InventorySecret, error) {

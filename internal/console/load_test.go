@@ -120,9 +120,10 @@ func TestConsoleLoadTime(t *testing.T) {
 	}
 	// Paging is the server's: Next asks for the page after this one's
 	// token, Previous goes back to the first.
-	var first, second, back string
+	var first, second, back, total string
 	b.run(t, "page through",
 		chromedp.Navigate(s.portal+"?paging#/secrets"), until(inventoryShown), evalInto(pageNames, &first),
+		textOf("inventory-total", &total),
 		evalInto(`document.querySelector('#inventory').setAttribute('data-stale', ''), true`, new(bool)),
 		chromedp.Click(chromedp.CSS(`.pager a:last-child`)), until(inventoryShown), evalInto(pageNames, &second),
 		evalInto(`document.querySelector('#inventory').setAttribute('data-stale', ''), true`, new(bool)),
@@ -130,6 +131,10 @@ func TestConsoleLoadTime(t *testing.T) {
 	)
 	if n := strings.Count(first, "|") + 1; n != 50 || strings.Count(second, "|")+1 != 50 || first == second || back != first {
 		t.Errorf("paging: page 1 has %d rows, page 2 differs: %v, Previous returns to page 1: %v", n, first != second, back == first)
+	}
+	// The count at the top is the server's total across pages (fleetSize).
+	if want := "10,000 secrets match, 50 on page 1"; !strings.Contains(total, want) {
+		t.Errorf("the page's total reads %q, want %q", total, want)
 	}
 	runs, judged := loadRuns(t)
 	scenarios := []struct{ name, hash string }{

@@ -16,6 +16,27 @@ var ErrSecretNotInInventory = store.ErrSecretNotFound
 // InventoryCursor is the keyset position after a page of the inventory.
 type InventoryCursor = store.InventoryCursor
 
+// CountInventory counts the secrets matching f that allow accepts (nil:
+// every one): a total across pages that counts only what the caller may
+// read, so it tells nobody how many secrets they cannot see. Without a
+// check it is one count(*); with one it reads the matching ARNs.
+func (e *Engine) CountInventory(ctx context.Context, f domain.InventoryFilter, allow func(arn string) bool) (int64, error) {
+	if allow == nil {
+		return e.store.CountInventory(ctx, e.api, f)
+	}
+	arns, err := e.store.InventoryARNs(ctx, e.api, f)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	for _, arn := range arns {
+		if allow(arn) {
+			n++
+		}
+	}
+	return n, nil
+}
+
 // ListInventory returns a page of the inventory matching f after the
 // cursor (nil: from the start) and the cursor of the next page (nil on the
 // last page). A drift filter first brings every stale row's drift up to

@@ -228,6 +228,9 @@ type ListSecretsResponse struct {
 	Secrets []*InventorySecret `protobuf:"bytes,1,rep,name=secrets,proto3" json:"secrets,omitempty"`
 	// Token for the next page; empty on the last page.
 	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	// Secrets matching the filter across every page (AIP-158), counting only
+	// those the caller may read.
+	TotalSize     int32 `protobuf:"varint,3,opt,name=total_size,json=totalSize,proto3" json:"total_size,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -274,6 +277,13 @@ func (x *ListSecretsResponse) GetNextPageToken() string {
 		return x.NextPageToken
 	}
 	return ""
+}
+
+func (x *ListSecretsResponse) GetTotalSize() int32 {
+	if x != nil {
+		return x.TotalSize
+	}
+	return 0
 }
 
 // GetSecretRequest names one secret.
@@ -648,10 +658,12 @@ const file_replicad_v1_inventory_proto_rawDesc = "" +
 	"namePrefix\x12\x18\n" +
 	"\x03tag\x18\n" +
 	" \x01(\tB\x06\xe0A\x01\x80\x01\x01R\x03tag\x12 \n" +
-	"\tshow_gone\x18\v \x01(\bB\x03\xe0A\x01R\bshowGone\"u\n" +
+	"\tshow_gone\x18\v \x01(\bB\x03\xe0A\x01R\bshowGone\"\x94\x01\n" +
 	"\x13ListSecretsResponse\x126\n" +
 	"\asecrets\x18\x01 \x03(\v2\x1c.replicad.v1.InventorySecretR\asecrets\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"j\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\x12\x1d\n" +
+	"\n" +
+	"total_size\x18\x03 \x01(\x05R\ttotalSize\"j\n" +
 	"\x10GetSecretRequest\x12$\n" +
 	"\tsecret_id\x18\x01 \x01(\tB\a\xe0A\x02\xa8\x9f\x19\x01R\bsecretId\x120\n" +
 	"\x11recent_operations\x18\x02 \x01(\x05B\x03\xe0A\x01R\x10recentOperations\"\xe0\x02\n" +

@@ -75,8 +75,10 @@ export function secretsPage(q) {
       const nav = h('nav', { class: 'pager', 'aria-label': 'Pages' });
       if (tokens.length) nav.append(h('a', { href: link(tokens.slice(0, -1)) }, '← Previous'));
       if (res.next_page_token) nav.append(h('a', { href: link([...tokens, res.next_page_token]) }, 'Next →'));
-      // Counts of what this page shows: the server pages the fleet, so
-      // the page never holds (or counts) all of it.
+      // The server counts what matches across every page (total_size,
+      // only secrets this caller may read); the rest counts what this page
+      // shows, since the page never holds the whole fleet.
+      const total = Number(res.total_size || 0);
       let replicas = 0; let failed = 0; let deleting = 0;
       const accounts = new Set();
       for (const s of secrets) {
@@ -87,8 +89,10 @@ export function secretsPage(q) {
       }
       const n = (k, one, many) => `${k} ${k === 1 ? one : many}`;
       const parts = [
-        h('span', { class: 'count' }, h('strong', {}, n(secrets.length, 'secret', 'secrets')), res.next_page_token || tokens.length ? ` on page ${tokens.length + 1}` : ''),
-        h('span', { class: 'count' }, h('strong', {}, n(accounts.size, 'account', 'accounts'))),
+        total > secrets.length
+          ? h('span', { class: 'count', id: 'inventory-total' }, h('strong', {}, n(total.toLocaleString('en-US'), 'secret', 'secrets')), ` match, ${secrets.length} on page ${tokens.length + 1}`)
+          : h('span', { class: 'count', id: 'inventory-total' }, h('strong', {}, n(secrets.length, 'secret', 'secrets')), tokens.length ? ` on page ${tokens.length + 1}` : ''),
+        h('span', { class: 'count' }, h('strong', {}, n(accounts.size, 'account', 'accounts')), total > secrets.length ? ' on this page' : ''),
         h('span', { class: 'count' }, h('strong', {}, n(replicas, 'replica', 'replicas'))),
         h('span', { class: `count${failed ? ' bad' : ''}` }, failed ? h('span', { 'aria-hidden': 'true' }, '✗ ') : null, h('strong', {}, n(failed, 'failed replica', 'failed replicas'))),
         h('span', { class: 'count' }, h('strong', {}, String(deleting)), ' scheduled for deletion'),
