@@ -36,8 +36,14 @@ var noResourceLevel = map[string]bool{"secretsmanager:ListSecrets": true}
 // kmsActions are what Secrets Manager needs, on replicad's behalf, to
 // replicate secrets under customer managed keys: Decrypt on the primary's
 // key, GenerateDataKey and Encrypt on a replica's (shared/seeds/
-// boto3-replicate_secret_to_regions.txt). replicad itself never calls KMS.
+// boto3-replicate_secret_to_regions.txt). replicad itself never uses a key.
 var kmsActions = []string{"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"}
+
+// kmsCalls are the KMS operations the awssm adapter makes itself: readiness
+// asks DescribeKey whether a replica's key is usable in its Region. They are
+// granted in a statement of their own, in the allowed Regions, without
+// kms:ViaService (the call is replicad's, not Secrets Manager's).
+var kmsCalls = []string{"DescribeKey"}
 
 // iamPolicy is an IAM identity policy, decoded strictly: NotAction,
 // NotResource, Principal and anything else unexpected are refused, because
@@ -131,6 +137,10 @@ func iamProblems(p iamPolicy, regions []string) []string {
 	for _, a := range kmsActions {
 		allowed[a] = true
 	}
+	direct := map[string]bool{}
+	for _, op := range kmsCalls {
+		allowed["kms:"+op], direct["kms:"+op] = true, true
+	}
 	granted := map[string]bool{}
 	for i, st := range p.Statement {
 		name := st.Sid
@@ -145,7 +155,7 @@ func iamProblems(p iamPolicy, regions []string) []string {
 		if len(st.Action) == 0 || len(st.Resource) == 0 {
 			add("needs Action and Resource")
 		}
-		var sm, kms bool
+		var sm, kms, kmsDirect bool
 		for _, a := range st.Action {
 			switch {
 			case strings.ContainsAny(a, "*?"):
@@ -155,10 +165,11 @@ func iamProblems(p iamPolicy, regions []string) []string {
 			}
 			granted[a] = true
 			sm = sm || strings.HasPrefix(a, "secretsmanager:")
-			kms = kms || strings.HasPrefix(a, "kms:")
+			kms = kms || strings.HasPrefix(a, "kms:") && !direct[a]
+			kmsDirect = kmsDirect || direct[a]
 		}
-		if sm && kms {
-			add("mixes secretsmanager and kms actions: their resources and conditions differ")
+		if sm && (kms || kmsDirect) || kms && kmsDirect {
+			add("mixes secretsmanager, kms-through-Secrets-Manager and direct kms actions: their resources and conditions differ")
 		}
 		listOnly := len(st.Action) > 0
 		for _, a := range st.Action {
@@ -174,12 +185,12 @@ func iamProblems(p iamPolicy, regions []string) []string {
 				add("Resource %q: %v accept only \"*\"", r, st.Action)
 			case sm && !(strings.HasPrefix(r, "arn:aws:secretsmanager:") && strings.Contains(r, ":secret:")):
 				add("Resource %q is not a Secrets Manager secret ARN", r)
-			case kms && !strings.HasPrefix(r, "arn:aws:kms:"):
+			case (kms || kmsDirect) && !strings.HasPrefix(r, "arn:aws:kms:"):
 				add("Resource %q is not a KMS key ARN", r)
 			}
 		}
 		cond := func(op, key string) []string { return st.Condition[op][key] }
-		if sm && !sameSet(cond("StringEquals", "aws:RequestedRegion"), regions) {
+		if (sm || kmsDirect) && !sameSet(cond("StringEquals", "aws:RequestedRegion"), regions) {
 			add("StringEquals aws:RequestedRegion %v, want allowed-regions %v", cond("StringEquals", "aws:RequestedRegion"), regions)
 		}
 		// Replicas only in allowed Regions. ForAllValues is also true when
@@ -204,7 +215,7 @@ func iamProblems(p iamPolicy, regions []string) []string {
 		}
 	}
 	for a := range allowed {
-		if strings.HasPrefix(a, "secretsmanager:") && !granted[a] {
+		if (strings.HasPrefix(a, "secretsmanager:") || direct[a]) && !granted[a] {
 			ps = append(ps, fmt.Sprintf("%s is not granted: the awssm adapter calls it", a))
 		}
 	}
@@ -226,7 +237,7 @@ func awssmCalls(t *testing.T) []string {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no awssm sources: %v", err)
 	}
-	inputs := regexp.MustCompile(`secretsmanager\.(\w+)Input\b`)
+	inputs := regexp.MustCompile(`(?:secretsmanager|kms)\.(\w+)Input\b`)
 	calls := regexp.MustCompile(`\.client\([^)]*\)\.(\w+)\(`)
 	var ops []string
 	for _, f := range files {
@@ -250,8 +261,10 @@ func awssmCalls(t *testing.T) []string {
 func TestIAMAllowListMatchesAdapter(t *testing.T) {
 	t.Parallel()
 	got := awssmCalls(t)
-	if !slices.Equal(got, secretsManagerCalls) {
-		t.Errorf("awssm calls %v; secretsManagerCalls lists %v: update the list and %s together", got, secretsManagerCalls, iamPolicyFile)
+	want := append(slices.Clone(secretsManagerCalls), kmsCalls...)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("awssm calls %v; secretsManagerCalls and kmsCalls list %v: update the lists and %s together", got, want, iamPolicyFile)
 	}
 }
 
