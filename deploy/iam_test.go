@@ -40,8 +40,9 @@ var noResourceLevel = map[string]bool{"secretsmanager:ListSecrets": true}
 var kmsActions = []string{"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey"}
 
 // kmsCalls are the KMS operations the awssm adapter makes itself (a
-// policy's key aliases are resolved in each Region): granted on the
-// account's keys in the allowed Regions, without kms:ViaService.
+// policy's key aliases are resolved in each Region; readiness asks whether
+// a replica's key is usable there): granted on the account's keys in the
+// allowed Regions, without kms:ViaService.
 // TestIAMAllowListMatchesAdapter fails when awssm starts or stops calling
 // one.
 var kmsCalls = []string{"DescribeKey"}

@@ -47,7 +47,12 @@ type drFleet struct {
 
 func newDRFleet(t *testing.T, ready, noTarget, inProgress int) *drFleet {
 	t.Helper()
-	sm, err := standin.New(standin.Options{AccountID: drAccount})
+	return newDRFleetWith(t, standin.Options{AccountID: drAccount}, ready, noTarget, inProgress)
+}
+
+func newDRFleetWith(t *testing.T, opts standin.Options, ready, noTarget, inProgress int) *drFleet {
+	t.Helper()
+	sm, err := standin.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -585,5 +590,72 @@ func TestReadinessReportsUnusableKMSKeys(t *testing.T) {
 	}
 	if strings.Contains(f.logs.String(), drAccount) {
 		t.Error("the account id reached the logs")
+	}
+}
+
+// Moving the primary back promotes us-east-1's copy only once it is an
+// InSync replica: with replicas InProgress for a while after each
+// replication (as on AWS), each secret's promotion in us-east-1 comes at
+// least that long after the replication over it, and the failback still
+// ends with us-east-1 primary.
+func TestFailbackMovePrimaryBackWaitsForInSync(t *testing.T) {
+	t.Parallel()
+	const delay = 700 * time.Millisecond
+	f := newDRFleetWith(t, standin.Options{AccountID: drAccount, ReplicationDelay: delay}, 2, 0, 0)
+	ctx := context.Background()
+	dr := drClient(f.env)
+	if err := f.sm.SetFaults(standin.Faults{DownRegions: []string{drSource}}); err != nil {
+		t.Fatal(err)
+	}
+	// The seeded replicas may still be InProgress: force promotes them.
+	resp, err := dr.Failover(ctx, &replicadv1.FailoverRequest{SourceRegion: drSource, TargetRegion: drTarget, Force: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fo := f.env.WaitOperation(t, resp.GetOperation().GetId(), time.Minute)
+	if fo.GetState() != replicadv1.OperationState_OPERATION_STATE_SUCCEEDED {
+		t.Fatalf("failover: %s", protojson.Format(fo))
+	}
+	if err := f.sm.SetFaults(standin.Faults{}); err != nil {
+		t.Fatal(err)
+	}
+	fb, err := dr.Failback(ctx, &replicadv1.FailbackRequest{FailoverId: fo.GetId(), Mode: replicadv1.FailbackMode_FAILBACK_MODE_MOVE_PRIMARY_BACK})
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := f.env.WaitOperation(t, fb.GetOperation().GetId(), time.Minute)
+	if op.GetState() != replicadv1.OperationState_OPERATION_STATE_SUCCEEDED || op.GetDisasterRecovery().GetSucceeded() != 2 {
+		t.Fatalf("failback ended %s", protojson.Format(op))
+	}
+	rows, err := f.env.DB.Query(ctx, `SELECT
+		(SELECT min((c->>'time')::timestamptz) FROM jsonb_array_elements(o.aws_calls) c
+			WHERE c->>'api' = 'ReplicateSecretToRegions' AND c->>'region' = $2),
+		(SELECT min((c->>'time')::timestamptz) FROM jsonb_array_elements(o.aws_calls) c
+			WHERE c->>'api' = 'StopReplicationToReplica' AND c->>'region' = $3)
+		FROM operations o WHERE o.parent_id = $1`, fb.GetOperation().GetId(), drTarget, drSource)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	n := 0
+	for rows.Next() {
+		var replicated, promoted time.Time
+		if err := rows.Scan(&replicated, &promoted); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		// The promotion's call ends after the replication's answer plus
+		// the delay; a few ms of slack for the two clocks' reads.
+		if gap := promoted.Sub(replicated); gap < delay-20*time.Millisecond {
+			t.Errorf("us-east-1's copy promoted %s after the replication over it, before it could be InSync (%s)", gap, delay)
+		}
+	}
+	if err := rows.Err(); err != nil || n != 2 {
+		t.Fatalf("%d children read: %v", n, err)
+	}
+	for _, arn := range f.ready {
+		if got := aws.ToString(f.describeIn(t, drSource, arn).PrimaryRegion); got != drSource {
+			t.Errorf("%s: primary %s, want %s back", arn, got, drSource)
+		}
 	}
 }

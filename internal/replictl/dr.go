@@ -62,6 +62,12 @@ func (c *cli) drReadiness(ctx context.Context, args []string) error {
 			fmt.Fprintf(c.io.Stdout, "  %s\n", printable(s.GetSecretId()))
 		}
 	}
+	if len(resp.GetKmsKeyUnusable()) > 0 {
+		fmt.Fprintf(c.io.Stdout, "\nreplica's KMS key unusable in %s (%d):\n", *to, len(resp.GetKmsKeyUnusable()))
+		for _, s := range resp.GetKmsKeyUnusable() {
+			fmt.Fprintf(c.io.Stdout, "  %s  %s  %s\n", printable(s.GetSecretId()), printable(s.GetKmsKeyState()), printable(dash(s.GetMessage())))
+		}
+	}
 	return nil
 }
 
@@ -206,8 +212,9 @@ func writeDRPlan(w io.Writer, what string, p *replicadv1.DisasterRecoveryProgres
 }
 
 func (c *cli) drFailback(ctx context.Context, args []string) error {
-	fs := c.flagSet("dr failback", "dr failback FAILOVER_ID [--force] [--plan|--yes] [--wait]")
+	fs := c.flagSet("dr failback", "dr failback FAILOVER_ID [--move-primary-back] [--force] [--plan|--yes] [--wait]")
 	force := fs.Bool("force", false, "also overwrite old primaries that changed after the failover")
+	moveBack := fs.Bool("move-primary-back", false, "make the returned Region primary again (default: the current primary stays, replicated over it)")
 	yes := fs.Bool("yes", false, "run the plan without asking (the plan is still printed)")
 	planOnly := fs.Bool("plan", false, "print the plan and stop")
 	var m mutationFlags
@@ -218,6 +225,9 @@ func (c *cli) drFailback(ctx context.Context, args []string) error {
 	}
 	defer cl.close()
 	req := &replicadv1.FailbackRequest{FailoverId: pos[0], Force: *force, Reason: m.reason, ValidateOnly: true}
+	if *moveBack {
+		req.Mode = replicadv1.FailbackMode_FAILBACK_MODE_MOVE_PRIMARY_BACK
+	}
 	planned, err := call(ctx, c, cl, "failback plan", func(ctx context.Context) (*replicadv1.FailbackResponse, error) {
 		return cl.dr.Failback(ctx, req)
 	})
