@@ -74,8 +74,10 @@ vet:
 	$(GO) vet ./...
 
 ## lint: golangci-lint (.golangci.yml: staticcheck, the layering rules, ...) and buf lint
+# --allow-serial-runners: a second lint on the machine (another checkout, an
+# editor) waits for the first instead of failing the run.
 lint: protodeps
-	$(LINT) run ./...
+	$(LINT) run --allow-serial-runners ./...
 	$(BUF) lint
 
 ## generate: regenerate gen/ from proto/ with the pinned plugins
