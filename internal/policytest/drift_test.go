@@ -47,6 +47,7 @@ func driftsOf(plan *replicadv1.PlanReplicationPolicyResponse) map[string][]strin
 // policy allows; prune removes the extra replica and recreation fixes the
 // key; an unexpected primary and a scheduled deletion are only reported.
 func TestPolicyDriftKindsAndBehaviours(t *testing.T) {
+	t.Parallel()
 	f := start(t)
 	ctx := context.Background()
 	const euKey = "alias/eu"
