@@ -26,7 +26,7 @@ func TestWaitingHoldsNoWorker(t *testing.T) {
 		n       = 16
 		workers = 2
 	)
-	// Replicas stay InProgress until FinishReplication: however slow the
+	// Replicas stay InProgress until EndReplicationDelay: however slow the
 	// machine, the operations cannot finish before all were submitted.
 	sm, endpoint := startStandin(t, standin.Options{ReplicationDelay: time.Hour})
 	env := start(t, endpoint, func(c *daemon.Config) {
@@ -85,7 +85,7 @@ func TestWaitingHoldsNoWorker(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if got := sm.FinishReplication(); got != n {
+	if got := sm.EndReplicationDelay(); got != n {
 		t.Fatalf("finished %d replications, want %d", got, n)
 	}
 

@@ -54,7 +54,7 @@ type Options struct {
 // are safe for concurrent use.
 type Server struct {
 	account string
-	delay   time.Duration
+	delay   time.Duration // guarded by mu
 	logger  *slog.Logger
 	ops     map[string]operation
 
@@ -197,14 +197,16 @@ func (s *Server) Reset() {
 	s.meter.reset()
 }
 
-// FinishReplication makes every replica still InProgress InSync now, as if
-// the replication delay had passed, and returns how many it finished. A
-// test that must see replicas InProgress for as long as it takes to look
-// sets a long delay and finishes them with this, rather than betting that
-// a given delay outlasts its own steps on a loaded machine.
-func (s *Server) FinishReplication() int {
+// EndReplicationDelay ends the replication delay: every replica still
+// InProgress is InSync now, as if the delay had passed, and replicas added
+// from now on are InSync at once. It returns how many it finished. A test
+// that must see replicas InProgress for as long as it takes to look sets a
+// long delay and ends it with this, rather than betting that a given delay
+// outlasts its own steps on a loaded machine.
+func (s *Server) EndReplicationDelay() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.delay = 0
 	now, n := time.Now(), 0
 	for _, st := range s.states {
 		for _, secrets := range st.regions {
