@@ -113,7 +113,7 @@ const shmMinFree = 1 << 30
 func tempRoot() string {
 	const shm = "/dev/shm"
 	var st syscall.Statfs_t
-	if err := syscall.Statfs(shm, &st); err != nil || uint64(st.Bavail)*uint64(st.Bsize) < shmMinFree {
+	if err := syscall.Statfs(shm, &st); err != nil || st.Bavail*uint64(st.Bsize) < shmMinFree {
 		return os.TempDir()
 	}
 	if err := syscall.Access(shm, 0o2|0o1); err != nil {
