@@ -22,6 +22,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/smithy-go"
+
+	"github.com/replicad/replicad/internal/testtier"
 )
 
 var listening = regexp.MustCompile(`^sm-standin listening on (http://\S+)$`)
@@ -61,8 +63,10 @@ func client(url, region string) *secretsmanager.Client {
 }
 
 // TestBinary builds the command, starts it as a process, talks to it with
-// the SDK, and stops it with SIGTERM as a container runtime would.
+// the SDK, and stops it with SIGTERM as a container runtime would. Slow
+// tier: a go build and a second process.
 func TestBinary(t *testing.T) {
+	testtier.Slow(t)
 	t.Parallel()
 	goBin, err := exec.LookPath("go")
 	if err != nil {

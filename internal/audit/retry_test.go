@@ -15,13 +15,16 @@ import (
 	"github.com/replicad/replicad/internal/pgserver"
 	"github.com/replicad/replicad/internal/redact"
 	"github.com/replicad/replicad/internal/testenv"
+	"github.com/replicad/replicad/internal/testtier"
 	"github.com/replicad/replicad/migrations"
 )
 
 // Issue 12 item 4: after a PostgreSQL restart, AWS-call events went only to
 // stderr (audit_event_unstored). An AWS call attempt observed while the
 // database is down is stored once it is back, and never logged as lost.
+// Slow tier: it starts, stops and restarts a PostgreSQL server of its own.
 func TestAWSCallEventsSurviveAPostgreSQLRestart(t *testing.T) {
+	testtier.Slow(t)
 	t.Parallel()
 	ctx := context.Background()
 	dir := filepath.Join(t.TempDir(), "pg")

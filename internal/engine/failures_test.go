@@ -133,7 +133,9 @@ func TestPromoteNeedsInSyncUnlessForced(t *testing.T) {
 // when it is too late.
 func TestCancel(t *testing.T) {
 	t.Parallel()
-	_, endpoint := startStandin(t, standin.Options{ReplicationDelay: 1500 * time.Millisecond})
+	// The first operation's replica stays InProgress (the operation
+	// RUNNING) until the cancellations are done.
+	sm, endpoint := startStandin(t, standin.Options{ReplicationDelay: time.Hour})
 	env := start(t, endpoint)
 	ctx := context.Background()
 	name := uniqueName("cancel/me")
@@ -175,6 +177,9 @@ func TestCancel(t *testing.T) {
 	if err != nil || again.GetOperation().GetState() != replicadv1.OperationState_OPERATION_STATE_CANCELLED {
 		t.Errorf("cancelling a CANCELLED operation again: %v, %v", again, err)
 	}
+	// RUNNING may precede the AWS call: the first replica may not exist
+	// yet, and then is InSync at once.
+	sm.EndReplicationDelay()
 	third, err := env.Client.Replicate(ctx, &replicadv1.ReplicateRequest{SecretId: name, Regions: []*replicadv1.ReplicaRegion{{Region: "eu-west-3"}}})
 	if err != nil {
 		t.Fatal(err)

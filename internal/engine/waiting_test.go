@@ -15,47 +15,26 @@ import (
 	"github.com/replicad/replicad/internal/standin"
 )
 
-// With two workers and a replication delay far longer than a pickup, many
-// operations wait for AWS at once: waiting holds no worker. Under the old
-// inline polling the 16 operations drained two at a time, so every
-// operation's start would not precede every end.
+// With two workers and replicas held InProgress until every operation has
+// been seen waiting, many operations wait for AWS at once: waiting holds no
+// worker. Under the old inline polling the 16 operations drained two at a
+// time: no more than two would ever be InProgress, and the wait below would
+// end in its deadline.
 func TestWaitingHoldsNoWorker(t *testing.T) {
 	t.Parallel()
 	const (
 		n       = 16
 		workers = 2
-		delay   = 5 * time.Second
 	)
-	_, endpoint := startStandin(t, standin.Options{ReplicationDelay: delay})
+	// Replicas stay InProgress until EndReplicationDelay: however slow the
+	// machine, the operations cannot finish before all were submitted.
+	sm, endpoint := startStandin(t, standin.Options{ReplicationDelay: time.Hour})
 	env := start(t, endpoint, func(c *daemon.Config) {
 		c.Engine.Queue.Workers = workers
 		c.Engine.PollMax = time.Second
 	})
 	ctx := context.Background()
 	ids := make([]string, n)
-	// While AWS replicates, GetOperation shows the Region InProgress, as
-	// replictl --wait prints it. Watched from the moment the first
-	// operation is accepted, while the others are submitted: on a loaded
-	// machine submitting them all can take longer than the replication.
-	inProgress := make(chan error, 1)
-	watch := func(id string) {
-		for {
-			resp, err := env.Client.GetOperation(ctx, &replicadv1.GetOperationRequest{Id: id})
-			if err != nil {
-				inProgress <- err
-				return
-			}
-			op := resp.GetOperation()
-			if op.GetState() == replicadv1.OperationState_OPERATION_STATE_SUCCEEDED {
-				inProgress <- fmt.Errorf("operation succeeded before any InProgress was visible: %s", protojson.Format(op))
-				return
-			}
-			if op.GetRegions()[0].GetReplicationStatus() == replicadv1.ReplicationStatus_REPLICATION_STATUS_IN_PROGRESS {
-				inProgress <- nil
-				return
-			}
-		}
-	}
 	for i := range ids {
 		name := uniqueName(fmt.Sprintf("wait/s%d", i))
 		seedSecret(t, endpoint, "us-east-1", name)
@@ -66,9 +45,6 @@ func TestWaitingHoldsNoWorker(t *testing.T) {
 				t.Fatal(err)
 			}
 			ids[i] = resp.GetOperation().GetId()
-			if i == 0 {
-				go watch(ids[0])
-			}
 			continue
 		}
 		status, body := env.REST(t, http.MethodPost, "/v1/secrets/"+strings.ReplaceAll(name, "/", "%2F")+":replicate",
@@ -83,8 +59,34 @@ func TestWaitingHoldsNoWorker(t *testing.T) {
 		ids[i] = rep.GetOperation().GetId()
 	}
 
-	if err := <-inProgress; err != nil {
-		t.Fatal(err)
+	// While AWS replicates, GetOperation shows the Region InProgress, as
+	// replictl --wait prints it: all n at once, on two workers.
+	waiting := map[string]bool{}
+	for deadline := time.Now().Add(30 * time.Second); len(waiting) < n; {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d operations were seen waiting for AWS at once with %d workers", len(waiting), n, workers)
+		}
+		for _, id := range ids {
+			if waiting[id] {
+				continue
+			}
+			resp, err := env.Client.GetOperation(ctx, &replicadv1.GetOperationRequest{Id: id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			op := resp.GetOperation()
+			if op.GetState() != replicadv1.OperationState_OPERATION_STATE_RUNNING &&
+				op.GetState() != replicadv1.OperationState_OPERATION_STATE_PENDING {
+				t.Fatalf("operation %s ended before its replica was InSync: %s", id, protojson.Format(op))
+			}
+			if op.GetRegions()[0].GetReplicationStatus() == replicadv1.ReplicationStatus_REPLICATION_STATUS_IN_PROGRESS {
+				waiting[id] = true
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := sm.EndReplicationDelay(); got != n {
+		t.Fatalf("finished %d replications, want %d", got, n)
 	}
 
 	var lastStart, firstEnd time.Time

@@ -7,6 +7,8 @@ package pgserver
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -40,6 +42,14 @@ type Options struct {
 	InstallIfMissing bool
 	// Log receives the server's own log. Nil: a file in the data directory.
 	Log *os.File
+	// InitCache, if set, is a directory keeping a pristine initdb'd cluster
+	// per set of server binaries: a new cluster is copied from it instead
+	// of running initdb, which costs more than the rest of a start together.
+	// Tests set it, since every test binary starts its own server.
+	InitCache string
+	// TempRoot is where the temporary data directory is made when DataDir
+	// is empty. Empty: os.TempDir().
+	TempRoot string
 }
 
 // Server is a running PostgreSQL server.
@@ -67,7 +77,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	s := &Server{dataDir: opts.DataDir, exited: make(chan struct{})}
 	if s.dataDir == "" {
-		s.temp, err = os.MkdirTemp("", "replicad-pg-")
+		s.temp, err = os.MkdirTemp(opts.TempRoot, "replicad-pg-")
 		if err != nil {
 			return nil, fmt.Errorf("temp dir: %w", err)
 		}
@@ -77,7 +87,12 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, s.fail(err)
 	}
 	if _, err := os.Stat(filepath.Join(s.dataDir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
-		if err := initdb(ctx, bin, s.dataDir, cred); err != nil {
+		if opts.InitCache == "" {
+			err = initdb(ctx, bin, s.dataDir, cred)
+		} else {
+			err = initFromCache(ctx, opts.InitCache, bin, s.dataDir, cred)
+		}
+		if err != nil {
 			return nil, s.fail(err)
 		}
 	}
@@ -269,6 +284,59 @@ func initdb(ctx context.Context, bin, dataDir string, cred *syscall.Credential) 
 		return fmt.Errorf("initdb: %w: %s", err, lastLines(out))
 	}
 	return nil
+}
+
+// initFromCache copies the cache's cluster for bin into dataDir, making it
+// first if the cache has none. Concurrent callers (test binaries run in
+// parallel) may each make one; the first rename wins and the others
+// discard theirs, so a reader never sees a half-made cluster.
+func initFromCache(ctx context.Context, cacheDir, bin, dataDir string, cred *syscall.Credential) error {
+	key, err := binariesKey(bin)
+	if err != nil {
+		return err
+	}
+	cached := filepath.Join(cacheDir, key)
+	if _, err := os.Stat(filepath.Join(cached, "data", "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+		if err := prepareDir(cacheDir, cred); err != nil {
+			return err
+		}
+		tmp, err := os.MkdirTemp(cacheDir, key+".tmp-")
+		if err != nil {
+			return fmt.Errorf("init cache: %w", err)
+		}
+		defer func() { _ = os.RemoveAll(tmp) }()
+		if err := prepareDir(tmp, cred); err != nil {
+			return err
+		}
+		if err := initdb(ctx, bin, filepath.Join(tmp, "data"), cred); err != nil {
+			return err
+		}
+		if err := os.Rename(tmp, cached); err != nil {
+			if _, statErr := os.Stat(filepath.Join(cached, "data", "PG_VERSION")); statErr != nil {
+				return fmt.Errorf("init cache: %w", err)
+			}
+		}
+	} else if err != nil {
+		return fmt.Errorf("init cache: %w", err)
+	}
+	// cp -a keeps the owner (the postgres user when we are root) and the
+	// 0700 mode PostgreSQL insists on.
+	if out, err := exec.CommandContext(ctx, "cp", "-a", filepath.Join(cached, "data"), dataDir).CombinedOutput(); err != nil {
+		return fmt.Errorf("copy cached cluster: %w: %s", err, lastLines(out))
+	}
+	return nil
+}
+
+// binariesKey names the cluster initdb in bin makes: a cluster belongs to
+// its major version, and an upgraded package changes the binary's size or
+// time.
+func binariesKey(bin string) (string, error) {
+	info, err := os.Stat(filepath.Join(bin, "postgres"))
+	if err != nil {
+		return "", fmt.Errorf("init cache: %w", err)
+	}
+	sum := sha256.Sum256(fmt.Appendf(nil, "%s|%d|%d", bin, info.Size(), info.ModTime().UnixNano()))
+	return "initdb-" + hex.EncodeToString(sum[:8]), nil
 }
 
 func freePort() (int, error) {

@@ -13,8 +13,10 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -82,13 +84,42 @@ func ensureServer() error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	srv, err := pgserver.Start(ctx, pgserver.Options{})
+	// Every test binary starts a server: share initdb's work between
+	// them (and between runs) through a cache next to the clusters.
+	root := tempRoot()
+	srv, err := pgserver.Start(ctx, pgserver.Options{
+		TempRoot:  root,
+		InitCache: filepath.Join(root, fmt.Sprintf("replicad-pgtest-%d", os.Getuid())),
+	})
 	if err != nil {
 		return err
 	}
 	shared.server = srv
 	shared.adminURL = srv.URL
 	return nil
+}
+
+// shmMinFree is how much free space /dev/shm needs for the test clusters
+// to live there: every test database is a copy of the template (some MB),
+// and a package's parallel tests hold several at once. Containers often
+// give /dev/shm only 64 MB.
+const shmMinFree = 1 << 30
+
+// tempRoot is where the test clusters live: /dev/shm when it is a roomy
+// tmpfs, else the temp directory. With fsync off the data never needs a
+// disk, and on a busy machine every CREATE DATABASE (a file copy of the
+// template) and initdb would otherwise queue behind other processes'
+// writeback.
+func tempRoot() string {
+	const shm = "/dev/shm"
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(shm, &st); err != nil || st.Bavail*uint64(st.Bsize) < shmMinFree {
+		return os.TempDir()
+	}
+	if err := syscall.Access(shm, 0o2|0o1); err != nil {
+		return os.TempDir()
+	}
+	return shm
 }
 
 // NewDatabase creates a migrated database for this test, dropped at cleanup,

@@ -63,6 +63,7 @@ func basicPolicy(name string) *replicadv1.ReplicationPolicy {
 // TestPolicyValidation: every bad field of a policy is reported at once as
 // a field violation, over gRPC and REST, and nothing is stored.
 func TestPolicyValidation(t *testing.T) {
+	t.Parallel()
 	f := start(t)
 	ctx := context.Background()
 	bad := &replicadv1.ReplicationPolicy{
@@ -126,6 +127,7 @@ func TestPolicyValidation(t *testing.T) {
 // TestPolicyLifecycle: create, validate_only (AIP-163), get, list in
 // pages, update with the etag (AIP-154), delete, over gRPC and REST.
 func TestPolicyLifecycle(t *testing.T) {
+	t.Parallel()
 	f := start(t)
 	ctx := context.Background()
 	for _, name := range []string{"a", "b", "c"} {
@@ -198,6 +200,7 @@ func TestPolicyLifecycle(t *testing.T) {
 // added), the secret is in conflict for both policies and left alone by
 // both, round after round.
 func TestPolicyOverlapAndConflict(t *testing.T) {
+	t.Parallel()
 	f := start(t)
 	ctx := context.Background()
 	arn := f.seed(t, "us-east-1", "app/shared", nil)

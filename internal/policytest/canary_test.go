@@ -21,6 +21,7 @@ import (
 // over gRPC and REST, valid and invalid, and through reconciliation's own
 // calls and operations.
 func TestPolicyCanariesNeverLeak(t *testing.T) {
+	t.Parallel()
 	const account = "975310864201"
 	logs := &testenv.Buffer{}
 	f := startWith(t, standin.Options{AccountID: account}, logs)

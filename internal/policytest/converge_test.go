@@ -38,6 +38,7 @@ func fleetSize(t *testing.T) int {
 // exactly those operations beforehand, and status says compliant over gRPC
 // and REST.
 func TestPolicyConvergesFleet(t *testing.T) {
+	t.Parallel()
 	f := start(t)
 	f.kmsKey(t, "", "eu-west-1", "alias/fleet-eu")
 	ctx := context.Background()

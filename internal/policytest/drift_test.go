@@ -47,6 +47,7 @@ func driftsOf(plan *replicadv1.PlanReplicationPolicyResponse) map[string][]strin
 // policy allows; prune removes the extra replica and recreation fixes the
 // key; an unexpected primary and a scheduled deletion are only reported.
 func TestPolicyDriftKindsAndBehaviours(t *testing.T) {
+	t.Parallel()
 	f := start(t)
 	f.kmsKey(t, "", "eu-west-1", "alias/eu")
 	f.kmsKey(t, "", "eu-west-1", "alias/other")

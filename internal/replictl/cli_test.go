@@ -53,7 +53,7 @@ func describe(t *testing.T, f *fixture, name string) map[string]smtypes.Replicat
 
 func TestReplicateWaitPlainLines(t *testing.T) {
 	t.Parallel()
-	f := start(t, nil)
+	f := startReplicating(t)
 	name := f.seed(t, "app/plain")
 	r := f.run(t, "replicate", name, "--region", "eu-west-3", "--region", "us-west-2:alias/replica-key", "--reason", "DR drill", "--wait")
 	if r.code != replictl.ExitOK {

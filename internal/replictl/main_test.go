@@ -17,8 +17,7 @@ import (
 
 func TestMain(m *testing.M) { pgtest.Main(m) }
 
-// fixture is a replicad on a fresh database in front of a stand-in whose
-// replicas stay InProgress for a while, so --wait has progress to show.
+// fixture is a replicad on a fresh database in front of a stand-in.
 type fixture struct {
 	env      *testenv.Env
 	standin  *standin.Server
@@ -27,18 +26,26 @@ type fixture struct {
 
 func start(t *testing.T, configure func(*daemon.Config)) *fixture {
 	t.Helper()
-	return startWith(t, testenv.Options{Configure: configure})
+	return startWith(t, testenv.Options{Configure: configure}, 0)
+}
+
+// startReplicating is start with a stand-in whose replicas stay InProgress
+// for a while, so --wait has progress to show. Only the tests that look for
+// that progress pay the wait.
+func startReplicating(t *testing.T) *fixture {
+	t.Helper()
+	return startWith(t, testenv.Options{}, 1500*time.Millisecond)
 }
 
 // startTLS starts a replicad that serves TLS signed by pki.
 func startTLS(t *testing.T, pki *authtest.PKI, configure func(*daemon.Config)) *fixture {
 	t.Helper()
-	return startWith(t, testenv.Options{Configure: configure, ClientTLS: pki.ClientTLS(t, "spiffe://test/cli")})
+	return startWith(t, testenv.Options{Configure: configure, ClientTLS: pki.ClientTLS(t, "spiffe://test/cli")}, 0)
 }
 
-func startWith(t *testing.T, opts testenv.Options) *fixture {
+func startWith(t *testing.T, opts testenv.Options, replicationDelay time.Duration) *fixture {
 	t.Helper()
-	sm, err := standin.New(standin.Options{ReplicationDelay: 1500 * time.Millisecond})
+	sm, err := standin.New(standin.Options{ReplicationDelay: replicationDelay})
 	if err != nil {
 		t.Fatal(err)
 	}

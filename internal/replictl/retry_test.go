@@ -23,7 +23,9 @@ func TestWaitAndGetShowRetrying(t *testing.T) {
 		c.Engine.Queue.RetryBase = 200 * time.Millisecond
 		c.Engine.Queue.RetryMax = 400 * time.Millisecond
 		c.Engine.Queue.MaxAttempts = 1000
-		c.Engine.RetryFor = 3 * time.Second
+		// Long enough for --wait (polling every 100 ms) to see several
+		// 200-400 ms backoffs; the test waits all of it out.
+		c.Engine.RetryFor = 1500 * time.Millisecond
 	})
 	name := f.seed(t, "app/retrying")
 	if err := f.standin.SetFaults(standin.Faults{FailingAPIs: []string{"ReplicateSecretToRegions"}}); err != nil {

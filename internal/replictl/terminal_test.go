@@ -19,7 +19,7 @@ import (
 // InProgress frame) and leave exactly one final block on the screen.
 func TestWaitOnTerminal(t *testing.T) {
 	t.Parallel()
-	f := start(t, nil)
+	f := startReplicating(t)
 	name := f.seed(t, "app/tty")
 
 	ptmx, tty, err := pty.Open()
