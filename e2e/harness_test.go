@@ -238,6 +238,9 @@ type watchedStandin struct {
 	mu       sync.Mutex
 	inFlight map[string]int
 	overlaps []string
+	// writes counts the mutating calls per (API, secret key, Region named
+	// in the call): a count above one is a write sent twice.
+	writes map[[3]string]int
 }
 
 func startWatchedStandin(t *testing.T, opts standin.Options) *watchedStandin {
@@ -246,7 +249,7 @@ func startWatchedStandin(t *testing.T, opts standin.Options) *watchedStandin {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &watchedStandin{Server: sm, inFlight: map[string]int{}}
+	w := &watchedStandin{Server: sm, inFlight: map[string]int{}, writes: map[[3]string]int{}}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -272,14 +275,25 @@ func (w *watchedStandin) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
 	r.Body = io.NopCloser(bytes.NewReader(body))
 	var in struct {
-		SecretID string `json:"SecretId"`
+		SecretID          string `json:"SecretId"`
+		AddReplicaRegions []struct {
+			Region string
+		}
+		RemoveReplicaRegions []string
 	}
 	_ = json.Unmarshal(body, &in)
 	key := in.SecretID
 	if id, err := secretid.Parse(in.SecretID); err == nil {
 		key = id.Key()
 	}
+	api := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "secretsmanager.")
 	w.mu.Lock()
+	for _, rr := range in.AddReplicaRegions {
+		w.writes[[3]string{api, key, rr.Region}]++
+	}
+	for _, region := range in.RemoveReplicaRegions {
+		w.writes[[3]string{api, key, region}]++
+	}
 	w.inFlight[key]++
 	if w.inFlight[key] > 1 {
 		w.overlaps = append(w.overlaps, key)
@@ -297,6 +311,17 @@ func (w *watchedStandin) Overlaps() []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]string(nil), w.overlaps...)
+}
+
+// Writes returns the mutating calls counted per (API, secret key, Region).
+func (w *watchedStandin) Writes() map[[3]string]int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make(map[[3]string]int, len(w.writes))
+	for k, n := range w.writes {
+		out[k] = n
+	}
+	return out
 }
 
 func (w *watchedStandin) seed(t *testing.T, n int, prefix string) []string {

@@ -261,8 +261,8 @@ type policySet struct {
 	sels     []drift.Selector
 }
 
-func (e *Engine) loadPolicySet(ctx context.Context) (policySet, error) {
-	ps, err := e.allPolicies(ctx, e.api)
+func (e *Engine) loadPolicySet(ctx context.Context, db store.DB) (policySet, error) {
+	ps, err := e.allPolicies(ctx, db)
 	if err != nil {
 		return policySet{}, err
 	}
@@ -314,12 +314,9 @@ func (e *Engine) driftOf(ctx context.Context, set policySet, sec domain.Inventor
 // UpdateDrift recomputes the stored drift of every stale inventory row and
 // returns how many rows it updated.
 func (e *Engine) UpdateDrift(ctx context.Context) (int, error) {
-	set, err := e.loadPolicySet(ctx)
-	if err != nil {
-		return 0, err
-	}
 	total := 0
 	var cursor *store.InventoryCursor
+	var set policySet
 	for {
 		// One page per transaction under the drift lock: whoever else is
 		// computing (another process's loop, a request) takes the next
@@ -329,6 +326,25 @@ func (e *Engine) UpdateDrift(ctx context.Context) (int, error) {
 			if err := store.LockDrift(ctx, tx); err != nil {
 				return err
 			}
+			// The policies are read page by page, under the lock. Read once
+			// per pass, a pass that began before a policy change would
+			// find every row another process had since computed under
+			// the new policies stale (not its digest) and store the old
+			// policies' drift over it: rows computed twice, a drift
+			// filter answering from the old policy, rows left stale
+			// (e2e TestTwoProcessesComputeDriftOnce). Under the lock, no
+			// page is ever computed under policies older than a page
+			// already stored.
+			cur, err := e.loadPolicySet(ctx, tx)
+			if err != nil {
+				return err
+			}
+			if cursor != nil && cur.digest != set.digest {
+				// The pages before the cursor were computed under the
+				// policies before the change: start over.
+				cursor = nil
+			}
+			set = cur
 			rows, nx, err := e.store.StaleDrift(ctx, tx, set.digest, cursor, driftPage)
 			if err != nil {
 				return err
@@ -365,7 +381,7 @@ func (e *Engine) updateDriftOf(ctx context.Context, arn string) (domain.Inventor
 	if err != nil {
 		return domain.InventorySecret{}, err
 	}
-	set, err := e.loadPolicySet(ctx)
+	set, err := e.loadPolicySet(ctx, e.api)
 	if err != nil {
 		return domain.InventorySecret{}, err
 	}
