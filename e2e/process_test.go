@@ -97,6 +97,17 @@ func TestSIGTERMDrains(t *testing.T) {
 	verifyFinalState(t, c.dbURL, sm, ops)
 }
 
+// countRunning counts the RUNNING operations of one kind.
+func countRunning(t *testing.T, dbURL, kind string) int {
+	t.Helper()
+	conn := connect(t, dbURL)
+	var n int
+	if err := conn.QueryRow(context.Background(), "SELECT count(*) FROM operations WHERE state = 'running' AND kind = $1", kind).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
 func countState(t *testing.T, dbURL, state string) int {
 	t.Helper()
 	ctx := context.Background()

@@ -30,16 +30,19 @@ func TestCrashDuringLongReplicationWaits(t *testing.T) {
 		t.Fatalf("the workload has %d Replicates: too few to wait on more than 2 workers", replicates)
 	}
 
+	// Replicates are what waits (8 s for the stand-in to replicate):
+	// counting RUNNING operations of every kind once let a Remove, RUNNING
+	// for milliseconds, make up the three, finished by the kill.
 	deadline := time.Now().Add(30 * time.Second)
-	for countState(t, c.dbURL, "running") < 3 {
+	for countRunning(t, c.dbURL, "replicate") < 3 {
 		if time.Now().After(deadline) {
-			t.Fatal("fewer than 3 operations were waiting at once within 30s with 2 workers")
+			t.Fatal("fewer than 3 Replicates were waiting at once within 30s with 2 workers")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	p1.kill9(t)
-	if running := countState(t, c.dbURL, "running"); running < 3 {
-		t.Fatalf("the kill hit %d RUNNING operations, want more than the 2 workers", running)
+	if running := countRunning(t, c.dbURL, "replicate"); running < 3 {
+		t.Fatalf("the kill hit %d RUNNING Replicates, want more than the 2 workers", running)
 	}
 
 	p2 := c.start(t, "replicad-2", flags...)

@@ -381,6 +381,10 @@ func TestPromoteNeedsTheTypedRegion(t *testing.T) {
 	var disabled bool
 	b.run(t, "open the promote dialog",
 		chromedp.Navigate(s.portal+"#/secrets/app%2Fapi"),
+		// The page renders AWS's answer, then again with the policy's
+		// comparison: a button found before the second render is gone by
+		// the click.
+		until(`document.querySelector('#secret')?.getAttribute('aria-busy') === 'false'`),
 		chromedp.WaitVisible(chromedp.CSS(`button[data-promote="eu-west-1"]`)),
 		chromedp.Click(chromedp.CSS(`button[data-promote="eu-west-1"]`)),
 		chromedp.WaitVisible(chromedp.ID("confirm-region")),
