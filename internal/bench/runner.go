@@ -34,6 +34,12 @@ type Sizes struct {
 	// Case 8: Replicates per stand-in replication delay.
 	ReplicationOps    int
 	ReplicationDelays []time.Duration
+	// Case 10: secrets in the fleet, the write budget per (account,
+	// Region) (the policy has half of it), and inventory rows for the peak
+	// RSS.
+	FleetSecrets       int
+	FleetWriteRate     float64
+	FleetInventoryRows int
 	// Profiles: CPU profile length; and the backlog of case 3's
 	// informational variant and of its profiling pass.
 	ProfileSeconds                   int
@@ -52,6 +58,7 @@ func Scales() map[string]Sizes {
 			ReadOps:        2000, ReadSecrets: 200, ReadClients: 64, ReadWarmup: 2 * time.Second, ReadDuration: 15 * time.Second,
 			MemoryStored: 100000, MemoryQueued: 10000,
 			ReplicationOps: 2000, ReplicationDelays: []time.Duration{10 * time.Second, time.Minute},
+			FleetSecrets: 10000, FleetWriteRate: 50, FleetInventoryRows: 100000,
 			ProfileSeconds: 10, ProfileE2EOps: 5000, ProfileE2ESecrets: 500,
 		},
 		"small": {
@@ -62,6 +69,7 @@ func Scales() map[string]Sizes {
 			ReadOps:        500, ReadSecrets: 50, ReadClients: 64, ReadWarmup: time.Second, ReadDuration: 5 * time.Second,
 			MemoryStored: 20000, MemoryQueued: 2000,
 			ReplicationOps: 500, ReplicationDelays: []time.Duration{10 * time.Second},
+			FleetSecrets: 2000, FleetWriteRate: 50, FleetInventoryRows: 100000,
 			ProfileSeconds: 5, ProfileE2EOps: 1500, ProfileE2ESecrets: 150,
 		},
 		"tiny": {
@@ -72,6 +80,7 @@ func Scales() map[string]Sizes {
 			ReadOps:        40, ReadSecrets: 10, ReadClients: 8, ReadWarmup: 200 * time.Millisecond, ReadDuration: time.Second,
 			MemoryStored: 500, MemoryQueued: 50,
 			ReplicationOps: 30, ReplicationDelays: []time.Duration{time.Second},
+			FleetSecrets: 200, FleetWriteRate: 50, FleetInventoryRows: 2000,
 			ProfileSeconds: 1, ProfileE2EOps: 40, ProfileE2ESecrets: 20,
 		},
 	}
@@ -111,6 +120,7 @@ func Cases() []Case {
 		{6, "Read latency: Status and GetOperation", (*Runner).reads},
 		{7, "Peak memory with a large history and backlog", (*Runner).memory},
 		{8, "Realistic replication time", (*Runner).replication},
+		{10, "Fleet: inventory scan, time to compliance, memory", (*Runner).fleet},
 	}
 }
 

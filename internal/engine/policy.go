@@ -69,6 +69,9 @@ func (e *Engine) CreatePolicy(ctx context.Context, p domain.Policy, validateOnly
 	if err != nil {
 		return domain.Policy{}, err
 	}
+	if !validateOnly {
+		e.wakeReconcile()
+	}
 	return p, nil
 }
 
@@ -98,6 +101,9 @@ func (e *Engine) UpdatePolicy(ctx context.Context, p domain.Policy, validateOnly
 	})
 	if err != nil {
 		return domain.Policy{}, err
+	}
+	if !validateOnly {
+		e.wakeReconcile()
 	}
 	return p, nil
 }

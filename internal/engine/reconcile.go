@@ -59,10 +59,21 @@ func (e *Engine) reconcileLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := e.ReconcileOnce(ctx); err != nil && ctx.Err() == nil {
-				e.log.WarnContext(ctx, "policy reconciliation", "error", e.red.Text(err.Error()))
-			}
+		case <-e.reconcileNow:
 		}
+		if err := e.ReconcileOnce(ctx); err != nil && ctx.Err() == nil {
+			e.log.WarnContext(ctx, "policy reconciliation", "error", e.red.Text(err.Error()))
+		}
+	}
+}
+
+// wakeReconcile asks this process's reconciliation loop for a round now
+// (a new intent starts at once rather than up to an interval later); other
+// processes see the change at their next tick.
+func (e *Engine) wakeReconcile() {
+	select {
+	case e.reconcileNow <- struct{}{}:
+	default:
 	}
 }
 
