@@ -117,33 +117,29 @@ func (e *Engine) reconcilePolicy(ctx context.Context, p domain.Policy, all []dom
 		if err != nil {
 			return err
 		}
-		ev, err := e.evaluate(ctx, e.api, p, others)
-		if err != nil {
-			return err
-		}
 		acts, err := store.PolicyActivities(ctx, e.api, p.Name)
 		if err != nil {
 			return err
 		}
 		budget := e.grant(p, clock, now)
 		bg := awssm.WithCaller(ctx, awssm.Caller{Principal: p.Principal(), Background: true})
-		for _, s := range ev.selected {
+		_, err = e.evaluate(ctx, e.api, p, others, func(s evaluated) error {
 			if len(s.conflicts) > 0 || len(s.drifts) == 0 {
-				continue
+				return nil
 			}
 			id, err := secretid.Parse(s.sec.ARN)
 			if err != nil {
-				continue
+				return nil
 			}
 			act := acts[id.Key()]
 			if act != nil && len(act.Active) > 0 {
-				continue
+				return nil
 			}
 			if act != nil && act.LastEnded.After(s.sec.ReadAt) {
 				// The inventory predates our own last change: look again.
 				fresh, ok := e.refresh(bg, s.sec)
 				if !ok {
-					continue
+					return nil
 				}
 				res.Refreshed++
 				s.sec = fresh
@@ -151,16 +147,16 @@ func (e *Engine) reconcilePolicy(ctx context.Context, p domain.Policy, all []dom
 				s.ops, s.unfixed = planFor(p, s.drifts)
 			}
 			if len(s.ops) == 0 {
-				continue
+				return nil
 			}
 			// A failure since the policy last changed waits out the backoff;
 			// a change of the policy is a new intent, tried at once.
 			if act != nil && act.LastFailed.After(p.UpdatedAt) && time.Since(act.LastFailed) < e.cfg.PolicyRetryBackoff {
-				continue
+				return nil
 			}
 			if !budget.take([2]string{s.sec.Account, s.sec.Region}, len(s.ops)) {
 				res.Deferred++
-				continue
+				return nil
 			}
 			for _, op := range s.ops {
 				sub := Submission{Kind: op.Kind, Secret: id, AWSRegion: s.sec.Region, Replicas: op.Replicas,
@@ -174,6 +170,10 @@ func (e *Engine) reconcilePolicy(ctx context.Context, p domain.Policy, all []dom
 				}
 				res.Submitted++
 			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
 		return store.SetPolicyBudgetClock(ctx, tx, p.Name, budget.next())
 	})
