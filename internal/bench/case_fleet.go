@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"time"
@@ -99,7 +100,7 @@ func (r *Runner) fleetConvergence(ctx context.Context, res *Result) (err error) 
 		if err == nil {
 			break
 		}
-		if err != pgx.ErrNoRows {
+		if !errors.Is(err, pgx.ErrNoRows) {
 			return err
 		}
 		if err := rd.Alive(); err != nil {

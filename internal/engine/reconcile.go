@@ -127,9 +127,10 @@ func (e *Engine) reconcilePolicy(ctx context.Context, p domain.Policy, all []dom
 			if len(s.conflicts) > 0 || len(s.drifts) == 0 {
 				return nil
 			}
-			id, err := secretid.Parse(s.sec.ARN)
-			if err != nil {
-				return nil
+			id, perr := secretid.Parse(s.sec.ARN)
+			if perr != nil {
+				// Not an ARN replicad can act on: nothing to submit.
+				return nil //nolint:nilerr // skipping the secret is the point
 			}
 			act := acts[id.Key()]
 			if act != nil && len(act.Active) > 0 {
