@@ -236,20 +236,29 @@ func PolicyActivities(ctx context.Context, db DB, policy string) (map[string]*Po
 }
 
 // MarkPolicyReconciled records that a reconciliation round for the policy
-// runs now and returns when the previous one ran (zero if never).
-func MarkPolicyReconciled(ctx context.Context, db DB, name string) (time.Time, error) {
-	var prev *time.Time
-	err := db.QueryRow(ctx, `UPDATE replication_policies p SET reconciled_at = now()
-		FROM (SELECT reconciled_at FROM replication_policies WHERE name = $1) old
-		WHERE p.name = $1 RETURNING old.reconciled_at`, name).Scan(&prev)
+// runs now and returns the policy's write-budget clock (zero if never set)
+// and the database's time now: every process reads the one clock, so
+// budgets add up whichever process runs a round.
+func MarkPolicyReconciled(ctx context.Context, db DB, name string) (budgetAt, now time.Time, err error) {
+	var at *time.Time
+	err = db.QueryRow(ctx, `UPDATE replication_policies SET reconciled_at = now()
+		WHERE name = $1 RETURNING budget_at, now()`, name).Scan(&at, &now)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return time.Time{}, ErrPolicyNotFound
+		return time.Time{}, time.Time{}, ErrPolicyNotFound
 	}
 	if err != nil {
-		return time.Time{}, fmt.Errorf("mark policy reconciled: %w", err)
+		return time.Time{}, time.Time{}, fmt.Errorf("mark policy reconciled: %w", err)
 	}
-	if prev == nil {
-		return time.Time{}, nil
+	if at != nil {
+		budgetAt = *at
 	}
-	return *prev, nil
+	return budgetAt, now, nil
+}
+
+// SetPolicyBudgetClock moves the policy's write-budget clock to at.
+func SetPolicyBudgetClock(ctx context.Context, db DB, name string, at time.Time) error {
+	if _, err := db.Exec(ctx, `UPDATE replication_policies SET budget_at = $2 WHERE name = $1`, name, at); err != nil {
+		return fmt.Errorf("set policy budget clock: %w", err)
+	}
+	return nil
 }

@@ -105,6 +105,10 @@ func TestSmoke(t *testing.T) {
 	zero(9, "requests to the down Region")
 	positive(9, "completion / ideal")
 
+	positive(10, "scan: duration", "time to compliance / ideal", "peak RSS with the inventory (VmHWM)")
+	equal(10, "scan: secrets listed", sz.FleetSecrets)
+	equal(10, "policy operations", sz.FleetSecrets-(sz.FleetSecrets+9)/10)
+
 	if got := len(r.Profiles()); got != 7 {
 		t.Errorf("%d profiles, want CPU and allocations of cases 1 and 3, and case 6's two CPU profiles and its allocations", got)
 	}

@@ -36,6 +36,12 @@ type Sizes struct {
 	ReplicationDelays []time.Duration
 	// Case 9: secrets failed over from a Region that is down.
 	FailoverSecrets int
+	// Case 10: secrets in the fleet, the write budget per (account,
+	// Region) (the policy has half of it), and inventory rows for the peak
+	// RSS.
+	FleetSecrets       int
+	FleetWriteRate     float64
+	FleetInventoryRows int
 	// Profiles: CPU profile length; and the backlog of case 3's
 	// informational variant and of its profiling pass.
 	ProfileSeconds                   int
@@ -55,7 +61,8 @@ func Scales() map[string]Sizes {
 			MemoryStored: 100000, MemoryQueued: 10000,
 			ReplicationOps: 2000, ReplicationDelays: []time.Duration{10 * time.Second, time.Minute},
 			FailoverSecrets: 500,
-			ProfileSeconds:  10, ProfileE2EOps: 5000, ProfileE2ESecrets: 500,
+			FleetSecrets:    10000, FleetWriteRate: 50, FleetInventoryRows: 100000,
+			ProfileSeconds: 10, ProfileE2EOps: 5000, ProfileE2ESecrets: 500,
 		},
 		"small": {
 			AcceptClients: []int{16, 64}, AcceptWarmup: time.Second, AcceptDuration: 5 * time.Second,
@@ -66,7 +73,8 @@ func Scales() map[string]Sizes {
 			MemoryStored: 20000, MemoryQueued: 2000,
 			ReplicationOps: 500, ReplicationDelays: []time.Duration{10 * time.Second},
 			FailoverSecrets: 500,
-			ProfileSeconds:  5, ProfileE2EOps: 1500, ProfileE2ESecrets: 150,
+			FleetSecrets:    2000, FleetWriteRate: 50, FleetInventoryRows: 100000,
+			ProfileSeconds: 5, ProfileE2EOps: 1500, ProfileE2ESecrets: 150,
 		},
 		"tiny": {
 			AcceptClients: []int{4, 8}, AcceptWarmup: 200 * time.Millisecond, AcceptDuration: time.Second,
@@ -77,7 +85,8 @@ func Scales() map[string]Sizes {
 			MemoryStored: 500, MemoryQueued: 50,
 			ReplicationOps: 30, ReplicationDelays: []time.Duration{time.Second},
 			FailoverSecrets: 20,
-			ProfileSeconds:  1, ProfileE2EOps: 40, ProfileE2ESecrets: 20,
+			FleetSecrets:    200, FleetWriteRate: 50, FleetInventoryRows: 2000,
+			ProfileSeconds: 1, ProfileE2EOps: 40, ProfileE2ESecrets: 20,
 		},
 	}
 }
@@ -117,6 +126,7 @@ func Cases() []Case {
 		{7, "Peak memory with a large history and backlog", (*Runner).memory},
 		{8, "Realistic replication time", (*Runner).replication},
 		{9, "Failover of a Region that is down", (*Runner).failover},
+		{10, "Fleet: inventory scan, time to compliance, memory", (*Runner).fleet},
 	}
 }
 

@@ -174,6 +174,9 @@ type Engine struct {
 	keys *keyCache
 	// driftNudge wakes the drift loop after a policy write.
 	driftNudge chan struct{}
+	// reconcileNow wakes the reconciliation loop when a policy was created
+	// or changed, so that its first round does not wait for the next tick.
+	reconcileNow chan struct{}
 }
 
 // New returns an Engine. api serves requests; work is the queue's own pool.
@@ -209,7 +212,7 @@ func New(api, work *pgxpool.Pool, box *seal.Box, red *redact.Redactor, sm Secret
 		cfg.TracerProvider = noop.NewTracerProvider()
 	}
 	e := &Engine{api: api, work: work, store: store.New(box), sm: sm, box: box, red: red, cfg: cfg, log: cfg.Logger, wait: newWaiters(),
-		status: newStatusCache(cfg.StatusCacheTTL),
+		status: newStatusCache(cfg.StatusCacheTTL), reconcileNow: make(chan struct{}, 1),
 		tracer: cfg.TracerProvider.Tracer("github.com/replicad/replicad/internal/engine")}
 	e.driftNudge = make(chan struct{}, 1)
 	if kr, ok := sm.(KeyResolver); ok {

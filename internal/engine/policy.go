@@ -74,6 +74,7 @@ func (e *Engine) CreatePolicy(ctx context.Context, p domain.Policy, validateOnly
 	}
 	if !validateOnly {
 		e.driftAfterPolicyChange()
+		e.wakeReconcile()
 	}
 	return p, nil
 }
@@ -110,6 +111,7 @@ func (e *Engine) UpdatePolicy(ctx context.Context, p domain.Policy, validateOnly
 	}
 	if !validateOnly {
 		e.driftAfterPolicyChange()
+		e.wakeReconcile()
 	}
 	return p, nil
 }
@@ -165,19 +167,19 @@ func (e *Engine) checkOverlap(ctx context.Context, db store.DB, p domain.Policy)
 	if err != nil {
 		return err
 	}
-	ev, err := e.evaluate(ctx, db, p, others)
-	if err != nil {
-		return err
-	}
 	names := map[string]bool{}
 	n := 0
-	for _, s := range ev.selected {
+	_, err = e.evaluate(ctx, db, p, others, func(s evaluated) error {
 		if len(s.conflicts) > 0 {
 			n++
 			for _, c := range s.conflicts {
 				names[c] = true
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	if n == 0 {
 		return nil
@@ -200,7 +202,6 @@ type evaluated struct {
 }
 
 type evaluation struct {
-	selected []evaluated
 	// globs are the include globs; globHits counts, per glob, the
 	// inventory secrets it matched.
 	globs    []drift.Glob
@@ -212,10 +213,12 @@ type compiledPolicy struct {
 	sel  drift.Selector
 }
 
-// evaluate reads the inventory and classifies every secret p selects; a
-// secret another policy also selects with different desires is marked in
-// conflict with it.
-func (e *Engine) evaluate(ctx context.Context, db store.DB, p domain.Policy, others []domain.Policy) (evaluation, error) {
+// evaluate reads the inventory and classifies every secret p selects,
+// handing each to visit as its page is read (a page at a time in memory,
+// whatever the inventory's size: holding 100,000 evaluated secrets took
+// hundreds of MiB); a secret another policy also selects with different
+// desires is marked in conflict with it. An error from visit stops it.
+func (e *Engine) evaluate(ctx context.Context, db store.DB, p domain.Policy, others []domain.Policy, visit func(evaluated) error) (evaluation, error) {
 	sel, err := drift.CompileSelector(p.Selector)
 	if err != nil {
 		return evaluation{}, fmt.Errorf("policy %s: %w", p.Name, err)
@@ -264,7 +267,9 @@ func (e *Engine) evaluate(ctx context.Context, db store.DB, p domain.Policy, oth
 			}
 			es.drifts = e.classifyFor(ctx, p, sec)
 			es.ops, es.unfixed = drift.Plan(p, es.drifts)
-			ev.selected = append(ev.selected, es)
+			if err := visit(es); err != nil {
+				return evaluation{}, err
+			}
 		}
 		if next == nil {
 			return ev, nil
@@ -321,13 +326,9 @@ func (e *Engine) PlanPolicy(ctx context.Context, p domain.Policy, maxSecrets int
 	if err != nil {
 		return domain.PolicyPlan{}, err
 	}
-	ev, err := e.evaluate(ctx, e.api, p, others)
-	if err != nil {
-		return domain.PolicyPlan{}, err
-	}
 	plan := domain.PolicyPlan{DriftCounts: map[string]int{}}
 	writes := map[[2]string]int{}
-	for _, s := range ev.selected {
+	ev, err := e.evaluate(ctx, e.api, p, others, func(s evaluated) error {
 		plan.Selected++
 		ps := domain.PlannedSecret{ARN: e.red.ARN(s.sec.ARN), Name: s.sec.Name, PrimaryRegion: s.sec.Region,
 			Drifts: e.findings(s.drifts), ConflictsWith: s.conflicts, InConflict: len(s.conflicts) > 0}
@@ -337,7 +338,7 @@ func (e *Engine) PlanPolicy(ctx context.Context, p domain.Policy, maxSecrets int
 			plan.InConflict++
 		case len(s.drifts) == 0:
 			plan.Compliant++
-			continue
+			return nil
 		default:
 			for _, op := range s.ops {
 				ps.Operations = append(ps.Operations, domain.PlannedOperation{Kind: op.Kind, Replicas: op.Replicas, Force: op.Force})
@@ -349,6 +350,10 @@ func (e *Engine) PlanPolicy(ctx context.Context, p domain.Policy, maxSecrets int
 		if len(plan.Secrets) < maxSecrets {
 			plan.Secrets = append(plan.Secrets, ps)
 		}
+		return nil
+	})
+	if err != nil {
+		return domain.PolicyPlan{}, err
 	}
 	plan.ETA = eta(writes, e.writeRate(p))
 	for i, g := range ev.globs {
@@ -387,13 +392,9 @@ func (e *Engine) PolicyStatus(ctx context.Context, name string) (domain.PolicySt
 		return domain.PolicyStatus{}, err
 	}
 	readAt := time.Now()
-	ev, err := e.evaluate(ctx, e.api, p, others)
-	if err != nil {
-		return domain.PolicyStatus{}, err
-	}
 	st := domain.PolicyStatus{Policy: p, Drifted: map[string]int{}, ReadAt: readAt}
 	writes := map[[2]string]int{}
-	for _, s := range ev.selected {
+	_, err = e.evaluate(ctx, e.api, p, others, func(s evaluated) error {
 		st.Selected++
 		countKinds(st.Drifted, s.drifts)
 		switch {
@@ -407,6 +408,10 @@ func (e *Engine) PolicyStatus(ctx context.Context, name string) (domain.PolicySt
 			}
 			writes[[2]string{s.sec.Account, s.sec.Region}] += writeCalls(s.ops)
 		}
+		return nil
+	})
+	if err != nil {
+		return domain.PolicyStatus{}, err
 	}
 	if st.Operations, err = store.PolicyOpStats(ctx, e.api, name, p.UpdatedAt); err != nil {
 		return domain.PolicyStatus{}, err

@@ -36,12 +36,15 @@ import (
 //     not tried again for PolicyRetryBackoff, unless the policy changes.
 //   - One process at a time reconciles a policy (a try-lock per policy per
 //     round), and a round creates only as many operations per (account,
-//     Region) as the policy's share of the write budget allows for the time
-//     since the previous round, by whichever process.
+//     Region) as the policy's share of the write budget has accrued on the
+//     policy's budget clock (in the database, shared by every process);
+//     rounds are a second apart so that operations are created at the
+//     budget's pace rather than in bursts that would queue ahead of
+//     interactive work.
 
 // Defaults for the reconciliation settings.
 const (
-	ReconcileIntervalDefault  = 30 * time.Second
+	ReconcileIntervalDefault  = time.Second
 	PolicyRetryBackoffDefault = 5 * time.Minute
 )
 
@@ -56,10 +59,21 @@ func (e *Engine) reconcileLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			if err := e.ReconcileOnce(ctx); err != nil && ctx.Err() == nil {
-				e.log.WarnContext(ctx, "policy reconciliation", "error", e.red.Text(err.Error()))
-			}
+		case <-e.reconcileNow:
 		}
+		if err := e.ReconcileOnce(ctx); err != nil && ctx.Err() == nil {
+			e.log.WarnContext(ctx, "policy reconciliation", "error", e.red.Text(err.Error()))
+		}
+	}
+}
+
+// wakeReconcile asks this process's reconciliation loop for a round now
+// (a new intent starts at once rather than up to an interval later); other
+// processes see the change at their next tick.
+func (e *Engine) wakeReconcile() {
+	select {
+	case e.reconcileNow <- struct{}{}:
+	default:
 	}
 }
 
@@ -99,11 +113,7 @@ func (e *Engine) reconcilePolicy(ctx context.Context, p domain.Policy, all []dom
 		if err != nil || !ok {
 			return err
 		}
-		prev, err := store.MarkPolicyReconciled(ctx, tx, p.Name)
-		if err != nil {
-			return err
-		}
-		ev, err := e.evaluate(ctx, e.api, p, others)
+		clock, now, err := store.MarkPolicyReconciled(ctx, tx, p.Name)
 		if err != nil {
 			return err
 		}
@@ -111,26 +121,26 @@ func (e *Engine) reconcilePolicy(ctx context.Context, p domain.Policy, all []dom
 		if err != nil {
 			return err
 		}
-		tokens := e.grant(p, prev)
-		spent := map[[2]string]int{}
+		budget := e.grant(p, clock, now)
 		bg := awssm.WithCaller(ctx, awssm.Caller{Principal: p.Principal(), Background: true})
-		for _, s := range ev.selected {
+		_, err = e.evaluate(ctx, e.api, p, others, func(s evaluated) error {
 			if len(s.conflicts) > 0 || len(s.drifts) == 0 {
-				continue
+				return nil
 			}
-			id, err := secretid.Parse(s.sec.ARN)
-			if err != nil {
-				continue
+			id, perr := secretid.Parse(s.sec.ARN)
+			if perr != nil {
+				// Not an ARN replicad can act on: nothing to submit.
+				return nil //nolint:nilerr // skipping the secret is the point
 			}
 			act := acts[id.Key()]
 			if act != nil && len(act.Active) > 0 {
-				continue
+				return nil
 			}
 			if act != nil && act.LastEnded.After(s.sec.ReadAt) {
 				// The inventory predates our own last change: look again.
 				fresh, ok := e.refresh(bg, s.sec)
 				if !ok {
-					continue
+					return nil
 				}
 				res.Refreshed++
 				s.sec = fresh
@@ -138,19 +148,17 @@ func (e *Engine) reconcilePolicy(ctx context.Context, p domain.Policy, all []dom
 				s.ops, s.unfixed = planFor(p, s.drifts)
 			}
 			if len(s.ops) == 0 {
-				continue
+				return nil
 			}
 			// A failure since the policy last changed waits out the backoff;
 			// a change of the policy is a new intent, tried at once.
 			if act != nil && act.LastFailed.After(p.UpdatedAt) && time.Since(act.LastFailed) < e.cfg.PolicyRetryBackoff {
-				continue
+				return nil
 			}
-			key := [2]string{s.sec.Account, s.sec.Region}
-			if spent[key]+len(s.ops) > tokens {
+			if !budget.take([2]string{s.sec.Account, s.sec.Region}, len(s.ops)) {
 				res.Deferred++
-				continue
+				return nil
 			}
-			spent[key] += len(s.ops)
 			for _, op := range s.ops {
 				sub := Submission{Kind: op.Kind, Secret: id, AWSRegion: s.sec.Region, Replicas: op.Replicas,
 					Force: op.Force, Principal: p.Principal(), OriginPolicy: p.Name}
@@ -163,8 +171,12 @@ func (e *Engine) reconcilePolicy(ctx context.Context, p domain.Policy, all []dom
 				}
 				res.Submitted++
 			}
+			return nil
+		})
+		if err != nil {
+			return err
 		}
-		return nil
+		return store.SetPolicyBudgetClock(ctx, tx, p.Name, budget.next())
 	})
 	if err != nil {
 		return err
@@ -176,20 +188,82 @@ func (e *Engine) reconcilePolicy(ctx context.Context, p domain.Policy, all []dom
 	return nil
 }
 
-// grant is how many operations a round may create per (account, Region):
-// the policy's share of the write budget over the time since the previous
-// round (at least one, at most two intervals' worth so that a long pause
-// does not release a burst).
-func (e *Engine) grant(p domain.Policy, prev time.Time) int {
-	rate := e.writeRate(p)
-	if math.IsInf(rate, 1) {
-		return math.MaxInt32
+// grant is what a round may spend of the policy's share of the write
+// budget, per (account, Region): what accrued on the policy's budget clock
+// since it was last moved, so a fraction of an operation a round could not
+// use is carried to the next (with rounds a second apart and a budget of
+// 12.5 writes/s, truncating each round's grant would lose 4% of it, and a
+// second at 0.5 writes/s would grant nothing). Accrual stops after
+// budgetWindow, so a long pause releases no burst.
+func (e *Engine) grant(p domain.Policy, clock, now time.Time) *roundBudget {
+	b := &roundBudget{rate: e.writeRate(p), clock: clock, now: now, spent: map[[2]string]int{}}
+	if math.IsInf(b.rate, 1) || b.rate <= 0 {
+		b.rate = math.Inf(1)
+		return b
 	}
-	elapsed := e.cfg.ReconcileInterval
-	if !prev.IsZero() {
-		elapsed = min(time.Since(prev), 2*e.cfg.ReconcileInterval)
+	window := max(2*e.cfg.ReconcileInterval, budgetWindow, time.Duration(2/b.rate*float64(time.Second)))
+	if b.clock.IsZero() {
+		// The first round: one interval's worth.
+		b.clock = now.Add(-e.cfg.ReconcileInterval)
 	}
-	return max(1, int(rate*elapsed.Seconds()))
+	if now.Sub(b.clock) > window {
+		b.clock = now.Add(-window)
+	}
+	b.avail = b.rate * now.Sub(b.clock).Seconds()
+	return b
+}
+
+// budgetWindow is the longest time over which an idle policy's budget
+// accrues (at least two intervals): long enough that a round delayed by a
+// loaded database loses nothing, short enough that a policy created or
+// resumed after a pause starts at its rate rather than with a burst.
+const budgetWindow = 5 * time.Second
+
+// roundBudget is one round's write budget: avail operations per (account,
+// Region), all (account, Region) buckets having accrued over the same
+// clock time.
+type roundBudget struct {
+	rate       float64 // operations/s; +Inf: unbounded
+	clock, now time.Time
+	avail      float64
+	spent      map[[2]string]int
+	deferred   bool
+}
+
+// take reports whether n more operations on one secret fit the bucket of
+// key, and counts them if so. A secret needing more operations than one
+// round's budget still goes when it is first in its bucket, the debt
+// being paid by the following rounds: otherwise it would never go.
+func (b *roundBudget) take(key [2]string, n int) bool {
+	if math.IsInf(b.rate, 1) {
+		return true
+	}
+	s := b.spent[key]
+	if float64(s+n) <= b.avail+1e-9 || (s == 0 && b.avail >= 1) {
+		b.spent[key] = s + n
+		return true
+	}
+	b.deferred = true
+	return false
+}
+
+// next is the budget clock after the round: moved on by what the busiest
+// bucket spent when a bucket had to defer work (the rest of the accrued
+// budget, a fraction of an operation, stays for the next round), or to now
+// when all the work fitted (unused budget is not banked).
+func (b *roundBudget) next() time.Time {
+	if math.IsInf(b.rate, 1) {
+		return b.now
+	}
+	busiest := 0
+	for _, n := range b.spent {
+		busiest = max(busiest, n)
+	}
+	moved := b.clock.Add(time.Duration(float64(busiest) / b.rate * float64(time.Second)))
+	if b.deferred || moved.After(b.now) {
+		return moved
+	}
+	return b.now
 }
 
 // refresh describes a secret and records the reading in the inventory,
