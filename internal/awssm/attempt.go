@@ -164,12 +164,12 @@ func (c pacedClient) Do(req *http.Request) (*http.Response, error) {
 }
 
 // attemptMiddleware runs after the SDK's retry middleware, so it sees each
-// attempt: it waits for the rate budget, then records the attempt.
-func attemptMiddleware(b *budgets, obs Observer, tracer trace.Tracer) func(*middleware.Stack) error {
+// attempt: it waits for the rate budget of account (the client's, see
+// Client.budgetAccount), then records the attempt.
+func attemptMiddleware(b *budgets, obs Observer, tracer trace.Tracer, account string) func(*middleware.Stack) error {
 	return func(stack *middleware.Stack) error {
 		mw := middleware.FinalizeMiddlewareFunc("replicad/attempt", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 			api, region := awsmiddleware.GetOperationName(ctx), awsmiddleware.GetRegion(ctx)
-			account, _ := ctx.Value(accountKey{}).(string)
 			// The budget is waited for in pacedClient, just before the
 			// request goes on the wire: between here and there, signing and
 			// scheduling add delays that would bunch requests together

@@ -193,10 +193,23 @@ func (c *Client) client(ctx context.Context, region string) *secretsmanager.Clie
 		if assumed {
 			o.Credentials = creds
 		}
-		o.APIOptions = append(o.APIOptions, attemptMiddleware(c.limits, c.cfg.Observer, c.tracer))
+		o.APIOptions = append(o.APIOptions, attemptMiddleware(c.limits, c.cfg.Observer, c.tracer, account))
 	})
 	c.byRegion[k] = sm
 	return sm
+}
+
+// budgetAccount is the account whose budgets a call about account spends:
+// the account whose credentials make it. A configured account's own;
+// anything else ("" or an ARN's account that is not configured) is made
+// with the ambient credentials, in the ambient account, and shares its
+// budgets, whether the secret was named by ARN or by name: AWS's quota is
+// the calling account's.
+func (c *Client) budgetAccount(account string) string {
+	if _, assumed := c.creds[account]; assumed {
+		return account
+	}
+	return ""
 }
 
 // WriteTurn is for a caller with other work to do while it waits (a
@@ -208,7 +221,7 @@ func (c *Client) client(ctx context.Context, region string) *secretsmanager.Clie
 // when sent.
 func (c *Client) WriteTurn(ctx context.Context, region, secretID string, maxWait time.Duration) time.Duration {
 	account, _ := withKey(ctx, secretID).Value(accountKey{}).(string)
-	return c.limits.limiter(account, region, bucketWrite).book(secretID, maxWait)
+	return c.limits.limiter(c.budgetAccount(account), region, bucketWrite).book(secretID, maxWait)
 }
 
 // ShareBudgets splits the rate budgets between n processes: each keeps

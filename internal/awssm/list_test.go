@@ -92,3 +92,50 @@ func TestListSecretsHasItsOwnBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestAmbientAccountHasOneBudget: with the ambient credentials, a secret
+// named by ARN and one named by name are calls of the same account and
+// spend the same budget. Keyed by the ARN's account, they once had one
+// budget each, and the scanner (ListSecrets by account "", DescribeSecret
+// by ARN) reached 1.2× its read budget at the stand-in.
+func TestAmbientAccountHasOneBudget(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	sm, err := standin.New(standin.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(sm)
+	t.Cleanup(hs.Close)
+	arn, err := sm.Seed(ctx, "us-east-1", "budget/ambient", "v")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const rate = 4.0
+	c, err := awssm.New(ctx, awssm.Config{
+		Endpoint:    hs.URL,
+		Credentials: credentials.NewStaticCredentialsProvider("AKIDTEST", "not-a-secret", ""),
+		ScanRate:    rate,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan := awssm.WithScan(ctx)
+	start := time.Now()
+	const calls = 6
+	for i := range calls {
+		id := arn
+		if i%2 == 1 {
+			id = "budget/ambient"
+		}
+		if _, err := c.Describe(scan, "us-east-1", id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// One budget of 4/s: the first call goes at once, each later one a
+	// quarter of a second after the one before. Two budgets would take
+	// half as long. (Load only makes it slower.)
+	if took, least := time.Since(start), time.Duration(float64(calls-1)/rate*float64(time.Second)); took < least {
+		t.Errorf("%d calls in the ambient account, by ARN and by name, took %s at %g/s: under %s, so not one budget", calls, took, rate, least)
+	}
+}
