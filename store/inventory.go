@@ -136,20 +136,7 @@ func (s *Store) ListInventory(ctx context.Context, db DB, f domain.InventoryFilt
 		q += " WHERE " + where
 	}
 	q += " ORDER BY account, region, arn LIMIT " + arg(limit+1)
-	rows, err := db.Query(ctx, q, args...)
-	if err != nil {
-		return nil, nil, fmt.Errorf("list inventory: %w", err)
-	}
-	list, err := scanInventory(rows)
-	if err != nil {
-		return nil, nil, err
-	}
-	if len(list) <= limit {
-		return list, nil, nil
-	}
-	list = list[:limit]
-	last := list[limit-1]
-	return list, &InventoryCursor{Account: last.Account, Region: last.Region, ARN: last.ARN}, nil
+	return inventoryPage(ctx, db, "list inventory", q, args, limit)
 }
 
 // inventoryWhere is the WHERE clause (without the keyword; empty for none)
@@ -384,9 +371,16 @@ WHERE (drift_read_at IS DISTINCT FROM read_at OR drift_policies IS DISTINCT FROM
 		args = append(args, after.Account, after.Region, after.ARN)
 	}
 	q += " ORDER BY account, region, arn LIMIT $2"
+	return inventoryPage(ctx, db, "stale drift", q, args, limit)
+}
+
+// inventoryPage runs q, which asks for up to limit+1 rows in (account,
+// region, arn) order, and returns the first limit and, when there were
+// more, the cursor after them.
+func inventoryPage(ctx context.Context, db DB, what, q string, args []any, limit int) ([]domain.InventorySecret, *InventoryCursor, error) {
 	rows, err := db.Query(ctx, q, args...)
 	if err != nil {
-		return nil, nil, fmt.Errorf("stale drift: %w", err)
+		return nil, nil, fmt.Errorf("%s: %w", what, err)
 	}
 	list, err := scanInventory(rows)
 	if err != nil {

@@ -160,12 +160,13 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, err
 	}
 	return &Client{
-		tracer:   tp.Tracer("github.com/replicad/replicad/internal/awssm"),
-		base:     base,
-		cfg:      cfg,
-		limits:   newBudgets(cfg.WriteRate, cfg.ReadRate, cfg.ScanRate),
-		creds:    creds,
-		byRegion: map[clientKey]*secretsmanager.Client{},
+		tracer:      tp.Tracer("github.com/replicad/replicad/internal/awssm"),
+		base:        base,
+		cfg:         cfg,
+		limits:      newBudgets(cfg.WriteRate, cfg.ReadRate, cfg.ScanRate),
+		creds:       creds,
+		byRegion:    map[clientKey]*secretsmanager.Client{},
+		kmsByRegion: map[clientKey]*kms.Client{},
 	}, nil
 }
 
@@ -174,29 +175,39 @@ func New(ctx context.Context, cfg Config) (*Client, error) {
 // client signs with its assumed role's credentials, any other with the
 // ambient ones.
 func (c *Client) client(ctx context.Context, region string) *secretsmanager.Client {
+	return cachedClient(c, ctx, region, c.byRegion, func(account string, creds aws.CredentialsProvider) *secretsmanager.Client {
+		return secretsmanager.NewFromConfig(c.base, func(o *secretsmanager.Options) {
+			o.Region = region
+			if c.cfg.Endpoint != "" {
+				o.BaseEndpoint = aws.String(c.cfg.Endpoint)
+			}
+			if creds != nil {
+				o.Credentials = creds
+			}
+			o.APIOptions = append(o.APIOptions, attemptMiddleware(c.limits, c.cfg.Observer, c.tracer, account))
+		})
+	})
+}
+
+// cachedClient is the client in cache for the call's account and region,
+// made by mk (with the account's assumed-role credentials, nil for the
+// ambient ones) on first use. One client per (account, Region) and
+// service: an SDK client is safe for concurrent use and costly to build.
+func cachedClient[C any](c *Client, ctx context.Context, region string, cache map[clientKey]C, mk func(account string, creds aws.CredentialsProvider) C) C {
 	account, _ := ctx.Value(accountKey{}).(string)
 	creds, assumed := c.creds[account]
 	if !assumed {
-		account = ""
+		account, creds = "", nil
 	}
 	k := clientKey{account, region}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if sm, ok := c.byRegion[k]; ok {
-		return sm
+	if cl, ok := cache[k]; ok {
+		return cl
 	}
-	sm := secretsmanager.NewFromConfig(c.base, func(o *secretsmanager.Options) {
-		o.Region = region
-		if c.cfg.Endpoint != "" {
-			o.BaseEndpoint = aws.String(c.cfg.Endpoint)
-		}
-		if assumed {
-			o.Credentials = creds
-		}
-		o.APIOptions = append(o.APIOptions, attemptMiddleware(c.limits, c.cfg.Observer, c.tracer, account))
-	})
-	c.byRegion[k] = sm
-	return sm
+	cl := mk(account, creds)
+	cache[k] = cl
+	return cl
 }
 
 // budgetAccount is the account whose budgets a call about account spends:

@@ -56,30 +56,18 @@ func (c *Client) AccountIDs() []string {
 	return out
 }
 
+// kmsClient is client for KMS: the call's account's credentials, the
+// same endpoint.
 func (c *Client) kmsClient(ctx context.Context, region string) *kms.Client {
-	account, _ := ctx.Value(accountKey{}).(string)
-	creds, assumed := c.creds[account]
-	if !assumed {
-		account = ""
-	}
-	k := clientKey{account, region}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if kc, ok := c.kmsByRegion[k]; ok {
-		return kc
-	}
-	kc := kms.NewFromConfig(c.base, func(o *kms.Options) {
-		o.Region = region
-		if c.cfg.Endpoint != "" {
-			o.BaseEndpoint = aws.String(c.cfg.Endpoint)
-		}
-		if assumed {
-			o.Credentials = creds
-		}
+	return cachedClient(c, ctx, region, c.kmsByRegion, func(_ string, creds aws.CredentialsProvider) *kms.Client {
+		return kms.NewFromConfig(c.base, func(o *kms.Options) {
+			o.Region = region
+			if c.cfg.Endpoint != "" {
+				o.BaseEndpoint = aws.String(c.cfg.Endpoint)
+			}
+			if creds != nil {
+				o.Credentials = creds
+			}
+		})
 	})
-	if c.kmsByRegion == nil {
-		c.kmsByRegion = map[clientKey]*kms.Client{}
-	}
-	c.kmsByRegion[k] = kc
-	return kc
 }
