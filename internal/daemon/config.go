@@ -18,6 +18,7 @@ import (
 	"github.com/peterbourgon/ff/v3/ffyaml"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/replicad/replicad/internal/audit"
 	"github.com/replicad/replicad/internal/auth"
 	"github.com/replicad/replicad/internal/awssm"
 	"github.com/replicad/replicad/internal/engine"
@@ -79,7 +80,11 @@ type Config struct {
 
 	// Audit settings. AuditDisabled turns the audit trail off entirely; it
 	// has no flag and exists for benchmarks that measure the trail's cost.
-	AuditRetention     time.Duration
+	AuditRetention time.Duration
+	// AuditChainInterval is how often events stored outside the audit
+	// Writer (an accept's, in its own transaction) are linked into the
+	// chain (default audit.ChainIntervalDefault).
+	AuditChainInterval time.Duration
 	AuditExportDir     string
 	AuditPruneInterval time.Duration
 	AuditDisabled      bool
@@ -176,6 +181,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.Func("data-key-previous-files", "comma-separated files with earlier data keys, still accepted for opening (key rotation); may be repeated",
 		listSetter(&c.DataKeyPreviousFiles))
 	fs.StringVar(&c.FingerprintKeyFile, "fingerprint-key-file", "", "file holding the key (base64, at least 32 bytes) for fingerprints of sensitive values in logs and audit (required)")
+	fs.DurationVar(&c.AuditChainInterval, "audit-chain-interval", audit.ChainIntervalDefault, "how often audit events stored with an accepted request are linked into the hash chain (the audit writer links its own as it inserts them)")
 	fs.DurationVar(&c.AuditRetention, "audit-retention", 0, "age after which audit events are exported to --audit-export-dir and removed from the database (0: keep forever)")
 	fs.StringVar(&c.AuditExportDir, "audit-export-dir", "audit-export", "directory receiving pruned audit events as JSON lines files, verifiable offline")
 	fs.DurationVar(&c.AuditPruneInterval, "audit-prune-interval", time.Hour, "how often audit retention runs")
@@ -397,6 +403,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("data_keys_previous", len(c.DataKeyPreviousFiles)),
 		slog.String("fingerprint_key_file", c.FingerprintKeyFile),
 		slog.String("audit_retention", c.AuditRetention.String()),
+		slog.String("audit_chain_interval", c.AuditChainInterval.String()),
 		slog.String("audit_export_dir", c.AuditExportDir),
 		slog.String("otlp_endpoint", maskURL(c.Tracing.OTLPEndpoint)),
 		slog.Float64("trace_sample_ratio", c.Tracing.SampleRatio),

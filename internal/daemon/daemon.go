@@ -141,7 +141,7 @@ func Start(ctx context.Context, cfg Config) (d *Daemon, err error) {
 		d.writer.Run()
 		d.metrics.WatchAuditQueue(d.writer.Queued)
 		trail = audit.NewTrail(d.writer, red, log)
-		d.chainer = audit.NewChainer(d.api, 0, log)
+		d.chainer = audit.NewChainer(d.api, cfg.AuditChainInterval, log)
 		observers = append(observers, trail)
 	}
 	cfg.AWS.Observer = observers
