@@ -400,21 +400,39 @@ func (e *Engine) updateDriftOf(ctx context.Context, arn string) (domain.Inventor
 // driftLoop recomputes stale drift every DriftInterval, and at once when
 // a policy write nudges it.
 func (e *Engine) driftLoop(ctx context.Context) {
-	if e.cfg.DriftInterval < 0 {
+	e.repeat(ctx, e.cfg.DriftInterval, e.driftNudge, "drift computation", func(ctx context.Context) error {
+		_, err := e.UpdateDrift(ctx)
+		return err
+	})
+}
+
+// repeat runs round every interval (never when it is negative) and at once
+// when nudged, until ctx ends; a failed round is logged, redacted, and the
+// next one tries again.
+func (e *Engine) repeat(ctx context.Context, interval time.Duration, nudged <-chan struct{}, what string, round func(context.Context) error) {
+	if interval < 0 {
 		return
 	}
-	t := time.NewTicker(e.cfg.DriftInterval)
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-e.driftNudge:
+		case <-nudged:
 		}
-		if _, err := e.UpdateDrift(ctx); err != nil && ctx.Err() == nil {
-			e.log.WarnContext(ctx, "drift computation", "error", e.red.Text(err.Error()))
+		if err := round(ctx); err != nil && ctx.Err() == nil {
+			e.log.WarnContext(ctx, what, "error", e.red.Text(err.Error()))
 		}
+	}
+}
+
+// nudge wakes a loop waiting on ch; a nudge already pending is enough.
+func nudge(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
 	}
 }
 
@@ -422,12 +440,7 @@ func (e *Engine) driftLoop(ctx context.Context) {
 // policy write committed, without making the write wait for it (over a
 // large inventory it takes seconds). Until the loop is done, drift-filtered
 // reads and GetSecret compute what they need themselves.
-func (e *Engine) driftAfterPolicyChange() {
-	select {
-	case e.driftNudge <- struct{}{}:
-	default: // a nudge is pending already
-	}
-}
+func (e *Engine) driftAfterPolicyChange() { nudge(e.driftNudge) }
 
 // sameDrift reports whether two drifts say the same, whenever computed.
 func sameDrift(a, b domain.SecretDrift) bool {

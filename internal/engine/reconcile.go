@@ -49,33 +49,13 @@ const (
 )
 
 func (e *Engine) reconcileLoop(ctx context.Context) {
-	if e.cfg.ReconcileInterval < 0 {
-		return
-	}
-	t := time.NewTicker(e.cfg.ReconcileInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-e.reconcileNow:
-		}
-		if err := e.ReconcileOnce(ctx); err != nil && ctx.Err() == nil {
-			e.log.WarnContext(ctx, "policy reconciliation", "error", e.red.Text(err.Error()))
-		}
-	}
+	e.repeat(ctx, e.cfg.ReconcileInterval, e.reconcileNow, "policy reconciliation", e.ReconcileOnce)
 }
 
 // wakeReconcile asks this process's reconciliation loop for a round now
 // (a new intent starts at once rather than up to an interval later); other
 // processes see the change at their next tick.
-func (e *Engine) wakeReconcile() {
-	select {
-	case e.reconcileNow <- struct{}{}:
-	default:
-	}
-}
+func (e *Engine) wakeReconcile() { nudge(e.reconcileNow) }
 
 // ReconcileOnce runs one reconciliation round over every ENFORCE policy.
 func (e *Engine) ReconcileOnce(ctx context.Context) error {
