@@ -14,6 +14,7 @@ import (
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/awssm"
 	"github.com/replicad/replicad/internal/redact"
+	"github.com/replicad/replicad/store"
 )
 
 // Trail records events: it owns the redaction of what goes in them.
@@ -69,6 +70,11 @@ func (t *Trail) Record(ctx context.Context, e Event) error {
 	}
 	return err
 }
+
+// Stored is called once a row that a caller stored in its own transaction
+// (an event that must commit with the change it records) has committed:
+// it writes the event's SIEM line, as the Writer does for its own.
+func (t *Trail) Stored(row store.AuditRow) { t.w.logStored(row.Body, false) }
 
 func (t *Trail) unstored(ctx context.Context, e Event, err error) {
 	body, _ := json.Marshal(e.sanitized())

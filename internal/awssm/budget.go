@@ -75,14 +75,18 @@ type pace struct {
 	// interactive ones leave.
 	bg chan struct{}
 
-	// waiting counts the requests waiting for this budget.
-	waiting atomic.Int64
+	// waiting counts the requests waiting for this budget, and waitingBg
+	// the background ones among them.
+	waiting, waitingBg atomic.Int64
 
-	// places are the places in line book handed out, by caller, and
-	// booked is the end of the line they make.
-	bookMu sync.Mutex
-	places map[string]time.Time
-	booked time.Time
+	// places are the places in line book handed out, by caller. booked is
+	// the end of the interactive callers' line and bookedBg that of the
+	// background callers', which is behind it: an interactive caller is
+	// sent ahead of every background request when it comes back (wait
+	// versus waitBackground), so its place is booked ahead of theirs too.
+	bookMu           sync.Mutex
+	places           map[string]time.Time
+	booked, bookedBg time.Time
 }
 
 // book is for a caller that would rather not wait long for this budget
@@ -94,7 +98,12 @@ type pace struct {
 // comes back with its key before its place is sent away again until then.
 // A place is only a pacing hint: nothing is reserved in the bucket, and a
 // caller that never comes back costs nobody anything once its time passed.
-func (p *pace) book(key string, maxWait time.Duration) time.Duration {
+//
+// A background caller's place is behind everything waiting or booked; an
+// interactive caller's is behind the interactive requests only (and the
+// one background request the bucket may hold), and pushes the background
+// line back by one interval.
+func (p *pace) book(key string, maxWait time.Duration, background bool) time.Duration {
 	limit := p.lim.Limit()
 	if limit == rate.Inf || limit <= 0 {
 		return 0
@@ -110,9 +119,12 @@ func (p *pace) book(key string, maxWait time.Duration) time.Duration {
 		}
 		return at.Sub(now) - maxWait/2
 	}
-	at := now.Add(p.backlog())
+	at := now.Add(p.backlog(background))
 	if p.booked.After(at) {
 		at = p.booked
+	}
+	if background && p.bookedBg.After(at) {
+		at = p.bookedBg
 	}
 	if at.Sub(now) <= maxWait {
 		return 0
@@ -126,18 +138,32 @@ func (p *pace) book(key string, maxWait time.Duration) time.Duration {
 		}
 	}
 	p.places[key] = at
-	p.booked = at.Add(interval)
+	switch {
+	case background:
+		p.bookedBg = at.Add(interval)
+	default:
+		p.booked = at.Add(interval)
+		if p.bookedBg.After(at) {
+			p.bookedBg = p.bookedBg.Add(interval)
+		}
+	}
 	return at.Sub(now) - maxWait/2
 }
 
 // backlog estimates how long a request asking now would wait: one
-// interval per request already waiting.
-func (p *pace) backlog() time.Duration {
+// interval per request ahead of it. Ahead of a background request is
+// everything waiting; ahead of an interactive one are the interactive
+// requests and at most one background request, the one the bucket holds.
+func (p *pace) backlog(background bool) time.Duration {
 	limit := p.lim.Limit()
 	if limit == rate.Inf || limit <= 0 {
 		return 0
 	}
-	return time.Duration(float64(p.waiting.Load()) / float64(limit) * float64(time.Second))
+	ahead := p.waiting.Load()
+	if !background {
+		ahead -= max(p.waitingBg.Load()-1, 0)
+	}
+	return time.Duration(float64(ahead) / float64(limit) * float64(time.Second))
 }
 
 // waitBackground is wait for a background request: it first waits its turn
@@ -145,7 +171,9 @@ func (p *pace) backlog() time.Duration {
 // bucket ahead of interactive ones.
 func (p *pace) waitBackground(ctx context.Context) error {
 	p.waiting.Add(1)
+	p.waitingBg.Add(1)
 	defer p.waiting.Add(-1)
+	defer p.waitingBg.Add(-1)
 	select {
 	case p.bg <- struct{}{}:
 	case <-ctx.Done():

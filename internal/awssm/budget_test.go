@@ -193,27 +193,62 @@ func TestBudgetBooksPlacesInLine(t *testing.T) {
 		p := newBudgets(10, 100, 10).limiter("acct", "us-west-2", bucketWrite) // 9.7/s: interval ~103 ms
 		interval := time.Duration(float64(time.Second) / float64(p.lim.Limit()))
 		const maxWait = 300 * time.Millisecond
-		if d := p.book("idle", maxWait); d != 0 {
+		if d := p.book("idle", maxWait, false); d != 0 {
 			t.Fatalf("an idle budget sent the caller away for %s", d)
 		}
 		p.waiting.Add(5) // five requests waiting: about 515 ms
-		a := p.book("a", maxWait)
+		a := p.book("a", maxWait, false)
 		if want := 5*interval - maxWait/2; a < want-time.Millisecond || a > want+time.Millisecond {
 			t.Fatalf("first caller sent away for %s, want %s", a, want)
 		}
-		b := p.book("b", maxWait)
+		b := p.book("b", maxWait, false)
 		if d := b - a; d < interval-time.Millisecond || d > interval+time.Millisecond {
 			t.Errorf("second caller's place %s after the first's, want one interval %s", d, interval)
 		}
-		if again := p.book("a", maxWait); again != a {
+		if again := p.book("a", maxWait, false); again != a {
 			t.Errorf("the first caller asking again at once is sent away for %s, want its place's %s", again, a)
 		}
 		time.Sleep(a) // simulated: its place is now maxWait/2 from being sent
-		if d := p.book("a", maxWait); d != 0 {
+		if d := p.book("a", maxWait, false); d != 0 {
 			t.Errorf("the first caller back on time sent away again for %s", d)
 		}
 		if _, ok := p.places["a"]; ok {
 			t.Error("a place used is kept")
+		}
+	})
+}
+
+// An interactive caller's place is booked behind the interactive requests
+// only, not behind a background backlog it will be sent ahead of, and each
+// one pushes the background line back by one interval.
+func TestBudgetBooksInteractivePlacesAheadOfBackground(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		p := newBudgets(10, 100, 10).limiter("acct", "us-west-2", bucketWrite)
+		interval := time.Duration(float64(time.Second) / float64(p.lim.Limit()))
+		const maxWait = 300 * time.Millisecond
+		near := func(got, want time.Duration) bool {
+			return got > want-time.Millisecond && got < want+time.Millisecond
+		}
+		// 20 background requests waiting (one of them inside the bucket)
+		// and 4 interactive ones.
+		p.waiting.Add(24)
+		p.waitingBg.Add(20)
+		bg := p.book("bg-1", maxWait, true)
+		if want := 24*interval - maxWait/2; !near(bg, want) {
+			t.Fatalf("background caller sent away for %s, want %s (behind all 24 waiting)", bg, want)
+		}
+		fg := p.book("fg-1", maxWait, false)
+		if want := 5*interval - maxWait/2; !near(fg, want) {
+			t.Errorf("interactive caller sent away for %s, want %s (behind the 4 interactive and the one background request in the bucket)", fg, want)
+		}
+		if fg2 := p.book("fg-2", maxWait, false); !near(fg2-fg, interval) {
+			t.Errorf("second interactive place %s after the first's, want one interval", fg2-fg)
+		}
+		// bg-1's place was at 24 intervals, and two interactive places were
+		// booked ahead of the line since: the next background place is 27.
+		if bg2 := p.book("bg-2", maxWait, true); !near(bg2-bg, 3*interval) {
+			t.Errorf("next background place %s after the first's, want three intervals (its own and two interactive)", bg2-bg)
 		}
 	})
 }

@@ -229,10 +229,12 @@ func (c *Client) budgetAccount(account string) string {
 // budget; else it books the caller a later place in line and returns how
 // long to go away before asking again (about the same secret, which keeps
 // its place). Nothing is reserved: the call still waits for the budget
-// when sent.
+// when sent. A background caller (ctx's Caller) is booked behind the
+// interactive ones, as its call will be sent behind theirs.
 func (c *Client) WriteTurn(ctx context.Context, region, secretID string, maxWait time.Duration) time.Duration {
 	account, _ := withKey(ctx, secretID).Value(accountKey{}).(string)
-	return c.limits.limiter(c.budgetAccount(account), region, bucketWrite).book(secretID, maxWait)
+	caller, _ := ctx.Value(callerKey{}).(Caller)
+	return c.limits.limiter(c.budgetAccount(account), region, bucketWrite).book(secretID, maxWait, caller.Background)
 }
 
 // ShareBudgets splits the rate budgets between n processes: each keeps

@@ -90,10 +90,12 @@ func (r *Runner) quota(ctx context.Context, res *Result) (err error) {
 	if err != nil {
 		return err
 	}
-	busiest, err := busiestSecond(ctx, conn, "ReplicateSecretToRegions")
+	writeTimes, err := callTimes(ctx, conn, "ReplicateSecretToRegions")
 	if err != nil {
 		return err
 	}
+	busiest := busiestWindow(writeTimes)
+	span := spendOf(writeTimes, began, lastEnd, rate*awssm.JitterHeadroom)
 	b, a := before.Region(primaryRegion), after.Region(primaryRegion)
 	throttles := (a.Total().BudgetThrottles + a.Total().RandomThrottles) - (b.Total().BudgetThrottles + b.Total().RandomThrottles)
 	writes := a.APIs["ReplicateSecretToRegions"].Requests - b.APIs["ReplicateSecretToRegions"].Requests
@@ -109,6 +111,13 @@ func (r *Runner) quota(ctx context.Context, res *Result) (err error) {
 	res.metric("ThrottlingException answered by the stand-in", float64(throttles), "responses")
 	res.metric("ReplicateSecretToRegions calls", float64(writes), "calls")
 	res.metric("busiest 1-s window of ReplicateSecretToRegions (recorded call times)", float64(busiest), "calls")
+	// Where the time over the ideal went: before the first write, in the
+	// write budget standing idle between writes (a gap longer than the
+	// limiter's interval), and after the last write.
+	res.metric("first write after the first request", span.first.Seconds(), "s")
+	res.metric("write budget idle between writes (gaps beyond the limiter's interval)", span.idle.Seconds(), "s")
+	res.metric("longest gap between writes", span.longest.Seconds(), "s")
+	res.metric("last operation's end after the last write", span.tail.Seconds(), "s")
 	res.metric("operations succeeded", float64(counts["succeeded"]), "operations")
 	res.metric("operations failed or cancelled", float64(failed), "operations")
 	res.target("Quota: completion time", fmt.Sprintf("within 5%% of %d / %g s = %.1f s (≤ %.1f s)", n, rate, ideal, 1.05*ideal), completion, 1.05*ideal, "s", false)
@@ -124,16 +133,27 @@ func (r *Runner) quota(ctx context.Context, res *Result) (err error) {
 // (t-1s, t], from the call times recorded on the operations. (The
 // stand-in's own busiest-second figure covers its whole life, seeding
 // included.)
-func busiestSecond(ctx context.Context, conn *pgx.Conn, api string) (int, error) {
+// callTimes are the recorded times of every call of api, in order.
+func callTimes(ctx context.Context, conn *pgx.Conn, api string) ([]time.Time, error) {
 	rows, err := conn.Query(ctx, `SELECT (c->>'time')::timestamptz AS t FROM operations, jsonb_array_elements(aws_calls) c
 		WHERE c->>'api' = $1 ORDER BY t`, api)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	times, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
+	return pgx.CollectRows(rows, pgx.RowTo[time.Time])
+}
+
+// busiestSecond is the most calls of api recorded in any 1-second window.
+func busiestSecond(ctx context.Context, conn *pgx.Conn, api string) (int, error) {
+	times, err := callTimes(ctx, conn, api)
 	if err != nil {
 		return 0, err
 	}
+	return busiestWindow(times), nil
+}
+
+// busiestWindow is the most of the ordered times in any 1-second window.
+func busiestWindow(times []time.Time) int {
 	best, lo := 0, 0
 	for hi, t := range times {
 		for !times[lo].After(t.Add(-time.Second)) {
@@ -141,5 +161,30 @@ func busiestSecond(ctx context.Context, conn *pgx.Conn, api string) (int, error)
 		}
 		best = max(best, hi-lo+1)
 	}
-	return best, nil
+	return best
+}
+
+// writeSpend splits a drain's time around its writes.
+type writeSpend struct {
+	first, idle, longest, tail time.Duration
+}
+
+// spendOf measures the ordered write times of a drain that began at began
+// and ended at end, against a limiter releasing rate writes per second: the
+// time to the first write, the budget's idle time (each gap's excess over
+// the limiter's interval), the longest gap, and the time after the last.
+func spendOf(times []time.Time, began, end time.Time, rate float64) writeSpend {
+	if len(times) == 0 {
+		return writeSpend{}
+	}
+	interval := time.Duration(float64(time.Second) / rate)
+	s := writeSpend{first: times[0].Sub(began), tail: end.Sub(times[len(times)-1])}
+	for i := 1; i < len(times); i++ {
+		gap := times[i].Sub(times[i-1])
+		s.longest = max(s.longest, gap)
+		if gap > interval {
+			s.idle += gap - interval
+		}
+	}
+	return s
 }

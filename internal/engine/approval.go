@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/replicad/replicad/internal/domain"
+	"github.com/replicad/replicad/store"
 )
 
 // ApprovalSweepDefault is how often expired approvals are looked for: an
@@ -58,6 +59,11 @@ type ApprovalEvent struct {
 // ApprovalAuditor records approval events (package audit's Trail).
 type ApprovalAuditor interface {
 	RecordApproval(ctx context.Context, ev ApprovalEvent) error
+	// ApprovalRow is ev's row, for an event the engine stores in the
+	// transaction making the change it records, and ApprovalStored is
+	// called once that transaction committed.
+	ApprovalRow(ev ApprovalEvent) (store.AuditRow, error)
+	ApprovalStored(row store.AuditRow)
 }
 
 func (e *Engine) auditApproval(ctx context.Context, ev ApprovalEvent) {
@@ -188,6 +194,7 @@ func (e *Engine) ExpireApprovals(ctx context.Context) error {
 
 func (e *Engine) expire(ctx context.Context, op domain.Operation) error {
 	expired := false
+	var row store.AuditRow
 	err := pgx.BeginFunc(ctx, e.api, func(tx pgx.Tx) error {
 		expired = false
 		cur, err := e.store.GetForUpdate(ctx, tx, op.ID)
@@ -203,7 +210,22 @@ func (e *Engine) expire(ctx context.Context, op domain.Operation) error {
 			cur.Approval.ExpiresAt.UTC().Format(time.RFC3339))}
 		settleRegions(&cur)
 		op, expired = cur, true
-		return e.store.Update(ctx, tx, &cur)
+		if err := e.store.Update(ctx, tx, &cur); err != nil {
+			return err
+		}
+		if e.cfg.Auditor == nil {
+			return nil
+		}
+		// The expiry's event commits with the cancellation: a caller who
+		// sees the operation cancelled and then asks to approve it must
+		// find the expiry before its refusal in the trail, which an event
+		// recorded after the commit would race.
+		row, err = e.cfg.Auditor.ApprovalRow(ApprovalEvent{Kind: AuditKindApproval, Method: ApprovalExpired, Principal: cur.Principal,
+			OperationID: cur.ID, Secret: cur.SecretDisplay, Code: domain.CodeCancelled, Message: cur.Error.Message})
+		if err != nil {
+			return err
+		}
+		return store.InsertAuditEvents(ctx, tx, []store.AuditRow{row})
 	})
 	if err != nil {
 		return fmt.Errorf("expire approval of %s: %w", op.ID, err)
@@ -211,8 +233,9 @@ func (e *Engine) expire(ctx context.Context, op domain.Operation) error {
 	if !expired {
 		return nil
 	}
-	e.auditApproval(ctx, ApprovalEvent{Kind: AuditKindApproval, Method: ApprovalExpired, Principal: op.Principal,
-		OperationID: op.ID, Secret: op.SecretDisplay, Code: domain.CodeCancelled, Message: op.Error.Message})
+	if e.cfg.Auditor != nil {
+		e.cfg.Auditor.ApprovalStored(row)
+	}
 	if e.cfg.Observer != nil {
 		e.cfg.Observer.OperationFinished(op)
 	}

@@ -8,11 +8,13 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	"google.golang.org/protobuf/encoding/protojson"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/daemon"
 	"github.com/replicad/replicad/internal/standin"
+	"github.com/replicad/replicad/internal/testenv"
 	"github.com/replicad/replicad/internal/testtier"
 )
 
@@ -253,5 +255,74 @@ func TestWriteRateBudget(t *testing.T) {
 	}
 	if min := time.Duration(float64(ops-budget-1) / budget * float64(time.Second)); elapsed < min {
 		t.Errorf("%d writes took %s, faster than the budget allows (%s)", ops, elapsed, min)
+	}
+}
+
+// A backlog on a write budget holds no worker: operations waiting for
+// their turn snooze, so the ones already written get the look that ends
+// them while the backlog drains. Were the workers kept in the budget's
+// line, the queue (oldest jobs first) would fetch every queued operation
+// before any written one's look, and none would end before the last
+// write (the tail that made bench case 4 miss its target).
+func TestWriteBacklogHoldsNoWorker(t *testing.T) {
+	testtier.Slow(t)
+	sm, endpoint := startStandin(t, standin.Options{})
+	// Ten workers: the budget's line holds about 8 × 0.6 s of them
+	// (budgetWaitMax), the rest are free for looks.
+	const budget, workers, ops = 8, 10, 40
+	env := start(t, endpoint, func(c *daemon.Config) {
+		c.AWS.WriteRate = budget
+		c.Engine.Queue.Workers = workers
+	})
+	ctx := context.Background()
+	var names []string
+	for range ops {
+		s := uniqueName("backlog")
+		if _, err := sm.Seed(ctx, "us-east-1", s, "v"); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, s)
+	}
+	// Accepted together, well within the first operation's poll interval:
+	// every queued job is older than the first look.
+	ids := make([]string, ops)
+	var g errgroup.Group
+	for i, s := range names {
+		g.Go(func() error {
+			resp, err := env.Client.Replicate(ctx, &replicadv1.ReplicateRequest{SecretId: s, Regions: []*replicadv1.ReplicaRegion{{Region: "eu-west-1"}}})
+			ids[i] = resp.GetOperation().GetId()
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	// 40 writes at 8/s take about 5 s; the first operation to end does so
+	// about one poll interval after its write, when a few writes were sent.
+	var w int64
+	for ended := false; !ended; {
+		// The writes sent before this round of looks: an operation seen
+		// ended here ended after no fewer writes than that.
+		w = sm.Stats().Region("us-east-1").Writes.Requests
+		for _, id := range ids {
+			resp, err := env.Client.GetOperation(ctx, &replicadv1.GetOperationRequest{Id: id})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if testenv.Terminal(resp.GetOperation().GetState()) {
+				ended = true
+				break
+			}
+		}
+	}
+	t.Logf("the first operation ended after %d of %d writes", w, ops)
+	if w > ops/2 {
+		t.Errorf("the first operation ended after %d of the backlog's %d writes: the written operations waited behind the backlog", w, ops)
+	}
+	for _, id := range ids {
+		mustSucceed(t, env, &replicadv1.Operation{Id: id})
+	}
+	if w := sm.Stats().Region("us-east-1").Writes; w.Requests != ops || w.MaxPerSecond > budget+1 {
+		t.Errorf("the stand-in saw %d writes, at most %d in one second; want %d within the budget %d", w.Requests, w.MaxPerSecond, ops, budget)
 	}
 }

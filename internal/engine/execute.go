@@ -47,6 +47,13 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 		// job completion was lost.
 		return e.completeJob(ctx, job)
 	}
+	// A policy's calls and a failover's yield to interactive ones within
+	// each write budget (awssm.Caller.Background), as their jobs do.
+	caller := awssm.Caller{Principal: op.Principal, OperationID: op.ID.String(),
+		Background: op.OriginPolicy != "" || op.ParentID != uuid.Nil}
+	if d := e.writeTurn(awssm.WithCaller(ctx, caller), op); d > 0 {
+		return queue.SnoozeWithin(d)
+	}
 	// Continue the trace of the request that accepted the operation.
 	ctx, span := e.tracer.Start(tracing.Extract(ctx, op.TraceParent), "replicad.operation."+string(op.Kind),
 		trace.WithAttributes(
@@ -71,10 +78,7 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 	wasRetrying := !r.op.NextAttemptAt.IsZero()
 	r.op.NextAttemptAt = time.Time{}
 	ctx = awssm.WithRecorder(ctx, r.record)
-	// A policy's calls and a failover's yield to interactive ones within
-	// each write budget (awssm.Caller.Background), as their jobs do.
-	ctx = awssm.WithCaller(ctx, awssm.Caller{Principal: op.Principal, OperationID: op.ID.String(),
-		Background: op.OriginPolicy != "" || op.ParentID != uuid.Nil})
+	ctx = awssm.WithCaller(ctx, caller)
 
 	var res result
 	switch op.Kind {
@@ -127,9 +131,32 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 				return err
 			}
 		}
+		if res.turn {
+			return queue.SnoozeWithin(res.snooze)
+		}
 		return queue.Snooze(res.snooze)
 	}
 	return nil
+}
+
+// writeTurn is how long a first execution of a Replicate, Remove or Promote
+// should snooze before it is its turn in its write budget's line (0: go
+// on). Waiting for the budget is done snoozed, not on a worker, as a
+// failover child's is: with a backlog in one budget, every worker would
+// otherwise sit in that budget's line, and the operations already written
+// would wait behind the whole backlog for the look that ends them, since
+// the queue fetches the oldest jobs first. Asked before anything else, so
+// an operation sent away costs no transaction and no AWS call.
+func (e *Engine) writeTurn(ctx context.Context, op domain.Operation) time.Duration {
+	switch op.Kind {
+	case domain.KindReplicate, domain.KindRemove, domain.KindPromote:
+	default:
+		return 0 // failovers book their turns step by step (failover.go)
+	}
+	if op.State != domain.StatePending {
+		return 0 // resumed: its write may already be sent, or needs no turn
+	}
+	return e.sm.WriteTurn(ctx, op.AWSRegion, op.Params.SecretID, budgetWaitMax)
 }
 
 // result is what one execution decided.
@@ -140,6 +167,9 @@ type result struct {
 	snooze   time.Duration
 	// unchanged: a snooze after a look at AWS that changed nothing.
 	unchanged bool
+	// turn: the snooze is until a place in a write budget's line, which
+	// the job must be back for (queue.SnoozeWithin), not a look's delay.
+	turn bool
 }
 
 func succeeded() result { return result{terminal: true, state: domain.StateSucceeded} }

@@ -41,13 +41,17 @@ type FailoverSelector struct {
 	Force bool
 }
 
-// budgetWaitMax is how long a failover child may wait for a write budget
-// on its worker. A failover queues far more calls than a budget sends in
-// that time; the children beyond it snooze until their place in line
-// comes (awssm.Client.WriteTurn), so the workers stay free for
-// interactive operations and for the children's looks at AWS's
-// replication, and the budget still always has calls waiting.
-const budgetWaitMax = time.Second
+// budgetWaitMax is how long an operation may wait for a write budget on
+// its worker (a failover child for each step, a Replicate, Remove or
+// Promote before its first write: writeTurn). A backlog queues far more
+// calls than a budget sends in that time; the operations beyond it snooze
+// until their place in line comes (awssm.Client.WriteTurn), so the
+// workers stay free for interactive operations and for the looks at
+// AWS's replication, and the budget still always has calls waiting. It
+// bounds the workers held in one budget's line to about its rate × this
+// (27 of the default 50 at 45 writes/s); a returning operation comes back
+// half of it before its place.
+const budgetWaitMax = 600 * time.Millisecond
 
 // childPoll is how often a failover parent looks at its children.
 const childPoll = 250 * time.Millisecond
@@ -418,7 +422,7 @@ func (r *run) failoverChild(ctx context.Context) (result, error) {
 		// anything else, so a child that goes away costs no transaction.
 		if st := r.op.Steps[i]; st.State != domain.StepSucceeded && st.State != domain.StepSkipped {
 			if d := r.e.sm.WriteTurn(ctx, st.Region, inRegion(id, st.Region), budgetWaitMax); d > 0 {
-				return result{snooze: d, unchanged: true}, nil
+				return result{snooze: d, unchanged: true, turn: true}, nil
 			}
 			break
 		}
@@ -449,7 +453,7 @@ func (r *run) failoverChild(ctx context.Context) (result, error) {
 		if !first {
 			if d := r.e.sm.WriteTurn(ctx, st.Region, inRegion(id, st.Region), budgetWaitMax); d > 0 {
 				// The steps done so far are saved with the snooze.
-				return result{snooze: d, unchanged: !r.mutated}, nil
+				return result{snooze: d, unchanged: !r.mutated, turn: true}, nil
 			}
 		}
 		first = false

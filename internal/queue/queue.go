@@ -110,6 +110,24 @@ func (j *Job) LastAttempt() bool { return j.Attempt >= j.MaxAttempts }
 // without spending an attempt.
 func Snooze(d time.Duration) error { return river.JobSnooze(d) }
 
+// schedulerInterval is River's JobSchedulerIntervalDefault (internal to
+// River, and not configurable outside its tests): a job snoozed for longer
+// is left scheduled until the scheduler's next run, which makes it
+// available up to this much later than asked; a shorter snooze makes it
+// available at once, fetched when its time comes.
+const schedulerInterval = 5 * time.Second
+
+// SnoozeWithin returns the error that makes the queue rework the job no
+// later than d from now (and perhaps up to schedulerInterval sooner): for a
+// caller with an appointment, such as a place in a budget's line, which it
+// must not miss but may come back early for and snooze again.
+func SnoozeWithin(d time.Duration) error {
+	if d > schedulerInterval {
+		d -= schedulerInterval
+	}
+	return river.JobSnooze(d)
+}
+
 // NextRetry is when the queue would retry the job if this execution failed
 // at now: the backoff policy's choice, which the handler may show its users
 // and then pass to RetryAt so that the queue keeps exactly that time.
