@@ -2,9 +2,12 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -95,24 +98,66 @@ func TestPolicyReloadUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	for i := range 10 {
-		next := policyFor("team/b/")
-		if i%2 == 1 {
-			next = policyFor("team/a/")
+	// hup writes content and sends SIGHUP, then waits until the process
+	// has logged the outcome of that signal's reload: a new line holding
+	// every one of done (a reload logs the digest of the file it read). A
+	// fixed pause instead let a loaded machine fall behind: a phase's
+	// policy could be overwritten before any reload read it, and the broken
+	// file be read before the last good one, which then never ruled. Each
+	// phase waits for its own signal, so none is pending (and coalesced
+	// with the next) when the next is sent.
+	logged := func(done []string) int {
+		n := 0
+		for _, l := range p.logs.lines(done[0]) {
+			if !slices.ContainsFunc(done[1:], func(s string) bool { return !strings.Contains(l, s) }) {
+				n++
+			}
 		}
-		writeAtomically(t, policyFile, next)
+		return n
+	}
+	hup := func(content string, done ...string) {
+		t.Helper()
+		before := logged(done)
+		writeAtomically(t, policyFile, content)
 		if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(150 * time.Millisecond)
+		deadline := time.Now().Add(30 * time.Second)
+		for logged(done) == before {
+			if time.Now().After(deadline) {
+				t.Fatalf("no line with %q logged within 30 s of SIGHUP; logs:\n%s", done, tail(p.logs.String(), 4000))
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	reloaded := func(content string) []string {
+		sum := sha256.Sum256([]byte(content))
+		return []string{"SIGHUP: authorization policy reloaded", `"digest":"` + hex.EncodeToString(sum[:]) + `"`}
+	}
+	// ruled waits until a request for team is allowed after its policy was
+	// put in force: every policy rules some requests while they flow.
+	ruled := func(team string, allowed *atomic.Int64) {
+		t.Helper()
+		before := allowed.Load()
+		deadline := time.Now().Add(30 * time.Second)
+		for allowed.Load() == before {
+			if time.Now().After(deadline) {
+				t.Fatalf("no request for %s allowed within 30 s of its policy's reload", team)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	for i := range 10 {
+		next, team, allowed := policyFor("team/b/"), "team/b", &allowedB
+		if i%2 == 1 {
+			next, team, allowed = policyFor("team/a/"), "team/a", &allowedA
+		}
+		hup(next, reloaded(next)...)
+		ruled(team, allowed)
 	}
 	// A broken file is refused; team/b (the last good policy) stays.
-	writeAtomically(t, policyFile, policyFor("team/b/"))
-	_ = p.cmd.Process.Signal(syscall.SIGHUP)
-	time.Sleep(200 * time.Millisecond)
-	writeAtomically(t, policyFile, "version: 1\nrules:\n  - name: broken\n    effect: perhaps\n")
-	_ = p.cmd.Process.Signal(syscall.SIGHUP)
-	time.Sleep(3 * time.Second) // past the file watcher's poll too
+	hup(policyFor("team/b/"), reloaded(policyFor("team/b/"))...)
+	hup("version: 1\nrules:\n  - name: broken\n    effect: perhaps\n", "SIGHUP: policy reload refused")
 	close(stop)
 	wg.Wait()
 	if u := unexpected.Load(); u != nil {

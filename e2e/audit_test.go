@@ -40,7 +40,25 @@ func TestAuditVerifyAndRetentionCommands(t *testing.T) {
 	secrets := sm.seed(t, 3, "audit")
 	ops := submitWorkload(t, p.client, secrets, 2, 5)
 	waitAll(t, p.client, ops, 30*time.Second)
-	time.Sleep(3 * time.Second) // let retention export what is now old
+	// Retention exports what is older than 2 s on its next pass: wait for
+	// the anchor its first export commits (the file is written before it),
+	// not for a fixed time, which a loaded machine may not honour.
+	ctx := context.Background()
+	conn := connect(t, c.dbURL)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var anchors int
+		if err := conn.QueryRow(ctx, "SELECT count(*) FROM audit_anchors").Scan(&anchors); err != nil {
+			t.Fatal(err)
+		}
+		if anchors > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("retention exported nothing within a minute")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	for range 5 {
 		_, _ = p.client.GetOperation(context.Background(), &replicadv1.GetOperationRequest{Id: ops[0].id})
 	}
@@ -61,8 +79,6 @@ func TestAuditVerifyAndRetentionCommands(t *testing.T) {
 
 	// A head recorded before retention pruned past it is checked in the
 	// export: the true one verifies, a wrong one does not.
-	ctx := context.Background()
-	conn := connect(t, c.dbURL)
 	var knownPos int64
 	var anchorHash string
 	if err := conn.QueryRow(ctx, "SELECT chain_pos, encode(hash, 'hex') FROM audit_anchors ORDER BY chain_pos LIMIT 1").Scan(&knownPos, &anchorHash); err != nil {

@@ -27,9 +27,17 @@ import (
 // Command is the executable Start runs.
 const Command = "moto_server"
 
-// startTimeout bounds how long moto may take to answer after it is launched;
-// a cold Python start takes one to three seconds.
-const startTimeout = 30 * time.Second
+// startTimeout bounds how long moto may take to answer after it is
+// launched when the test has no deadline of its own. A cold Python start
+// takes one to three seconds on an idle machine, but 50 s and more on two
+// cores at load 35 while other test binaries start their own moto: the
+// bound is a hang detector, not a speed judgement.
+const startTimeout = 5 * time.Minute
+
+// deadlineMargin is left of the test binary's deadline (go test -timeout)
+// so that a moto that never answers fails the test with its output rather
+// than the binary panicking on the timeout.
+const deadlineMargin = 15 * time.Second
 
 // Server is a running moto_server.
 type Server struct {
@@ -55,11 +63,23 @@ func Start(tb testing.TB) *Server {
 		}
 		tb.Skipf("moto: %s not found on PATH: %v", Command, err)
 	}
-	// Picking a free port then releasing it races with other processes; a
-	// second attempt on a new port covers the rare loss.
+	limit := time.Now().Add(startTimeout)
+	if d, ok := tb.(interface{ Deadline() (time.Time, bool) }); ok {
+		if dl, ok := d.Deadline(); ok {
+			limit = dl.Add(-deadlineMargin)
+		}
+	}
+	// Picking a free port then releasing it races with other processes: a
+	// moto that lost its port exits, and a second attempt on a new port
+	// covers the rare loss. A moto that is still starting is waited for, not
+	// replaced: a new one would start cold again, as slowly.
 	var errs []error
 	for range 3 {
-		s, err := start(path)
+		s, err := start(path, limit)
+		if errors.Is(err, errExited) {
+			errs = append(errs, err)
+			continue
+		}
 		if err == nil {
 			tb.Cleanup(func() {
 				if err := s.stop(); err != nil {
@@ -69,12 +89,16 @@ func Start(tb testing.TB) *Server {
 			return s
 		}
 		errs = append(errs, err)
+		break
 	}
 	tb.Fatalf("moto: %v", errors.Join(errs...))
 	return nil
 }
 
-func start(path string) (*Server, error) {
+// errExited: moto_server ended before answering (its port taken, say).
+var errExited = errors.New("moto_server exited before answering")
+
+func start(path string, limit time.Time) (*Server, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -96,7 +120,7 @@ func start(path string) (*Server, error) {
 		_ = cmd.Wait()
 		close(s.done)
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), limit)
 	defer cancel()
 	if err := s.waitReady(ctx); err != nil {
 		_ = s.stop()
@@ -114,9 +138,11 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-// waitReady polls moto's own API until it answers.
+// waitReady polls moto's own API until it answers. A request is not cut
+// short: moto may be slow to answer its first one (under load, seconds),
+// and one that is listening is progressing; ctx bounds the whole wait.
 func (s *Server) waitReady(ctx context.Context) error {
-	client := &http.Client{Timeout: time.Second}
+	client := &http.Client{}
 	for {
 		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL+"/moto-api/data.json", nil)
 		if err != nil {
@@ -130,7 +156,7 @@ func (s *Server) waitReady(ctx context.Context) error {
 		}
 		select {
 		case <-s.done:
-			return errors.New("moto_server exited before answering")
+			return errExited
 		case <-ctx.Done():
 			return fmt.Errorf("moto_server did not answer at %s: %w", s.URL, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
