@@ -38,7 +38,9 @@ build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
 ## bench: every benchmark case against the built binaries and a private, durable PostgreSQL
-## (about 11 minutes on 2 cores); writes docs/BENCHMARKS.md, docs/benchmarks.json and docs/profiles/.
+## (about 23 minutes on 2 otherwise idle cores, some 15 of them the budget-paced cases 4, 8, 9 and 10,
+## whose length their budgets fix; 39 minutes on a machine at load 20-50);
+## writes docs/BENCHMARKS.md, docs/benchmarks.json and docs/profiles/.
 ## The analysis in docs/BENCHMARKS.md is hand-written in docs/BENCHMARKS.notes.md.
 bench: deps build
 	$(GO) run ./internal/cmd/bench -out docs

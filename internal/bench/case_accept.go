@@ -34,9 +34,6 @@ func (r *Runner) acceptGRPC(ctx context.Context, res *Result) error {
 		if err != nil {
 			return err
 		}
-		if err := migrate(ctx, db); err != nil {
-			return err
-		}
 		pb, err := r.Stack.runPgbench(ctx, dbName(db), c, sz.AcceptWarmup, sz.AcceptDuration)
 		if err != nil {
 			return err
@@ -49,9 +46,6 @@ func (r *Runner) acceptGRPC(ctx context.Context, res *Result) error {
 		r.Stack.logf("  pgbench c=%d: %.0f tps, p99 %.1f ms", c, pb.TPS, pb.Latency.P99)
 		db3, err := r.Stack.NewDatabase(ctx, fmt.Sprintf("bench_pgbench3_c%d", c))
 		if err != nil {
-			return err
-		}
-		if err := migrate(ctx, db3); err != nil {
 			return err
 		}
 		pb3, err := r.Stack.runPgbenchScript(ctx, dbName(db3), "accept.sql", pgbenchAcceptScript, c, sz.AcceptWarmup, sz.AcceptDuration)

@@ -182,9 +182,6 @@ func seedReplicated(ctx context.Context, sm *Standin, names []string) ([]string,
 // insertInventory records the seeded secrets in replicad's inventory as a
 // scan would have found them before the outage.
 func insertInventory(ctx context.Context, db string, arns []string, prefix string) error {
-	if err := migrate(ctx, db); err != nil {
-		return err
-	}
 	conn, err := pgx.Connect(ctx, db)
 	if err != nil {
 		return err

@@ -233,9 +233,6 @@ func (r *Runner) fleetMemory(ctx context.Context, res *Result) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := migrate(ctx, db); err != nil {
-		return err
-	}
 	if err := loadFleetInventory(ctx, db, rows); err != nil {
 		return err
 	}

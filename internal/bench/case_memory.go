@@ -33,9 +33,6 @@ func (r *Runner) memory(ctx context.Context, res *Result) (err error) {
 	if err != nil {
 		return err
 	}
-	if err := migrate(ctx, db); err != nil {
-		return err
-	}
 	began := time.Now()
 	if err := insertHistory(ctx, db, r.Stack.dataKey, stored); err != nil {
 		return err

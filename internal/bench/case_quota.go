@@ -21,7 +21,7 @@ func (r *Runner) quota(ctx context.Context, res *Result) (err error) {
 	res.Settings["standin_write_budget_per_region"] = budget
 	res.Settings["replicad_flags"] = flags
 	ideal := float64(n) / rate
-	res.note("All %d secrets have their primary in %s, where every ReplicateSecretToRegions goes. They are created through the API before the budget is set (POST /_standin/faults {\"writeBudget\": %d}), so seeding spends none of it.", n, primaryRegion, budget)
+	res.note("All %d secrets have their primary in %s, where every ReplicateSecretToRegions goes. They are seeded into the stand-in directly (POST /_standin/seed: no request), so seeding spends none of the write budget (POST /_standin/faults {\"writeBudget\": %d}).", n, primaryRegion, budget)
 	res.note("Completion time runs from the first Replicate request sent to the last operation's end_time; the %d requests are sent as fast as 16 clients can while the workers already drain.", n)
 	res.note("--aws-read-rate=-1: each operation also makes two DescribeSecret calls, which AWS budgets separately (far higher than writes); with replicad's default read rate of 50/s the reads, not the write budget, would pace this run (2 × %d reads at 49/s ≈ %.0f s).", n, 2*float64(n)/49)
 	res.note("replicad spaces writes at %.0f%% of --aws-write-rate (awssm.JitterHeadroom), so the best possible completion is %.1f s, %.1f%% over %d/%g s.",
@@ -39,9 +39,6 @@ func (r *Runner) quota(ctx context.Context, res *Result) (err error) {
 	if err := sm.SetFaults(ctx, map[string]any{"writeBudget": budget}); err != nil {
 		return err
 	}
-	// The budget counts what was admitted in the last second, seeding
-	// included: start once the seeding has left the window.
-	time.Sleep(1100 * time.Millisecond)
 	before, err := sm.Stats(ctx)
 	if err != nil {
 		return err

@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"net/http"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
@@ -67,23 +64,17 @@ func replicateRequest(secret, region string) *replicadv1.ReplicateRequest {
 	}
 }
 
-// Seed creates the secrets in primaryRegion through the AWS API, as a real
-// account would have them. Creation counts against the stand-in's write
-// budget, so seed before setting one.
+// Seed creates the secrets in primaryRegion, unreplicated, directly
+// (SeedDirect): the stand-in holds them as CreateSecret would have left
+// them, but no request is made, so seeding spends no budget, counts in no
+// statistic and takes milliseconds rather than a CreateSecret round trip
+// per secret (about 24,000 of them in a full run).
 func (sm *Standin) Seed(ctx context.Context, names []string) error {
-	tr := &http.Transport{MaxIdleConnsPerHost: 64}
-	// Connections left open would hold up the stand-in's graceful shutdown.
-	defer tr.CloseIdleConnections()
-	c := secretsmanager.New(secretsmanager.Options{
-		Region:       primaryRegion,
-		BaseEndpoint: aws.String(sm.URL),
-		Credentials:  credentials.NewStaticCredentialsProvider("bench", "bench", ""),
-		HTTPClient:   &http.Client{Transport: tr},
-	})
-	return forEach(ctx, len(names), 32, func(ctx context.Context, i int) error {
-		_, err := c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(names[i]), SecretString: aws.String("v")})
-		return err
-	})
+	seeds := make([]standin.SeedSecret, len(names))
+	for i, name := range names {
+		seeds[i] = standin.SeedSecret{Region: primaryRegion, Name: name}
+	}
+	return sm.SeedDirect(ctx, seeds)
 }
 
 // SetFaults changes the stand-in's faults through its admin endpoint, e.g.
