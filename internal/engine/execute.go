@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
@@ -112,7 +113,7 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 		if err := r.finish(ctx, res); err != nil {
 			return err
 		}
-		if r.mutated || r.resumed {
+		if (r.mutated || r.resumed) && !r.inventoried {
 			// This execution or an earlier one may have changed the secret,
 			// and ListSecrets lags; one that sent no write (refused, nothing
 			// to do, the secret not found) costs no extra read.
@@ -213,6 +214,9 @@ type run struct {
 	// write stores (intended). Guarded by mu.
 	stored  *domain.Intent
 	closing []store.IntentOutcome
+	// inventoried: finish stored the run's last look as the secret's
+	// inventory row, so no refresh follows.
+	inventoried bool
 }
 
 // look is one DescribeSecret answer and when it was asked for.
@@ -348,6 +352,20 @@ func (r *run) beginWith(ctx context.Context, sending bool, first *domain.Intent)
 		r.mu.Unlock()
 	}
 	return true, nil
+}
+
+// inventoryRow is the inventory row finish stores with the operation's end,
+// or nil: the run's last look at its secret, taken after its last write,
+// when refreshInventory would store just that (no further call). Call it
+// with r.mu held.
+func (r *run) inventoryRow() *domain.InventorySecret {
+	op := r.op
+	if r.e.cfg.NoInventoryRefresh || op.Params.SecretID == "" || op.Kind == domain.KindPromote ||
+		!(r.mutated || r.resumed) || r.look == nil || r.look.sec.PrimaryRegion != op.AWSRegion {
+		return nil
+	}
+	row := domain.InventoryFromSecret(r.look.sec, r.look.at)
+	return &row
 }
 
 // intent is a new write-ahead intent for a mutating call of this
@@ -512,15 +530,43 @@ func (r *run) finish(ctx context.Context, res result) error {
 			r.op = cur
 			return nil
 		}
-		if next == nil {
+		inv := r.inventoryRow()
+		if next == nil && inv == nil {
 			return nil
 		}
 		b = &pgx.Batch{}
-		if err := r.e.queue.QueueInsert(b, ids, []queue.NewJob{{OperationID: next.ID, Background: next.Background}}); err != nil {
+		handed := true
+		if next != nil {
+			if err := r.e.queue.QueueInsert(b, ids, []queue.NewJob{{OperationID: next.ID, Background: next.Background}}); err != nil {
+				return err
+			}
+			handed = false
+			store.QueueSetJob(b, next.ID, ids[0])
+			b.Queue(`SELECT 1`).Exec(func(pgconn.CommandTag) error { handed = true; return nil })
+		}
+		if inv != nil {
+			// The inventory refresh rides in this commit, under a
+			// savepoint: it is best effort, and a row the database
+			// refuses must not keep the operation from ending.
+			b.Queue(`SAVEPOINT inventory`)
+			if err := store.QueueUpsertInventory(b, *inv); err != nil {
+				return err
+			}
+			b.Queue(`RELEASE SAVEPOINT inventory`)
+		}
+		err := tx.SendBatch(ctx, b).Close()
+		switch {
+		case err == nil:
+			r.inventoried = inv != nil
+			return nil
+		case !handed || inv == nil:
 			return err
 		}
-		store.QueueSetJob(b, next.ID, ids[0])
-		return tx.SendBatch(ctx, b).Close()
+		r.e.log.WarnContext(ctx, "inventory refresh after an operation failed", "operation_id", r.op.ID.String(), "error", r.e.red.Text(err.Error()))
+		if _, rerr := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT inventory`); rerr != nil {
+			return errors.Join(err, rerr)
+		}
+		return nil
 	})
 	if err != nil {
 		r.op = prev
