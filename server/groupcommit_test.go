@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -139,6 +140,16 @@ func TestAcceptsShareOneCommitWithTheirAuditEvents(t *testing.T) {
 	}
 	if events != n+1 {
 		t.Fatalf("%d successful Replicate events, want %d", events, n+1)
+	}
+	// Chained as they were inserted, in the accepting transactions, with
+	// the chainer off: nothing waits for it, and the chain verifies (the
+	// hashes computed by PostgreSQL are the ones verification computes).
+	rep, err := replicadv1.NewAuditServiceClient(env.Conn).VerifyAudit(ctx, &replicadv1.VerifyAuditRequest{})
+	if err != nil || !rep.GetOk() || rep.GetUnchained() != 0 || rep.GetVerified() < int64(n) {
+		t.Fatalf("gRPC VerifyAudit after the accepts, chainer off: %v %v", rep, err)
+	}
+	if code, body := env.REST(t, "POST", "/v1/audit:verify", `{}`); code != http.StatusOK || !strings.Contains(string(body), `"ok":true`) || strings.Contains(string(body), `"unchained"`) {
+		t.Fatalf("REST verify after the accepts, chainer off: %d %s", code, body)
 	}
 	t.Logf("%d accepts in %d transactions", n, txs)
 }
