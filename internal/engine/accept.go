@@ -282,10 +282,11 @@ func (c *committer) tx(batch []*accepting, strict bool) (err error) {
 			rows = append(rows, a.row)
 		}
 	}
-	// Last before COMMIT: the chain lock this takes serialises every
-	// chained insert (the audit Writer's too) until the commit, so it is
-	// held for the insert and the commit only. The events are written once,
-	// chained, rather than inserted and then updated by the Chainer.
+	// Last before COMMIT: the chain lock, if free, is held until the
+	// commit, and serialises chained inserts (the audit Writer's too), so
+	// it is held for the insert and the commit only. Its events are then
+	// written once, chained, rather than inserted and updated by the
+	// Chainer; with the lock taken, they are inserted unchained.
 	store.QueueInsertAuditEventsChained(b, rows)
 	// Whether the statements before COMMIT all succeeded: if so, a failure
 	// is COMMIT's own, whose outcome is unknown.
