@@ -173,8 +173,9 @@ func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Queue, error) {
 		CompletedJobRetentionPeriod: time.Hour,
 		CancelledJobRetentionPeriod: 24 * time.Hour,
 		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
-		// Migration 00006 drops River's GIN indexes on args and metadata
-		// (nothing here queries them); reindex only the ones that remain.
+		// Migrations 00006 and 00016 drop River's indexes on args, metadata
+		// and kind (nothing here queries them); reindex only the ones that
+		// remain.
 		ReindexerIndexNames: reindexed(),
 	}
 	if !cfg.InsertOnly {
@@ -192,12 +193,12 @@ func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Queue, error) {
 	return &Queue{client: client, cfg: cfg}, nil
 }
 
-// reindexed is River's default reindex list without the indexes migration
-// 00006 drops.
+// reindexed is River's default reindex list without the indexes migrations
+// 00006 and 00016 drop.
 func reindexed() []string {
 	var out []string
 	for _, n := range river.ReindexerIndexNamesDefault() {
-		if n != "river_job_args_index" && n != "river_job_metadata_index" {
+		if n != "river_job_args_index" && n != "river_job_metadata_index" && n != "river_job_kind" {
 			out = append(out, n)
 		}
 	}
