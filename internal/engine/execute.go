@@ -73,6 +73,9 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 		if err := r.adopt(ctx); err != nil {
 			return err
 		}
+		if r.op.State.Terminal() {
+			return e.completeJob(ctx, job)
+		}
 	}
 	// The wait for this attempt is over: whatever this execution writes no
 	// longer shows a next attempt time (retry sets a new one).
@@ -481,6 +484,13 @@ func (r *run) adopt(ctx context.Context) error {
 		cur, err := r.e.store.GetForUpdate(ctx, tx, r.op.ID)
 		if err != nil {
 			return err
+		}
+		if cur.State.Terminal() {
+			// Ended since this execution read it (another execution of
+			// the same job finished it): a terminal row is never written
+			// again, which is what lets readers keep it (opCache).
+			r.op = cur
+			return nil
 		}
 		if err := store.AdoptOpenIntents(ctx, tx, r.op.ID); err != nil {
 			return err
