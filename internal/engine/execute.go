@@ -74,7 +74,7 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 			return err
 		}
 		if r.op.State.Terminal() {
-			return e.completeJob(ctx, job)
+			return nil // another execution finished it: returning completes the job
 		}
 	}
 	// The wait for this attempt is over: whatever this execution writes no
