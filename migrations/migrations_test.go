@@ -114,7 +114,8 @@ func TestIndexesAreTheJustifiedOnes(t *testing.T) {
 		"audit_events_time": true, "audit_events_unchained": true, "audit_events_principal": true,
 		"audit_events_secret": true, "audit_events_operation": true,
 		// river_job: River's own fetch, completion, cleaner and unique paths
-		"river_job_pkey": true, "river_job_kind": true, "river_job_state_and_finalized_at_index": true,
+		// (not river_job_kind: migration 00016)
+		"river_job_pkey": true, "river_job_state_and_finalized_at_index": true,
 		"river_job_prioritized_fetching_index": true, "river_job_unique_idx": true,
 	}
 	rows, err := pool.Query(ctx, `SELECT indexname FROM pg_indexes

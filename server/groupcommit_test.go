@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -139,6 +140,27 @@ func TestAcceptsShareOneCommitWithTheirAuditEvents(t *testing.T) {
 	}
 	if events != n+1 {
 		t.Fatalf("%d successful Replicate events, want %d", events, n+1)
+	}
+	// The accepts' events chained in their transactions (those that found
+	// the chain lock free) verify: the hashes PostgreSQL computed are the
+	// ones verification computes.
+	rep, err := replicadv1.NewAuditServiceClient(env.Conn).VerifyAudit(ctx, &replicadv1.VerifyAuditRequest{})
+	if err != nil || !rep.GetOk() || rep.GetVerified() == 0 {
+		t.Fatalf("gRPC VerifyAudit after the accepts, chainer off: %v %v", rep, err)
+	}
+	// An accept alone finds the lock free: its event is chained as it is
+	// inserted, the chainer being off.
+	resp, err := env.Client.Replicate(ctx, &replicadv1.ReplicateRequest{SecretId: "gc/alone", Regions: regions("eu-west-1")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chained bool
+	if err := env.DB.QueryRow(ctx, `SELECT chain_pos IS NOT NULL FROM audit_events WHERE kind = 'rpc' AND operation_id = $1`,
+		resp.GetOperation().GetId()).Scan(&chained); err != nil || !chained {
+		t.Fatalf("a lone accept's event: chained %v (%v), want chained at insert", chained, err)
+	}
+	if code, body := env.REST(t, "POST", "/v1/audit:verify", `{}`); code != http.StatusOK || !strings.Contains(string(body), `"ok":true`) {
+		t.Fatalf("REST verify after the accepts, chainer off: %d %s", code, body)
 	}
 	t.Logf("%d accepts in %d transactions", n, txs)
 }

@@ -71,7 +71,16 @@ func TestOneTraceFromRESTToAWS(t *testing.T) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		found := map[string]bool{}
-		db := 0
+		// The worker's own transactions (sent as pipelined batches) must be
+		// in the trace too, under the operation's span, not only the
+		// accepting RPC's statements.
+		db, workerDB := 0, 0
+		var opSpan trace.SpanID
+		for _, s := range rec.Ended() {
+			if s.Name() == "replicad.operation.replicate" && s.SpanContext().TraceID().String() == traceID {
+				opSpan = s.SpanContext().SpanID()
+			}
+		}
 		for _, s := range rec.Ended() {
 			if s.SpanContext().TraceID().String() != traceID {
 				continue
@@ -79,8 +88,11 @@ func TestOneTraceFromRESTToAWS(t *testing.T) {
 			if k, ok := want[s.Name()]; ok && s.SpanKind() == k {
 				found[s.Name()] = true
 			}
-			if strings.HasPrefix(s.Name(), "query") || strings.Contains(s.Name(), "INSERT") || strings.Contains(s.Name(), "SELECT") {
+			if strings.HasPrefix(s.Name(), "query") || strings.HasPrefix(s.Name(), "batch") || strings.Contains(s.Name(), "INSERT") || strings.Contains(s.Name(), "SELECT") {
 				db++
+				if opSpan.IsValid() && s.Parent().SpanID() == opSpan {
+					workerDB++
+				}
 			}
 			for _, a := range s.Attributes() {
 				if strings.Contains(a.Value.String(), "traced/secret") && !strings.HasPrefix(s.Name(), "replicad.v1") {
@@ -88,7 +100,7 @@ func TestOneTraceFromRESTToAWS(t *testing.T) {
 				}
 			}
 		}
-		if len(found) == len(want) && db > 0 {
+		if len(found) == len(want) && db > 0 && workerDB > 0 {
 			return
 		}
 		if time.Now().After(deadline) {
@@ -96,7 +108,7 @@ func TestOneTraceFromRESTToAWS(t *testing.T) {
 			for _, s := range rec.Ended() {
 				names = append(names, s.Name()+"@"+s.SpanContext().TraceID().String()[:8])
 			}
-			t.Fatalf("trace %s: found %v and %d database spans; all spans: %v", traceID, found, db, names)
+			t.Fatalf("trace %s: found %v and %d database spans, %d of them the worker's; all spans: %v", traceID, found, db, workerDB, names)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}

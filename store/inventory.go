@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/replicad/replicad/internal/domain"
 )
@@ -45,13 +46,46 @@ type inventoryDrift struct {
 // newer reading also brings a gone secret back. It reports whether the row
 // changed.
 func (s *Store) UpsertInventory(ctx context.Context, db DB, sec domain.InventorySecret) (bool, error) {
+	args, err := upsertInventoryArgs(sec)
+	if err != nil {
+		return false, err
+	}
+	tag, err := db.Exec(ctx, upsertInventorySQL, args...)
+	if err != nil {
+		return false, fmt.Errorf("upsert inventory: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// QueueUpsertInventory queues UpsertInventory's statement in b.
+func QueueUpsertInventory(b *pgx.Batch, sec domain.InventorySecret) error {
+	args, err := upsertInventoryArgs(sec)
+	if err != nil {
+		return err
+	}
+	b.Queue(upsertInventorySQL, args...).Exec(func(pgconn.CommandTag) error { return nil })
+	return nil
+}
+
+const upsertInventorySQL = `
+INSERT INTO inventory_secrets (account, region, arn, name, kms_key_id, replicas, tags, deleted, last_changed,
+                               first_seen, last_seen, read_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)
+ON CONFLICT (account, region, arn) DO UPDATE SET
+    name = EXCLUDED.name, kms_key_id = EXCLUDED.kms_key_id, replicas = EXCLUDED.replicas, tags = EXCLUDED.tags,
+    deleted = EXCLUDED.deleted, last_changed = EXCLUDED.last_changed,
+    last_seen = greatest(inventory_secrets.last_seen, EXCLUDED.last_seen),
+    read_at = EXCLUDED.read_at, gone = false, gone_since = NULL
+WHERE inventory_secrets.read_at <= EXCLUDED.read_at`
+
+func upsertInventoryArgs(sec domain.InventorySecret) ([]any, error) {
 	reps := make([]inventoryReplica, 0, len(sec.Replicas))
 	for _, r := range sec.Replicas {
 		reps = append(reps, inventoryReplica{r.Region, r.KMSKeyID, string(r.Status), r.StatusMessage, r.LastAccessed})
 	}
 	rj, err := json.Marshal(reps)
 	if err != nil {
-		return false, fmt.Errorf("encode replicas: %w", err)
+		return nil, fmt.Errorf("encode replicas: %w", err)
 	}
 	tags := sec.Tags
 	if tags == nil {
@@ -59,7 +93,7 @@ func (s *Store) UpsertInventory(ctx context.Context, db DB, sec domain.Inventory
 	}
 	tj, err := json.Marshal(tags)
 	if err != nil {
-		return false, fmt.Errorf("encode tags: %w", err)
+		return nil, fmt.Errorf("encode tags: %w", err)
 	}
 	seen := sec.LastSeen
 	if seen.IsZero() {
@@ -69,21 +103,7 @@ func (s *Store) UpsertInventory(ctx context.Context, db DB, sec domain.Inventory
 	if !sec.LastChanged.IsZero() {
 		lastChanged = &sec.LastChanged
 	}
-	tag, err := db.Exec(ctx, `
-INSERT INTO inventory_secrets (account, region, arn, name, kms_key_id, replicas, tags, deleted, last_changed,
-                               first_seen, last_seen, read_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)
-ON CONFLICT (account, region, arn) DO UPDATE SET
-    name = EXCLUDED.name, kms_key_id = EXCLUDED.kms_key_id, replicas = EXCLUDED.replicas, tags = EXCLUDED.tags,
-    deleted = EXCLUDED.deleted, last_changed = EXCLUDED.last_changed,
-    last_seen = greatest(inventory_secrets.last_seen, EXCLUDED.last_seen),
-    read_at = EXCLUDED.read_at, gone = false, gone_since = NULL
-WHERE inventory_secrets.read_at <= EXCLUDED.read_at`,
-		sec.Account, sec.Region, sec.ARN, sec.Name, sec.KMSKeyID, rj, tj, sec.Deleted, lastChanged, seen, sec.ReadAt)
-	if err != nil {
-		return false, fmt.Errorf("upsert inventory: %w", err)
-	}
-	return tag.RowsAffected() == 1, nil
+	return []any{sec.Account, sec.Region, sec.ARN, sec.Name, sec.KMSKeyID, rj, tj, sec.Deleted, lastChanged, seen, sec.ReadAt}, nil
 }
 
 // MarkInventoryGone marks gone every secret of (account, region) that no

@@ -15,8 +15,9 @@ import (
 )
 
 // chainLockKey serialises chaining across replicad processes: the Writer's
-// chained inserts and the Chainer's linking.
-const chainLockKey int64 = 0x5d1c2a7f3b9e4411
+// chained inserts, the accepting transactions' (store.QueueInsertAuditEventsChained)
+// and the Chainer's linking.
+const chainLockKey = store.AuditChainLockKey
 
 // Defaults for the Chainer.
 const (

@@ -62,7 +62,14 @@ func (r *Runner) reads(ctx context.Context, res *Result) (err error) {
 	if _, err := waitTerminal(ctx, db, 10*time.Minute, rd.Alive); err != nil {
 		return err
 	}
-	load := Load{Clients: sz.ReadClients, Warmup: sz.ReadWarmup, Duration: sz.ReadDuration}
+	// CPU over each measured window, per process: on 2 shared cores the
+	// latency of 64 closed-loop clients is set by CPU per call machine-wide
+	// (replicad, PostgreSQL, the stand-in and these load generators).
+	var before, after cpuSample
+	procs := map[string]*process{"replicad": rd.process, "standin": sm.process}
+	load := Load{Clients: sz.ReadClients, Warmup: sz.ReadWarmup, Duration: sz.ReadDuration,
+		AtStart: func() { before = r.Stack.sampleCPU(procs) },
+		AtEnd:   func() { after = r.Stack.sampleCPU(procs) }}
 	statsBefore, err := sm.Stats(ctx)
 	if err != nil {
 		return err
@@ -74,6 +81,7 @@ func (r *Runner) reads(ctx context.Context, res *Result) (err error) {
 		return err
 	}
 	status := load.Run(ctx, statusDo)
+	statusCPU := after.sub(before)
 	statsAfter, err := sm.Stats(ctx)
 	if err != nil {
 		return err
@@ -86,6 +94,7 @@ func (r *Runner) reads(ctx context.Context, res *Result) (err error) {
 		return err
 	}
 	get := load.Run(ctx, getDo)
+	getCPU := after.sub(before)
 	if err := rd.Alive(); err != nil {
 		return err
 	}
@@ -108,6 +117,7 @@ func (r *Runner) reads(ctx context.Context, res *Result) (err error) {
 	res.metric("Status rate", status.Throughput, "req/s")
 	res.latency("Status latency", status.Latency)
 	res.metric("Status errors", float64(status.Errors), "requests")
+	res.cpuMetrics("Status ", statusCPU, float64(status.Requests), "request", sz.ReadDuration)
 	if n := statusCalls.Load(); n > 0 {
 		calls := statsAfter.Region(primaryRegion).APIs["DescribeSecret"].Requests - statsBefore.Region(primaryRegion).APIs["DescribeSecret"].Requests
 		res.metric("DescribeSecret calls per Status (cache)", float64(calls)/float64(n), "calls")
@@ -115,6 +125,7 @@ func (r *Runner) reads(ctx context.Context, res *Result) (err error) {
 	res.metric("GetOperation rate", get.Throughput, "req/s")
 	res.latency("GetOperation latency", get.Latency)
 	res.metric("GetOperation errors", float64(get.Errors), "requests")
+	res.cpuMetrics("GetOperation ", getCPU, float64(get.Requests), "request", sz.ReadDuration)
 	res.target(fmt.Sprintf("Status p99, %d clients, cache warm", sz.ReadClients), "≤ 20 ms", status.Latency.P99, 20, "ms", false)
 	res.target(fmt.Sprintf("GetOperation p99, %d clients", sz.ReadClients), "≤ 10 ms", get.Latency.P99, 10, "ms", false)
 	for _, l := range []struct {

@@ -166,6 +166,7 @@ func (c *Config) RegisterFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.Engine.PollMax, "poll-max", engine.PollMaxDefault, "longest DescribeSecret polling interval")
 	fs.IntVar(&c.Engine.AcceptCommitters, "accept-committers", engine.AcceptCommittersDefault, "accepting transactions that may commit at once; each takes every accept queued meanwhile (group commit), so fewer make larger batches")
 	fs.DurationVar(&c.Engine.StatusCacheTTL, "status-cache-ttl", engine.StatusCacheTTLDefault, "how long Status reuses a secret's DescribeSecret answer; concurrent callers share one call, and replicad's own changes to the secret drop it sooner (negative: call AWS every time)")
+	fs.IntVar(&c.Engine.OperationCacheSize, "operation-cache-size", engine.OperationCacheSizeDefault, "how many finished operations GetOperation and Status keep decoded in memory (finished operations never change, so any replica may; unfinished ones are always read from the database; negative: none)")
 	fs.DurationVar(&c.Engine.InlinePoll, "inline-poll", engine.InlinePollDefault, "how long one execution polls before freeing its worker and resuming later (0: snooze after one look)")
 	fs.DurationVar(&c.Inventory.Interval, "inventory-interval", inventory.IntervalDefault, "how often each (account, Region) is scanned into the inventory, from the end of its last complete scan; 0: no scanning")
 	fs.Func("inventory-regions", "comma-separated Regions the inventory scans in the ambient account when no --accounts-file is given (default: --allowed-regions, else --default-region)",

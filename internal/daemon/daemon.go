@@ -18,7 +18,6 @@ import (
 
 	"github.com/exaring/otelpgx"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"golang.org/x/sync/errgroup"
 
@@ -423,7 +422,7 @@ func (d *Daemon) close() {
 	}
 }
 
-func newPool(ctx context.Context, url string, maxConns int, name string, tracer pgx.QueryTracer) (*pgxpool.Pool, error) {
+func newPool(ctx context.Context, url string, maxConns int, name string, tracer tracing.DBTracer) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		// The URL may hold a password: say what is wrong, not what it is.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/replicad/replicad/internal/domain"
 	"github.com/replicad/replicad/internal/queue"
@@ -196,23 +197,31 @@ func (c *committer) done(batch []*accepting, err error) {
 	}
 }
 
-// tx accepts a batch in one transaction of four round trips whatever its
-// size: BEGIN; the secrets' locks, in-flight checks and job ids; the jobs
-// of the operations that head their secret's queue, the operations, their
-// approvals and audit events; COMMIT.
-func (c *committer) tx(batch []*accepting, strict bool) error {
+// tx accepts a batch in one transaction of two round trips whatever its
+// size: BEGIN, the secrets' locks, in-flight checks and job ids; then the
+// jobs of the operations that head their secret's queue, the operations,
+// their approvals and audit events (chained as they are inserted), and
+// COMMIT.
+func (c *committer) tx(batch []*accepting, strict bool) (err error) {
 	e := c.e
 	// Not a request's context: the batch serves several requests, and the
 	// caller who gave up must not fail the others.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	// READ COMMITTED whatever the server's default: the active-operation
-	// check must see operations committed while it waited for the lock.
-	tx, err := e.api.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.ReadCommitted})
+	conn, err := e.api.Acquire(ctx)
 	if err != nil {
 		return fmt.Errorf("begin: %w", err)
 	}
-	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	// BEGIN and COMMIT travel in the batches (pgx.Tx would give each a
+	// round trip of its own). Whatever fails, the transaction must not
+	// outlive this call: a ROLLBACK ends it (a no-op once committed), and
+	// a connection the pool finds still in a transaction is closed.
+	defer func() {
+		if err != nil {
+			_, _ = conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+		}
+		conn.Release()
+	}()
 	keys := make([]string, len(batch))
 	pending := 0
 	for i, a := range batch {
@@ -222,14 +231,18 @@ func (c *committer) tx(batch []*accepting, strict bool) error {
 			pending++
 		}
 	}
-	// One round trip: the locks, the in-flight check, and an id for every
-	// job the batch may need (its pending operations), which the jobs and
-	// the operations carrying them are then inserted with.
+	// One round trip: the transaction's start, the locks, the in-flight
+	// check, and an id for every job the batch may need (its pending
+	// operations), which the jobs and the operations carrying them are then
+	// inserted with. READ COMMITTED whatever the server's default: the
+	// active-operation check must see operations committed while it waited
+	// for the lock.
 	first := &pgx.Batch{}
+	first.Queue("BEGIN ISOLATION LEVEL READ COMMITTED").Exec(func(pgconn.CommandTag) error { return nil })
 	active := store.QueueLockSecretsActive(first, keys)
 	var jobIDs []int64
 	queue.QueueReserveIDs(first, pending, &jobIDs)
-	if err := tx.SendBatch(ctx, first).Close(); err != nil {
+	if err := conn.SendBatch(ctx, first).Close(); err != nil {
 		return fmt.Errorf("lock secret queues: %w", err)
 	}
 	// In acceptance order: the first PENDING operation of a secret with
@@ -269,12 +282,29 @@ func (c *committer) tx(batch []*accepting, strict bool) error {
 			rows = append(rows, a.row)
 		}
 	}
-	store.QueueInsertAuditEvents(b, rows)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	// Last before COMMIT: the chain lock, if free, is held until the
+	// commit, and serialises chained inserts (the audit Writer's too), so
+	// it is held for the insert and the commit only. Its events are then
+	// written once, chained, rather than inserted and updated by the
+	// Chainer; with the lock taken, they are inserted unchained.
+	store.QueueInsertAuditEventsChained(b, rows)
+	// Whether the statements before COMMIT all succeeded: if so, a failure
+	// is COMMIT's own, whose outcome is unknown.
+	reached := false
+	b.Queue("SELECT").Exec(func(pgconn.CommandTag) error { reached = true; return nil })
+	b.Queue("COMMIT").Exec(func(tag pgconn.CommandTag) error {
+		if tag.String() != "COMMIT" {
+			// PostgreSQL answers ROLLBACK to the COMMIT of a transaction
+			// that failed.
+			return fmt.Errorf("transaction rolled back (%s)", tag)
+		}
+		return nil
+	})
+	if err := conn.SendBatch(ctx, b).Close(); err != nil {
+		if reached {
+			return errCommit{err}
+		}
 		return err
-	}
-	if err := tx.Commit(ctx); err != nil {
-		return errCommit{err}
 	}
 	return nil
 }

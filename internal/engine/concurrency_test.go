@@ -215,16 +215,7 @@ func TestWriteRateBudget(t *testing.T) {
 	env := start(t, endpoint, func(c *daemon.Config) { c.AWS.WriteRate = budget })
 	ctx := context.Background()
 	const ops = 32
-	var names []string
-	for range ops {
-		s := uniqueName("budget")
-		// Seeded directly, not through the API: only replicad's requests
-		// count in the stand-in's write statistics.
-		if _, err := sm.Seed(ctx, "us-east-1", s, "v"); err != nil {
-			t.Fatal(err)
-		}
-		names = append(names, s)
-	}
+	names := seedUncounted(t, sm, "budget", ops)
 	// Workers start on the first operation while the rest are accepted:
 	// the clock starts before the first request.
 	began := time.Now()
@@ -275,14 +266,7 @@ func TestWriteBacklogHoldsNoWorker(t *testing.T) {
 		c.Engine.Queue.Workers = workers
 	})
 	ctx := context.Background()
-	var names []string
-	for range ops {
-		s := uniqueName("backlog")
-		if _, err := sm.Seed(ctx, "us-east-1", s, "v"); err != nil {
-			t.Fatal(err)
-		}
-		names = append(names, s)
-	}
+	names := seedUncounted(t, sm, "backlog", ops)
 	// Accepted together, well within the first operation's poll interval:
 	// every queued job is older than the first look.
 	ids := make([]string, ops)

@@ -110,6 +110,10 @@ type Config struct {
 	// (default StatusCacheTTLDefault; negative: never, every Status calls
 	// AWS). See statusCache for when an answer is dropped sooner.
 	StatusCacheTTL time.Duration
+	// OperationCacheSize is how many finished operations reads keep
+	// decoded (default OperationCacheSizeDefault; negative: none, every
+	// read queries PostgreSQL). See opCache for why that is safe.
+	OperationCacheSize int
 	// AcceptCommitters, AcceptBatch and AcceptWindow shape the group
 	// commit of accepts (defaults AcceptCommittersDefault,
 	// AcceptBatchDefault, and no window): up to AcceptCommitters
@@ -168,6 +172,7 @@ type Engine struct {
 	tracer trace.Tracer
 	wait   *waiters
 	status *statusCache
+	ops    *opCache
 	accept *committer
 	// keys resolves KMS aliases per (account, Region); nil when the AWS
 	// adapter cannot (aliases then compare as written).
@@ -202,6 +207,9 @@ func New(api, work *pgxpool.Pool, box *seal.Box, red *redact.Redactor, sm Secret
 		cfg.WriteRate = awssm.WriteRateDefault
 	}
 	def(&cfg.StatusCacheTTL, StatusCacheTTLDefault)
+	if cfg.OperationCacheSize == 0 {
+		cfg.OperationCacheSize = OperationCacheSizeDefault
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -212,7 +220,7 @@ func New(api, work *pgxpool.Pool, box *seal.Box, red *redact.Redactor, sm Secret
 		cfg.TracerProvider = noop.NewTracerProvider()
 	}
 	e := &Engine{api: api, work: work, store: store.New(box), sm: sm, box: box, red: red, cfg: cfg, log: cfg.Logger, wait: newWaiters(),
-		status: newStatusCache(cfg.StatusCacheTTL), reconcileNow: make(chan struct{}, 1),
+		status: newStatusCache(cfg.StatusCacheTTL), ops: newOpCache(cfg.OperationCacheSize), reconcileNow: make(chan struct{}, 1),
 		tracer: cfg.TracerProvider.Tracer("github.com/replicad/replicad/internal/engine")}
 	e.driftNudge = make(chan struct{}, 1)
 	if kr, ok := sm.(KeyResolver); ok {
@@ -504,13 +512,71 @@ func (e *Engine) enqueue(ctx context.Context, tx pgx.Tx, op domain.Operation) (i
 }
 
 // Get returns an operation; a failover parent comes with its children's
-// progress.
+// progress. A finished operation may come from the cache of finished ones
+// (opCache), whose entries are shared: callers must not modify it.
 func (e *Engine) Get(ctx context.Context, id uuid.UUID) (domain.Operation, error) {
+	if op, ok := e.ops.get(opKey{id: id}); ok {
+		return op, nil
+	}
 	op, err := e.store.Get(ctx, e.api, id)
 	if err != nil {
 		return op, err
 	}
+	e.ops.put(opKey{id: id}, op)
 	return e.withChildren(ctx, op)
+}
+
+// recent returns summaries of a secret's most recent operations, newest
+// first, as fresh as store.Recent's: which operations and their states come
+// from PostgreSQL on every call (a narrow index scan), the summaries of
+// finished ones from the cache when it has them (they never change), and
+// those of the others, and of finished ones not cached yet, from
+// PostgreSQL.
+func (e *Engine) recent(ctx context.Context, secretKey string, limit int) ([]domain.Operation, error) {
+	if e.ops.max <= 0 {
+		return e.store.Recent(ctx, e.api, secretKey, limit)
+	}
+	refs, err := store.RecentRefs(ctx, e.api, secretKey, limit)
+	if err != nil {
+		return nil, err
+	}
+	ops := make([]domain.Operation, len(refs))
+	var missing []uuid.UUID
+	for i, r := range refs {
+		op, ok := domain.Operation{}, false
+		if r.State.Terminal() {
+			op, ok = e.ops.get(opKey{id: r.ID, summary: true})
+		}
+		if ok {
+			ops[i] = op
+		} else {
+			missing = append(missing, r.ID)
+		}
+	}
+	if len(missing) == 0 {
+		return ops, nil
+	}
+	read, err := e.store.Summaries(ctx, e.api, missing)
+	if err != nil {
+		return nil, err
+	}
+	byID := make(map[uuid.UUID]int, len(read))
+	for i := range read {
+		byID[read[i].ID] = i
+		e.ops.put(opKey{id: read[i].ID, summary: true}, read[i])
+	}
+	out := ops[:0]
+	for i, r := range refs {
+		if ops[i].ID == uuid.Nil {
+			j, ok := byID[r.ID]
+			if !ok {
+				continue // gone since the first query (nothing deletes operations today)
+			}
+			ops[i] = read[j]
+		}
+		out = append(out, ops[i])
+	}
+	return out, nil
 }
 
 // List returns operations newest first.
@@ -529,7 +595,7 @@ func (e *Engine) Status(ctx context.Context, principal string, id secretid.ID, r
 	// The operations first: their newest update says which cached answers
 	// replicad itself may have made stale, in whichever process. Their
 	// summaries only (store.Recent): Status shows no more of them.
-	ops, err := e.store.Recent(ctx, e.api, id.Key(), recent)
+	ops, err := e.recent(ctx, id.Key(), recent)
 	if err != nil {
 		return domain.Secret{}, nil, err
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/trace"
 
@@ -44,8 +45,8 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 	}
 	if op.State.Terminal() {
 		// Cancelled while queued, or finished by an earlier execution whose
-		// job completion was lost.
-		return e.completeJob(ctx, job)
+		// job completion was lost: returning completes the job.
+		return nil
 	}
 	// A policy's calls and a failover's yield to interactive ones within
 	// each write budget (awssm.Caller.Background), as their jobs do.
@@ -71,6 +72,9 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 		// sent again.
 		if err := r.adopt(ctx); err != nil {
 			return err
+		}
+		if r.op.State.Terminal() {
+			return nil // another execution finished it: returning completes the job
 		}
 	}
 	// The wait for this attempt is over: whatever this execution writes no
@@ -116,7 +120,7 @@ func (e *Engine) Execute(ctx context.Context, job *queue.Job) error {
 		if err := r.finish(ctx, res); err != nil {
 			return err
 		}
-		if r.mutated || r.resumed {
+		if (r.mutated || r.resumed) && !r.inventoried {
 			// This execution or an earlier one may have changed the secret,
 			// and ListSecrets lags; one that sent no write (refused, nothing
 			// to do, the secret not found) costs no extra read.
@@ -238,6 +242,14 @@ type run struct {
 	// state the operation ended on, which the inventory refresh can store
 	// without asking AWS again. Guarded by mu.
 	look *look
+	// stored is the intent beginWith committed for the call about to be
+	// sent; closing, the outcomes of sent calls that the operation's next
+	// write stores (intended). Guarded by mu.
+	stored  *domain.Intent
+	closing []store.IntentOutcome
+	// inventoried: finish stored the run's last look as the secret's
+	// inventory row, so no refresh follows.
+	inventoried bool
 }
 
 // look is one DescribeSecret answer and when it was asked for.
@@ -320,49 +332,125 @@ func codeOf(err error) domain.Code {
 // calls it before each retried mutating call. It reports whether the
 // operation may go on.
 func (r *run) begin(ctx context.Context, sending bool) (bool, error) {
-	ok := false
-	err := pgx.BeginFunc(ctx, r.e.work, func(tx pgx.Tx) error {
-		state, _, err := r.e.store.LockState(ctx, tx, r.op.ID)
+	return r.beginWith(ctx, sending, nil)
+}
+
+// beginWith is begin, storing first (the intent of the call about to be
+// sent, when known) in the same commit: one round trip and one commit
+// where the RUNNING transition and the write-ahead intent took two
+// transactions. The intent is stored only if the operation may go on.
+func (r *run) beginWith(ctx context.Context, sending bool, first *domain.Intent) (bool, error) {
+	r.mu.Lock()
+	if r.op.State == domain.StatePending {
+		r.op.State, r.op.StartedAt = domain.StateRunning, time.Now()
+	}
+	if sending && r.op.Mutation != domain.MutationApplied {
+		// An earlier call that went through stays recorded: a retry
+		// for the Regions it did not reach cannot make the operation
+		// cancellable again.
+		r.op.Mutation = domain.MutationSending
+	}
+	b := &pgx.Batch{}
+	var act store.Active
+	if err := r.e.store.QueueUpdateActive(b, &r.op, false, &act); err != nil {
+		r.mu.Unlock()
+		return false, err
+	}
+	closing := r.queueClosing(b)
+	if first != nil {
+		store.QueueInsertIntent(b, *first)
+	}
+	// Outside a transaction the batch is one implicit transaction: the
+	// state, the intent and the closed intents commit together.
+	err := r.e.work.SendBatch(ctx, b).Close()
+	r.mu.Unlock()
+	if err != nil {
+		return false, fmt.Errorf("begin operation %s: %w", r.op.ID, err)
+	}
+	r.closed(closing)
+	if !act.Matched {
+		// Cancelled meanwhile (rare): take the row as it now is.
+		cur, err := r.e.store.Get(ctx, r.e.work, r.op.ID)
 		if err != nil {
-			return err
+			return false, err
 		}
-		if state != domain.StatePending && state != domain.StateRunning {
-			// Cancelled meanwhile (rare): take the row as it now is.
-			cur, err := r.e.store.GetForUpdate(ctx, tx, r.op.ID)
-			if err != nil {
-				return err
-			}
-			r.mu.Lock()
-			r.op = cur
-			r.mu.Unlock()
-			return nil
-		}
-		ok = true
 		r.mu.Lock()
-		defer r.mu.Unlock()
-		if state == domain.StatePending {
-			r.op.State, r.op.StartedAt = domain.StateRunning, time.Now()
-		}
-		if sending && r.op.Mutation != domain.MutationApplied {
-			// An earlier call that went through stays recorded: a retry
-			// for the Regions it did not reach cannot make the operation
-			// cancellable again.
-			r.op.Mutation = domain.MutationSending
-		}
-		return r.e.store.Update(ctx, tx, &r.op)
-	})
-	return ok, err
+		r.op = cur
+		r.mu.Unlock()
+		return false, nil
+	}
+	if first != nil {
+		r.mu.Lock()
+		r.stored = first
+		r.mu.Unlock()
+	}
+	return true, nil
+}
+
+// inventoryRow is the inventory row finish stores with the operation's end,
+// or nil: the run's last look at its secret, taken after its last write,
+// when refreshInventory would store just that (no further call). Call it
+// with r.mu held.
+func (r *run) inventoryRow() *domain.InventorySecret {
+	op := r.op
+	if r.e.cfg.NoInventoryRefresh || op.Params.SecretID == "" || op.Kind == domain.KindPromote ||
+		!(r.mutated || r.resumed) || r.look == nil || r.look.sec.PrimaryRegion != op.AWSRegion {
+		return nil
+	}
+	row := domain.InventoryFromSecret(r.look.sec, r.look.at)
+	return &row
+}
+
+// intent is a new write-ahead intent for a mutating call of this
+// operation.
+func (r *run) intent(api, region string, targets []string) *domain.Intent {
+	return &domain.Intent{ID: uuid.Must(uuid.NewV7()), OperationID: r.op.ID, API: api, Region: region, Targets: targets, StartedAt: time.Now()}
+}
+
+// queueClosing queues in b the outcomes of the calls sent since the last
+// write, and returns them for closed. Call it with r.mu held.
+func (r *run) queueClosing(b *pgx.Batch) []store.IntentOutcome {
+	closing := r.closing
+	for _, o := range closing {
+		store.QueueCompleteIntent(b, o)
+	}
+	return closing
+}
+
+// closed forgets outcomes that a committed write stored.
+func (r *run) closed(done []store.IntentOutcome) {
+	if len(done) == 0 {
+		return
+	}
+	r.mu.Lock()
+	r.closing = slices.Delete(r.closing, 0, len(done))
+	r.mu.Unlock()
 }
 
 // intended sends one mutating AWS call with a write-ahead intent: the
-// intent is committed before send runs, and completed with the outcome
-// after. If the intent cannot be stored the call is not sent. A call cut off
-// by the end of ctx keeps its intent open: whether AWS received it is
-// unknown, and the next execution adopts it.
+// intent is committed before send runs (by beginWith when it stored this
+// very call's intent, else here), and its outcome is stored with the
+// operation's next write (the progress save or the final transaction, one
+// of which always follows). If the intent cannot be stored the call is not
+// sent. A call cut off by the end of ctx, or whose outcome is lost with the
+// process before that write, keeps its intent open: whether AWS received
+// it is unknown, and the next execution adopts it.
 func (r *run) intended(ctx context.Context, api, region string, targets []string, send func() error) error {
-	in := domain.Intent{ID: uuid.Must(uuid.NewV7()), OperationID: r.op.ID, API: api, Region: region, Targets: targets, StartedAt: time.Now()}
-	if err := store.InsertIntent(ctx, r.e.work, in); err != nil {
-		return err
+	r.mu.Lock()
+	in := r.stored
+	r.stored = nil
+	r.mu.Unlock()
+	if in == nil || in.API != api || in.Region != region || !slices.Equal(in.Targets, targets) {
+		if in != nil {
+			// beginWith stored the intent of a call that is not this one
+			// (the plan changed): it was never sent, but stays open, and
+			// the next execution shows it as of unknown outcome; safe.
+			r.e.log.Warn("intent stored for another call", "operation", r.op.ID, "api", in.API)
+		}
+		in = r.intent(api, region, targets)
+		if err := store.InsertIntent(ctx, r.e.work, *in); err != nil {
+			return err
+		}
 	}
 	err := send()
 	if ctx.Err() != nil {
@@ -379,12 +467,8 @@ func (r *run) intended(ctx context.Context, api, region string, targets []string
 			break
 		}
 	}
+	r.closing = append(r.closing, store.IntentOutcome{ID: in.ID, Outcome: outcome, RequestID: requestID, ErrorCode: code})
 	r.mu.Unlock()
-	// A failure here leaves the intent open: the next execution shows it
-	// as unknown and reconciles, which is safe, so it costs no attempt.
-	if cerr := store.CompleteIntent(context.WithoutCancel(ctx), r.e.work, in.ID, outcome, requestID, code); cerr != nil {
-		r.e.log.Warn("complete AWS call intent", "operation", r.op.ID, "api", api, "error", cerr)
-	}
 	return err
 }
 
@@ -401,6 +485,13 @@ func (r *run) adopt(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
+		if cur.State.Terminal() {
+			// Ended since this execution read it (another execution of
+			// the same job finished it): a terminal row is never written
+			// again, which is what lets readers keep it (opCache).
+			r.op = cur
+			return nil
+		}
 		if err := store.AdoptOpenIntents(ctx, tx, r.op.ID); err != nil {
 			return err
 		}
@@ -411,77 +502,124 @@ func (r *run) adopt(ctx context.Context) error {
 	})
 }
 
-// save persists progress without changing the state.
+// save persists progress without changing the state, with the outcomes of
+// the calls sent since the last write, in one round trip and one commit.
+// An operation ended meanwhile (cancelled) is left as stored.
 func (r *run) save(ctx context.Context) error {
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	return pgx.BeginFunc(ctx, r.e.work, func(tx pgx.Tx) error {
-		state, started, err := r.e.store.LockState(ctx, tx, r.op.ID)
-		if err != nil {
-			return err
-		}
-		if state.Terminal() {
-			return nil
-		}
-		r.op.State = state
-		if r.op.StartedAt.IsZero() {
-			r.op.StartedAt = started
-		}
-		return r.e.store.Update(ctx, tx, &r.op)
-	})
+	b := &pgx.Batch{}
+	var act store.Active
+	if err := r.e.store.QueueUpdateActive(b, &r.op, true, &act); err != nil {
+		r.mu.Unlock()
+		return err
+	}
+	closing := r.queueClosing(b)
+	err := r.e.work.SendBatch(ctx, b).Close()
+	r.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("save operation %s: %w", r.op.ID, err)
+	}
+	r.closed(closing)
+	return nil
 }
 
-// finish ends the operation and completes its job in one transaction, and
-// hands the secret's queue to its next operation.
+// finish ends the operation and hands the secret's queue to its next
+// operation in one transaction, under the secret's lock. The job itself is
+// completed by the queue once Execute returns (River's batched completer):
+// a crash before that leaves a job whose next execution finds the
+// operation ended and only completes it.
 func (r *run) finish(ctx context.Context, res result) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
 	defer cancel()
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	prev := r.op
+	now := time.Now()
+	r.op.State, r.op.Error, r.op.EndedAt = res.state, res.err, now
+	if r.op.StartedAt.IsZero() {
+		r.op.StartedAt = now
+	}
+	settleRegions(&r.op)
+	var closing []store.IntentOutcome
 	err := pgx.BeginFunc(ctx, r.e.work, func(tx pgx.Tx) error {
-		if err := store.LockSecret(ctx, tx, r.op.SecretKey); err != nil {
+		// Lock order everywhere: the secret's queue lock, then the row.
+		b := &pgx.Batch{}
+		store.QueueLockSecret(b, r.op.SecretKey)
+		var act store.Active
+		if err := r.e.store.QueueUpdateActive(b, &r.op, false, &act); err != nil {
 			return err
 		}
-		state, _, err := r.e.store.LockState(ctx, tx, r.op.ID)
-		if err != nil {
+		closing = r.queueClosing(b)
+		var next *store.Head
+		store.QueueNextPendingHead(b, r.op.SecretKey, &next)
+		// A job id for the next operation, reserved in the same round
+		// trip; unused when there is none (a gap in River's sequence).
+		var ids []int64
+		queue.QueueReserveIDs(b, 1, &ids)
+		if err := tx.SendBatch(ctx, b).Close(); err != nil {
 			return err
 		}
-		if state.Terminal() {
+		if !act.Matched {
 			// Ended meanwhile (a cancel, or an earlier execution whose
-			// job completion was lost): keep what is stored.
-			cur, err := r.e.store.GetForUpdate(ctx, tx, r.op.ID)
+			// job completion was lost): keep what is stored; whoever ended
+			// it handed the queue on.
+			cur, err := r.e.store.Get(ctx, tx, r.op.ID)
 			if err != nil {
 				return err
 			}
 			r.op = cur
-			return r.job.CompleteTx(ctx, tx)
+			return nil
 		}
-		now := time.Now()
-		r.op.State, r.op.Error, r.op.EndedAt = res.state, res.err, now
-		if r.op.StartedAt.IsZero() {
-			r.op.StartedAt = now
+		inv := r.inventoryRow()
+		if next == nil && inv == nil {
+			return nil
 		}
-		settleRegions(&r.op)
-		if err := r.e.store.Update(ctx, tx, &r.op); err != nil {
+		b = &pgx.Batch{}
+		handed := true
+		if next != nil {
+			if err := r.e.queue.QueueInsert(b, ids, []queue.NewJob{{OperationID: next.ID, Background: next.Background}}); err != nil {
+				return err
+			}
+			handed = false
+			store.QueueSetJob(b, next.ID, ids[0])
+			b.Queue(`SELECT 1`).Exec(func(pgconn.CommandTag) error { handed = true; return nil })
+		}
+		if inv != nil {
+			// The inventory refresh rides in this commit, under a
+			// savepoint: it is best effort, and a row the database
+			// refuses must not keep the operation from ending.
+			b.Queue(`SAVEPOINT inventory`)
+			if err := store.QueueUpsertInventory(b, *inv); err != nil {
+				return err
+			}
+			b.Queue(`RELEASE SAVEPOINT inventory`)
+		}
+		err := tx.SendBatch(ctx, b).Close()
+		switch {
+		case err == nil:
+			r.inventoried = inv != nil
+			return nil
+		case !handed || inv == nil:
 			return err
 		}
-		if err := r.job.CompleteTx(ctx, tx); err != nil {
-			return err
+		r.e.log.WarnContext(ctx, "inventory refresh after an operation failed", "operation_id", r.op.ID.String(), "error", r.e.red.Text(err.Error()))
+		if _, rerr := tx.Exec(ctx, `ROLLBACK TO SAVEPOINT inventory`); rerr != nil {
+			return errors.Join(err, rerr)
 		}
-		return r.e.startNext(ctx, tx, r.op.SecretKey)
+		return nil
 	})
 	if err != nil {
+		r.op = prev
 		return fmt.Errorf("finish operation %s: %w", r.op.ID, err)
+	}
+	if len(closing) > 0 {
+		r.closing = slices.Delete(r.closing, 0, len(closing))
 	}
 	r.e.status.invalidate(r.op.SecretKey)
 	if r.e.cfg.Observer != nil && r.op.State == res.state {
 		r.e.cfg.Observer.OperationFinished(r.op)
 	}
 	return nil
-}
-
-func (e *Engine) completeJob(ctx context.Context, job *queue.Job) error {
-	return pgx.BeginFunc(ctx, e.work, func(tx pgx.Tx) error { return job.CompleteTx(ctx, tx) })
 }
 
 // describePrimary describes the secret in the operation's Region and checks
@@ -565,7 +703,7 @@ func (r *run) replicate(ctx context.Context) (result, error) {
 			return failed(domain.CodeFailedPrecondition, "KMS key mismatch: %s; nothing was changed (set replace_kms_key to remove and re-add these replicas under the requested keys)",
 				strings.Join(mismatches, "; ")), nil
 		}
-		if proceed, err := r.begin(ctx, len(add) > 0 || len(replace) > 0); err != nil || !proceed {
+		if proceed, err := r.beginWith(ctx, len(add) > 0 || len(replace) > 0, r.firstIntent(replace, add)); err != nil || !proceed {
 			return r.cancelled(), err
 		}
 	} else {
@@ -588,7 +726,7 @@ func (r *run) replicate(ctx context.Context) (result, error) {
 			// make that a loop): poll judges it.
 		}
 		if len(add) > 0 || len(replace) > 0 {
-			if proceed, err := r.begin(ctx, true); err != nil || !proceed {
+			if proceed, err := r.beginWith(ctx, true, r.firstIntent(replace, add)); err != nil || !proceed {
 				return r.cancelled(), err
 			}
 		}
@@ -634,10 +772,7 @@ func (r *run) replicate(ctx context.Context) (result, error) {
 	}
 	if len(add) > 0 {
 		r.mutated = true
-		targets := make([]string, 0, len(add))
-		for _, a := range add {
-			targets = append(targets, a.Region)
-		}
+		targets := replicaTargets(add)
 		var statuses []domain.Replica
 		err := r.intended(ctx, domain.APIReplicate, r.op.AWSRegion, targets, func() (err error) {
 			statuses, err = r.e.sm.Replicate(ctx, r.op.AWSRegion, r.op.Params.SecretID, add, r.op.Force)
@@ -650,6 +785,26 @@ func (r *run) replicate(ctx context.Context) (result, error) {
 		sec.Replicas = statuses
 	}
 	return r.poll(ctx, sec)
+}
+
+// firstIntent is the intent of a Replicate's first mutating call: the
+// removal of replicas under another key if any, else the additions.
+func (r *run) firstIntent(replace []string, add []domain.ReplicaParam) *domain.Intent {
+	if len(replace) > 0 {
+		return r.intent(domain.APIRemoveRegions, r.op.AWSRegion, replace)
+	}
+	if len(add) == 0 {
+		return nil
+	}
+	return r.intent(domain.APIReplicate, r.op.AWSRegion, replicaTargets(add))
+}
+
+func replicaTargets(add []domain.ReplicaParam) []string {
+	targets := make([]string, 0, len(add))
+	for _, a := range add {
+		targets = append(targets, a.Region)
+	}
+	return targets
 }
 
 // showKey is a KMS key as operations show it: the AWS managed key by its
@@ -873,7 +1028,11 @@ func (r *run) remove(ctx context.Context) (result, error) {
 		}
 	}
 	if r.op.State == domain.StatePending || len(regions) > 0 {
-		if proceed, err := r.begin(ctx, len(regions) > 0); err != nil || !proceed {
+		var first *domain.Intent
+		if len(regions) > 0 {
+			first = r.intent(domain.APIRemoveRegions, r.op.AWSRegion, regions)
+		}
+		if proceed, err := r.beginWith(ctx, len(regions) > 0, first); err != nil || !proceed {
 			return r.cancelled(), err
 		}
 	}
@@ -933,7 +1092,7 @@ func (r *run) promote(ctx context.Context) (result, error) {
 		}
 		rp.State = domain.RegionRunning
 	}
-	if proceed, err := r.begin(ctx, true); err != nil || !proceed {
+	if proceed, err := r.beginWith(ctx, true, r.intent(domain.APIStopReplication, region, []string{region})); err != nil || !proceed {
 		return r.cancelled(), err
 	}
 	r.mutated = true

@@ -46,6 +46,21 @@ func seedSecret(t *testing.T, endpoint, region, name string) string {
 	return aws.ToString(out.ARN)
 }
 
+// seedUncounted creates n secrets named from prefix in the stand-in's
+// us-east-1 directly, not through its API, so that only replicad's requests
+// count in the stand-in's statistics.
+func seedUncounted(t *testing.T, sm *standin.Server, prefix string, n int) []string {
+	t.Helper()
+	names := make([]string, n)
+	for i := range names {
+		names[i] = uniqueName(prefix)
+		if _, err := sm.Seed(context.Background(), "us-east-1", names[i], "v"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return names
+}
+
 func uniqueName(prefix string) string {
 	b := make([]byte, 4)
 	_, _ = rand.Read(b)

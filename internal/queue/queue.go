@@ -3,9 +3,10 @@
 // River. A job carries one operation id; the operation's state lives in the
 // operations table, the job only says "someone must work on it". Jobs are
 // enqueued inside the caller's transaction (the operation row and its job
-// commit or roll back together) and completed inside the worker's final
-// transaction (the job completes exactly when the operation's terminal state
-// commits).
+// commit or roll back together). A job is completed by River's batched
+// completer once its handler returns nil, after the operation's terminal
+// state committed: a job left running by a crash in between is rescued, and
+// its next execution finds the operation ended and only completes it.
 package queue
 
 import (
@@ -74,8 +75,9 @@ type Config struct {
 
 // Handler executes one job.
 type Handler interface {
-	// Execute works on the job. Returning nil after job.CompleteTx committed
-	// ends the job; a Snooze error reworks it later without spending an
+	// Execute works on the job. Returning nil ends the job (completed in
+	// a batch with others, shortly after: the handler must already have
+	// committed whatever ends its operation); a Snooze error reworks it later without spending an
 	// attempt; any other error is retried with backoff until MaxAttempts.
 	Execute(ctx context.Context, job *Job) error
 }
@@ -93,14 +95,6 @@ type Job struct {
 
 	river   *river.Job[args]
 	backoff *backoff
-}
-
-// CompleteTx marks the job completed as part of tx.
-func (j *Job) CompleteTx(ctx context.Context, tx pgx.Tx) error {
-	if _, err := river.JobCompleteTx[*riverpgxv5.Driver](ctx, tx, j.river); err != nil {
-		return fmt.Errorf("complete job %d: %w", j.ID, err)
-	}
-	return nil
 }
 
 // LastAttempt reports whether an error now ends the job for good.
@@ -179,8 +173,9 @@ func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Queue, error) {
 		CompletedJobRetentionPeriod: time.Hour,
 		CancelledJobRetentionPeriod: 24 * time.Hour,
 		DiscardedJobRetentionPeriod: 7 * 24 * time.Hour,
-		// Migration 00006 drops River's GIN indexes on args and metadata
-		// (nothing here queries them); reindex only the ones that remain.
+		// Migrations 00006 and 00016 drop River's indexes on args, metadata
+		// and kind (nothing here queries them); reindex only the ones that
+		// remain.
 		ReindexerIndexNames: reindexed(),
 	}
 	if !cfg.InsertOnly {
@@ -198,12 +193,12 @@ func New(pool *pgxpool.Pool, h Handler, cfg Config) (*Queue, error) {
 	return &Queue{client: client, cfg: cfg}, nil
 }
 
-// reindexed is River's default reindex list without the indexes migration
-// 00006 drops.
+// reindexed is River's default reindex list without the indexes migrations
+// 00006 and 00016 drop.
 func reindexed() []string {
 	var out []string
 	for _, n := range river.ReindexerIndexNamesDefault() {
-		if n != "river_job_args_index" && n != "river_job_metadata_index" {
+		if n != "river_job_args_index" && n != "river_job_metadata_index" && n != "river_job_kind" {
 			out = append(out, n)
 		}
 	}

@@ -187,6 +187,25 @@ func (e *Env) Stop(t testing.TB) {
 	}
 }
 
+// Peer starts a second replicad on e's database, with e's keys and
+// settings adjusted by configure: another replica of the same deployment,
+// as multi-process tests need. It stops at cleanup.
+func (e *Env) Peer(t testing.TB, configure func(*daemon.Config)) *Env {
+	t.Helper()
+	cfg := e.Config
+	cfg.GRPCAddr, cfg.HTTPAddr = "127.0.0.1:0", "127.0.0.1:0"
+	if cfg.MetricsAddr != "" {
+		cfg.MetricsAddr = "127.0.0.1:0"
+	}
+	if configure != nil {
+		configure(&cfg)
+	}
+	p := &Env{DB: e.DB, Config: cfg, clientTLS: e.clientTLS, http: e.http}
+	p.start(t)
+	t.Cleanup(func() { p.Stop(t) })
+	return p
+}
+
 // Restart stops replicad and starts a new one on the same database, on new
 // ports.
 func (e *Env) Restart(t testing.TB) {

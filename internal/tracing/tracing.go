@@ -93,24 +93,60 @@ func Extract(ctx context.Context, traceparent string) context.Context {
 	return propagation.TraceContext{}.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent})
 }
 
-// ParentOnly wraps a pgx query tracer so that it records only queries made
-// inside an existing trace.
-func ParentOnly(t pgx.QueryTracer) pgx.QueryTracer { return parentOnly{t} }
+// DBTracer is what the database pool is given: pgx traces plain queries
+// through QueryTracer and pipelined batches through BatchTracer, and the hot
+// paths send most of their statements in batches, so a tracer that only
+// implemented the first would leave a worker's transactions out of its trace.
+type DBTracer interface {
+	pgx.QueryTracer
+	pgx.BatchTracer
+}
 
-type parentOnly struct{ pgx.QueryTracer }
+// ParentOnly wraps a pgx tracer so that it records only queries and batches
+// made inside an existing trace.
+func ParentOnly(t DBTracer) DBTracer { return parentOnly{t} }
+
+type parentOnly struct{ t DBTracer }
 
 type skippedKey struct{}
 
-func (p parentOnly) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
-	if !trace.SpanContextFromContext(ctx).IsValid() {
-		return context.WithValue(ctx, skippedKey{}, true)
+func skip(ctx context.Context) (context.Context, bool) {
+	if trace.SpanContextFromContext(ctx).IsValid() {
+		return ctx, false
 	}
-	return p.QueryTracer.TraceQueryStart(ctx, conn, data)
+	return context.WithValue(ctx, skippedKey{}, true), true
+}
+
+func skipped(ctx context.Context) bool { return ctx.Value(skippedKey{}) != nil }
+
+func (p parentOnly) TraceQueryStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryStartData) context.Context {
+	if ctx, ok := skip(ctx); ok {
+		return ctx
+	}
+	return p.t.TraceQueryStart(ctx, conn, data)
 }
 
 func (p parentOnly) TraceQueryEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceQueryEndData) {
-	if ctx.Value(skippedKey{}) != nil {
-		return
+	if !skipped(ctx) {
+		p.t.TraceQueryEnd(ctx, conn, data)
 	}
-	p.QueryTracer.TraceQueryEnd(ctx, conn, data)
+}
+
+func (p parentOnly) TraceBatchStart(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchStartData) context.Context {
+	if ctx, ok := skip(ctx); ok {
+		return ctx
+	}
+	return p.t.TraceBatchStart(ctx, conn, data)
+}
+
+func (p parentOnly) TraceBatchQuery(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchQueryData) {
+	if !skipped(ctx) {
+		p.t.TraceBatchQuery(ctx, conn, data)
+	}
+}
+
+func (p parentOnly) TraceBatchEnd(ctx context.Context, conn *pgx.Conn, data pgx.TraceBatchEndData) {
+	if !skipped(ctx) {
+		p.t.TraceBatchEnd(ctx, conn, data)
+	}
 }
