@@ -38,8 +38,8 @@ build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
 ## bench: every benchmark case against the built binaries and a private, durable PostgreSQL
-## (about 23 minutes on 2 otherwise idle cores, some 15 of them the budget-paced cases 4, 8, 9 and 10,
-## whose length their budgets fix; 39 minutes on a machine at load 20-50);
+## (the budget-paced cases 4, 8, 9 and 10, whose length their budgets fix, run side by side after the
+## others, -paced-apart runs them one after another; docs/BENCHMARKS.md records the run's wall time);
 ## writes docs/BENCHMARKS.md, docs/benchmarks.json and docs/profiles/.
 ## The analysis in docs/BENCHMARKS.md is hand-written in docs/BENCHMARKS.notes.md.
 bench: deps build

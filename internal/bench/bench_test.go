@@ -109,6 +109,26 @@ func TestSmoke(t *testing.T) {
 	equal(10, "scan: secrets listed", sz.FleetSecrets)
 	equal(10, "policy operations", sz.FleetSecrets-(sz.FleetSecrets+9)/10)
 
+	// The paced cases ran side by side: each began before any of them
+	// ended.
+	var lastBegan, firstEnded time.Time
+	for _, c := range Cases() {
+		if !c.Paced {
+			continue
+		}
+		res := byID[c.ID]
+		ended := res.Began.Add(time.Duration(res.Seconds * float64(time.Second)))
+		if res.Began.After(lastBegan) {
+			lastBegan = res.Began
+		}
+		if firstEnded.IsZero() || ended.Before(firstEnded) {
+			firstEnded = ended
+		}
+	}
+	if !lastBegan.Before(firstEnded) {
+		t.Errorf("the paced cases ran one after another: the last began at %s, the first ended at %s", lastBegan.Format(time.StampMilli), firstEnded.Format(time.StampMilli))
+	}
+
 	if got := len(r.Profiles()); got != 7 {
 		t.Errorf("%d profiles, want CPU and allocations of cases 1 and 3, and case 6's two CPU profiles and its allocations", got)
 	}

@@ -3,14 +3,16 @@ package bench
 import (
 	"fmt"
 	"math"
+	"time"
 )
 
 // Result is what one case measured.
 type Result struct {
 	ID   int    `json:"id"`
 	Name string `json:"name"`
-	// Seconds is the case's wall time, set-up included.
-	Seconds float64 `json:"seconds"`
+	// Seconds is the case's wall time, set-up included, from Began.
+	Seconds float64   `json:"seconds"`
+	Began   time.Time `json:"began"`
 	// Size is what the case ran at (a scale may shrink a case).
 	Size map[string]any `json:"size"`
 	// Settings are the flags of the processes and what else the figures

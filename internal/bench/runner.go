@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"fmt"
+	"sync"
 	"time"
 )
 
@@ -106,6 +108,9 @@ type Runner struct {
 	// PgStat records PostgreSQL's busiest statements per case (the stack
 	// must have been started with PgStatSettings).
 	PgStat bool
+	// PacedApart runs the paced cases one after another instead of side by
+	// side (to see whether running together moved a figure).
+	PacedApart bool
 
 	// grpcAccept is case 1's rate per client count, the reference of case 2.
 	grpcAccept map[int]float64
@@ -116,58 +121,112 @@ type Runner struct {
 type Case struct {
 	ID   int
 	Name string
-	run  func(r *Runner, ctx context.Context, res *Result) error
+	// Paced: the case's length is set by an AWS budget or a replication
+	// delay, not by how fast the machine works, and its figures are
+	// judged against that pace. Paced cases use a small share of the
+	// cores (tens of operations per second), so make bench runs them side
+	// by side, each on its own replicad, stand-in and database, after the
+	// cases that measure how much work the cores can do: one after
+	// another, their paced waits alone came to some 14 minutes.
+	Paced bool
+	run   func(r *Runner, ctx context.Context, res *Result) error
 }
 
 // Cases lists every case in the order make bench runs them.
 func Cases() []Case {
 	return []Case{
-		{1, "Accept rate over gRPC vs pgbench", (*Runner).acceptGRPC},
-		{2, "Accept rate over REST (gateway) vs gRPC", (*Runner).acceptREST},
-		{3, "End to end through SUCCEEDED vs River alone", (*Runner).endToEnd},
-		{4, "Draining a backlog within an AWS write quota", (*Runner).quota},
-		{5, "Pickup latency at low load", (*Runner).pickup},
-		{6, "Read latency: Status and GetOperation", (*Runner).reads},
-		{7, "Peak memory with a large history and backlog", (*Runner).memory},
-		{8, "Realistic replication time", (*Runner).replication},
-		{9, "Failover of a Region that is down", (*Runner).failover},
-		{10, "Fleet: inventory scan, time to compliance, memory", (*Runner).fleet},
+		{1, "Accept rate over gRPC vs pgbench", false, (*Runner).acceptGRPC},
+		{2, "Accept rate over REST (gateway) vs gRPC", false, (*Runner).acceptREST},
+		{3, "End to end through SUCCEEDED vs River alone", false, (*Runner).endToEnd},
+		{4, "Draining a backlog within an AWS write quota", true, (*Runner).quota},
+		{5, "Pickup latency at low load", false, (*Runner).pickup},
+		{6, "Read latency: Status and GetOperation", false, (*Runner).reads},
+		{7, "Peak memory with a large history and backlog", false, (*Runner).memory},
+		{8, "Realistic replication time", true, (*Runner).replication},
+		{9, "Failover of a Region that is down", true, (*Runner).failover},
+		{10, "Fleet: inventory scan, time to compliance, memory", true, (*Runner).fleet},
 	}
 }
 
-// Run runs the cases with the given ids (all when empty). A case that fails
-// is reported with its error; the others still run.
+// Run runs the cases with the given ids (all when empty): the unpaced ones
+// one after another, then the paced ones side by side (one after another
+// with PacedApart). A case that fails is reported with its error; the
+// others still run.
 func (r *Runner) Run(ctx context.Context, ids []int) []*Result {
 	want := map[int]bool{}
 	for _, id := range ids {
 		want[id] = true
 	}
-	var out []*Result
+	var unpaced, paced []Case
 	for _, c := range Cases() {
-		if len(want) > 0 && !want[c.ID] {
-			continue
+		switch {
+		case len(want) > 0 && !want[c.ID]:
+		case c.Paced && !r.PacedApart:
+			paced = append(paced, c)
+		default:
+			unpaced = append(unpaced, c)
 		}
-		if ctx.Err() != nil {
-			break
-		}
-		res := newResult(c.ID, c.Name)
-		r.Stack.logf("case %d: %s", c.ID, c.Name)
-		began := time.Now()
-		pgstat := r.PgStat && r.Stack.resetStatements(ctx)
-		if err := c.run(r, ctx, res); err != nil {
-			res.Error = err.Error()
-			r.Stack.logf("case %d failed: %v", c.ID, err)
-		}
-		if pgstat {
-			if st, err := r.Stack.topStatements(ctx, 25); err == nil {
-				res.Statements = st
-			}
-		}
-		res.Seconds = time.Since(began).Seconds()
-		r.Stack.logf("case %d done in %.0fs", c.ID, res.Seconds)
-		out = append(out, res)
 	}
-	return out
+	var out []*Result
+	for _, c := range unpaced {
+		if ctx.Err() != nil {
+			return out
+		}
+		out = append(out, r.runCase(ctx, c, r.PgStat))
+	}
+	if len(paced) == 0 || ctx.Err() != nil {
+		return out
+	}
+	// The template database is made once, before the cases that copy it
+	// start together.
+	if err := r.Stack.ensureTemplate(ctx); err != nil {
+		r.Stack.logf("template database: %v", err)
+	}
+	together := make([]*Result, len(paced))
+	var wg sync.WaitGroup
+	for i, c := range paced {
+		wg.Go(func() {
+			// pg_stat_statements is one table for the whole server: the
+			// cases running together could not be told apart in it.
+			together[i] = r.runCase(ctx, c, false)
+			if len(paced) > 1 {
+				together[i].note("Run side by side with the other paced cases (%s), each on its own replicad, stand-in and database; %s.", pacedIDs(paced), "Took is this case's own wall time")
+			}
+		})
+	}
+	wg.Wait()
+	return append(out, together...)
+}
+
+func (r *Runner) runCase(ctx context.Context, c Case, pgStat bool) *Result {
+	res := newResult(c.ID, c.Name)
+	r.Stack.logf("case %d: %s", c.ID, c.Name)
+	began := time.Now()
+	res.Began = began
+	pgstat := pgStat && r.Stack.resetStatements(ctx)
+	if err := c.run(r, ctx, res); err != nil {
+		res.Error = err.Error()
+		r.Stack.logf("case %d failed: %v", c.ID, err)
+	}
+	if pgstat {
+		if st, err := r.Stack.topStatements(ctx, 25); err == nil {
+			res.Statements = st
+		}
+	}
+	res.Seconds = time.Since(began).Seconds()
+	r.Stack.logf("case %d done in %.0fs", c.ID, res.Seconds)
+	return res
+}
+
+func pacedIDs(cs []Case) string {
+	out := ""
+	for i, c := range cs {
+		if i > 0 {
+			out += ", "
+		}
+		out += fmt.Sprint(c.ID)
+	}
+	return "cases " + out
 }
 
 // Profiles are the profiles the run saved.

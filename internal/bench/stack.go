@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -48,8 +49,10 @@ type Stack struct {
 	keyFile    string
 	fpFile     string
 	progress   io.Writer
+	progressMu sync.Mutex
 	// templateReady: templateDB exists and is migrated.
 	templateReady bool
+	templateMu    sync.Mutex
 }
 
 // StartStack builds replicad and sm-standin and starts PostgreSQL.
@@ -107,6 +110,8 @@ func (s *Stack) Close() {
 }
 
 func (s *Stack) logf(format string, args ...any) {
+	s.progressMu.Lock()
+	defer s.progressMu.Unlock()
 	fmt.Fprintf(s.progress, time.Now().Format("15:04:05 ")+format+"\n", args...)
 }
 
@@ -131,17 +136,29 @@ const templateDB = "bench_template"
 // migrated once (CREATE DATABASE ... TEMPLATE), the same schema migrating
 // it afresh would give.
 func (s *Stack) NewDatabase(ctx context.Context, name string) (string, error) {
-	if !s.templateReady {
-		url, err := s.createDatabase(ctx, templateDB, "")
-		if err != nil {
-			return "", err
-		}
-		if err := migrate(ctx, url); err != nil {
-			return "", fmt.Errorf("migrate the template database: %w", err)
-		}
-		s.templateReady = true
+	if err := s.ensureTemplate(ctx); err != nil {
+		return "", err
 	}
 	return s.createDatabase(ctx, name, templateDB)
+}
+
+// ensureTemplate creates and migrates the template database the first time
+// it is called; cases running side by side may call it together.
+func (s *Stack) ensureTemplate(ctx context.Context) error {
+	s.templateMu.Lock()
+	defer s.templateMu.Unlock()
+	if s.templateReady {
+		return nil
+	}
+	url, err := s.createDatabase(ctx, templateDB, "")
+	if err != nil {
+		return err
+	}
+	if err := migrate(ctx, url); err != nil {
+		return fmt.Errorf("migrate the template database: %w", err)
+	}
+	s.templateReady = true
+	return nil
 }
 
 // NewEmptyDatabase (re)creates a database with no schema at all (River's

@@ -37,6 +37,7 @@ func run() error {
 	profiles := flag.Bool("profiles", true, "profile cases 1, 3 and 6 (in passes of their own) into OUT/profiles")
 	notes := flag.String("notes", "", "hand-written analysis to include (default OUT/BENCHMARKS.notes.md)")
 	render := flag.Bool("render", false, "measure nothing: rewrite OUT/BENCHMARKS.md from OUT/benchmarks.json, the profiles and the notes (after editing the notes)")
+	pacedApart := flag.Bool("paced-apart", false, "run the paced cases (4, 8, 9, 10) one after another instead of side by side")
 	pgStat := flag.Bool("pg-stat-statements", false, "diagnosis: load pg_stat_statements and report each case's busiest statements (adds overhead: not for reference figures)")
 	flag.Parse()
 	if *notes == "" {
@@ -90,14 +91,14 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	runner := &bench.Runner{Stack: stack, Sizes: sizes, PgStat: *pgStat}
+	runner := &bench.Runner{Stack: stack, Sizes: sizes, PgStat: *pgStat, PacedApart: *pacedApart}
 	if *profiles {
 		runner.ProfileDir = profileDir
 	}
 	results := runner.Run(ctx, ids)
 
 	command := "make bench"
-	if *scale != "full" || *cases != "" || !*profiles || *pgStat {
+	if *scale != "full" || *cases != "" || !*profiles || *pgStat || *pacedApart {
 		command = fmt.Sprintf("go run ./internal/cmd/bench -out %s -scale %s", *out, *scale)
 		if *cases != "" {
 			command += " -cases " + *cases
@@ -107,6 +108,9 @@ func run() error {
 		}
 		if *pgStat {
 			command += " -pg-stat-statements"
+		}
+		if *pacedApart {
+			command += " -paced-apart"
 		}
 	}
 	rep := &bench.Report{
