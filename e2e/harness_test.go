@@ -43,8 +43,8 @@ var binDir string
 func TestMain(m *testing.M) {
 	flag.Parse()
 	if testing.Short() {
-		// Every test here is of the slow tier and skips itself: no binaries
-		// to build.
+		// Every test that starts a process is of the slow tier and
+		// skips itself: no binaries to build.
 		os.Exit(m.Run())
 	}
 	dir, err := os.MkdirTemp("", "replicad-e2e-bin-")
@@ -238,13 +238,26 @@ type watchedStandin struct {
 	mu       sync.Mutex
 	inFlight map[string]int
 	overlaps []string
-	// writes counts the mutating calls per (API, secret key, Region named
-	// in the call): a count above one is a write sent twice.
+	// writes counts the mutating calls the service received (see
+	// ServeHTTP) per (API, secret key, Region named in the call): a count
+	// above one is a write sent twice.
 	writes map[[3]string]int
 }
 
+// receivedKey carries, in a mutating request's context, what counts it as
+// sent once the stand-in receives it (standin.Options.Received).
+type receivedKey struct{}
+
 func startWatchedStandin(t *testing.T, opts standin.Options) *watchedStandin {
 	t.Helper()
+	if opts.Received != nil {
+		t.Fatal("startWatchedStandin sets Options.Received itself")
+	}
+	opts.Received = func(ctx context.Context, _, _ string) {
+		if count, ok := ctx.Value(receivedKey{}).(func()); ok {
+			count()
+		}
+	}
 	sm, err := standin.New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -287,13 +300,31 @@ func (w *watchedStandin) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		key = id.Key()
 	}
 	api := strings.TrimPrefix(r.Header.Get("X-Amz-Target"), "secretsmanager.")
-	w.mu.Lock()
+	var named [][3]string
 	for _, rr := range in.AddReplicaRegions {
-		w.writes[[3]string{api, key, rr.Region}]++
+		named = append(named, [3]string{api, key, rr.Region})
 	}
 	for _, region := range in.RemoveReplicaRegions {
-		w.writes[[3]string{api, key, region}]++
+		named = append(named, [3]string{api, key, region})
 	}
+	// A write is counted as sent when the service receives it, not when it
+	// reaches this handler: one still crossing the stand-in's latency
+	// (the network) when its process is killed never reached AWS, so the
+	// execution that resumes the operation rightly finds no replica and
+	// sends it again. Counted here it was a false "sent twice" (the
+	// stand-in's own count of the API, which starts at the same point as
+	// Received, said once).
+	r = r.WithContext(context.WithValue(r.Context(), receivedKey{}, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		for _, k := range named {
+			w.writes[k]++
+		}
+	}))
+	// Overlaps are the client's doing, judged on arrival: two mutating
+	// calls on a secret on the wire at once are two too many, whether or
+	// not the service received both.
+	w.mu.Lock()
 	w.inFlight[key]++
 	if w.inFlight[key] > 1 {
 		w.overlaps = append(w.overlaps, key)

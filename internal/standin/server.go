@@ -47,6 +47,15 @@ type Options struct {
 	// RoleExternalIDs lists roles whose AssumeRole requires an external
 	// id (sts.go); any other role may be assumed without one.
 	RoleExternalIDs map[string]string
+	// Received, if set, is called with the request's context for every
+	// Secrets Manager API request as the service receives it: past the
+	// network (Faults.Latency) and a Region's outage, where Stats counts
+	// it, before the budget, the random faults or the action. A request
+	// whose client went away during the latency never reached the service
+	// and is not received. A test wrapping the stand-in counts with it what
+	// AWS was sent, not what was on the wire. It must be quick and safe for
+	// concurrent use.
+	Received func(ctx context.Context, api, region string)
 }
 
 // Server is the in-memory Secrets Manager. It is an http.Handler: serve it
@@ -69,7 +78,8 @@ type Server struct {
 	faultsMu sync.RWMutex // guards faults
 	faults   Faults
 
-	meter *meter
+	meter    *meter
+	received func(ctx context.Context, api, region string)
 
 	roleExternalIDs map[string]string
 	// issuedKeys maps each access key AssumeRole issued to its account
@@ -99,13 +109,14 @@ func New(opts Options) (*Server, error) {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		account: account,
-		delay:   opts.ReplicationDelay,
-		logger:  logger,
-		states:  map[string]*state{},
-		kms:     map[kmsPlace]*kmsRegion{},
-		faults:  opts.Faults.clone(),
-		meter:   newMeter(),
+		account:  account,
+		delay:    opts.ReplicationDelay,
+		logger:   logger,
+		states:   map[string]*state{},
+		kms:      map[kmsPlace]*kmsRegion{},
+		faults:   opts.Faults.clone(),
+		meter:    newMeter(),
+		received: opts.Received,
 
 		roleExternalIDs: maps.Clone(opts.RoleExternalIDs),
 		issuedKeys:      map[string]string{},
@@ -350,6 +361,9 @@ func (s *Server) run(ctx context.Context, r *http.Request, region, name string, 
 			t.Stop()
 			return nil, errInternal(), outcomeServerError
 		}
+	}
+	if s.received != nil {
+		s.received(ctx, name, region)
 	}
 	budget := 0
 	switch op.class {
