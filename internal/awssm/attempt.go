@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -217,6 +218,13 @@ func attemptMiddleware(b *budgets, obs Observer, tracer trace.Tracer, account st
 				ce := classify(api, region, err)
 				a.ErrorCode, a.ErrorMessage, a.Class = ce.Code, ce.Message, ce.Class
 				a.Throttled = throttleCodes[a.ErrorCode]
+				if a.HTTPStatus == 0 && a.RequestID == "" {
+					// Sent (the budget was waited for) and not answered:
+					// it may have been applied.
+					if u, ok := ctx.Value(unansweredKey{}).(*atomic.Bool); ok {
+						u.Store(true)
+					}
+				}
 			}
 			span.SetAttributes(attribute.String("aws.request_id", a.RequestID), attribute.Int("http.response.status_code", a.HTTPStatus))
 			if err != nil {

@@ -282,9 +282,13 @@ func (c *Client) Replicate(ctx context.Context, region, secretID string, add []d
 		}
 		in.AddReplicaRegions = append(in.AddReplicaRegions, r)
 	}
-	out, err := c.client(ctx, region).ReplicateSecretToRegions(ctx, in)
+	var out *secretsmanager.ReplicateSecretToRegionsOutput
+	err := mutate(ctx, "ReplicateSecretToRegions", region, func(ctx context.Context) (err error) {
+		out, err = c.client(ctx, region).ReplicateSecretToRegions(ctx, in)
+		return err
+	})
 	if err != nil {
-		return nil, classify("ReplicateSecretToRegions", region, err)
+		return nil, err
 	}
 	return replicas(out.ReplicationStatus), nil
 }
@@ -293,12 +297,16 @@ func (c *Client) Replicate(ctx context.Context, region, secretID string, add []d
 // and returns the remaining replicas.
 func (c *Client) RemoveRegions(ctx context.Context, region, secretID string, regions []string) ([]domain.Replica, error) {
 	ctx = withKey(ctx, secretID)
-	out, err := c.client(ctx, region).RemoveRegionsFromReplication(ctx, &secretsmanager.RemoveRegionsFromReplicationInput{
-		SecretId:             aws.String(secretID),
-		RemoveReplicaRegions: regions,
+	var out *secretsmanager.RemoveRegionsFromReplicationOutput
+	err := mutate(ctx, "RemoveRegionsFromReplication", region, func(ctx context.Context) (err error) {
+		out, err = c.client(ctx, region).RemoveRegionsFromReplication(ctx, &secretsmanager.RemoveRegionsFromReplicationInput{
+			SecretId:             aws.String(secretID),
+			RemoveReplicaRegions: regions,
+		})
+		return err
 	})
 	if err != nil {
-		return nil, classify("RemoveRegionsFromReplication", region, err)
+		return nil, err
 	}
 	return replicas(out.ReplicationStatus), nil
 }
@@ -308,11 +316,15 @@ func (c *Client) RemoveRegions(ctx context.Context, region, secretID string, reg
 // ARN.
 func (c *Client) StopReplication(ctx context.Context, region, secretID string) (string, error) {
 	ctx = withKey(ctx, secretID)
-	out, err := c.client(ctx, region).StopReplicationToReplica(ctx, &secretsmanager.StopReplicationToReplicaInput{
-		SecretId: aws.String(secretID),
+	var out *secretsmanager.StopReplicationToReplicaOutput
+	err := mutate(ctx, "StopReplicationToReplica", region, func(ctx context.Context) (err error) {
+		out, err = c.client(ctx, region).StopReplicationToReplica(ctx, &secretsmanager.StopReplicationToReplicaInput{
+			SecretId: aws.String(secretID),
+		})
+		return err
 	})
 	if err != nil {
-		return "", classify("StopReplicationToReplica", region, err)
+		return "", err
 	}
 	return aws.ToString(out.ARN), nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync/atomic"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
@@ -146,6 +147,40 @@ func classify(api, region string, err error) *Error {
 	}
 	return e
 }
+
+// mutate makes one mutating call and classifies its error. The SDK retries
+// an attempt that got no answer (a timeout, a dropped connection), and
+// such an attempt may have been applied: AWS then refuses the retry (for
+// ReplicateSecretToRegions to the Region the first attempt added, the
+// stand-in answers InvalidParameterException; AWS documents nothing, and
+// moto instead appends a Failed entry). A refusal after an unanswered
+// attempt therefore says nothing about the call, and is returned as
+// OutcomeUnknown, a transient error with no request id: the caller's next
+// look at AWS (DescribeSecret) decides, as it does after a crash between
+// a call and its answer.
+func mutate(ctx context.Context, api, region string, call func(ctx context.Context) error) error {
+	unanswered := new(atomic.Bool)
+	err := call(context.WithValue(ctx, unansweredKey{}, unanswered))
+	if err == nil {
+		return nil
+	}
+	e := classify(api, region, err)
+	if !unanswered.Load() || e.Transient() {
+		return e
+	}
+	return &Error{API: api, Region: region, Class: ClassUnavailable, Err: e,
+		Code: CodeOutcomeUnknown,
+		// The refusal's code only: its message may echo parameters.
+		Message: fmt.Sprintf("an attempt got no answer and may have been applied; its retry was refused (%s)", e.Code)}
+}
+
+// CodeOutcomeUnknown is the code of a mutating call whose retry was refused
+// after an attempt that got no answer (mutate).
+const CodeOutcomeUnknown = "OutcomeUnknown"
+
+// unansweredKey marks, in a mutating call's context, that one of its
+// attempts got no answer (set by the attempt middleware).
+type unansweredKey struct{}
 
 func isConnectionError(err error) bool {
 	return retry.RetryableConnectionError{}.IsErrorRetryable(err) == aws.TrueTernary

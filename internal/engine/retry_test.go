@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -466,5 +468,98 @@ func TestStatusNotFoundNamesTheSecret(t *testing.T) {
 	code, body := env.REST(t, http.MethodGet, "/v1/secrets/"+strings.ReplaceAll(missing, "/", "%2F")+"/replication", nil)
 	if code != http.StatusNotFound || !strings.Contains(string(body), "team/gone-AbCdEf not found") || strings.Contains(string(body), account) {
 		t.Errorf("REST Status of a missing secret: %d %s", code, body)
+	}
+}
+
+// A write AWS applied but whose answer never reached replicad (the attempt
+// timed out) is retried, by the SDK within the call or by the queue in a
+// new execution. AWS refuses a second ReplicateSecretToRegions to a Region
+// that now holds the replica, and a second StopReplicationToReplica of a
+// secret that is no longer a replica; the operation must still end
+// SUCCEEDED, not FAILED by the refusal of a write that had worked.
+func TestWriteAppliedButItsAnswerLost(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name        string
+		api         string
+		sdkAttempts int
+	}{
+		{"replicate retried by the SDK within the call", "ReplicateSecretToRegions", 3},
+		{"replicate retried by a new execution", "ReplicateSecretToRegions", 1},
+		{"promote retried by the SDK within the call", "StopReplicationToReplica", 3},
+		{"promote retried by a new execution", "StopReplicationToReplica", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			sm, err := standin.New(standin.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Once armed, the first call of tc.api is applied and its
+			// answer withheld until the client gives up on it; every other
+			// request is served as usual.
+			var armed atomic.Bool
+			var lost atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if armed.Load() && strings.HasSuffix(r.Header.Get("X-Amz-Target"), "."+tc.api) && lost.Add(1) == 1 {
+					sm.ServeHTTP(httptest.NewRecorder(), r)
+					<-r.Context().Done()
+					return
+				}
+				sm.ServeHTTP(w, r)
+			}))
+			t.Cleanup(srv.Close)
+			endpoint := srv.URL
+			env := start(t, endpoint, func(c *daemon.Config) {
+				c.AWS.MaxAttempts = tc.sdkAttempts
+				c.AWS.Timeout = 500 * time.Millisecond
+				c.Engine.Queue.RetryBase = 100 * time.Millisecond
+				c.Engine.Queue.RetryMax = 200 * time.Millisecond
+			})
+			ctx := context.Background()
+			arn := seedSecret(t, endpoint, "us-east-1", uniqueName("lost/answer"))
+			replicate := func() *replicadv1.Operation {
+				rep, err := env.Client.Replicate(ctx, &replicadv1.ReplicateRequest{SecretId: arn, Regions: []*replicadv1.ReplicaRegion{{Region: "eu-west-1"}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return mustSucceed(t, env, rep.GetOperation())
+			}
+			var op *replicadv1.Operation
+			if tc.api == "ReplicateSecretToRegions" {
+				armed.Store(true)
+				op = replicate()
+				out := describe(t, endpoint, "us-east-1", arn)
+				if len(out.ReplicationStatus) != 1 || *out.ReplicationStatus[0].Region != "eu-west-1" || out.ReplicationStatus[0].Status != "InSync" {
+					t.Errorf("AWS shows %+v, want one InSync replica in eu-west-1", out.ReplicationStatus)
+				}
+			} else {
+				replicate()
+				armed.Store(true)
+				pro, err := env.Client.Promote(ctx, &replicadv1.PromoteRequest{SecretId: arn, Region: "eu-west-1"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				op = mustSucceed(t, env, pro.GetOperation())
+				if out := describe(t, endpoint, "us-east-1", arn); len(out.ReplicationStatus) != 0 {
+					t.Errorf("the primary still shows replicas %+v after the promotion", out.ReplicationStatus)
+				}
+			}
+			if got := op.GetRegions(); len(got) != 1 || got[0].GetState() != replicadv1.RegionState_REGION_STATE_SUCCEEDED {
+				t.Errorf("regions: %s", protojson.Format(op))
+			}
+			sends := 0
+			for _, c := range op.GetAwsCalls() {
+				if c.GetApi() == tc.api {
+					sends++
+				}
+			}
+			if lost.Load() == 0 || sends == 0 {
+				t.Fatalf("no answer was withheld (%d calls of %s seen, %d recorded): the test tested nothing", lost.Load(), tc.api, sends)
+			}
+			if tc.sdkAttempts > 1 && sends < 2 {
+				t.Errorf("the SDK did not retry the unanswered %s (%d attempts recorded): the case is not the one named", tc.api, sends)
+			}
+		})
 	}
 }
