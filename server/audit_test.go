@@ -3,7 +3,6 @@ package server_test
 import (
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -19,13 +18,8 @@ import (
 
 func startWithStandin(t *testing.T) (*testenv.Env, *standin.Server) {
 	t.Helper()
-	sm, err := standin.New(standin.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sm)
-	t.Cleanup(srv.Close)
-	return testenv.Start(t, testenv.Options{AWSEndpoint: srv.URL}), sm
+	sm, srvURL := serveStandin(t, standin.Options{})
+	return testenv.Start(t, testenv.Options{AWSEndpoint: srvURL}), sm
 }
 
 // waitChained waits until the chainer linked every event.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -52,16 +51,11 @@ func newDRFleet(t *testing.T, ready, noTarget, inProgress int) *drFleet {
 
 func newDRFleetWith(t *testing.T, opts standin.Options, ready, noTarget, inProgress int) *drFleet {
 	t.Helper()
-	sm, err := standin.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewServer(sm)
-	t.Cleanup(hs.Close)
-	f := &drFleet{sm: sm, url: hs.URL, logs: &testenv.Buffer{}}
-	f.env = testenv.Start(t, testenv.Options{AWSEndpoint: hs.URL, Logs: f.logs})
+	sm, hsURL := serveStandin(t, opts)
+	f := &drFleet{sm: sm, url: hsURL, logs: &testenv.Buffer{}}
+	f.env = testenv.Start(t, testenv.Options{AWSEndpoint: hsURL, Logs: f.logs})
 	ctx := context.Background()
-	east := testenv.SecretsManager(hs.URL, drSource)
+	east := testenv.SecretsManager(hsURL, drSource)
 	seed := func(prefix string, i int, regions ...smtypes.ReplicaRegionType) string {
 		name := fmt.Sprintf("dr/%s/%04d", prefix, i)
 		arn, err := sm.Seed(ctx, drSource, name, "v")

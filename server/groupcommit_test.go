@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -23,13 +22,8 @@ import (
 // different request in the same batch) fails alone: its neighbours in the batch are accepted.
 func TestAcceptsShareOneCommitWithTheirAuditEvents(t *testing.T) {
 	t.Parallel()
-	sm, err := standin.New(standin.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sm)
-	t.Cleanup(srv.Close)
-	env := testenv.Start(t, testenv.Options{AWSEndpoint: srv.URL, Configure: func(c *daemon.Config) {
+	_, srvURL := serveStandin(t, standin.Options{})
+	env := testenv.Start(t, testenv.Options{AWSEndpoint: srvURL, Configure: func(c *daemon.Config) {
 		// One committer gathering for a long window: every request below
 		// is sent at once, so they meet in few transactions.
 		c.Engine.AcceptCommitters = 1
@@ -94,7 +88,7 @@ func TestAcceptsShareOneCommitWithTheirAuditEvents(t *testing.T) {
 	}
 
 	var ops, txs, heads, mismatched, unaudited int
-	err = env.DB.QueryRow(ctx, `
+	err := env.DB.QueryRow(ctx, `
 		SELECT count(*), count(DISTINCT o.xmin::text), count(o.job_id),
 			count(*) FILTER (WHERE a.xmin::text <> o.xmin::text OR j.xmin::text <> o.xmin::text),
 			count(*) FILTER (WHERE a.id IS NULL)

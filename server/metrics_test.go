@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -167,13 +166,8 @@ func TestMetricsOnTheirOwnListener(t *testing.T) {
 func TestOperationsAndInternalsAreObservable(t *testing.T) {
 	t.Parallel()
 	logs := &testenv.Buffer{}
-	sm, err := standin.New(standin.Options{ReplicationDelay: 200 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sm)
-	t.Cleanup(srv.Close)
-	env := testenv.Start(t, testenv.Options{AWSEndpoint: srv.URL, Logs: logs})
+	sm, srvURL := serveStandin(t, standin.Options{ReplicationDelay: 200 * time.Millisecond})
+	env := testenv.Start(t, testenv.Options{AWSEndpoint: srvURL, Logs: logs})
 	ctx := context.Background()
 	if _, err := sm.Seed(ctx, "us-east-1", "observed/secret", "v"); err != nil {
 		t.Fatal(err)

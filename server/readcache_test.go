@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -27,18 +26,13 @@ import (
 func TestReadsAcrossReplicasAreNeverStale(t *testing.T) {
 	testtier.Slow(t)
 	t.Parallel()
-	sm, err := standin.New(standin.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sm)
-	t.Cleanup(srv.Close)
+	sm, srvURL := serveStandin(t, standin.Options{})
 	ctx := context.Background()
 	const name = "readcache/secret"
 	if _, err := sm.Seed(ctx, "us-east-1", name, "v"); err != nil {
 		t.Fatal(err)
 	}
-	a := testenv.Start(t, testenv.Options{AWSEndpoint: srv.URL, Configure: func(c *daemon.Config) {
+	a := testenv.Start(t, testenv.Options{AWSEndpoint: srvURL, Configure: func(c *daemon.Config) {
 		c.Engine.Queue.InsertOnly = true
 		// Only the operations' own changes may refresh a Status here.
 		c.Engine.StatusCacheTTL = 10 * time.Minute

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -27,13 +26,8 @@ func describeCalls(sm *standin.Server) int64 {
 // again and shows what the operation changed, however long the TTL.
 func TestStatusSharesOneDescribeSecret(t *testing.T) {
 	t.Parallel()
-	sm, err := standin.New(standin.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sm)
-	t.Cleanup(srv.Close)
-	env := testenv.Start(t, testenv.Options{AWSEndpoint: srv.URL, Configure: func(c *daemon.Config) {
+	sm, srvURL := serveStandin(t, standin.Options{})
+	env := testenv.Start(t, testenv.Options{AWSEndpoint: srvURL, Configure: func(c *daemon.Config) {
 		// Longer than the test: only invalidation can refresh an answer.
 		c.Engine.StatusCacheTTL = 10 * time.Minute
 	}})

@@ -26,13 +26,7 @@ import (
 
 func standinURL(t *testing.T) (*standin.Server, string) {
 	t.Helper()
-	sm, err := standin.New(standin.Options{ReplicationDelay: 30 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sm)
-	t.Cleanup(srv.Close)
-	return sm, srv.URL
+	return serveStandin(t, standin.Options{ReplicationDelay: 30 * time.Millisecond})
 }
 
 // One trace runs from a REST call, through the gRPC server and the

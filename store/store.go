@@ -231,23 +231,7 @@ func (s *Store) SetJob(ctx context.Context, db DB, id uuid.UUID, jobID int64) er
 // Update writes an operation's mutable fields (state, progress, error, AWS
 // calls, attempts, job, times) and sets UpdatedAt.
 func (s *Store) Update(ctx context.Context, db DB, op *domain.Operation) error {
-	regions, err := json.Marshal(op.Regions)
-	if err != nil {
-		return fmt.Errorf("encode regions: %w", err)
-	}
-	calls, err := json.Marshal(op.AWSCalls)
-	if err != nil {
-		return fmt.Errorf("encode aws calls: %w", err)
-	}
-	var code, lastCode *domain.Code
-	var msg, lastMsg *string
-	if op.Error != nil {
-		code, msg = &op.Error.Code, &op.Error.Message
-	}
-	if op.LastAttemptError != nil {
-		lastCode, lastMsg = &op.LastAttemptError.Code, &op.LastAttemptError.Message
-	}
-	steps, err := encodeSteps(op.Steps)
+	args, err := updateArgs(op)
 	if err != nil {
 		return err
 	}
@@ -256,9 +240,7 @@ func (s *Store) Update(ctx context.Context, db DB, op *domain.Operation) error {
 			attempts = $7, job_id = nullif($8::bigint, 0), started_at = $9, ended_at = $10,
 			last_attempt_error_code = $11, last_attempt_error_message = $12, next_attempt_at = $13,
 			retry_deadline = $14, mutation = $15, steps = $16, updated_at = now()
-		WHERE id = $1 RETURNING updated_at`,
-		pgUUID(op.ID), op.State, regions, code, msg, calls, op.Attempts, op.JobID, nullTime(op.StartedAt), nullTime(op.EndedAt),
-		lastCode, lastMsg, nullTime(op.NextAttemptAt), nullTime(op.RetryDeadline), op.Mutation, steps,
+		WHERE id = $1 RETURNING updated_at`, args...,
 	).Scan(&op.UpdatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return ErrNotFound
