@@ -45,6 +45,10 @@ func startDrift(t *testing.T) *driftFleet {
 	// scanner otherwise takes as "unchanged" for an hour.
 	e := startInventory(t, driftAccountA, driftAccountB, 0, 200*time.Millisecond, func(c *daemon.Config) {
 		c.Inventory.RedescribeAfter = time.Nanosecond
+		// The test waits for the background recomputation after a scan
+		// twice: at the default 5 s interval that was ten seconds of the
+		// fast tier spent waiting.
+		c.Engine.DriftInterval = 100 * time.Millisecond
 	})
 	f := &driftFleet{inventoryEnv: e, pol: replicadv1.NewPolicyServiceClient(e.Conn), arns: map[string]string{}}
 	key := func(account, region string, aliases ...string) string {

@@ -86,6 +86,10 @@ func startInventory(t *testing.T, accountA, accountB string, perRegion int, inte
 		c.Inventory.Interval = interval
 		c.Inventory.Poll = 50 * time.Millisecond
 		c.Inventory.PageSize = 5
+		// The scan budget's pacing is the awssm and inventory packages'
+		// to test: here it would only make each scan wait a second or two
+		// (10 calls/s), and every test waits for several scans.
+		c.AWS.ScanRate = -1
 		for _, f := range configure {
 			f(c)
 		}

@@ -4,8 +4,13 @@
 // stand-in (package smtest).
 //
 // Each Start launches its own moto_server on a free loopback port and stops
-// it when the test ends. Tests that share one server must keep their
-// resources apart (unique names) or Reset it between uses.
+// it when the test ends. A test that starts moto is in the slow tier
+// (testtier.Slow): moto_server is a second process, a Python interpreter
+// whose start-up alone costs a CPU-second or two and whose every call costs
+// far more than the stand-in's, so under -short the test is skipped and the
+// same scenarios run against the in-process stand-in; make test runs both.
+// Tests that share one server must keep their resources apart (unique
+// names) or Reset it between uses.
 package moto
 
 import (
@@ -22,6 +27,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/replicad/replicad/internal/testtier"
 )
 
 // Command is the executable Start runs.
@@ -63,6 +70,9 @@ func Start(tb testing.TB) *Server {
 		}
 		tb.Skipf("moto: %s not found on PATH: %v", Command, err)
 	}
+	// After the PATH check, so that a CI image without moto fails even
+	// under -short.
+	testtier.Slow(tb)
 	limit := time.Now().Add(startTimeout)
 	if d, ok := tb.(interface{ Deadline() (time.Time, bool) }); ok {
 		if dl, ok := d.Deadline(); ok {

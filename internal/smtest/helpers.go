@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"regexp"
 	"strings"
 	"sync"
@@ -34,6 +36,9 @@ const (
 type Clients struct {
 	endpoint string
 	noRetry  bool
+	// http, when set, carries the requests instead of the SDK's default
+	// client (see NewInMemoryClientsWithoutRetries).
+	http aws.HTTPClient
 
 	mu  sync.Mutex
 	byR map[string]*secretsmanager.Client
@@ -51,6 +56,42 @@ func NewClientsWithoutRetries(endpoint string) *Clients {
 	return c
 }
 
+// NewInMemoryClientsWithoutRetries returns clients, without retries, whose
+// requests h serves in the calling goroutine: the SDK signs and encodes
+// each request and decodes each answer as usual, but no socket carries it.
+// That lets a test run inside a testing/synctest bubble, where the clock
+// is fake and moves only when every goroutine waits: a test that counts
+// what a one-second budget window admits then sees all its calls in one
+// window however slowly the machine runs them, and a test of injected
+// latency sees exactly that latency.
+func NewInMemoryClientsWithoutRetries(h http.Handler) *Clients {
+	c := NewClientsWithoutRetries("http://standin.invalid")
+	c.http = handlerClient{h}
+	return c
+}
+
+// handlerClient is an aws.HTTPClient that hands each request to a handler.
+type handlerClient struct{ h http.Handler }
+
+func (c handlerClient) Do(req *http.Request) (*http.Response, error) {
+	// The handler sees what a server would: a request URI and a body that
+	// is never nil.
+	in := req.Clone(req.Context())
+	in.RequestURI = req.URL.RequestURI()
+	in.RemoteAddr = "192.0.2.1:443"
+	if in.Host == "" {
+		in.Host = req.URL.Host
+	}
+	if in.Body == nil {
+		in.Body = http.NoBody
+	}
+	rec := httptest.NewRecorder()
+	c.h.ServeHTTP(rec, in)
+	resp := rec.Result()
+	resp.Request = req
+	return resp, nil
+}
+
 func (c *Clients) In(region string) *secretsmanager.Client {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -60,6 +101,9 @@ func (c *Clients) In(region string) *secretsmanager.Client {
 	cfg := aws.Config{
 		Region:      region,
 		Credentials: credentials.NewStaticCredentialsProvider("AKIDSTANDINTEST", "not-a-secret", ""),
+	}
+	if c.http != nil {
+		cfg.HTTPClient = c.http
 	}
 	if c.noRetry {
 		cfg.Retryer = func() aws.Retryer { return aws.NopRetryer{} }

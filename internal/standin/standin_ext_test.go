@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -83,44 +84,44 @@ func TestReplicationDelay(t *testing.T) {
 	for _, delay := range []time.Duration{0, 2 * time.Second} {
 		t.Run(delay.String(), func(t *testing.T) {
 			t.Parallel()
-			_, url := startStandin(t, standin.Options{ReplicationDelay: delay})
-			c := smtest.NewClients(url)
-			name := smtest.UniqueName("delay")
-			smtest.CreateSecret(t, c, smtest.PrimaryRegion, name)
-			// The stand-in starts the delay when the request arrives: after
-			// sent, before answered. Each check below holds whatever the
-			// scheduling: a read that ended before sent+delay began before
-			// the delay was over, and one that began after answered+delay
-			// began after it.
-			sent := time.Now()
-			rep := smtest.Replicate(t, c, name, false, smtest.Region(smtest.ReplicaEU))
-			answered := time.Now()
-			if st := rep.ReplicationStatus[0]; st.Status != types.StatusTypeInProgress || st.StatusMessage != nil {
-				t.Errorf("answer shows %s %q, want InProgress without a message", st.Status, aws.ToString(st.StatusMessage))
-			}
-			// The replica secret exists in its Region from the start.
-			smtest.Describe(t, c, smtest.ReplicaEU, name)
+			// In a synctest bubble the clock moves only while every
+			// goroutine waits, so the reads below happen exactly where they
+			// are placed relative to the delay, however loaded the machine,
+			// and the test does not wait the delay out.
+			synctest.Test(t, func(t *testing.T) {
+				c := smtest.NewInMemoryClientsWithoutRetries(newStandin(t, standin.Options{ReplicationDelay: delay}))
+				name := smtest.UniqueName("delay")
+				smtest.CreateSecret(t, c, smtest.PrimaryRegion, name)
+				sent := time.Now()
+				rep := smtest.Replicate(t, c, name, false, smtest.Region(smtest.ReplicaEU))
+				if st := rep.ReplicationStatus[0]; st.Status != types.StatusTypeInProgress || st.StatusMessage != nil {
+					t.Errorf("answer shows %s %q, want InProgress without a message", st.Status, aws.ToString(st.StatusMessage))
+				}
+				// The replica secret exists in its Region from the start.
+				smtest.Describe(t, c, smtest.ReplicaEU, name)
 
-			first := smtest.Describe(t, c, smtest.PrimaryRegion, name).ReplicationStatus[0].Status
-			readEnded := time.Since(sent)
-			switch {
-			case delay == 0 && first != types.StatusTypeInSync:
-				t.Errorf("with no delay the next read shows %s, want InSync", first)
-			case delay > 0 && readEnded < delay && first != types.StatusTypeInProgress:
-				t.Errorf("a read ended %v after the request shows %s, want InProgress until %v", readEnded, first, delay)
-			case delay > 0 && readEnded >= delay:
-				t.Logf("the first read ended %v after the request, past the %v delay: InProgress not checked (loaded machine)", readEnded, delay)
-			}
-			smtest.WaitInSync(t, c, name, smtest.ReplicaEU)
-			if took := time.Since(sent); took < delay {
-				t.Errorf("InSync %v after the request, before the %v delay", took, delay)
-			}
-			// Past answered+delay, the very next read shows InSync: the
-			// stand-in never lags behind its delay.
-			time.Sleep(time.Until(answered.Add(delay)))
-			if st := smtest.Describe(t, c, smtest.PrimaryRegion, name).ReplicationStatus[0].Status; st != types.StatusTypeInSync {
-				t.Errorf("a read begun %v after the answer shows %s, want InSync", delay, st)
-			}
+				first := smtest.Describe(t, c, smtest.PrimaryRegion, name).ReplicationStatus[0].Status
+				switch {
+				case delay == 0 && first != types.StatusTypeInSync:
+					t.Errorf("with no delay the next read shows %s, want InSync", first)
+				case delay > 0 && first != types.StatusTypeInProgress:
+					t.Errorf("a read right after the request shows %s, want InProgress until %v", first, delay)
+				}
+				if delay > 0 {
+					// Still InProgress just before the delay is over...
+					time.Sleep(time.Until(sent.Add(delay - time.Millisecond)))
+					if st := smtest.Describe(t, c, smtest.PrimaryRegion, name).ReplicationStatus[0].Status; st != types.StatusTypeInProgress {
+						t.Errorf("a read %v after the request shows %s, want InProgress until %v", time.Since(sent), st, delay)
+					}
+				}
+				// ...and InSync once it is: the stand-in never lags behind
+				// its delay.
+				time.Sleep(time.Until(sent.Add(delay)))
+				if st := smtest.Describe(t, c, smtest.PrimaryRegion, name).ReplicationStatus[0].Status; st != types.StatusTypeInSync {
+					t.Errorf("a read %v after the request shows %s, want InSync", time.Since(sent), st)
+				}
+				smtest.WaitInSync(t, c, name, smtest.ReplicaEU)
+			})
 		})
 	}
 }
@@ -358,34 +359,39 @@ func wantAbout(t *testing.T, what string, got int64, n int, p float64) {
 
 func TestLatencyAndRuntimeFaultChanges(t *testing.T) {
 	t.Parallel()
-	srv, url := startStandin(t, standin.Options{Faults: standin.Faults{Latency: 200 * time.Millisecond}})
-	c := smtest.NewClientsWithoutRetries(url)
-	ctx := context.Background()
-	call := func() (time.Duration, error) {
-		start := time.Now()
-		_, err := c.In(smtest.PrimaryRegion).ListSecrets(ctx, &secretsmanager.ListSecretsInput{})
-		return time.Since(start), err
-	}
-	if took, err := call(); err != nil || took < 200*time.Millisecond {
-		t.Errorf("with 200ms latency: took %v, err %v", took, err)
-	}
-	if err := srv.SetFaults(standin.Faults{ThrottleRate: 1}); err != nil {
-		t.Fatal(err)
-	}
-	_, err := call()
-	smtest.WantAPIError(t, err, standin.CodeThrottling, standin.MsgRateExceeded)
-	if err := srv.SetFaults(standin.Faults{}); err != nil {
-		t.Fatal(err)
-	}
-	if took, err := call(); err != nil || took > 150*time.Millisecond {
-		t.Errorf("without faults: took %v, err %v", took, err)
-	}
-	if err := srv.SetFaults(standin.Faults{ErrorRate: 1.5}); err == nil {
-		t.Error("SetFaults accepted an error rate of 1.5")
-	}
-	if got := srv.Faults(); !got.Equal(standin.Faults{}) {
-		t.Errorf("a refused SetFaults changed faults to %+v", got)
-	}
+	// In a synctest bubble the clock moves only while every goroutine
+	// waits: a call takes exactly the injected latency, however loaded the
+	// machine, and the test does not wait it out.
+	synctest.Test(t, func(t *testing.T) {
+		srv := newStandin(t, standin.Options{Faults: standin.Faults{Latency: 200 * time.Millisecond}})
+		c := smtest.NewInMemoryClientsWithoutRetries(srv)
+		ctx := context.Background()
+		call := func() (time.Duration, error) {
+			start := time.Now()
+			_, err := c.In(smtest.PrimaryRegion).ListSecrets(ctx, &secretsmanager.ListSecretsInput{})
+			return time.Since(start), err
+		}
+		if took, err := call(); err != nil || took != 200*time.Millisecond {
+			t.Errorf("with 200ms latency: took %v, err %v", took, err)
+		}
+		if err := srv.SetFaults(standin.Faults{ThrottleRate: 1}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := call()
+		smtest.WantAPIError(t, err, standin.CodeThrottling, standin.MsgRateExceeded)
+		if err := srv.SetFaults(standin.Faults{}); err != nil {
+			t.Fatal(err)
+		}
+		if took, err := call(); err != nil || took != 0 {
+			t.Errorf("without faults: took %v, err %v", took, err)
+		}
+		if err := srv.SetFaults(standin.Faults{ErrorRate: 1.5}); err == nil {
+			t.Error("SetFaults accepted an error rate of 1.5")
+		}
+		if got := srv.Faults(); !got.Equal(standin.Faults{}) {
+			t.Errorf("a refused SetFaults changed faults to %+v", got)
+		}
+	})
 }
 
 // hammer sends writes to one Region from several goroutines at a total rate
@@ -473,34 +479,44 @@ func TestClientUnderBudgetIsNeverThrottled(t *testing.T) {
 
 func TestReadAndWriteBudgetsAreSeparate(t *testing.T) {
 	t.Parallel()
-	srv, url := startStandin(t, standin.Options{Faults: standin.Faults{ReadBudget: 5, WriteBudget: 3}})
-	c := smtest.NewClientsWithoutRetries(url)
-	ctx := context.Background()
-	var readThrottles int
-	for range 12 {
-		_, err := c.In(smtest.ReplicaAP).DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("missing")})
-		if smtest.APIError(t, err).ErrorCode() == standin.CodeThrottling {
-			readThrottles++
+	// In a synctest bubble the clock stands still while the calls run, so
+	// all of them fall in one budget window, as the counts below assume:
+	// over a real socket on a loaded machine they could spread over two
+	// windows, each admitting its own budget.
+	synctest.Test(t, func(t *testing.T) {
+		srv := newStandin(t, standin.Options{Faults: standin.Faults{ReadBudget: 5, WriteBudget: 3}})
+		c := smtest.NewInMemoryClientsWithoutRetries(srv)
+		ctx := context.Background()
+		var readThrottles int
+		for range 12 {
+			_, err := c.In(smtest.ReplicaAP).DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("missing")})
+			if smtest.APIError(t, err).ErrorCode() == standin.CodeThrottling {
+				readThrottles++
+			}
 		}
-	}
-	// Reads spent their budget; writes still have theirs, and
-	// GetSecretValue is under neither.
-	for i := range 3 {
-		smtest.CreateSecret(t, c, smtest.ReplicaAP, fmt.Sprintf("budget/%d", i))
-	}
-	smtest.Check(c.In(smtest.ReplicaAP).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("budget/0")})).Must(t)
-	_, err := c.In(smtest.ReplicaAP).DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String("budget/0")})
-	smtest.WantAPIError(t, err, standin.CodeThrottling, standin.MsgRateExceeded)
-	// Another Region has its own budget.
-	smtest.CreateSecret(t, c, smtest.ReplicaEU, "budget/0")
+		// Reads spent their budget; writes still have theirs, and
+		// GetSecretValue is under neither.
+		for i := range 3 {
+			smtest.CreateSecret(t, c, smtest.ReplicaAP, fmt.Sprintf("budget/%d", i))
+		}
+		smtest.Check(c.In(smtest.ReplicaAP).GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String("budget/0")})).Must(t)
+		_, err := c.In(smtest.ReplicaAP).DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String("budget/0")})
+		smtest.WantAPIError(t, err, standin.CodeThrottling, standin.MsgRateExceeded)
+		// Another Region has its own budget.
+		smtest.CreateSecret(t, c, smtest.ReplicaEU, "budget/0")
 
-	rs := srv.Stats().Region(smtest.ReplicaAP)
-	if readThrottles < 6 || rs.APIs["DescribeSecret"].BudgetThrottles != int64(readThrottles) || rs.Reads.MaxAdmittedPerSecond != 5 {
-		t.Errorf("%d reads throttled; stats %+v", readThrottles, rs)
-	}
-	if rs.Writes.MaxAdmittedPerSecond != 3 || rs.APIs["DeleteSecret"].BudgetThrottles != 1 {
-		t.Errorf("write stats %+v", rs)
-	}
+		// Exactly the budget was admitted, every other read refused.
+		rs := srv.Stats().Region(smtest.ReplicaAP)
+		if readThrottles != 12-5 || rs.APIs["DescribeSecret"].BudgetThrottles != int64(readThrottles) || rs.Reads.MaxAdmittedPerSecond != 5 {
+			t.Errorf("%d reads throttled, want 7; stats %+v", readThrottles, rs)
+		}
+		if rs.Writes.MaxAdmittedPerSecond != 3 || rs.APIs["DeleteSecret"].BudgetThrottles != 1 {
+			t.Errorf("write stats %+v", rs)
+		}
+		// A second later the window has moved on: the budget is back.
+		time.Sleep(time.Second)
+		smtest.Check(c.In(smtest.ReplicaAP).DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String("budget/1")})).Must(t)
+	})
 }
 
 // rawCall posts one API request without the SDK, to see the wire.
