@@ -38,8 +38,9 @@ build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
 ## bench: every benchmark case against the built binaries and a private, durable PostgreSQL
-## (the budget-paced cases 4, 8, 9 and 10, whose length their budgets fix, run side by side after the
-## others, -paced-apart runs them one after another; docs/BENCHMARKS.md records the run's wall time);
+## (about 18 minutes on 2 otherwise idle cores: the budget-paced cases 4, 8, 9 and 10, whose length their
+## budgets fix, run side by side after the others, 9 minutes each part; -paced-apart runs them one after
+## another, about 25 minutes);
 ## writes docs/BENCHMARKS.md, docs/benchmarks.json and docs/profiles/.
 ## The analysis in docs/BENCHMARKS.md is hand-written in docs/BENCHMARKS.notes.md.
 bench: deps build
