@@ -65,6 +65,100 @@ func TestBudgetSpacesReleases(t *testing.T) {
 	})
 }
 
+// A request whose wake-up comes late (a loaded machine, a GC pause) must
+// not push back every request after it: the bucket's schedule stands, and
+// the guard only keeps the window and a half-interval gap. An earlier
+// guard spaced each release a full interval after the previous one as it
+// happened, so every late timer's delay was added to the whole drain.
+func TestLateReleaseDoesNotDelayTheRest(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const n, late = 30, 8
+		p := newBudgets(10, 100, 5).limiter("", "us-east-1", bucketWrite)
+		interval := time.Duration(float64(time.Second) / float64(p.lim.Limit()))
+		lateBy := interval * 3 / 4
+		start := time.Now()
+		got := make([]time.Time, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				if err := p.lim.Wait(context.Background()); err != nil {
+					t.Error(err)
+					return
+				}
+				if i == late {
+					time.Sleep(lateBy) // simulated: its timer fired this late
+				}
+				if err := p.release(context.Background()); err != nil {
+					t.Error(err)
+					return
+				}
+				got[i] = time.Now()
+			})
+			synctest.Wait() // each asks in turn: request i has place i
+		}
+		wg.Wait()
+		slices.SortFunc(got, func(a, b time.Time) int { return a.Compare(b) })
+		if took, want := got[n-1].Sub(start), time.Duration(n-1)*interval; took > want+time.Millisecond {
+			t.Errorf("%d releases took %s with one late by %s, want %s: the late one pushed the rest back", n, took, lateBy, want)
+		}
+		for i := 1; i < n; i++ {
+			if gap := got[i].Sub(got[i-1]); gap < interval/2 {
+				t.Errorf("releases %d and %d are %s apart, under half the %s interval", i-1, i, gap, interval)
+			}
+		}
+		for i := range got {
+			in := 0
+			for j := i; j < n && got[j].Sub(got[i]) < time.Second; j++ {
+				in++
+			}
+			if in > 10 {
+				t.Fatalf("%d releases in the second after release %d, budget 10", in, i)
+			}
+		}
+	})
+}
+
+// However the bucket bunches its releases, no one-second window holds more
+// than its share of the budget: here every request's wake-up is late by a
+// different amount, as on a loaded machine.
+func TestBunchedReleasesKeepTheWindow(t *testing.T) {
+	t.Parallel()
+	synctest.Test(t, func(t *testing.T) {
+		const n = 60
+		p := newBudgets(5, 100, 5).limiter("", "us-east-1", bucketWrite) // 4.85/s: at most 5 in a window
+		interval := time.Duration(float64(time.Second) / float64(p.lim.Limit()))
+		got := make([]time.Time, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			wg.Go(func() {
+				if err := p.lim.Wait(context.Background()); err != nil {
+					t.Error(err)
+					return
+				}
+				time.Sleep(time.Duration((i*7)%10) * interval / 10)
+				if err := p.release(context.Background()); err != nil {
+					t.Error(err)
+					return
+				}
+				got[i] = time.Now()
+			})
+			synctest.Wait()
+		}
+		wg.Wait()
+		slices.SortFunc(got, func(a, b time.Time) int { return a.Compare(b) })
+		for i := range got {
+			in := 0
+			for j := i; j < n && got[j].Sub(got[i]) < time.Second; j++ {
+				in++
+			}
+			if in > 5 {
+				t.Fatalf("%d releases in the second after release %d, at most 5 allowed", in, i)
+			}
+		}
+	})
+}
+
 func TestBudgetsAreSeparatePerAccountRegionAndBucket(t *testing.T) {
 	t.Parallel()
 	synctest.Test(t, func(t *testing.T) {
