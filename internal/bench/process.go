@@ -126,14 +126,27 @@ func procStatusKiB(pid int, field string) (int64, error) {
 }
 
 // freeAddr returns a loopback address with a port free at the time of the
-// call.
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", fmt.Errorf("find a free port: %w", err)
+// call and never handed out before by this stack.
+func (s *Stack) freeAddr() (string, error) {
+	s.portsMu.Lock()
+	defer s.portsMu.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return "", fmt.Errorf("find a free port: %w", err)
+		}
+		addr := l.Addr().String()
+		_ = l.Close()
+		if s.ports[addr] {
+			continue
+		}
+		if s.ports == nil {
+			s.ports = map[string]bool{}
+		}
+		s.ports[addr] = true
+		return addr, nil
 	}
-	defer func() { _ = l.Close() }()
-	return l.Addr().String(), nil
+	return "", errors.New("find a free port: 100 tries gave ports already handed out")
 }
 
 // waitFor polls check until it succeeds, the process exits, or timeout.

@@ -53,6 +53,14 @@ type Stack struct {
 	// templateReady: templateDB exists and is migrated.
 	templateReady bool
 	templateMu    sync.Mutex
+	// ports handed out by freeAddr: the kernel may hand a port it just
+	// freed to the next ask, and the paced cases start their processes
+	// side by side, so two of them could be given one port. One that
+	// lost it to a stand-in would then be answered by the other case's
+	// stand-in and run against it (a run once did: case 9 brought a Region
+	// down for case 4).
+	ports   map[string]bool
+	portsMu sync.Mutex
 }
 
 // StartStack builds replicad and sm-standin and starts PostgreSQL.
@@ -266,10 +274,10 @@ func (s *Stack) StartReplicad(ctx context.Context, o ReplicadOptions) (*Replicad
 func (s *Stack) startReplicad(ctx context.Context, o ReplicadOptions) (*Replicad, error) {
 	r := &Replicad{}
 	var err error
-	if r.GRPCAddr, err = freeAddr(); err != nil {
+	if r.GRPCAddr, err = s.freeAddr(); err != nil {
 		return nil, err
 	}
-	if r.HTTPAddr, err = freeAddr(); err != nil {
+	if r.HTTPAddr, err = s.freeAddr(); err != nil {
 		return nil, err
 	}
 	args := []string{
@@ -283,7 +291,7 @@ func (s *Stack) startReplicad(ctx context.Context, o ReplicadOptions) (*Replicad
 		"--drain-timeout", "5s",
 	}
 	if o.Pprof {
-		if r.PprofAddr, err = freeAddr(); err != nil {
+		if r.PprofAddr, err = s.freeAddr(); err != nil {
 			return nil, err
 		}
 		args = append(args, "--pprof-addr", r.PprofAddr)
@@ -311,9 +319,21 @@ type Standin struct {
 }
 
 // StartStandin runs bin/sm-standin with flags (besides --addr) and waits
-// until it answers.
+// until it answers. A port taken meanwhile (by another process's outgoing
+// connection: freeAddr never hands one out twice) makes it exit at once
+// naming the address, and it is started again on another.
 func (s *Stack) StartStandin(ctx context.Context, name string, flags ...string) (*Standin, error) {
-	addr, err := freeAddr()
+	for attempt := 1; ; attempt++ {
+		sm, err := s.startStandin(ctx, name, flags...)
+		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
+			return sm, err
+		}
+		s.logf("  %s: its port was taken meanwhile; starting it again on another", name)
+	}
+}
+
+func (s *Stack) startStandin(ctx context.Context, name string, flags ...string) (*Standin, error) {
+	addr, err := s.freeAddr()
 	if err != nil {
 		return nil, err
 	}
