@@ -42,9 +42,9 @@ build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
 ## bench: every benchmark case against the built binaries and a private, durable PostgreSQL
-## (about 14 minutes on 2 otherwise idle cores: cases 1, 2, 3 and 6 alone; then case 10, whose budgets
-## fix its 8 minutes, beside cases 7 and 5 and then beside the other budget-paced cases 4, 8 and 9;
-## -paced-apart runs every case alone, about 25 minutes);
+## (about 18 minutes on 2 otherwise idle cores: the budget-paced cases 4, 8, 9 and 10, whose length their
+## budgets fix, run side by side after the others, 9 minutes each part; -paced-apart runs them one after
+## another, about 25 minutes);
 ## writes docs/BENCHMARKS.md, docs/benchmarks.json and docs/profiles/.
 ## The analysis in docs/BENCHMARKS.md is hand-written in docs/BENCHMARKS.notes.md.
 bench: deps build

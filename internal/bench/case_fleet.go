@@ -30,23 +30,11 @@ const fleetShare = 0.5
 // the inventory scan of a fleet against its read budget, an ENFORCE
 // policy's time to compliance against the budget-bound ideal, and peak RSS
 // with a large inventory.
-//
-// The memory measurement runs beside the other two, on its own replicad,
-// stand-in and database: its figure is a peak RSS, which sharing the cores
-// does not move, and one after the other they made case 10 the longest of
-// make bench by its 57 s.
 func (r *Runner) fleet(ctx context.Context, res *Result) error {
-	mem := newResult(res.ID, res.Name)
-	var memErr error
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		memErr = r.fleetMemory(ctx, mem)
-	}()
-	err := r.fleetConvergence(ctx, res)
-	<-done
-	res.merge(mem)
-	return errors.Join(err, memErr)
+	if err := r.fleetConvergence(ctx, res); err != nil {
+		return err
+	}
+	return r.fleetMemory(ctx, res)
 }
 
 // fleetConvergence: the stand-in holds FleetSecrets secrets in

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"maps"
 	"math"
 	"time"
 )
@@ -54,16 +53,6 @@ type Target struct {
 
 func newResult(id int, name string) *Result {
 	return &Result{ID: id, Name: name, Size: map[string]any{}, Settings: map[string]any{}}
-}
-
-// merge appends o's figures, notes, size and settings to r's: for a case
-// measured in parts that run side by side, each on its own Result.
-func (r *Result) merge(o *Result) {
-	maps.Copy(r.Size, o.Size)
-	maps.Copy(r.Settings, o.Settings)
-	r.Metrics = append(r.Metrics, o.Metrics...)
-	r.Targets = append(r.Targets, o.Targets...)
-	r.Notes = append(r.Notes, o.Notes...)
 }
 
 func (r *Result) metric(name string, value float64, unit string) {

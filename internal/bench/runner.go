@@ -3,7 +3,6 @@ package bench
 import (
 	"context"
 	"fmt"
-	"slices"
 	"sync"
 	"time"
 )
@@ -122,146 +121,81 @@ type Runner struct {
 type Case struct {
 	ID   int
 	Name string
-	// When is where make bench puts the case (see Run).
-	When schedule
-	run  func(r *Runner, ctx context.Context, res *Result) error
-}
-
-// schedule is when a case runs within make bench.
-type schedule int
-
-const (
-	// alone: the case measures how much work the cores can do (rates,
-	// latencies under load, CPU per request), so it runs with the machine
-	// to itself, one case after another.
-	alone schedule = iota
-	// beside: the case's figures do not depend on how busy the cores are
-	// (a peak RSS) or have far more margin than a light load can take (a
-	// pickup latency of 5 ms against 50); it runs after the alone cases,
-	// one after another, beside the lead paced cases only.
-	beside
-	// paced: the case's length is set by an AWS budget or a replication
+	// Paced: the case's length is set by an AWS budget or a replication
 	// delay, not by how fast the machine works, and its figures are
 	// judged against that pace. Paced cases use a small share of the
-	// cores (tens of operations per second), so they run side by side,
-	// each on its own replicad, stand-in and database, once the beside
-	// cases are done: one after another, their paced waits alone came to
-	// some 14 minutes.
-	paced
-	// pacedLead: a paced case long enough to start with the beside cases.
-	// Case 10's first two minutes are a scan paced at 10 reads/s and its
-	// own memory measurement, neither of which a neighbour's load can
-	// move; its 25 writes/s phase comes after.
-	pacedLead
-)
+	// cores (tens of operations per second), so make bench runs them side
+	// by side, each on its own replicad, stand-in and database, after the
+	// cases that measure how much work the cores can do: one after
+	// another, their paced waits alone came to some 14 minutes.
+	Paced bool
+	run   func(r *Runner, ctx context.Context, res *Result) error
+}
 
-// Cases lists every case, in the order make bench runs them with
-// PacedApart (the report lists them by number).
+// Cases lists every case in the order make bench runs them.
 func Cases() []Case {
 	return []Case{
-		{1, "Accept rate over gRPC vs pgbench", alone, (*Runner).acceptGRPC},
-		{2, "Accept rate over REST (gateway) vs gRPC", alone, (*Runner).acceptREST},
-		{3, "End to end through SUCCEEDED vs River alone", alone, (*Runner).endToEnd},
-		{6, "Read latency: Status and GetOperation", alone, (*Runner).reads},
-		{10, "Fleet: inventory scan, time to compliance, memory", pacedLead, (*Runner).fleet},
-		// Case 7 before case 5: case 10's memory measurement, beside both,
-		// keeps the cores busy for its first minute.
-		{7, "Peak memory with a large history and backlog", beside, (*Runner).memory},
-		{5, "Pickup latency at low load", beside, (*Runner).pickup},
-		{4, "Draining a backlog within an AWS write quota", paced, (*Runner).quota},
-		{8, "Realistic replication time", paced, (*Runner).replication},
-		{9, "Failover of a Region that is down", paced, (*Runner).failover},
+		{1, "Accept rate over gRPC vs pgbench", false, (*Runner).acceptGRPC},
+		{2, "Accept rate over REST (gateway) vs gRPC", false, (*Runner).acceptREST},
+		{3, "End to end through SUCCEEDED vs River alone", false, (*Runner).endToEnd},
+		{4, "Draining a backlog within an AWS write quota", true, (*Runner).quota},
+		{5, "Pickup latency at low load", false, (*Runner).pickup},
+		{6, "Read latency: Status and GetOperation", false, (*Runner).reads},
+		{7, "Peak memory with a large history and backlog", false, (*Runner).memory},
+		{8, "Realistic replication time", true, (*Runner).replication},
+		{9, "Failover of a Region that is down", true, (*Runner).failover},
+		{10, "Fleet: inventory scan, time to compliance, memory", true, (*Runner).fleet},
 	}
 }
 
-// Run runs the cases with the given ids (all when empty): the alone ones
-// one after another; then the lead paced cases start, and the beside cases
-// run one after another while they do; then the other paced cases start,
-// and all run side by side to the end. With PacedApart every case runs
-// alone, in Cases' order. A case that fails is reported with its error;
-// the others still run.
+// Run runs the cases with the given ids (all when empty): the unpaced ones
+// one after another, then the paced ones side by side (one after another
+// with PacedApart). A case that fails is reported with its error; the
+// others still run.
 func (r *Runner) Run(ctx context.Context, ids []int) []*Result {
 	want := map[int]bool{}
 	for _, id := range ids {
 		want[id] = true
 	}
-	phase := map[schedule][]Case{}
+	var unpaced, paced []Case
 	for _, c := range Cases() {
 		switch {
 		case len(want) > 0 && !want[c.ID]:
-		case r.PacedApart:
-			phase[alone] = append(phase[alone], c)
+		case c.Paced && !r.PacedApart:
+			paced = append(paced, c)
 		default:
-			phase[c.When] = append(phase[c.When], c)
+			unpaced = append(unpaced, c)
 		}
 	}
 	var out []*Result
-	for _, c := range phase[alone] {
+	for _, c := range unpaced {
 		if ctx.Err() != nil {
 			return out
 		}
 		out = append(out, r.runCase(ctx, c, r.PgStat))
 	}
-	if ctx.Err() != nil || len(phase[beside])+len(phase[paced])+len(phase[pacedLead]) == 0 {
-		return sortByID(out)
+	if len(paced) == 0 || ctx.Err() != nil {
+		return out
 	}
 	// The template database is made once, before the cases that copy it
 	// start together.
 	if err := r.Stack.ensureTemplate(ctx); err != nil {
 		r.Stack.logf("template database: %v", err)
 	}
-	var (
-		mu       sync.Mutex
-		together []*Result
-		wg       sync.WaitGroup
-	)
-	start := func(c Case, beside string) {
+	together := make([]*Result, len(paced))
+	var wg sync.WaitGroup
+	for i, c := range paced {
 		wg.Go(func() {
 			// pg_stat_statements is one table for the whole server: the
 			// cases running together could not be told apart in it.
-			res := r.runCase(ctx, c, false)
-			if beside != "" {
-				res.note("Run side by side with %s, each on its own replicad, stand-in and database; Took is this case's own wall time.", beside)
+			together[i] = r.runCase(ctx, c, false)
+			if len(paced) > 1 {
+				together[i].note("Run side by side with the other paced cases (%s), each on its own replicad, stand-in and database; %s.", pacedIDs(paced), "Took is this case's own wall time")
 			}
-			mu.Lock()
-			together = append(together, res)
-			mu.Unlock()
 		})
 	}
-	others := func(c Case, cs ...[]Case) string {
-		var ids []int
-		for _, list := range cs {
-			for _, o := range list {
-				if o.ID != c.ID {
-					ids = append(ids, o.ID)
-				}
-			}
-		}
-		return caseIDs(ids)
-	}
-	for _, c := range phase[pacedLead] {
-		start(c, others(c, phase[pacedLead], phase[beside], phase[paced]))
-	}
-	for _, c := range phase[beside] {
-		if ctx.Err() != nil {
-			break
-		}
-		res := r.runCase(ctx, c, false)
-		if ids := others(c, phase[pacedLead]); ids != "" {
-			res.note("Run beside %s, each on its own replicad, stand-in and database.", ids)
-		}
-		out = append(out, res)
-	}
-	for _, c := range phase[paced] {
-		start(c, others(c, phase[pacedLead], phase[paced]))
-	}
 	wg.Wait()
-	return sortByID(append(out, together...))
-}
-
-func sortByID(rs []*Result) []*Result {
-	slices.SortStableFunc(rs, func(a, b *Result) int { return a.ID - b.ID })
-	return rs
+	return append(out, together...)
 }
 
 func (r *Runner) runCase(ctx context.Context, c Case, pgStat bool) *Result {
@@ -284,26 +218,15 @@ func (r *Runner) runCase(ctx context.Context, c Case, pgStat bool) *Result {
 	return res
 }
 
-// caseIDs names cases in a note: "case 7", "cases 4, 8 and 9"; empty for
-// none.
-func caseIDs(ids []int) string {
-	switch len(ids) {
-	case 0:
-		return ""
-	case 1:
-		return fmt.Sprintf("case %d", ids[0])
-	}
-	out := "cases "
-	for i, id := range ids {
-		switch {
-		case i == len(ids)-1:
-			out += " and "
-		case i > 0:
+func pacedIDs(cs []Case) string {
+	out := ""
+	for i, c := range cs {
+		if i > 0 {
 			out += ", "
 		}
-		out += fmt.Sprint(id)
+		out += fmt.Sprint(c.ID)
 	}
-	return out
+	return "cases " + out
 }
 
 // Profiles are the profiles the run saved.

@@ -37,7 +37,7 @@ func run() error {
 	profiles := flag.Bool("profiles", true, "profile cases 1, 3 and 6 (in passes of their own) into OUT/profiles")
 	notes := flag.String("notes", "", "hand-written analysis to include (default OUT/BENCHMARKS.notes.md)")
 	render := flag.Bool("render", false, "measure nothing: rewrite OUT/BENCHMARKS.md from OUT/benchmarks.json, the profiles and the notes (after editing the notes)")
-	pacedApart := flag.Bool("paced-apart", false, "run every case alone, one after another, instead of the paced cases (4, 8, 9, 10) side by side and cases 5 and 7 beside case 10")
+	pacedApart := flag.Bool("paced-apart", false, "run the paced cases (4, 8, 9, 10) one after another instead of side by side")
 	pgStat := flag.Bool("pg-stat-statements", false, "diagnosis: load pg_stat_statements and report each case's busiest statements (adds overhead: not for reference figures)")
 	flag.Parse()
 	if *notes == "" {
