@@ -12,13 +12,14 @@ import (
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/daemon"
+	"github.com/replicad/replicad/internal/smtest"
 	"github.com/replicad/replicad/internal/standin"
 	"github.com/replicad/replicad/internal/testenv"
 )
 
 func startWithStandin(t *testing.T) (*testenv.Env, *standin.Server) {
 	t.Helper()
-	sm, srvURL := serveStandin(t, standin.Options{})
+	sm, srvURL := smtest.Serve(t, standin.Options{})
 	return testenv.Start(t, testenv.Options{AWSEndpoint: srvURL}), sm
 }
 

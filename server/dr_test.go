@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
+	"github.com/replicad/replicad/internal/smtest"
 	"github.com/replicad/replicad/internal/standin"
 	"github.com/replicad/replicad/internal/testenv"
 	"github.com/replicad/replicad/internal/testtier"
@@ -51,7 +52,7 @@ func newDRFleet(t *testing.T, ready, noTarget, inProgress int) *drFleet {
 
 func newDRFleetWith(t *testing.T, opts standin.Options, ready, noTarget, inProgress int) *drFleet {
 	t.Helper()
-	sm, hsURL := serveStandin(t, opts)
+	sm, hsURL := smtest.Serve(t, opts)
 	f := &drFleet{sm: sm, url: hsURL, logs: &testenv.Buffer{}}
 	f.env = testenv.Start(t, testenv.Options{AWSEndpoint: hsURL, Logs: f.logs})
 	ctx := context.Background()

@@ -11,6 +11,7 @@ import (
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/daemon"
+	"github.com/replicad/replicad/internal/smtest"
 	"github.com/replicad/replicad/internal/standin"
 	"github.com/replicad/replicad/internal/testenv"
 )
@@ -22,7 +23,7 @@ import (
 // different request in the same batch) fails alone: its neighbours in the batch are accepted.
 func TestAcceptsShareOneCommitWithTheirAuditEvents(t *testing.T) {
 	t.Parallel()
-	_, srvURL := serveStandin(t, standin.Options{})
+	_, srvURL := smtest.Serve(t, standin.Options{})
 	env := testenv.Start(t, testenv.Options{AWSEndpoint: srvURL, Configure: func(c *daemon.Config) {
 		// One committer gathering for a long window: every request below
 		// is sent at once, so they meet in few transactions.

@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"encoding/json"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -12,22 +11,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/replicad/replicad/internal/daemon"
-	"github.com/replicad/replicad/internal/standin"
 	"github.com/replicad/replicad/internal/testenv"
 )
-
-// serveStandin serves a fresh stand-in over HTTP for the test, and returns
-// it with its URL.
-func serveStandin(t testing.TB, opts standin.Options) (*standin.Server, string) {
-	t.Helper()
-	sm, err := standin.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sm)
-	t.Cleanup(srv.Close)
-	return sm, srv.URL
-}
 
 // startAPIOnly starts replicad without workers: accepted operations stay
 // PENDING, which is what contract tests of the API want. The AWS endpoint

@@ -14,6 +14,7 @@ import (
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/daemon"
+	"github.com/replicad/replicad/internal/smtest"
 	"github.com/replicad/replicad/internal/standin"
 	"github.com/replicad/replicad/internal/testenv"
 )
@@ -166,7 +167,7 @@ func TestMetricsOnTheirOwnListener(t *testing.T) {
 func TestOperationsAndInternalsAreObservable(t *testing.T) {
 	t.Parallel()
 	logs := &testenv.Buffer{}
-	sm, srvURL := serveStandin(t, standin.Options{ReplicationDelay: 200 * time.Millisecond})
+	sm, srvURL := smtest.Serve(t, standin.Options{ReplicationDelay: 200 * time.Millisecond})
 	env := testenv.Start(t, testenv.Options{AWSEndpoint: srvURL, Logs: logs})
 	ctx := context.Background()
 	if _, err := sm.Seed(ctx, "us-east-1", "observed/secret", "v"); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/daemon"
+	"github.com/replicad/replicad/internal/smtest"
 	"github.com/replicad/replicad/internal/standin"
 	"github.com/replicad/replicad/internal/testenv"
 	"github.com/replicad/replicad/internal/testtier"
@@ -26,7 +27,7 @@ import (
 func TestReadsAcrossReplicasAreNeverStale(t *testing.T) {
 	testtier.Slow(t)
 	t.Parallel()
-	sm, srvURL := serveStandin(t, standin.Options{})
+	sm, srvURL := smtest.Serve(t, standin.Options{})
 	ctx := context.Background()
 	const name = "readcache/secret"
 	if _, err := sm.Seed(ctx, "us-east-1", name, "v"); err != nil {

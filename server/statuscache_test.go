@@ -10,6 +10,7 @@ import (
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/daemon"
+	"github.com/replicad/replicad/internal/smtest"
 	"github.com/replicad/replicad/internal/standin"
 	"github.com/replicad/replicad/internal/testenv"
 )
@@ -26,7 +27,7 @@ func describeCalls(sm *standin.Server) int64 {
 // again and shows what the operation changed, however long the TTL.
 func TestStatusSharesOneDescribeSecret(t *testing.T) {
 	t.Parallel()
-	sm, srvURL := serveStandin(t, standin.Options{})
+	sm, srvURL := smtest.Serve(t, standin.Options{})
 	env := testenv.Start(t, testenv.Options{AWSEndpoint: srvURL, Configure: func(c *daemon.Config) {
 		// Longer than the test: only invalidation can refresh an answer.
 		c.Engine.StatusCacheTTL = 10 * time.Minute

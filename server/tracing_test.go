@@ -20,13 +20,14 @@ import (
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/daemon"
+	"github.com/replicad/replicad/internal/smtest"
 	"github.com/replicad/replicad/internal/standin"
 	"github.com/replicad/replicad/internal/testenv"
 )
 
 func standinURL(t *testing.T) (*standin.Server, string) {
 	t.Helper()
-	return serveStandin(t, standin.Options{ReplicationDelay: 30 * time.Millisecond})
+	return smtest.Serve(t, standin.Options{ReplicationDelay: 30 * time.Millisecond})
 }
 
 // One trace runs from a REST call, through the gRPC server and the

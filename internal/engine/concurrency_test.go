@@ -13,6 +13,7 @@ import (
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/daemon"
+	"github.com/replicad/replicad/internal/smtest"
 	"github.com/replicad/replicad/internal/standin"
 	"github.com/replicad/replicad/internal/testenv"
 	"github.com/replicad/replicad/internal/testtier"
@@ -24,7 +25,7 @@ import (
 func TestPerSecretOrderingUnderConcurrency(t *testing.T) {
 	testtier.Slow(t)
 	t.Parallel()
-	_, endpoint := startStandin(t, standin.Options{ReplicationDelay: 20 * time.Millisecond})
+	_, endpoint := smtest.Serve(t, standin.Options{ReplicationDelay: 20 * time.Millisecond})
 	env := start(t, endpoint)
 	ctx := context.Background()
 	regionPool := []string{"eu-west-1", "eu-west-3", "us-west-2", "ap-south-1"}
@@ -149,7 +150,7 @@ func TestPerSecretOrderingUnderConcurrency(t *testing.T) {
 // every operation still succeeds.
 func TestTransientFaultsAreRetried(t *testing.T) {
 	t.Parallel()
-	sm, endpoint := startStandin(t, standin.Options{})
+	sm, endpoint := smtest.Serve(t, standin.Options{})
 	env := start(t, endpoint)
 	ctx := context.Background()
 	var secrets []string
@@ -210,7 +211,7 @@ func TestTransientFaultsAreRetried(t *testing.T) {
 // window can absorb; the other tests of the package would add their own.
 func TestWriteRateBudget(t *testing.T) {
 	testtier.Slow(t)
-	sm, endpoint := startStandin(t, standin.Options{})
+	sm, endpoint := smtest.Serve(t, standin.Options{})
 	const budget = 8
 	env := start(t, endpoint, func(c *daemon.Config) { c.AWS.WriteRate = budget })
 	ctx := context.Background()
@@ -257,7 +258,7 @@ func TestWriteRateBudget(t *testing.T) {
 // write (the tail that made bench case 4 miss its target).
 func TestWriteBacklogHoldsNoWorker(t *testing.T) {
 	testtier.Slow(t)
-	sm, endpoint := startStandin(t, standin.Options{})
+	sm, endpoint := smtest.Serve(t, standin.Options{})
 	// Ten workers: the budget's line holds about 8 × 0.6 s of them
 	// (budgetWaitMax), the rest are free for looks.
 	const budget, workers, ops = 8, 10, 40

@@ -13,6 +13,7 @@ import (
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/daemon"
+	"github.com/replicad/replicad/internal/smtest"
 	"github.com/replicad/replicad/internal/standin"
 	"github.com/replicad/replicad/internal/testtier"
 )
@@ -30,7 +31,7 @@ func wantFailed(t *testing.T, op *replicadv1.Operation, code codes.Code, inMessa
 // without retry storms.
 func TestPermanentErrorsFailQuickly(t *testing.T) {
 	t.Parallel()
-	_, endpoint := startStandin(t, standin.Options{})
+	_, endpoint := smtest.Serve(t, standin.Options{})
 	env := start(t, endpoint)
 	ctx := context.Background()
 
@@ -81,7 +82,7 @@ func TestPermanentErrorsFailQuickly(t *testing.T) {
 // AWS's message; force_overwrite_replica_secret replaces it.
 func TestNameConflictAndForceOverwrite(t *testing.T) {
 	t.Parallel()
-	_, endpoint := startStandin(t, standin.Options{})
+	_, endpoint := smtest.Serve(t, standin.Options{})
 	env := start(t, endpoint)
 	ctx := context.Background()
 	name := uniqueName("shared/name")
@@ -112,7 +113,7 @@ func TestNameConflictAndForceOverwrite(t *testing.T) {
 // Promote refuses a replica that is not InSync unless forced.
 func TestPromoteNeedsInSyncUnlessForced(t *testing.T) {
 	t.Parallel()
-	_, endpoint := startStandin(t, standin.Options{ReplicationDelay: time.Hour})
+	_, endpoint := smtest.Serve(t, standin.Options{ReplicationDelay: time.Hour})
 	env := start(t, endpoint, func(c *daemon.Config) { c.Engine.ReplicationDeadline = 500 * time.Millisecond })
 	ctx := context.Background()
 	name := uniqueName("slow")
@@ -146,7 +147,7 @@ func TestCancel(t *testing.T) {
 	t.Parallel()
 	// The first operation's replica stays InProgress (the operation
 	// RUNNING) until the cancellations are done.
-	sm, endpoint := startStandin(t, standin.Options{ReplicationDelay: time.Hour})
+	sm, endpoint := smtest.Serve(t, standin.Options{ReplicationDelay: time.Hour})
 	env := start(t, endpoint)
 	ctx := context.Background()
 	name := uniqueName("cancel/me")

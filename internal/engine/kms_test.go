@@ -15,6 +15,7 @@ import (
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/daemon"
 	"github.com/replicad/replicad/internal/moto"
+	"github.com/replicad/replicad/internal/smtest"
 	"github.com/replicad/replicad/internal/standin"
 	"github.com/replicad/replicad/internal/testenv"
 )
@@ -73,7 +74,7 @@ func mutatingCalls(op *replicadv1.Operation) []string {
 // same, is still a no-op.
 func TestKMSKeyMismatchIsRefused(t *testing.T) {
 	t.Parallel()
-	_, endpoint := startStandin(t, standin.Options{AccountID: kmsAccount})
+	_, endpoint := smtest.Serve(t, standin.Options{AccountID: kmsAccount})
 	env := start(t, endpoint)
 	name := uniqueName("kms/mismatch")
 	arn := seedSecret(t, endpoint, "us-east-1", name)
@@ -154,7 +155,7 @@ func TestKMSKeyMismatchIsRefused(t *testing.T) {
 // message and in the AWS calls; over REST and gRPC.
 func TestKMSKeyReplace(t *testing.T) {
 	t.Parallel()
-	_, endpoint := startStandin(t, standin.Options{AccountID: kmsAccount, ReplicationDelay: 100 * time.Millisecond})
+	_, endpoint := smtest.Serve(t, standin.Options{AccountID: kmsAccount, ReplicationDelay: 100 * time.Millisecond})
 	env := start(t, endpoint)
 	name := uniqueName("kms/replace")
 	arn := seedSecret(t, endpoint, "us-east-1", name)

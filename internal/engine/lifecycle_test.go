@@ -12,6 +12,7 @@ import (
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/moto"
+	"github.com/replicad/replicad/internal/smtest"
 	"github.com/replicad/replicad/internal/standin"
 	"github.com/replicad/replicad/internal/testenv"
 )
@@ -25,7 +26,7 @@ type backend struct {
 
 var backends = []backend{
 	{name: "standin", keepsKMS: true, promotes: true, endpoint: func(t *testing.T) string {
-		_, url := startStandin(t, standin.Options{ReplicationDelay: 150 * time.Millisecond})
+		_, url := smtest.Serve(t, standin.Options{ReplicationDelay: 150 * time.Millisecond})
 		return url
 	}},
 	{name: "moto", endpoint: func(t *testing.T) string { return moto.Start(t).URL }},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
@@ -21,18 +20,6 @@ import (
 )
 
 func TestMain(m *testing.M) { os.Exit(pgtest.Main(m)) }
-
-// startStandin serves a fresh stand-in over HTTP.
-func startStandin(t *testing.T, opts standin.Options) (*standin.Server, string) {
-	t.Helper()
-	sm, err := standin.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sm)
-	t.Cleanup(srv.Close)
-	return sm, srv.URL
-}
 
 // seedSecret creates a secret through the SDK, as a user would have.
 func seedSecret(t *testing.T, endpoint, region, name string) string {

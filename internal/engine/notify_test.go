@@ -7,6 +7,7 @@ import (
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/daemon"
+	"github.com/replicad/replicad/internal/smtest"
 	"github.com/replicad/replicad/internal/standin"
 )
 
@@ -15,7 +16,7 @@ import (
 // at the next fetch poll (set here far beyond the test's deadline).
 func TestAcceptedJobWakesAWorker(t *testing.T) {
 	t.Parallel()
-	_, url := startStandin(t, standin.Options{})
+	_, url := smtest.Serve(t, standin.Options{})
 	env := start(t, url, func(c *daemon.Config) { c.Engine.Queue.FetchPollInterval = 10 * time.Minute })
 	ctx := context.Background()
 	for i := range 3 {

@@ -9,6 +9,7 @@ import (
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/daemon"
+	"github.com/replicad/replicad/internal/smtest"
 	"github.com/replicad/replicad/internal/standin"
 )
 
@@ -17,7 +18,7 @@ import (
 // moves on; a queue left without a head is restarted.
 func TestRepairUnsticksChains(t *testing.T) {
 	t.Parallel()
-	_, endpoint := startStandin(t, standin.Options{})
+	_, endpoint := smtest.Serve(t, standin.Options{})
 	env := start(t, endpoint, func(c *daemon.Config) { c.Engine.Queue.InsertOnly = true })
 	ctx := context.Background()
 	lost, headless := uniqueName("lost"), uniqueName("headless")

@@ -20,6 +20,7 @@ import (
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/daemon"
 	"github.com/replicad/replicad/internal/moto"
+	"github.com/replicad/replicad/internal/smtest"
 	"github.com/replicad/replicad/internal/standin"
 	"github.com/replicad/replicad/internal/testenv"
 	"github.com/replicad/replicad/internal/testtier"
@@ -91,7 +92,7 @@ func waitRetrying(t *testing.T, env *testenv.Env, id string, minAttempts int32) 
 // starts (the time the queue really uses) and the retry deadline.
 func TestRetryingOperationShowsLastErrorAttemptsAndNextAttempt(t *testing.T) {
 	t.Parallel()
-	sm, endpoint := startStandin(t, standin.Options{})
+	sm, endpoint := smtest.Serve(t, standin.Options{})
 	env := start(t, endpoint, retryingConfig(time.Hour))
 	arn, pro := promoteFailing(t, env, sm, endpoint)
 	account := strings.Split(arn, ":")[4]
@@ -181,7 +182,7 @@ func TestRetryingOperationShowsLastErrorAttemptsAndNextAttempt(t *testing.T) {
 // secret proceeds.
 func TestCancelRunningOperationBetweenAttempts(t *testing.T) {
 	t.Parallel()
-	sm, endpoint := startStandin(t, standin.Options{})
+	sm, endpoint := smtest.Serve(t, standin.Options{})
 	env := start(t, endpoint, retryingConfig(time.Hour))
 	ctx := context.Background()
 
@@ -267,7 +268,7 @@ func cancelBetweenAttempts(t *testing.T, env *testenv.Env, id, via string) *repl
 // refused when AWS took the call (the replica was promoted): "too late".
 func TestCancelRefusedOnceTheMutatingCallWentThrough(t *testing.T) {
 	t.Parallel()
-	_, endpoint := startStandin(t, standin.Options{ReplicationDelay: time.Second})
+	_, endpoint := smtest.Serve(t, standin.Options{ReplicationDelay: time.Second})
 	env := start(t, endpoint)
 	ctx := context.Background()
 	arn := seedSecret(t, endpoint, "us-east-1", uniqueName("late"))
@@ -303,7 +304,7 @@ func TestCancelRefusedOnceTheMutatingCallWentThrough(t *testing.T) {
 // operation runs.
 func TestRetryDeadlineEndsOperationFailed(t *testing.T) {
 	t.Parallel()
-	sm, endpoint := startStandin(t, standin.Options{})
+	sm, endpoint := smtest.Serve(t, standin.Options{})
 	env := start(t, endpoint, retryingConfig(2*time.Second))
 	ctx := context.Background()
 	arn, pro := promoteFailing(t, env, sm, endpoint)
@@ -345,7 +346,7 @@ func TestRetryDeadlineEndsOperationFailed(t *testing.T) {
 // state that says what happened to it, and NOT_FOUND names the secret.
 func TestEndedOperationsLeaveNoRegionPendingOrRunning(t *testing.T) {
 	t.Parallel()
-	sm, endpoint := startStandin(t, standin.Options{ReplicationDelay: time.Hour})
+	sm, endpoint := smtest.Serve(t, standin.Options{ReplicationDelay: time.Hour})
 	env := start(t, endpoint, func(c *daemon.Config) { c.Engine.ReplicationDeadline = 300 * time.Millisecond })
 	ctx := context.Background()
 	wantRegions := func(t *testing.T, op *replicadv1.Operation, want replicadv1.RegionState, inMessage string) {
@@ -429,7 +430,7 @@ func TestEndedOperationsLeaveNoRegionPendingOrRunning(t *testing.T) {
 // its Regions CANCELLED.
 func TestPendingOperationShowsWhyItRetries(t *testing.T) {
 	t.Parallel()
-	sm, endpoint := startStandin(t, standin.Options{})
+	sm, endpoint := smtest.Serve(t, standin.Options{})
 	env := start(t, endpoint, retryingConfig(time.Hour))
 	name := uniqueName("down")
 	seedSecret(t, endpoint, "us-east-1", name)
@@ -460,7 +461,7 @@ func TestPendingOperationShowsWhyItRetries(t *testing.T) {
 // says which secret (account fingerprinted), over gRPC and REST.
 func TestStatusNotFoundNamesTheSecret(t *testing.T) {
 	t.Parallel()
-	_, endpoint := startStandin(t, standin.Options{})
+	_, endpoint := smtest.Serve(t, standin.Options{})
 	env := start(t, endpoint)
 	const account = "565656565656"
 	missing := "arn:aws:secretsmanager:us-east-1:" + account + ":secret:team/gone-AbCdEf"

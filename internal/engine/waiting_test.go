@@ -12,6 +12,7 @@ import (
 
 	replicadv1 "github.com/replicad/replicad/gen/replicad/v1"
 	"github.com/replicad/replicad/internal/daemon"
+	"github.com/replicad/replicad/internal/smtest"
 	"github.com/replicad/replicad/internal/standin"
 )
 
@@ -28,7 +29,7 @@ func TestWaitingHoldsNoWorker(t *testing.T) {
 	)
 	// Replicas stay InProgress until EndReplicationDelay: however slow the
 	// machine, the operations cannot finish before all were submitted.
-	sm, endpoint := startStandin(t, standin.Options{ReplicationDelay: time.Hour})
+	sm, endpoint := smtest.Serve(t, standin.Options{ReplicationDelay: time.Hour})
 	env := start(t, endpoint, func(c *daemon.Config) {
 		c.Engine.Queue.Workers = workers
 		c.Engine.PollMax = time.Second

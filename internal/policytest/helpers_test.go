@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"net/http/httptest"
 	"os"
 	"testing"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/replicad/replicad/internal/domain"
 	"github.com/replicad/replicad/internal/pgtest"
 	"github.com/replicad/replicad/internal/secretid"
+	"github.com/replicad/replicad/internal/smtest"
 	"github.com/replicad/replicad/internal/standin"
 	"github.com/replicad/replicad/internal/testenv"
 	"github.com/replicad/replicad/store"
@@ -45,13 +45,8 @@ func start(t *testing.T, configure ...func(*daemon.Config)) *fixture {
 // daemon's logs.
 func startWith(t *testing.T, opts standin.Options, logs io.Writer, configure ...func(*daemon.Config)) *fixture {
 	t.Helper()
-	sm, err := standin.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(sm)
-	t.Cleanup(srv.Close)
-	env := testenv.Start(t, testenv.Options{AWSEndpoint: srv.URL, Logs: logs, Configure: func(c *daemon.Config) {
+	sm, endpoint := smtest.Serve(t, opts)
+	env := testenv.Start(t, testenv.Options{AWSEndpoint: endpoint, Logs: logs, Configure: func(c *daemon.Config) {
 		c.Engine.ReconcileInterval = 100 * time.Millisecond
 		c.Engine.PolicyRetryBackoff = time.Hour
 		c.AWS.WriteRate = 400
@@ -60,7 +55,7 @@ func startWith(t *testing.T, opts standin.Options, logs io.Writer, configure ...
 			f(c)
 		}
 	}})
-	return &fixture{env: env, sm: sm, endpoint: srv.URL, policies: replicadv1.NewPolicyServiceClient(env.Conn), inv: store.New(nil)}
+	return &fixture{env: env, sm: sm, endpoint: endpoint, policies: replicadv1.NewPolicyServiceClient(env.Conn), inv: store.New(nil)}
 }
 
 // kmsKey creates a KMS key with alias in account's region of the

@@ -44,6 +44,20 @@ type Clients struct {
 	byR map[string]*secretsmanager.Client
 }
 
+// Serve starts a stand-in with opts, served over HTTP on a loopback port
+// until the test ends, and returns it with its endpoint URL: what replicad
+// under test reaches through the SDK as its AWS endpoint.
+func Serve(t testing.TB, opts standin.Options) (*standin.Server, string) {
+	t.Helper()
+	sm, err := standin.New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(sm)
+	t.Cleanup(srv.Close)
+	return sm, srv.URL
+}
+
 func NewClients(endpoint string) *Clients {
 	return &Clients{endpoint: endpoint, byR: map[string]*secretsmanager.Client{}}
 }
