@@ -60,8 +60,8 @@ type budgetKey struct {
 // pause) is then followed closely by one that wakes on time. The guard
 // bounds what that can do: no more than the budget's whole-number rate in
 // any one-second window (the stand-in's reading of an AWS quota, the
-// strictest one AWS's documentation leaves open), and never two releases
-// closer than half an interval. The window holds as many releases as the
+// strictest one AWS's documentation leaves open), with the headroom kept
+// (release.window), and never two releases closer than half an interval. The window holds as many releases as the
 // bucket's own spacing puts in one, so the headroom survives a bunch. It measures from the releases as they
 // happened, but against the bucket's schedule rather than the late
 // release: an earlier guard that spaced every release a full interval
@@ -72,12 +72,16 @@ type budgetKey struct {
 type pace struct {
 	lim *rate.Limiter
 
-	mu sync.Mutex // held while a request waits out the guard: releases are serial
+	mu sync.Mutex // guards perWindow and recent
 	// perWindow is the most releases in any one-second window
 	// (budgets.perWindow).
 	perWindow int
-	// recent are the release times of the last second, oldest first.
+	// recent are the release times of the last window, oldest first.
 	recent []time.Time
+	// oversleep, in tests only, is how late the guard's own timer fires:
+	// a loaded machine's timers fire late, and a guard that counted from
+	// the late release would add that to every request after it.
+	oversleep time.Duration
 
 	// bg admits one background request at a time to the bucket. The
 	// bucket hands out send times in arrival order, so a backlog of
@@ -217,34 +221,55 @@ func (p *pace) release(ctx context.Context) error {
 	if limit == rate.Inf || limit <= 0 {
 		return nil
 	}
-	halfGap := time.Duration(float64(time.Second) / float64(limit) / 2)
+	interval := float64(time.Second) / float64(limit)
+	for {
+		wait := p.tryRelease(interval)
+		if wait <= 0 {
+			return nil
+		}
+		// The guard is not held while waiting: whoever comes back first
+		// and finds the window open goes.
+		t := time.NewTimer(wait + p.oversleep)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// tryRelease records a release now and returns 0 if the window and the
+// gap allow one, or else how long to wait before asking again.
+func (p *pace) tryRelease(interval float64) time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// The window is as long as perWindow intervals of the bucket's own
+	// spacing (at least a second): the bucket on time is never held back,
+	// and perWindow+1 releases always span more than a second by the
+	// headroom, so a budget read at the receiving end still holds when
+	// the network delays one request more than the next. A window of
+	// exactly one second let a scan at 10 reads/s land 11 in one second at
+	// the stand-in.
+	window := max(time.Second, time.Duration(float64(p.perWindow)*interval))
 	now := time.Now()
 	drop := 0
-	for drop < len(p.recent) && now.Sub(p.recent[drop]) >= time.Second {
+	for drop < len(p.recent) && now.Sub(p.recent[drop]) >= window {
 		drop++
 	}
 	p.recent = append(p.recent[:0], p.recent[drop:]...)
 	var wait time.Duration
 	if n := len(p.recent); n > 0 {
-		wait = p.recent[n-1].Add(halfGap).Sub(now)
+		wait = p.recent[n-1].Add(time.Duration(interval / 2)).Sub(now)
 		if n >= p.perWindow {
-			wait = max(wait, p.recent[n-p.perWindow].Add(time.Second).Sub(now))
+			wait = max(wait, p.recent[n-p.perWindow].Add(window).Sub(now))
 		}
 	}
 	if wait > 0 {
-		t := time.NewTimer(wait)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-		now = time.Now()
+		return wait
 	}
 	p.recent = append(p.recent, now)
-	return nil
+	return 0
 }
 
 // budgets holds one token bucket per (account, Region, bucket). A burst of
