@@ -287,15 +287,21 @@ func newBudgets(write, read, scan float64) *budgets {
 	return &budgets{write: write, read: read, scan: scan, limiters: map[budgetKey]*pace{}, share: 1}
 }
 
-// limit is this process's rate for a bucket: its share of the budget.
-func (b *budgets) limit(bk bucket) rate.Limit {
-	r := b.write
+// rate is a bucket's budget for the whole deployment (negative:
+// unlimited).
+func (b *budgets) rate(bk bucket) float64 {
 	switch bk {
 	case bucketRead:
-		r = b.read
+		return b.read
 	case bucketScan:
-		r = b.scan
+		return b.scan
 	}
+	return b.write
+}
+
+// limit is this process's rate for a bucket: its share of the budget.
+func (b *budgets) limit(bk bucket) rate.Limit {
+	r := b.rate(bk)
 	if r < 0 {
 		return rate.Inf // negative budget: unlimited
 	}
@@ -303,19 +309,12 @@ func (b *budgets) limit(bk bucket) rate.Limit {
 }
 
 // perWindow is the most requests of a bucket this process releases in any
-// one-second window: as many as the bucket's own spacing puts in one
-// (its rate with JitterHeadroom, rounded up), so the guard keeps the
+// window (pace.tryRelease): as many as the bucket's own spacing puts in a
+// second (its rate with JitterHeadroom, rounded up), so the guard keeps the
 // headroom where releases bunch, and never more than its share of the
 // budget rounded down; at least 1.
 func (b *budgets) perWindow(bk bucket) int {
-	r := b.write
-	switch bk {
-	case bucketRead:
-		r = b.read
-	case bucketScan:
-		r = b.scan
-	}
-	share := r / float64(b.share)
+	share := b.rate(bk) / float64(b.share)
 	return max(1, min(int(math.Ceil(share*JitterHeadroom)), int(math.Floor(share))))
 }
 

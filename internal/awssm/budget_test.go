@@ -65,6 +65,33 @@ func TestBudgetSpacesReleases(t *testing.T) {
 	})
 }
 
+// lateReleases has n requests ask p in turn (request i has place i) and
+// be released, request i's wake-up from the bucket coming late(i) late, as
+// a loaded machine's timers do; it returns the release times in order.
+func lateReleases(t *testing.T, p *pace, n int, late func(i int) time.Duration) []time.Time {
+	t.Helper()
+	got := make([]time.Time, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			if err := p.lim.Wait(context.Background()); err != nil {
+				t.Error(err)
+				return
+			}
+			time.Sleep(late(i)) // simulated
+			if err := p.release(context.Background()); err != nil {
+				t.Error(err)
+				return
+			}
+			got[i] = time.Now()
+		})
+		synctest.Wait() // request i waits in the bucket before i+1 asks
+	}
+	wg.Wait()
+	slices.SortFunc(got, func(a, b time.Time) int { return a.Compare(b) })
+	return got
+}
+
 // Requests whose wake-ups come late (a loaded machine, a GC pause) must
 // not push back every request after them: the bucket's schedule stands.
 // Here every timer fires late, the bucket's by up to 30% of an interval
@@ -80,25 +107,9 @@ func TestLateReleasesDoNotDelayTheRest(t *testing.T) {
 		interval := time.Duration(float64(time.Second) / float64(p.lim.Limit()))
 		p.oversleep = interval / 10
 		start := time.Now()
-		got := make([]time.Time, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				if err := p.lim.Wait(context.Background()); err != nil {
-					t.Error(err)
-					return
-				}
-				time.Sleep(time.Duration((i*37)%10) * interval * 3 / 100) // simulated: the bucket's timer fired this late
-				if err := p.release(context.Background()); err != nil {
-					t.Error(err)
-					return
-				}
-				got[i] = time.Now()
-			})
-			synctest.Wait() // each asks in turn: request i has place i
-		}
-		wg.Wait()
-		slices.SortFunc(got, func(a, b time.Time) int { return a.Compare(b) })
+		got := lateReleases(t, p, n, func(i int) time.Duration {
+			return time.Duration((i*37)%10) * interval * 3 / 100
+		})
 		ideal := time.Duration(n-1) * interval
 		if took := got[n-1].Sub(start); took > ideal+3*interval {
 			t.Errorf("%d releases took %s, %.1f intervals over the %s of the bucket's schedule: late releases pushed the rest back", n, took, float64(took-ideal)/float64(interval), ideal)
@@ -123,25 +134,9 @@ func TestBunchedReleasesKeepTheWindow(t *testing.T) {
 		const n, budget = 60, 5
 		p := newBudgets(budget, 100, 5).limiter("", "us-east-1", bucketWrite) // 4.85/s
 		interval := time.Duration(float64(time.Second) / float64(p.lim.Limit()))
-		got := make([]time.Time, n)
-		var wg sync.WaitGroup
-		for i := range n {
-			wg.Go(func() {
-				if err := p.lim.Wait(context.Background()); err != nil {
-					t.Error(err)
-					return
-				}
-				time.Sleep(time.Duration((i*7)%10) * interval / 10)
-				if err := p.release(context.Background()); err != nil {
-					t.Error(err)
-					return
-				}
-				got[i] = time.Now()
-			})
-			synctest.Wait()
-		}
-		wg.Wait()
-		slices.SortFunc(got, func(a, b time.Time) int { return a.Compare(b) })
+		got := lateReleases(t, p, n, func(i int) time.Duration {
+			return time.Duration((i*7)%10) * interval / 10
+		})
 		for i := 0; i+budget < n; i++ {
 			if span := got[i+budget].Sub(got[i]); span < budget*interval-time.Microsecond {
 				t.Fatalf("releases %d to %d span %s, under %d intervals (%s): the receiving end could see %d in one second",
