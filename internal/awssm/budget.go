@@ -58,23 +58,22 @@ type budgetKey struct {
 // The bucket hands out send times one interval apart, fixed when each
 // request asks, but a waiter whose timer fires late (a loaded machine, a GC
 // pause) is then followed closely by one that wakes on time. The guard
-// bounds what that can do: no more than the budget's whole-number rate in
-// any one-second window (the stand-in's reading of an AWS quota, the
-// strictest one AWS's documentation leaves open), with the headroom kept
-// (release.window), and never two releases closer than half an interval. The window holds as many releases as the
-// bucket's own spacing puts in one, so the headroom survives a bunch. It measures from the releases as they
-// happened, but against the bucket's schedule rather than the late
-// release: an earlier guard that spaced every release a full interval
-// after the previous actual one added each late timer's delay to every
-// request after it, about 0.7 ms a release on a quiet machine and 3 ms on
-// a busy one (3-13% of a 45/s budget), which a drain of thousands of
-// writes spent standing idle.
+// bounds what that can do: at most perWindow releases in any window of
+// perWindow intervals (at least a second: the stand-in's reading of an AWS
+// quota, the strictest one AWS's documentation leaves open, with the
+// headroom kept; see tryRelease), and never two releases closer than half
+// an interval. It measures from the releases as they happened, but against
+// the bucket's schedule rather than the late release: an earlier guard
+// that spaced every release a full interval after the previous actual one
+// added each late timer's delay to every request after it, about 0.7 ms a
+// release on a quiet machine and 3 ms on a busy one (3-13% of a 45/s
+// budget), which a drain of thousands of writes spent standing idle.
 type pace struct {
 	lim *rate.Limiter
 
 	mu sync.Mutex // guards perWindow and recent
-	// perWindow is the most releases in any one-second window
-	// (budgets.perWindow).
+	// perWindow is the most releases in any window (budgets.perWindow,
+	// tryRelease).
 	perWindow int
 	// recent are the release times of the last window, oldest first.
 	recent []time.Time

@@ -57,8 +57,7 @@ type Stack struct {
 	// freed to the next ask, and the paced cases start their processes
 	// side by side, so two of them could be given one port. One that
 	// lost it to a stand-in would then be answered by the other case's
-	// stand-in and run against it (a run once did: case 9 brought a Region
-	// down for case 4).
+	// stand-in and run against it (case 9 once did).
 	ports   map[string]bool
 	portsMu sync.Mutex
 }
@@ -262,12 +261,19 @@ type ReplicadOptions struct {
 // take one first (make test runs many at once): replicad then exits at once
 // naming the address, and is started again on new ports.
 func (s *Stack) StartReplicad(ctx context.Context, o ReplicadOptions) (*Replicad, error) {
+	return startOnFreePorts(s, o.Name, func() (*Replicad, error) { return s.startReplicad(ctx, o) })
+}
+
+// startOnFreePorts runs start, which starts a process on ports freeAddr
+// found, up to three times while the process exits because another took
+// one of them in between.
+func startOnFreePorts[T any](s *Stack, name string, start func() (T, error)) (T, error) {
 	for attempt := 1; ; attempt++ {
-		r, err := s.startReplicad(ctx, o)
+		p, err := start()
 		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
-			return r, err
+			return p, err
 		}
-		s.logf("  %s: a port was taken meanwhile; starting it again on others", o.Name)
+		s.logf("  %s: a port was taken meanwhile; starting it again on others", name)
 	}
 }
 
@@ -323,13 +329,7 @@ type Standin struct {
 // connection: freeAddr never hands one out twice) makes it exit at once
 // naming the address, and it is started again on another.
 func (s *Stack) StartStandin(ctx context.Context, name string, flags ...string) (*Standin, error) {
-	for attempt := 1; ; attempt++ {
-		sm, err := s.startStandin(ctx, name, flags...)
-		if err == nil || attempt == 3 || !strings.Contains(err.Error(), "address already in use") {
-			return sm, err
-		}
-		s.logf("  %s: its port was taken meanwhile; starting it again on another", name)
-	}
+	return startOnFreePorts(s, name, func() (*Standin, error) { return s.startStandin(ctx, name, flags...) })
 }
 
 func (s *Stack) startStandin(ctx context.Context, name string, flags ...string) (*Standin, error) {
