@@ -78,7 +78,7 @@ func TestSmoke(t *testing.T) {
 		zero(2, c+"REST errors")
 	}
 	equal(3, "replicad operations succeeded", sz.E2EOps)
-	positive(3, "replicad throughput", "River throughput", "replicad / River", "variant "+shortPoll+": throughput")
+	positive(3, "replicad throughput", "River throughput", "replicad / River")
 	equal(4, "operations succeeded", sz.QuotaOps)
 	zero(4, "ThrottlingException answered by the stand-in", "operations failed or cancelled")
 	positive(4, "completion time")

@@ -12,11 +12,6 @@ import (
 // none either, so nothing but replicad's work paces the run.
 func unlimitedAWS() []string { return []string{"--aws-write-rate=-1", "--aws-read-rate=-1"} }
 
-// shortPoll is the informational variant of case 3: the first
-// DescribeSecret poll after ReplicateSecretToRegions comes after 10 ms
-// instead of 200 ms.
-const shortPoll = "--poll-initial=10ms"
-
 // Case 3: a backlog worked through to SUCCEEDED against the stand-in with
 // no latency and no budgets, against River alone working as many jobs that
 // make the same AWS calls (DescribeSecret, ReplicateSecretToRegions,
@@ -87,24 +82,10 @@ func (r *Runner) endToEnd(ctx context.Context, res *Result) (err error) {
 		return fmt.Errorf("%d of %d operations SUCCEEDED (states: %v)", main.Counts["succeeded"], n, main.Counts)
 	}
 
-	// Informational: how much of the gap is the first poll's wait.
-	vn, vs := r.Sizes.ProfileE2EOps, r.Sizes.ProfileE2ESecrets
-	variant, err := r.drain(ctx, sm, "e2e-variant", vn, vs, append([]string{shortPoll}, unlimitedAWS()...), 0)
-	if err != nil {
-		return err
-	}
-	vrate := float64(variant.Counts["succeeded"]) / variant.Span.Seconds()
-	r.Stack.logf("  variant %s: %.0f ops/s", shortPoll, vrate)
-	res.metric("variant "+shortPoll+": throughput", vrate, "operations/s")
-	res.metric("variant "+shortPoll+": replicad / River", vrate/rrate, "ratio")
-	res.cpuMetrics("variant "+shortPoll+": ", variant.CPU, float64(variant.Counts["succeeded"]), "operation", variant.CPUSpan)
-	res.note("Variant (informational, not the target's measurement): %d operations on %d secrets worked with %s added; everything else as above.", vn, vs, shortPoll)
-	if variant.Counts["succeeded"] != int64(vn) {
-		return fmt.Errorf("variant: %d of %d operations SUCCEEDED (states: %v)", variant.Counts["succeeded"], vn, variant.Counts)
-	}
 	if r.ProfileDir == "" {
 		return nil
 	}
+	vn, vs := r.Sizes.ProfileE2EOps, r.Sizes.ProfileE2ESecrets
 	prof, err := r.drain(ctx, sm, "e2e-profile", vn, vs, unlimitedAWS(), r.Sizes.ProfileSeconds)
 	if err != nil {
 		return err

@@ -21,10 +21,13 @@ import (
 // fleetReplica is the Region the fleet policy wants every secret in.
 const fleetReplica = "eu-west-1"
 
-// fleetShare is the fleet policy's share of the write budget: below 1, so
-// that the policy's own budget, not replicad's AWS rate limiter, bounds the
-// time to compliance (the thing measured).
-const fleetShare = 0.5
+// fleetShare is the fleet policy's share of the write budget: all of it, so
+// time to compliance is judged against the account's whole write budget in
+// the Region (AWS's 50 requests/s), as the fleet issue states its ideal.
+// replicad's own limiter then binds as well and releases 97% of the budget,
+// so the ratio cannot go below about 1.03. (A share of 0.5 kept the
+// limiter out of the way but took 360 s of make bench's 15 minutes.)
+const fleetShare = 1.0
 
 // Case 10: fleet replication. Three measurements on three databases:
 // the inventory scan of a fleet against its read budget, an ENFORCE
@@ -223,7 +226,7 @@ func (r *Runner) fleetConvergence(ctx context.Context, res *Result) (err error) 
 func (r *Runner) fleetMemory(ctx context.Context, res *Result) (err error) {
 	rows := r.Sizes.FleetInventoryRows
 	res.Size["inventory_rows"] = rows
-	res.note("Memory: %d inventory rows (each with one InSync replica in %s and two tags) bulk-loaded with COPY into a fresh database; a replicad with scanning off (--inventory-interval 0) and an ENFORCE policy selecting all of them reconciles every second (evaluating every row each round) while a client pages through ListSecrets (pages of 1000), and reads the policy's status and plan, three times over. Peak RSS is its VmHWM afterwards.", rows, fleetReplica)
+	res.note("Memory: %d inventory rows (each with one InSync replica in %s and two tags) bulk-loaded with COPY into a fresh database; a replicad with scanning off (--inventory-interval 0) and an ENFORCE policy selecting all of them reconciles every second (evaluating every row each round) while a client pages through ListSecrets (pages of 1000), and reads the policy's status and plan; then it waits for the reconciliation rounds that began at least 3 s after the reads. Peak RSS is its VmHWM afterwards.", rows, fleetReplica)
 	sm, err := r.Stack.StartStandin(ctx, "standin-fleet-memory")
 	if err != nil {
 		return err
@@ -260,32 +263,8 @@ func (r *Runner) fleetMemory(ctx context.Context, res *Result) (err error) {
 		return fmt.Errorf("create policy: %w", err)
 	}
 	began := time.Now()
-	for range 3 {
-		listed := 0
-		token := ""
-		for {
-			resp, err := inv.ListSecrets(ctx, &replicadv1.ListSecretsRequest{PageSize: 1000, PageToken: token})
-			if err != nil {
-				return fmt.Errorf("ListSecrets: %w", err)
-			}
-			listed += len(resp.GetSecrets())
-			if token = resp.GetNextPageToken(); token == "" {
-				break
-			}
-		}
-		if listed != rows {
-			return fmt.Errorf("ListSecrets listed %d secrets, want %d", listed, rows)
-		}
-		st, err := pol.GetReplicationPolicyStatus(ctx, &replicadv1.GetReplicationPolicyStatusRequest{Name: spec.Name})
-		if err != nil {
-			return fmt.Errorf("policy status: %w", err)
-		}
-		if int(st.GetStatus().GetSelected()) != rows || !st.GetStatus().GetCompliantAll() {
-			return fmt.Errorf("policy status: %d selected, compliant %v; want %d, all", st.GetStatus().GetSelected(), st.GetStatus().GetCompliantAll(), rows)
-		}
-		if _, err := pol.PlanReplicationPolicy(ctx, &replicadv1.PlanReplicationPolicyRequest{Policy: spec, MaxSecrets: 100}); err != nil {
-			return fmt.Errorf("plan: %w", err)
-		}
+	if err := readFleet(ctx, inv, pol, spec, rows); err != nil {
+		return err
 	}
 	// At least a few reconciliation rounds over the whole inventory.
 	conn, err := pgx.Connect(ctx, db)
@@ -321,6 +300,37 @@ func (r *Runner) fleetMemory(ctx context.Context, res *Result) (err error) {
 	res.target("Fleet: peak RSS with the inventory", "≤ 150 MiB", float64(peak)/mib, 150, "MiB", false)
 	if ops != 0 {
 		return fmt.Errorf("%d operations created for a compliant inventory", ops)
+	}
+	return nil
+}
+
+// readFleet is what a portal reads of a large fleet: every page of
+// ListSecrets, then the policy's status and plan.
+func readFleet(ctx context.Context, inv replicadv1.InventoryServiceClient, pol replicadv1.PolicyServiceClient, spec *replicadv1.ReplicationPolicy, rows int) error {
+	listed := 0
+	token := ""
+	for {
+		resp, err := inv.ListSecrets(ctx, &replicadv1.ListSecretsRequest{PageSize: 1000, PageToken: token})
+		if err != nil {
+			return fmt.Errorf("ListSecrets: %w", err)
+		}
+		listed += len(resp.GetSecrets())
+		if token = resp.GetNextPageToken(); token == "" {
+			break
+		}
+	}
+	if listed != rows {
+		return fmt.Errorf("ListSecrets listed %d secrets, want %d", listed, rows)
+	}
+	st, err := pol.GetReplicationPolicyStatus(ctx, &replicadv1.GetReplicationPolicyStatusRequest{Name: spec.Name})
+	if err != nil {
+		return fmt.Errorf("policy status: %w", err)
+	}
+	if int(st.GetStatus().GetSelected()) != rows || !st.GetStatus().GetCompliantAll() {
+		return fmt.Errorf("policy status: %d selected, compliant %v; want %d, all", st.GetStatus().GetSelected(), st.GetStatus().GetCompliantAll(), rows)
+	}
+	if _, err := pol.PlanReplicationPolicy(ctx, &replicadv1.PlanReplicationPolicyRequest{Policy: spec, MaxSecrets: 100}); err != nil {
+		return fmt.Errorf("plan: %w", err)
 	}
 	return nil
 }

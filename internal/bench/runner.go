@@ -39,13 +39,13 @@ type Sizes struct {
 	// Case 9: secrets failed over from a Region that is down.
 	FailoverSecrets int
 	// Case 10: secrets in the fleet, the write budget per (account,
-	// Region) (the policy has half of it), and inventory rows for the peak
-	// RSS.
+	// Region) (the policy may use all of it), and inventory rows for the
+	// peak RSS.
 	FleetSecrets       int
 	FleetWriteRate     float64
 	FleetInventoryRows int
-	// Profiles: CPU profile length; and the backlog of case 3's
-	// informational variant and of its profiling pass.
+	// Profiles: CPU profile length, and the backlog of case 3's
+	// profiling pass.
 	ProfileSeconds                   int
 	ProfileE2EOps, ProfileE2ESecrets int
 }
